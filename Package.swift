@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "cloudwaste-stream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cloudwaste-stream", targets: ["cloudwaste-stream"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // C libraries from Debian, found with pkg-config. Each is imported by exactly one Swift module.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Thin wrappers: the only Swift code that touches librdkafka and libpq.
+        .target(
+            name: "CloudWasteKafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CloudWastePostgres",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The product: records, anonymization, windows (pure), pipeline, operations, HTTP.
+        .target(
+            name: "CloudWasteStream",
+            dependencies: [
+                "CloudWasteKafka", "CloudWastePostgres", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "cloudwaste-stream",
+            dependencies: [
+                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .target(
+            name: "TestSupport",
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CloudWasteStreamTests",
+            dependencies: ["CloudWasteStream", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "TestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

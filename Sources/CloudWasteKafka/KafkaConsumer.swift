@@ -1,0 +1,282 @@
+import CRdKafka
+public import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Told about partition ownership changes. Called on the polling thread, inside `poll` or `close`,
+/// before librdkafka moves on: whatever must happen before partitions go away happens here.
+public protocol KafkaRebalanceListener: AnyObject {
+    /// Returns where each partition starts (`KafkaOffset.stored` lets Kafka decide) and which
+    /// partitions start paused (their owner could not be established yet).
+    func partitionsAssigned(_ partitions: [TopicPartition]) -> (offsets: [TopicPartition: Int64], paused: Set<TopicPartition>)
+    func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool)
+}
+
+private final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
+    weak var listener: (any KafkaRebalanceListener)?
+    var assignment: Set<TopicPartition> = []
+}
+
+/// A consumer-group member over librdkafka with manual offsets: nothing is auto-committed, the
+/// application says where each partition starts (from PostgreSQL) and commits offsets to Kafka
+/// only for lag tools. One thread polls; all calls come from that thread.
+public final class KafkaConsumer: @unchecked Sendable {
+    private let rk: OpaquePointer
+    private let context: ConsumerContext
+    private var closed = false
+    public let logger: Logger
+
+    public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        self.logger = logger
+        let effective = config.withDefaults([
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": "10000",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "fetch.wait.max.ms": "100",
+            "queued.max.messages.kbytes": "65536",
+        ])
+        let conf = try effective.makeNative()
+        context = ConsumerContext(logger: logger)
+        configureLogging(conf, context: context)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(rk)
+    }
+
+    deinit {
+        if !closed { close(timeoutMs: 2000) }
+        rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+    }
+
+    public func setRebalanceListener(_ listener: any KafkaRebalanceListener) {
+        context.listener = listener
+    }
+
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        let list = TopicPartitionList(capacity: topics.count)
+        for topic in topics { list.add(TopicPartition(topic: topic, partition: Int32(RD_KAFKA_PARTITION_UA))) }
+        let err = rd_kafka_subscribe(rk, list.pointer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "subscribe") }
+    }
+
+    /// Manual assignment without a group (replay, benchmark).
+    public func assign(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        let list = TopicPartitionList(capacity: offsets.count)
+        for (tp, offset) in offsets.sorted(by: { $0.key < $1.key }) { list.add(tp, offset: offset) }
+        let err = rd_kafka_assign(rk, list.pointer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "assign") }
+        context.assignment = Set(offsets.keys)
+    }
+
+    /// The partitions this member owns now.
+    public var assignment: Set<TopicPartition> { context.assignment }
+
+    /// Up to `maxMessages` records: waits at most `timeoutMs` for the first, then takes what is
+    /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
+    /// except fatal ones.
+    public func poll(maxMessages: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
+        var out: [KafkaMessage] = []
+        out.reserveCapacity(min(maxMessages, 4096))
+        var wait = timeoutMs
+        while out.count < maxMessages {
+            guard let m = rd_kafka_consumer_poll(rk, wait) else { break }
+            wait = 0
+            defer { rd_kafka_message_destroy(m) }
+            let msg = m.pointee
+            if msg.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                let error = KafkaError(msg.err, context: "consume")
+                if msg.err == RD_KAFKA_RESP_ERR__FATAL { throw error }
+                logger.warning("Kafka consumer error", metadata: ["error": "\(error)"])
+                continue
+            }
+            let topic = msg.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            var tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let ts = rd_kafka_message_timestamp(m, &tstype)
+            out.append(KafkaMessage(
+                topic: topic,
+                partition: msg.partition,
+                offset: msg.offset,
+                key: msg.key.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.key_len)) },
+                value: msg.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.len)) },
+                timestampMs: ts
+            ))
+        }
+        return out
+    }
+
+    public func pause(_ partitions: [TopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        let list = TopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp) }
+        _ = rd_kafka_pause_partitions(rk, list.pointer)
+    }
+
+    public func resume(_ partitions: [TopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        let list = TopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp) }
+        _ = rd_kafka_resume_partitions(rk, list.pointer)
+    }
+
+    /// Moves an assigned partition's position (after a fenced commit, to PostgreSQL's offset).
+    public func seek(_ tp: TopicPartition, to offset: Int64, timeoutMs: Int32 = 5000) throws(KafkaError) {
+        let list = TopicPartitionList(capacity: 1)
+        list.add(tp, offset: offset)
+        if let error = rd_kafka_seek_partitions(rk, list.pointer, timeoutMs) {
+            throw KafkaError(owning: error, context: "seek \(tp)")
+        }
+        if let (_, _, err) = list.elements.first, err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(err, context: "seek \(tp)")
+        }
+    }
+
+    /// Commits next-offsets to Kafka so that lag tools see progress. Not the source of truth.
+    public func commit(_ offsets: [TopicPartition: Int64]) {
+        guard !offsets.isEmpty else { return }
+        let list = TopicPartitionList(capacity: offsets.count)
+        for (tp, offset) in offsets { list.add(tp, offset: offset) }
+        let err = rd_kafka_commit(rk, list.pointer, 1)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            logger.debug("Kafka offset commit failed", metadata: ["error": "\(KafkaError(err, context: "commit"))"])
+        }
+    }
+
+    /// The broker's low and high watermarks as last seen by the fetcher (no network call).
+    public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(rk, tp.topic, tp.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+
+    /// Asks the partition leader for the watermarks.
+    public func queryWatermarks(_ tp: TopicPartition, timeoutMs: Int32 = 5000) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "watermarks of \(tp)") }
+        return (low, high)
+    }
+
+    /// The partitions of `topic` according to the cluster's metadata.
+    public func partitions(of topic: String, timeoutMs: Int32 = 10000) throws(KafkaError) -> [Int32] {
+        try kafkaPartitions(rk, topic: topic, timeoutMs: timeoutMs)
+    }
+
+    /// First offsets at or after `timestampMs` (librdkafka's offsets-for-times).
+    public func offsets(forTimestampMs timestampMs: Int64, partitions: [TopicPartition], timeoutMs: Int32 = 10000) throws(KafkaError) -> [TopicPartition: Int64] {
+        let list = TopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp, offset: timestampMs) }
+        let err = rd_kafka_offsets_for_times(rk, list.pointer, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "offsets for times") }
+        var out: [TopicPartition: Int64] = [:]
+        for (tp, offset, _) in list.elements { out[tp] = offset }
+        return out
+    }
+
+    /// Leaves the group within `timeoutMs`: serves the final revoke, then stops. librdkafka 2.0's
+    /// blocking close can hang after a broker restart, so this uses the close queue with a deadline.
+    public func close(timeoutMs: Int = 10000) {
+        guard !closed else { return }
+        closed = true
+        guard let queue = rd_kafka_queue_new(rk) else { return }
+        defer { rd_kafka_queue_destroy(queue) }
+        if let error = rd_kafka_consumer_close_queue(rk, queue) {
+            logger.warning("Kafka close failed", metadata: ["error": "\(KafkaError(owning: error, context: "close"))"])
+            return
+        }
+        let deadline = monotonicMs() + timeoutMs
+        while rd_kafka_consumer_closed(rk) == 0 && monotonicMs() < deadline {
+            guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE,
+               let list = rd_kafka_event_topic_partition_list(event) {
+                handleRebalance(rk, err: rd_kafka_event_error(event), partitions: list, context: context)
+            }
+            rd_kafka_event_destroy(event)
+        }
+        if rd_kafka_consumer_closed(rk) == 0 {
+            logger.warning("Kafka consumer did not close within \(timeoutMs) ms; leaving anyway")
+        }
+    }
+}
+
+private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { rk, err, partitions, opaque in
+    guard let rk, let opaque, let partitions else { return }
+    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ConsumerContext
+    handleRebalance(rk, err: err, partitions: partitions, context: context)
+}
+
+private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
+                             partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+                             context: ConsumerContext) {
+    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+    let list = TopicPartitionList(borrowing: partitions)
+    let tps = list.elements.map(\.0)
+    switch err {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        context.logger.info("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
+        let decision = context.listener?.partitionsAssigned(tps) ?? (offsets: [:], paused: [])
+        for (i, tp) in tps.enumerated() {
+            list.setOffset(decision.offsets[tp] ?? KafkaOffset.stored, at: i)
+        }
+        if cooperative {
+            if let error = rd_kafka_incremental_assign(rk, partitions) {
+                context.logger.error("incremental assign failed", metadata: ["error": "\(KafkaError(owning: error, context: "assign"))"])
+            }
+        } else {
+            _ = rd_kafka_assign(rk, partitions)
+        }
+        context.assignment.formUnion(tps)
+        if !decision.paused.isEmpty {
+            let paused = TopicPartitionList(capacity: decision.paused.count)
+            for tp in decision.paused { paused.add(tp) }
+            _ = rd_kafka_pause_partitions(rk, paused.pointer)
+        }
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        let lost = rd_kafka_assignment_lost(rk) != 0
+        context.logger.info("partitions revoked", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
+        context.listener?.partitionsRevoked(tps, lost: lost)
+        if cooperative {
+            if let error = rd_kafka_incremental_unassign(rk, partitions) {
+                context.logger.error("incremental unassign failed", metadata: ["error": "\(KafkaError(owning: error, context: "unassign"))"])
+            }
+        } else {
+            _ = rd_kafka_assign(rk, nil)
+        }
+        context.assignment.subtract(tps)
+    default:
+        context.logger.error("rebalance error", metadata: ["error": "\(KafkaError(err, context: "rebalance"))"])
+        context.listener?.partitionsRevoked(Array(context.assignment), lost: true)
+        _ = rd_kafka_assign(rk, nil)
+        context.assignment = []
+    }
+}
+
+func kafkaPartitions(_ rk: OpaquePointer, topic: String, timeoutMs: Int32) throws(KafkaError) -> [Int32] {
+    guard let rkt = rd_kafka_topic_new(rk, topic, nil) else { throw KafkaError(message: "cannot open topic \(topic)") }
+    defer { rd_kafka_topic_destroy(rkt) }
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    let err = rd_kafka_metadata(rk, 0, rkt, &metadata, timeoutMs)
+    if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "metadata of \(topic)") }
+    guard let metadata else { return [] }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    var result: [Int32] = []
+    for t in 0..<Int(metadata.pointee.topic_cnt) {
+        let tm = metadata.pointee.topics[t]
+        guard String(cString: tm.topic) == topic else { continue }
+        if tm.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(tm.err, context: "topic \(topic)") }
+        for p in 0..<Int(tm.partition_cnt) { result.append(tm.partitions[p].id) }
+    }
+    return result.sorted()
+}
+
+func monotonicMs() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000
+}

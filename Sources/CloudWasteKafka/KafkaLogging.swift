@@ -1,0 +1,39 @@
+import CRdKafka
+import Logging
+
+/// What a librdkafka handle keeps in its opaque pointer: the logger that its log callback uses,
+/// plus whatever the owning Swift type needs inside callbacks.
+class KafkaHandleContext: @unchecked Sendable {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+}
+
+/// Routes librdkafka's log lines (syslog levels) to swift-log.
+let kafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = { rk, level, facility, message in
+    guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue()
+    let text = message.map { String(cString: $0) } ?? ""
+    let fac = facility.map { String(cString: $0) } ?? ""
+    let swiftLevel: Logger.Level
+    switch level {
+    case ...3: swiftLevel = .error
+    case 4: swiftLevel = .warning
+    case 5, 6: swiftLevel = .info
+    default: swiftLevel = .debug
+    }
+    context.logger.log(level: swiftLevel, "\(text)", metadata: ["librdkafka.facility": "\(fac)"])
+}
+
+func configureLogging(_ conf: OpaquePointer, context: KafkaHandleContext) {
+    rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+    rd_kafka_conf_set_log_cb(conf, kafkaLogCallback)
+}
+
+func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+    var errbuf = [CChar](repeating: 0, count: 512)
+    guard let rk = rd_kafka_new(type, conf, &errbuf, errbuf.count) else {
+        rd_kafka_conf_destroy(conf)
+        throw KafkaError(message: "cannot create Kafka client: \(String(cString: errbuf))")
+    }
+    return rk
+}

@@ -1,0 +1,243 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+public import Logging
+
+/// One blocking libpq connection. Not thread-safe: each pipeline thread owns its own.
+/// Every `PGresult` is wrapped in `PostgresResult`, which frees it.
+public final class PostgresConnection: @unchecked Sendable {
+    private var conn: OpaquePointer?
+    public let connectionString: String
+    private let logger: Logger
+
+    public init(connectionString: String, logger: Logger = Logger(label: "cloudwaste.postgres")) throws(PostgresError) {
+        self.connectionString = connectionString
+        self.logger = logger
+        try connect()
+    }
+
+    deinit { close() }
+
+    private func connect() throws(PostgresError) {
+        close()
+        guard let c = PQconnectdb(connectionString) else {
+            throw PostgresError(kind: .connection, message: "out of memory creating a connection")
+        }
+        if PQstatus(c) != CONNECTION_OK {
+            let message = Self.firstLine(PQerrorMessage(c))
+            PQfinish(c)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        conn = c
+        // Our notices (e.g. "relation already exists, skipping") are not worth a log line each.
+        _ = try? execute("SET client_min_messages = warning")
+    }
+
+    /// Closes the connection; safe to call more than once.
+    public func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+    }
+
+    /// Drops a broken connection and opens a new one.
+    public func reconnect() throws(PostgresError) { try connect() }
+
+    public var isConnected: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    /// The server's process id: lets tests and operators find this session in pg_stat_activity.
+    public var backendPID: Int { conn.map { Int(PQbackendPID($0)) } ?? 0 }
+
+    private func handle() throws(PostgresError) -> OpaquePointer {
+        guard let conn else { throw PostgresError(kind: .connection, message: "not connected") }
+        return conn
+    }
+
+    /// Runs one or more statements without parameters (simple query protocol).
+    @discardableResult
+    public func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
+        let c = try handle()
+        return try check(PQexec(c, sql), connection: c)
+    }
+
+    /// Runs one statement with `$n` binds in text format.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        let c = try handle()
+        let raw = withCStringArray(query.binds) { values in
+            PQexecParams(c, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+        }
+        return try check(raw, connection: c)
+    }
+
+    /// `COPY … FROM STDIN`: `body` is called with a writer that sends chunks; on a thrown error the
+    /// copy is aborted with CopyFail and the statement fails.
+    @discardableResult
+    public func copyIn(_ sql: String, body: (PostgresCopyWriter) throws -> Void) throws -> Int {
+        let c = try handle()
+        let start = try check(PQexec(c, sql), connection: c, expect: PGRES_COPY_IN)
+        _ = start
+        let writer = PostgresCopyWriter(connection: c)
+        do {
+            try body(writer)
+            try writer.flushBuffer()
+        } catch {
+            _ = PQputCopyEnd(c, "aborted by client")
+            drainResults(c)
+            throw error
+        }
+        if PQputCopyEnd(c, nil) != 1 {
+            throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+        }
+        var affected = 0
+        var failure: PostgresError?
+        while let r = PQgetResult(c) {
+            let result = PostgresResult(handle: r)
+            if PQresultStatus(r) != PGRES_COMMAND_OK, failure == nil {
+                failure = Self.error(from: r, connection: c)
+            } else {
+                affected = result.affectedRows
+            }
+        }
+        if let failure { throw failure }
+        return affected
+    }
+
+    /// `COPY … TO STDOUT`: streams each row's bytes to `row` with constant memory.
+    public func copyOut(_ sql: String, row: ([UInt8]) throws -> Void) throws {
+        let c = try handle()
+        _ = try check(PQexec(c, sql), connection: c, expect: PGRES_COPY_OUT)
+        var failure: (any Error)?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let n = PQgetCopyData(c, &buffer, 0)
+            if n > 0, let buffer {
+                defer { PQfreemem(buffer) }
+                if failure == nil {
+                    do {
+                        try row(Array(UnsafeRawBufferPointer(start: buffer, count: Int(n))))
+                    } catch {
+                        failure = error
+                    }
+                }
+            } else if n == -1 {
+                break
+            } else {
+                throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+            }
+        }
+        var queryError: PostgresError?
+        while let r = PQgetResult(c) {
+            if PQresultStatus(r) != PGRES_COMMAND_OK, queryError == nil {
+                queryError = Self.error(from: r, connection: c)
+            }
+            PQclear(r)
+        }
+        if let failure { throw failure }
+        if let queryError { throw queryError }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any error rolls back (if the connection still lives).
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isConnected { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    private func drainResults(_ c: OpaquePointer) {
+        while let r = PQgetResult(c) { PQclear(r) }
+    }
+
+    private func check(
+        _ raw: OpaquePointer?, connection c: OpaquePointer, expect: ExecStatusType? = nil
+    ) throws(PostgresError) -> PostgresResult {
+        guard let raw else {
+            throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+        }
+        let result = PostgresResult(handle: raw)
+        let status = PQresultStatus(raw)
+        if let expect {
+            if status == expect { return result }
+        } else if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+            return result
+        }
+        throw Self.error(from: raw, connection: c)
+    }
+
+    private static func error(from r: OpaquePointer, connection c: OpaquePointer) -> PostgresError {
+        let state = PQresultErrorField(r, CLibPQ_DIAG_SQLSTATE()).map { String(cString: $0) }
+        let primary = PQresultErrorField(r, CLibPQ_DIAG_MESSAGE_PRIMARY()).map { String(cString: $0) }
+        let detail = PQresultErrorField(r, CLibPQ_DIAG_MESSAGE_DETAIL()).map { String(cString: $0) }
+        let lost = PQstatus(c) != CONNECTION_OK
+        return PostgresError(
+            kind: lost || state == nil ? .connection : .query,
+            sqlState: state,
+            message: primary ?? firstLine(PQerrorMessage(c)),
+            detail: detail
+        )
+    }
+
+    static func firstLine(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "unknown error" }
+        let text = String(cString: message)
+        let line = text.split(separator: "\n").first.map(String.init) ?? text
+        return line.isEmpty ? "unknown error" : line
+    }
+}
+
+/// Buffers COPY data and hands it to libpq in 256 KiB chunks.
+public final class PostgresCopyWriter {
+    private let connection: OpaquePointer
+    private var buffer: [UInt8] = []
+    private let chunkSize = 256 * 1024
+
+    init(connection: OpaquePointer) {
+        self.connection = connection
+        buffer.reserveCapacity(chunkSize + 4096)
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= chunkSize { try flushBuffer() }
+    }
+
+    public func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= chunkSize { try flushBuffer() }
+    }
+
+    /// Direct access for encoders that append in place.
+    public func withBuffer(_ body: (inout [UInt8]) -> Void) throws {
+        body(&buffer)
+        if buffer.count >= chunkSize { try flushBuffer() }
+    }
+
+    func flushBuffer() throws {
+        guard !buffer.isEmpty else { return }
+        let rc = buffer.withUnsafeBufferPointer { ptr in
+            ptr.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+        }
+        if rc != 1 {
+            throw PostgresError(kind: .connection, message: PostgresConnection.firstLine(PQerrorMessage(connection)))
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Calls `body` with a C array of C strings (NULL for nil) that lives for the call.
+func withCStringArray<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var owned: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+    defer { for p in owned { free(p) } }
+    return owned.withUnsafeMutableBufferPointer { buf in
+        body(buf.map { $0.map { UnsafePointer($0) } })
+    }
+}

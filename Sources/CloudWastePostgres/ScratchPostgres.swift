@@ -1,0 +1,128 @@
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throw-away PostgreSQL server (Debian's initdb/pg_ctl) in a state folder, for the demo, the
+/// benchmark and the tests. Started as the `postgres` user when we run as root, on a free port,
+/// listening on loopback and a private socket folder only.
+public final class ScratchPostgres: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let directory: URL
+    public let port: Int
+    public let durable: Bool
+    private let binDirectory: URL
+    private var started = false
+
+    public var dataDirectory: URL { directory.appendingPathComponent("data") }
+    public var socketDirectory: URL { directory.appendingPathComponent("sock") }
+    public var logFile: URL { directory.appendingPathComponent("postgres.log") }
+
+    /// `durable: false` turns fsync off: fine for tests; the benchmark keeps it on.
+    public init(directory: URL, port: Int? = nil, durable: Bool = true) throws {
+        self.directory = directory
+        self.durable = durable
+        guard let bin = Self.findBinDirectory() else {
+            throw Failure(description: "PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's postgresql package (apt-get install postgresql)")
+        }
+        binDirectory = bin
+        self.port = try port ?? Self.freePort()
+    }
+
+    /// libpq URI for a database on this server.
+    public func url(database: String = "postgres") -> String {
+        "postgresql://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable"
+    }
+
+    public func start() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
+        let runAsPostgres = geteuid() == 0
+        if runAsPostgres {
+            try run("/bin/chown", ["-R", "postgres:postgres", directory.path])
+        }
+        if !fm.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+            if runAsPostgres { try run("/bin/chown", ["-R", "postgres:postgres", directory.path]) }
+            try runPostgresTool("initdb", ["-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "-N"])
+        }
+        var options = "-p \(port) -k \(socketDirectory.path) -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB"
+        if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
+        try runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-o", options, "-l", logFile.path, "-w", "-t", "60", "start"])
+        started = true
+    }
+
+    /// Stops the server; `immediate` simulates a crash (no checkpoint).
+    public func stop(immediate: Bool = false) throws {
+        guard started else { return }
+        try runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "stop"])
+        started = false
+    }
+
+    /// Stops the server and deletes its folder.
+    public func destroy() {
+        try? stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func runPostgresTool(_ tool: String, _ arguments: [String]) throws {
+        let path = binDirectory.appendingPathComponent(tool).path
+        if geteuid() == 0 {
+            try run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
+        } else {
+            try run(path, arguments)
+        }
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw Failure(description: "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.first ?? "") failed (exit \(process.terminationStatus)): \(text.suffix(600)) — see \(logFile.path)")
+        }
+    }
+
+    static func findBinDirectory() -> URL? {
+        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let bin = root.appendingPathComponent(version).appendingPathComponent("bin")
+            if FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent("pg_ctl").path) {
+                return bin
+            }
+        }
+        return nil
+    }
+
+    /// A TCP port that was free a moment ago on loopback.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw Failure(description: "bind() failed: errno \(errno)") }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}

@@ -1,0 +1,117 @@
+/// The cloud a record comes from. Anything else is rejected as `unknown_provider`.
+public enum Provider: String, Sendable, CaseIterable {
+    case aws, azure, gcp, microsoft365
+}
+
+/// The input topics of SPEC §2, independent of their configured names.
+public enum InputTopic: String, Sendable, CaseIterable {
+    case scanResources = "scan-resources"
+    case userActions = "user-actions"
+    case resourceLifecycle = "resource-lifecycle"
+    case metricSamples = "metric-samples"
+    case privacyRequests = "privacy-requests"
+
+    /// Topic name under a prefix, e.g. `cloudwaste.scan-resources.v1`.
+    public func name(prefix: String) -> String { "\(prefix)\(rawValue).v1" }
+}
+
+public struct MetricSummary: Equatable, Sendable {
+    public var name: String
+    public var avg: Double
+    public var p95: Double
+    public var trend: String?
+}
+
+/// A scanner's finding: one wasted resource seen by one scan.
+public struct ScanResourceRecord: Equatable, Sendable {
+    public var eventId: String
+    public var scanId: String
+    public var detectedAt: Timestamp
+    public var userId: String
+    public var cloudAccountId: String
+    public var provider: Provider
+    public var region: String
+    public var resourceType: String
+    public var resourceId: String
+    public var scenario: String
+    public var confidence: String
+    public var estimatedMonthlyCost: Double
+    public var resourceCreatedAt: Timestamp?
+    public var currency: String
+    public var metrics: [MetricSummary]
+    /// Tag keys and values exactly as sent; values never leave the anonymizer.
+    public var tags: [(key: String, value: String?)]
+    public var parentResourceId: String?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.eventId == b.eventId && a.scanId == b.scanId && a.detectedAt == b.detectedAt && a.userId == b.userId
+            && a.cloudAccountId == b.cloudAccountId && a.provider == b.provider && a.region == b.region
+            && a.resourceType == b.resourceType && a.resourceId == b.resourceId && a.scenario == b.scenario
+            && a.confidence == b.confidence && a.estimatedMonthlyCost == b.estimatedMonthlyCost
+            && a.resourceCreatedAt == b.resourceCreatedAt && a.currency == b.currency && a.metrics == b.metrics
+            && a.tags.map(\.key) == b.tags.map(\.key) && a.tags.map(\.value) == b.tags.map(\.value)
+            && a.parentResourceId == b.parentResourceId
+    }
+}
+
+public enum UserAction: String, Sendable { case deleted, ignored, kept }
+
+/// What a user did about a finding.
+public struct UserActionRecord: Equatable, Sendable {
+    public var eventId: String
+    public var userId: String
+    public var cloudAccountId: String
+    public var provider: Provider
+    public var resourceId: String
+    public var resourceType: String
+    public var action: UserAction
+    public var detectedAt: Timestamp
+    public var actionAt: Timestamp
+    public var costSavedMonthly: Double?
+}
+
+/// A resource changing state (created, stopped, deleted, ...).
+public struct ResourceLifecycleRecord: Equatable, Sendable {
+    public var eventId: String
+    public var cloudAccountId: String
+    public var provider: Provider
+    public var resourceId: String
+    public var resourceType: String
+    public var toState: String
+    public var occurredAt: Timestamp
+    public var fromState: String?
+}
+
+public struct MetricPoint: Equatable, Sendable {
+    public var ts: Timestamp
+    public var value: Double
+}
+
+/// A slice of a resource's metric time series.
+public struct MetricSampleRecord: Equatable, Sendable {
+    public var cloudAccountId: String
+    public var provider: Provider
+    public var resourceId: String
+    public var metric: String
+    public var points: [MetricPoint]
+    public var unit: String?
+}
+
+public enum PrivacyRequestKind: String, Sendable { case optOut = "opt_out", optIn = "opt_in", erase }
+
+/// A user's consent change or erasure request.
+public struct PrivacyRequestRecord: Equatable, Sendable {
+    public var eventId: String
+    public var userId: String
+    public var request: PrivacyRequestKind
+    public var requestedAt: Timestamp
+}
+
+/// One decoded, validated input record.
+public enum InputRecord: Equatable, Sendable {
+    case scan(ScanResourceRecord)
+    case action(UserActionRecord)
+    case lifecycle(ResourceLifecycleRecord)
+    case metrics(MetricSampleRecord)
+    case privacy(PrivacyRequestRecord)
+}

@@ -1,0 +1,341 @@
+/// Turns a topic's raw bytes into a validated record, or a precise rejection. Pure: the clock is
+/// injected, so the future-timestamp rule is testable.
+///
+/// Checks run in a fixed order (required fields in SPEC §2's order, then optional ones), so a
+/// record with several faults always gets the same reason.
+public struct RecordDecoder: Sendable {
+    public struct Limits: Sendable {
+        public var maxPayloadBytes = 1_048_576
+        public var maxDepth = 32
+        public var maxFutureSkewSeconds: Int64 = 86_400
+        public var earliestYear = 2000
+        public var maxMoney = 10_000_000.0
+        public var maxMetricPoints = 10_000
+        public var maxMetricValue = 1e15
+        public var maxTags = 100
+        public init() {}
+    }
+
+    public var limits: Limits
+    public var now: @Sendable () -> Timestamp
+
+    public init(limits: Limits = Limits(), now: @escaping @Sendable () -> Timestamp = Timestamp.now) {
+        self.limits = limits
+        self.now = now
+    }
+
+    static let knownFields: [InputTopic: Set<String>] = [
+        .scanResources: ["event_id", "scan_id", "detected_at", "user_id", "cloud_account_id", "provider", "region",
+                         "resource_type", "resource_id", "scenario", "confidence", "estimated_monthly_cost",
+                         "resource_name", "resource_created_at", "currency", "metrics", "tags", "parent_resource_id"],
+        .userActions: ["event_id", "user_id", "cloud_account_id", "provider", "resource_id", "resource_type", "action",
+                       "detected_at", "action_at", "cost_saved_monthly"],
+        .resourceLifecycle: ["event_id", "cloud_account_id", "provider", "resource_id", "resource_type", "to_state",
+                             "occurred_at", "from_state"],
+        .metricSamples: ["cloud_account_id", "provider", "resource_id", "metric", "points", "unit"],
+        .privacyRequests: ["event_id", "user_id", "request", "requested_at"],
+    ]
+
+    public func decode(_ topic: InputTopic, _ payload: [UInt8]?) throws(RecordRejection) -> InputRecord {
+        guard let payload, !payload.isEmpty else { throw RecordRejection(.emptyPayload) }
+        guard payload.count <= limits.maxPayloadBytes else { throw RecordRejection(.payloadTooLarge) }
+        let root: JSONValue
+        do {
+            root = try JSONParser(maxDepth: limits.maxDepth).parse(payload)
+        } catch {
+            switch error {
+            case .invalidUTF8: throw RecordRejection(.invalidUTF8)
+            case .malformed: throw RecordRejection(.malformedJSON)
+            case .tooDeep: throw RecordRejection(.nestingTooDeep)
+            case .numberOutOfRange: throw RecordRejection(.invalidNumber)
+            case .duplicateKey(let key):
+                let known = Self.knownFields[topic]?.contains(key) == true
+                throw RecordRejection(.duplicateField, field: known ? key : nil)
+            }
+        }
+        guard case .object(let fields) = root else { throw RecordRejection(.notAnObject) }
+        let r = FieldReader(fields: fields, limits: limits, now: now())
+        switch topic {
+        case .scanResources: return .scan(try decodeScan(r))
+        case .userActions: return .action(try decodeAction(r))
+        case .resourceLifecycle: return .lifecycle(try decodeLifecycle(r))
+        case .metricSamples: return .metrics(try decodeMetrics(r))
+        case .privacyRequests: return .privacy(try decodePrivacy(r))
+        }
+    }
+
+    private func decodeScan(_ r: FieldReader) throws(RecordRejection) -> ScanResourceRecord {
+        let eventId = try r.identifier("event_id")
+        let scanId = try r.identifier("scan_id")
+        let detectedAt = try r.timestamp("detected_at")
+        let userId = try r.identifier("user_id")
+        let account = try r.identifier("cloud_account_id")
+        let provider = try r.provider()
+        let region = try r.string("region", maxLength: 64)
+        let resourceType = try r.token("resource_type")
+        let resourceId = try r.identifier("resource_id", maxLength: 2048)
+        let scenario = try r.token("scenario")
+        let confidence = try r.enumeration("confidence", ["critical", "high", "medium", "low"])
+        let cost = try r.money("estimated_monthly_cost")
+        _ = try r.optionalString("resource_name", maxLength: 1024)
+        let createdAt = try r.optionalTimestamp("resource_created_at")
+        let currency = try r.optionalCurrency("currency") ?? "USD"
+        let metrics = try r.metricSummaries("metrics")
+        let tags = try r.tags("tags")
+        let parent = try r.optionalString("parent_resource_id", maxLength: 2048)
+        return ScanResourceRecord(
+            eventId: eventId, scanId: scanId, detectedAt: detectedAt, userId: userId, cloudAccountId: account,
+            provider: provider, region: region, resourceType: resourceType, resourceId: resourceId,
+            scenario: scenario, confidence: confidence, estimatedMonthlyCost: cost, resourceCreatedAt: createdAt,
+            currency: currency, metrics: metrics, tags: tags, parentResourceId: parent
+        )
+    }
+
+    private func decodeAction(_ r: FieldReader) throws(RecordRejection) -> UserActionRecord {
+        let eventId = try r.identifier("event_id")
+        let userId = try r.identifier("user_id")
+        let account = try r.identifier("cloud_account_id")
+        let provider = try r.provider()
+        let resourceId = try r.identifier("resource_id", maxLength: 2048)
+        let resourceType = try r.token("resource_type")
+        let action = UserAction(rawValue: try r.enumeration("action", ["deleted", "ignored", "kept"]))!
+        let detectedAt = try r.timestamp("detected_at")
+        let actionAt = try r.timestamp("action_at")
+        let saved = try r.optionalMoney("cost_saved_monthly")
+        guard actionAt >= detectedAt else { throw RecordRejection(.inconsistentRecord, field: "action_at") }
+        return UserActionRecord(
+            eventId: eventId, userId: userId, cloudAccountId: account, provider: provider, resourceId: resourceId,
+            resourceType: resourceType, action: action, detectedAt: detectedAt, actionAt: actionAt,
+            costSavedMonthly: saved
+        )
+    }
+
+    private func decodeLifecycle(_ r: FieldReader) throws(RecordRejection) -> ResourceLifecycleRecord {
+        ResourceLifecycleRecord(
+            eventId: try r.identifier("event_id"),
+            cloudAccountId: try r.identifier("cloud_account_id"),
+            provider: try r.provider(),
+            resourceId: try r.identifier("resource_id", maxLength: 2048),
+            resourceType: try r.token("resource_type"),
+            toState: try r.token("to_state"),
+            occurredAt: try r.timestamp("occurred_at"),
+            fromState: try r.optionalToken("from_state")
+        )
+    }
+
+    private func decodeMetrics(_ r: FieldReader) throws(RecordRejection) -> MetricSampleRecord {
+        MetricSampleRecord(
+            cloudAccountId: try r.identifier("cloud_account_id"),
+            provider: try r.provider(),
+            resourceId: try r.identifier("resource_id", maxLength: 2048),
+            metric: try r.token("metric"),
+            points: try r.points("points"),
+            unit: try r.optionalUnit("unit")
+        )
+    }
+
+    private func decodePrivacy(_ r: FieldReader) throws(RecordRejection) -> PrivacyRequestRecord {
+        PrivacyRequestRecord(
+            eventId: try r.identifier("event_id"),
+            userId: try r.identifier("user_id"),
+            request: PrivacyRequestKind(rawValue: try r.enumeration("request", ["opt_out", "opt_in", "erase"]))!,
+            requestedAt: try r.timestamp("requested_at")
+        )
+    }
+}
+
+/// Typed, validated access to one JSON object's fields.
+struct FieldReader {
+    let fields: [String: JSONValue]
+    let limits: RecordDecoder.Limits
+    let now: Timestamp
+
+    private func present(_ name: String) -> JSONValue? {
+        guard let v = fields[name], v != .null else { return nil }
+        return v
+    }
+
+    func string(_ name: String, maxLength: Int) throws(RecordRejection) -> String {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try stringValue(v, name, maxLength: maxLength)
+    }
+
+    func optionalString(_ name: String, maxLength: Int) throws(RecordRejection) -> String? {
+        guard let v = present(name) else { return nil }
+        return try stringValue(v, name, maxLength: maxLength)
+    }
+
+    private func stringValue(_ v: JSONValue, _ name: String, maxLength: Int) throws(RecordRejection) -> String {
+        guard case .string(let s) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard s.utf8.count <= maxLength * 4, s.unicodeScalars.count <= maxLength else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        if s.unicodeScalars.contains(where: { $0.value == 0 }) { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    /// An id: non-empty after trimming white space.
+    func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: maxLength)
+        guard s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return s
+    }
+
+    /// `^[A-Za-z0-9_./-]{1,64}$`
+    func token(_ name: String) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: 64)
+        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func optionalToken(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 64) else { return nil }
+        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    static func isToken(_ s: String, maxLength: Int, extra: UInt8? = nil) -> Bool {
+        let u = s.utf8
+        guard !u.isEmpty, u.count <= maxLength else { return false }
+        return u.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || c == 95 || c == 46 || c == 47 || c == 45 || c == extra
+        }
+    }
+
+    func optionalUnit(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 32) else { return nil }
+        guard Self.isToken(s, maxLength: 32, extra: UInt8(ascii: "%")) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: 64)
+        guard allowed.contains(s) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func provider() throws(RecordRejection) -> Provider {
+        let s = try string("provider", maxLength: 64)
+        guard let p = Provider(rawValue: s) else { throw RecordRejection(.unknownProvider, field: "provider") }
+        return p
+    }
+
+    func timestamp(_ name: String) throws(RecordRejection) -> Timestamp {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try timestampValue(v, name)
+    }
+
+    func optionalTimestamp(_ name: String) throws(RecordRejection) -> Timestamp? {
+        guard let v = present(name) else { return nil }
+        return try timestampValue(v, name)
+    }
+
+    private func timestampValue(_ v: JSONValue, _ name: String) throws(RecordRejection) -> Timestamp {
+        guard case .string(let s) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard s.utf8.count <= 40, let t = Timestamp.parseRFC3339(s), t.civil.year >= limits.earliestYear else {
+            throw RecordRejection(.invalidTimestamp, field: name)
+        }
+        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+            throw RecordRejection(.futureTimestamp, field: name)
+        }
+        return t
+    }
+
+    func money(_ name: String) throws(RecordRejection) -> Double {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try moneyValue(v, name)
+    }
+
+    func optionalMoney(_ name: String) throws(RecordRejection) -> Double? {
+        guard let v = present(name) else { return nil }
+        return try moneyValue(v, name)
+    }
+
+    private func moneyValue(_ v: JSONValue, _ name: String) throws(RecordRejection) -> Double {
+        guard case .number(let d) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard d.isFinite, d >= 0, d <= limits.maxMoney else { throw RecordRejection(.invalidMoney, field: name) }
+        return d == 0 ? 0 : d  // no negative zero
+    }
+
+    func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 3) else { return nil }
+        guard s.utf8.count == 3, s.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return s
+    }
+
+    func metricSummaries(_ name: String) throws(RecordRejection) -> [MetricSummary] {
+        guard let v = present(name) else { return [] }
+        guard case .object(let metrics) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard metrics.count <= 64 else { throw RecordRejection(.invalidValue, field: name) }
+        var out: [MetricSummary] = []
+        for (metric, summary) in metrics.sorted(by: { $0.key < $1.key }) {
+            guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+            guard case .object(let s) = summary else { throw RecordRejection(.wrongType, field: name) }
+            guard case .number(let avg)? = s["avg"], case .number(let p95)? = s["p95"] else {
+                throw RecordRejection(s["avg"] == nil || s["p95"] == nil ? .invalidValue : .wrongType, field: name)
+            }
+            guard avg.isFinite, p95.isFinite, abs(avg) <= limits.maxMetricValue, abs(p95) <= limits.maxMetricValue else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
+            var trend: String?
+            if let t = s["trend"], t != .null {
+                guard case .string(let ts) = t else { throw RecordRejection(.wrongType, field: name) }
+                guard ["down", "flat", "up"].contains(ts) else { throw RecordRejection(.invalidValue, field: name) }
+                trend = ts
+            }
+            out.append(MetricSummary(name: metric, avg: avg, p95: p95, trend: trend))
+        }
+        return out
+    }
+
+    func tags(_ name: String) throws(RecordRejection) -> [(key: String, value: String?)] {
+        guard let v = present(name) else { return [] }
+        guard case .object(let tags) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard tags.count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
+        var out: [(key: String, value: String?)] = []
+        for (key, value) in tags {
+            let scalars = key.unicodeScalars
+            guard !scalars.isEmpty, scalars.count <= 128,
+                  !scalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
+            switch value {
+            case .null: out.append((key, nil))
+            case .string(let s): out.append((key, s))
+            default: throw RecordRejection(.wrongType, field: name)
+            }
+        }
+        return out
+    }
+
+    func points(_ name: String) throws(RecordRejection) -> [MetricPoint] {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard case .array(let items) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard !items.isEmpty, items.count <= limits.maxMetricPoints else { throw RecordRejection(.invalidValue, field: name) }
+        var out: [MetricPoint] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard case .object(let p) = item else { throw RecordRejection(.wrongType, field: name) }
+            guard let tsValue = p["ts"], tsValue != .null, let valueValue = p["value"], valueValue != .null else {
+                throw RecordRejection(.missingField, field: name)
+            }
+            guard case .string(let tsText) = tsValue, case .number(let value) = valueValue else {
+                throw RecordRejection(.wrongType, field: name)
+            }
+            guard let ts = Timestamp.parseRFC3339(tsText), ts.civil.year >= limits.earliestYear else {
+                throw RecordRejection(.invalidTimestamp, field: name)
+            }
+            guard ts.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+                throw RecordRejection(.futureTimestamp, field: name)
+            }
+            guard value.isFinite, abs(value) <= limits.maxMetricValue else { throw RecordRejection(.invalidValue, field: name) }
+            out.append(MetricPoint(ts: ts, value: value))
+        }
+        return out
+    }
+}

@@ -1,0 +1,1 @@
+public let p3 = 0
