@@ -25,9 +25,10 @@ public enum JSONParseError: Error, Equatable, Sendable {
     case invalidUTF8
     case malformed(offset: Int)
     case tooDeep
-    case duplicateKey(String)
-    /// A number whose magnitude does not fit a Double (e.g. 1e400).
-    case numberOutOfRange
+    /// `topLevelKey` is the field of the root object that holds the duplicate (nil at the root).
+    case duplicateKey(String, topLevelKey: String?)
+    /// A number whose magnitude does not fit a Double (e.g. 1e400), inside `topLevelKey`.
+    case numberOutOfRange(topLevelKey: String?)
 }
 
 /// A strict RFC 8259 parser over bytes: UTF-8 validated, no NaN/Infinity, no trailing garbage,
@@ -54,6 +55,8 @@ private struct Cursor {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
+    /// The root object's field being parsed, for error reports.
+    var topLevelKey: String?
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -108,8 +111,11 @@ private struct Cursor {
             guard !atEnd, current == UInt8(ascii: ":") else { throw .malformed(offset: index) }
             index += 1
             skipWhitespace()
+            if depth == 1 { topLevelKey = key }
             let value = try parseValue(depth: depth)
-            if fields.updateValue(value, forKey: key) != nil { throw .duplicateKey(key) }
+            if fields.updateValue(value, forKey: key) != nil {
+                throw .duplicateKey(key, topLevelKey: depth == 1 ? nil : topLevelKey)
+            }
             skipWhitespace()
             guard !atEnd else { throw .malformed(offset: index) }
             if current == UInt8(ascii: ",") { index += 1; continue }
@@ -247,7 +253,7 @@ private struct Cursor {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text) else { throw .malformed(offset: start) }
-        if !value.isFinite { throw .numberOutOfRange }
+        if !value.isFinite { throw .numberOutOfRange(topLevelKey: topLevelKey) }
         return value
     }
 }

@@ -36,6 +36,11 @@ public struct RecordDecoder: Sendable {
         .privacyRequests: ["event_id", "user_id", "request", "requested_at"],
     ]
 
+    /// Field names from the record are echoed in reasons only when they are the topic's own fields.
+    private func knownField(_ topic: InputTopic, _ name: String) -> String? {
+        Self.knownFields[topic]?.contains(name) == true ? name : nil
+    }
+
     public func decode(_ topic: InputTopic, _ payload: [UInt8]?) throws(RecordRejection) -> InputRecord {
         guard let payload, !payload.isEmpty else { throw RecordRejection(.emptyPayload) }
         guard payload.count <= limits.maxPayloadBytes else { throw RecordRejection(.payloadTooLarge) }
@@ -47,10 +52,10 @@ public struct RecordDecoder: Sendable {
             case .invalidUTF8: throw RecordRejection(.invalidUTF8)
             case .malformed: throw RecordRejection(.malformedJSON)
             case .tooDeep: throw RecordRejection(.nestingTooDeep)
-            case .numberOutOfRange: throw RecordRejection(.invalidNumber)
-            case .duplicateKey(let key):
-                let known = Self.knownFields[topic]?.contains(key) == true
-                throw RecordRejection(.duplicateField, field: known ? key : nil)
+            case .numberOutOfRange(let top):
+                throw RecordRejection(.invalidNumber, field: top.flatMap { knownField(topic, $0) })
+            case .duplicateKey(let key, let top):
+                throw RecordRejection(.duplicateField, field: knownField(topic, top ?? key))
             }
         }
         guard case .object(let fields) = root else { throw RecordRejection(.notAnObject) }
@@ -77,7 +82,7 @@ public struct RecordDecoder: Sendable {
         let scenario = try r.token("scenario")
         let confidence = try r.enumeration("confidence", ["critical", "high", "medium", "low"])
         let cost = try r.money("estimated_monthly_cost")
-        _ = try r.optionalString("resource_name", maxLength: 1024)
+        _ = try r.optionalString("resource_name", maxLength: 1024, minLength: 0)
         let createdAt = try r.optionalTimestamp("resource_created_at")
         let currency = try r.optionalCurrency("currency") ?? "USD"
         let metrics = try r.metricSummaries("metrics")
@@ -157,17 +162,17 @@ struct FieldReader {
 
     func string(_ name: String, maxLength: Int) throws(RecordRejection) -> String {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
-        return try stringValue(v, name, maxLength: maxLength)
+        return try stringValue(v, name, maxLength: maxLength, minLength: 1)
     }
 
-    func optionalString(_ name: String, maxLength: Int) throws(RecordRejection) -> String? {
+    func optionalString(_ name: String, maxLength: Int, minLength: Int = 1) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
-        return try stringValue(v, name, maxLength: maxLength)
+        return try stringValue(v, name, maxLength: maxLength, minLength: minLength)
     }
 
-    private func stringValue(_ v: JSONValue, _ name: String, maxLength: Int) throws(RecordRejection) -> String {
+    private func stringValue(_ v: JSONValue, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) -> String {
         guard case .string(let s) = v else { throw RecordRejection(.wrongType, field: name) }
-        guard s.utf8.count <= maxLength * 4, s.unicodeScalars.count <= maxLength else {
+        guard s.utf8.count <= maxLength * 4, s.unicodeScalars.count <= maxLength, s.unicodeScalars.count >= minLength else {
             throw RecordRejection(.invalidValue, field: name)
         }
         if s.unicodeScalars.contains(where: { $0.value == 0 }) { throw RecordRejection(.invalidValue, field: name) }

@@ -44,7 +44,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
                 i += 1
             }
             guard n >= 1, n <= 9 else { return nil }
-            for _ in n..<6 where n < 6 { fractionMicros *= 10 }
+            if n < 6 { for _ in n..<6 { fractionMicros *= 10 } }
         }
         guard i < b.count else { return nil }
         var offsetSeconds = 0

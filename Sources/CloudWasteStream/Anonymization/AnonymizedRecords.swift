@@ -1,0 +1,75 @@
+/// Rows as they reach PostgreSQL: pseudonyms, buckets and derived features only. Nothing here can
+/// hold a raw identifier, a name or a tag value.
+public struct TrainingRow: Equatable, Sendable {
+    public var scanHash: String
+    public var resourceHash: String
+    public var accountHash: String
+    public var userHash: String
+    public var eventHash: String
+    public var provider: Provider
+    public var regionBucket: String
+    public var resourceType: String
+    public var scenario: String
+    public var confidence: String
+    public var estimatedMonthlyCost: Double
+    public var currency: String
+    public var resourceAgeDays: Int?
+    public var createdHourUTC: Int?
+    public var createdDOW: Int?
+    /// jsonb text with fixed keys: `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`.
+    public var metricsJSON: String
+    public var tagKeys: [String]
+    public var envClass: String?
+    public var parentHash: String?
+    public var detectedAt: Timestamp
+}
+
+public struct ActionRow: Equatable, Sendable {
+    public var eventHash: String
+    public var userHash: String
+    public var accountHash: String
+    public var resourceHash: String
+    public var provider: Provider
+    public var resourceType: String
+    public var action: UserAction
+    public var detectedAt: Timestamp
+    public var actionAt: Timestamp
+    public var timeToActionHours: Double
+    public var costSavedMonthly: Double?
+}
+
+public struct LifecycleRow: Equatable, Sendable {
+    public var eventHash: String
+    public var accountHash: String
+    public var resourceHash: String
+    public var provider: Provider
+    public var resourceType: String
+    public var fromState: String?
+    public var toState: String
+    public var occurredAt: Timestamp
+}
+
+public struct MetricPointRow: Equatable, Sendable {
+    public var resourceHash: String
+    public var metric: String
+    public var ts: Timestamp
+    public var accountHash: String
+    public var provider: Provider
+    public var unit: String?
+    public var value: Double
+}
+
+public struct PrivacyRow: Equatable, Sendable {
+    public var eventHash: String
+    public var userHash: String
+    public var request: PrivacyRequestKind
+    public var requestedAt: Timestamp
+}
+
+public enum AnonymizedRecord: Equatable, Sendable {
+    case training(TrainingRow)
+    case action(ActionRow)
+    case lifecycle(LifecycleRow)
+    case metricPoints([MetricPointRow])
+    case privacy(PrivacyRow)
+}

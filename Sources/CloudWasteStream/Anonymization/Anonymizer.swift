@@ -1,0 +1,134 @@
+/// Applies SPEC §3 to a decoded record: pseudonyms for every id, region buckets, tag keys without
+/// values, an environment class, and derived temporal features. One per thread (see Pseudonymizer).
+public final class Anonymizer {
+    public let pseudonymizer: Pseudonymizer
+    public let regions: RegionTable
+    /// Called with the provider when a region is not in the table (for the unknown-regions metric).
+    public var onUnknownRegion: ((Provider) -> Void)?
+
+    public init(key: HMACKey, regions: RegionTable) {
+        pseudonymizer = Pseudonymizer(key: key)
+        self.regions = regions
+    }
+
+    public var keyId: String { pseudonymizer.keyId }
+
+    public func anonymize(_ record: InputRecord) -> AnonymizedRecord {
+        let p = pseudonymizer
+        switch record {
+        case .scan(let r):
+            let (bucket, known) = regions.bucket(provider: r.provider, region: r.region)
+            if !known { onUnknownRegion?(r.provider) }
+            var age: Int?
+            var hour: Int?
+            var dow: Int?
+            if let created = r.resourceCreatedAt {
+                let seconds = r.detectedAt.seconds - created.seconds
+                age = max(0, Int(seconds >= 0 ? seconds / 86400 : 0))
+                hour = created.civil.hour
+                dow = created.isoWeekday
+            }
+            return .training(TrainingRow(
+                scanHash: p.pseudonym(.scan, r.scanId),
+                resourceHash: p.pseudonym(.resource, r.resourceId, provider: r.provider),
+                accountHash: p.pseudonym(.account, r.cloudAccountId, provider: r.provider),
+                userHash: p.pseudonym(.user, r.userId),
+                eventHash: p.pseudonym(.event, r.eventId),
+                provider: r.provider,
+                regionBucket: bucket,
+                resourceType: r.resourceType,
+                scenario: r.scenario,
+                confidence: r.confidence,
+                estimatedMonthlyCost: r.estimatedMonthlyCost,
+                currency: r.currency,
+                resourceAgeDays: age,
+                createdHourUTC: hour,
+                createdDOW: dow,
+                metricsJSON: Self.metricsJSON(r.metrics),
+                tagKeys: Self.tagKeys(r.tags),
+                envClass: Self.environmentClass(r.tags),
+                parentHash: r.parentResourceId.map { p.pseudonym(.resource, $0, provider: r.provider) },
+                detectedAt: r.detectedAt
+            ))
+        case .action(let r):
+            return .action(ActionRow(
+                eventHash: p.pseudonym(.event, r.eventId),
+                userHash: p.pseudonym(.user, r.userId),
+                accountHash: p.pseudonym(.account, r.cloudAccountId, provider: r.provider),
+                resourceHash: p.pseudonym(.resource, r.resourceId, provider: r.provider),
+                provider: r.provider,
+                resourceType: r.resourceType,
+                action: r.action,
+                detectedAt: r.detectedAt,
+                actionAt: r.actionAt,
+                timeToActionHours: Double(r.actionAt.micros - r.detectedAt.micros) / 3_600_000_000,
+                costSavedMonthly: r.costSavedMonthly
+            ))
+        case .lifecycle(let r):
+            return .lifecycle(LifecycleRow(
+                eventHash: p.pseudonym(.event, r.eventId),
+                accountHash: p.pseudonym(.account, r.cloudAccountId, provider: r.provider),
+                resourceHash: p.pseudonym(.resource, r.resourceId, provider: r.provider),
+                provider: r.provider,
+                resourceType: r.resourceType,
+                fromState: r.fromState,
+                toState: r.toState,
+                occurredAt: r.occurredAt
+            ))
+        case .metrics(let r):
+            let resource = p.pseudonym(.resource, r.resourceId, provider: r.provider)
+            let account = p.pseudonym(.account, r.cloudAccountId, provider: r.provider)
+            return .metricPoints(r.points.map {
+                MetricPointRow(resourceHash: resource, metric: r.metric, ts: $0.ts, accountHash: account,
+                               provider: r.provider, unit: r.unit, value: $0.value)
+            })
+        case .privacy(let r):
+            return .privacy(PrivacyRow(
+                eventHash: p.pseudonym(.event, r.eventId),
+                userHash: p.pseudonym(.user, r.userId),
+                request: r.request,
+                requestedAt: r.requestedAt
+            ))
+        }
+    }
+
+    /// Tag keys only: lowercased, de-duplicated, sorted. Values are dropped.
+    static func tagKeys(_ tags: [(key: String, value: String?)]) -> [String] {
+        Array(Set(tags.map { $0.key.lowercased() })).sorted()
+    }
+
+    static let environmentKeys: Set<String> = ["env", "environment", "stage"]
+    static let environmentValues: [String: String] = [
+        "prod": "prod", "production": "prod", "prd": "prod", "live": "prod",
+        "staging": "staging", "stage": "staging", "stg": "staging", "preprod": "staging", "pre-prod": "staging", "uat": "staging",
+        "dev": "dev", "development": "dev", "develop": "dev",
+        "test": "test", "testing": "test", "qa": "test",
+    ]
+
+    /// prod/staging/dev/test from an allow-listed tag key, `other` for any other value, nil without one.
+    static func environmentClass(_ tags: [(key: String, value: String?)]) -> String? {
+        let candidates = tags.filter { environmentKeys.contains($0.key.lowercased()) }.sorted { $0.key < $1.key }
+        guard let tag = candidates.first else { return nil }
+        guard let value = tag.value?.trimmingCharacters(in: .whitespaces).lowercased() else { return "other" }
+        return environmentValues[value] ?? "other"
+    }
+
+    static func metricsJSON(_ metrics: [MetricSummary]) -> String {
+        var out = "{"
+        for (i, m) in metrics.enumerated() {
+            if i > 0 { out += "," }
+            out += "\"\(m.name)\":{\"avg\":\(jsonNumber(m.avg)),\"p95\":\(jsonNumber(m.p95)),\"trend\":"
+            out += m.trend.map { "\"\($0)\"" } ?? "null"
+            out += "}"
+        }
+        return out + "}"
+    }
+}
+
+/// A finite Double as a JSON number (integers without ".0").
+func jsonNumber(_ d: Double) -> String {
+    if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+    return "\(d)"
+}
+
+import Foundation

@@ -1,0 +1,75 @@
+/// Keyed pseudonyms: `hex(HMAC-SHA256(key, domain ":" normalize(id)))` (SPEC §3). Unkeyed hashes
+/// of 12-digit account ids fall to brute force; a keyed one does not without the key.
+/// Not thread-safe (it reuses one OpenSSL context): one per pipeline thread.
+public final class Pseudonymizer {
+    public enum Domain: String, Sendable {
+        case user, account, resource, scan, event
+    }
+
+    public let keyId: String
+    private let hmac: HMACSHA256
+    private let prefixes: [Domain: [UInt8]]
+
+    public init(key: HMACKey) {
+        keyId = key.keyId
+        hmac = HMACSHA256(key: key.bytes)
+        var p: [Domain: [UInt8]] = [:]
+        for d in [Domain.user, .account, .resource, .scan, .event] { p[d] = Array("\(d.rawValue):".utf8) }
+        prefixes = p
+    }
+
+    public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> String {
+        let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
+        return hmac.hex(prefix: prefixes[domain]!, message: Self.normalize(id, lowercaseAll: lowercaseAll))
+    }
+
+    /// Trims surrounding white space; lowercases GUID-shaped runs (8-4-4-4-12 hex digits, wherever
+    /// they stand); lowercases everything when `lowercaseAll` (Azure ids are case-insensitive).
+    /// Nothing else changes: AWS ARNs and GCP names are case-sensitive.
+    public static func normalize(_ id: String, lowercaseAll: Bool) -> [UInt8] {
+        let trimmed = trimWhitespace(id)
+        if lowercaseAll { return Array(trimmed.lowercased().utf8) }
+        var bytes = Array(trimmed.utf8)
+        lowercaseGUIDs(&bytes)
+        return bytes
+    }
+
+    static func trimWhitespace(_ s: String) -> Substring {
+        let scalars = s.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return Substring(scalars[first...last])
+    }
+
+    private static func isHex(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
+    }
+
+    static func lowercaseGUIDs(_ b: inout [UInt8]) {
+        let groups = [8, 4, 4, 4, 12]
+        guard b.count >= 36 else { return }
+        var i = 0
+        while i + 36 <= b.count {
+            if i > 0 && isHex(b[i - 1]) { i += 1; continue }
+            var j = i
+            var ok = true
+            for (g, len) in groups.enumerated() {
+                for _ in 0..<len {
+                    if !isHex(b[j]) { ok = false; break }
+                    j += 1
+                }
+                if !ok { break }
+                if g < 4 {
+                    if b[j] != 45 { ok = false; break }
+                    j += 1
+                }
+            }
+            if ok && (j == b.count || !isHex(b[j])) {
+                for k in i..<j where b[k] >= 65 && b[k] <= 70 { b[k] += 32 }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+    }
+}

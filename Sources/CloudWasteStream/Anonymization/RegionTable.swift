@@ -1,0 +1,80 @@
+import Foundation
+
+/// Region → continent bucket, from `config/regions.json` (data, not code, so a new cloud region is
+/// a one-line change).
+public struct RegionTable: Sendable {
+    struct ProviderRules: Sendable {
+        var defaultBucket: String?
+        var exact: [String: String]
+        /// Longest prefix first.
+        var prefixes: [(String, String)]
+    }
+
+    public static let unknownBucket = "other"
+    public static let globalBucket = "global"
+    private var rules: [Provider: ProviderRules]
+
+    public struct Invalid: Error, CustomStringConvertible { public var description: String }
+
+    public init(json bytes: [UInt8]) throws(Invalid) {
+        guard case .object(let root)? = try? JSONParser().parse(bytes),
+              case .object(let providers)? = root["providers"] else {
+            throw Invalid(description: "the region table is not a JSON object with a 'providers' object")
+        }
+        var rules: [Provider: ProviderRules] = [:]
+        for (name, value) in providers {
+            guard let provider = Provider(rawValue: name), case .object(let spec) = value else {
+                throw Invalid(description: "the region table names an unknown provider '\(name)'")
+            }
+            func strings(_ key: String) -> [String: String] {
+                guard case .object(let o)? = spec[key] else { return [:] }
+                return o.compactMapValues { if case .string(let s) = $0 { s } else { nil } }
+            }
+            var defaultBucket: String?
+            if case .string(let d)? = spec["default"] { defaultBucket = d }
+            rules[provider] = ProviderRules(
+                defaultBucket: defaultBucket,
+                exact: strings("exact"),
+                prefixes: strings("prefixes").sorted { $0.key.count > $1.key.count }.map { ($0.key, $0.value) }
+            )
+        }
+        self.rules = rules
+    }
+
+    /// Reads the table from `path`, or from `config/regions.json` in the working directory or
+    /// beside the executable's package when `path` is nil.
+    public static func load(path: String?) throws(Invalid) -> RegionTable {
+        let candidates = path.map { [$0] } ?? ConfigLocator.candidates(relative: "config/regions.json")
+        for candidate in candidates {
+            if let data = FileManager.default.contents(atPath: candidate) {
+                return try RegionTable(json: [UInt8](data))
+            }
+        }
+        throw Invalid(description: "region table not found (looked at \(candidates.joined(separator: ", "))): set anonymization.region_table in the config")
+    }
+
+    /// The bucket, and whether the region was known.
+    public func bucket(provider: Provider, region: String) -> (bucket: String, known: Bool) {
+        let r = region.trimmingCharacters(in: .whitespaces).lowercased()
+        if r == "global" { return (Self.globalBucket, true) }
+        guard let rule = rules[provider] else { return (Self.unknownBucket, false) }
+        if let d = rule.defaultBucket { return (d, true) }
+        if let b = rule.exact[r] { return (b, true) }
+        for (prefix, b) in rule.prefixes where r.hasPrefix(prefix) { return (b, true) }
+        return (Self.unknownBucket, false)
+    }
+}
+
+/// Finds files of the project (config/, topics/) from the working directory or from the executable
+/// (which lives in `.build/<triple>/<config>/` in a checkout).
+enum ConfigLocator {
+    static func candidates(relative: String) -> [String] {
+        var out = [FileManager.default.currentDirectoryPath + "/" + relative]
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            out.append(dir.appendingPathComponent(relative).path)
+            dir = dir.deletingLastPathComponent()
+        }
+        return out
+    }
+}

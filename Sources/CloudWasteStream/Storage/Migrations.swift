@@ -1,0 +1,159 @@
+public import CloudWastePostgres
+
+/// Versioned schema changes, applied in order under an advisory lock (so several instances
+/// starting together do not race) and recorded in `schema_migrations`.
+public struct Migrator {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var sql: String
+    }
+
+    public let schema: String
+
+    public init(schema: String) { self.schema = schema }
+
+    /// Applies what is missing; returns the versions applied now.
+    @discardableResult
+    public func migrate(_ db: PostgresConnection) throws -> [Int] {
+        let s = PostgresQuery.quoteIdentifier(schema)
+        return try db.transaction {
+            try db.execute("SELECT pg_advisory_xact_lock(hashtext('cloudwaste-stream migrate'))")
+            try db.execute("CREATE SCHEMA IF NOT EXISTS \(s)")
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS \(s).schema_migrations (
+                    version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+            let applied = Set(try db.execute("SELECT version FROM \(s).schema_migrations").rows.compactMap { $0[0].flatMap(Int.init) })
+            var done: [Int] = []
+            for m in Self.migrations where !applied.contains(m.version) {
+                try db.execute(m.sql.replacingOccurrences(of: "{s}", with: s))
+                try db.query("INSERT INTO \(unescaped: s).schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
+                done.append(m.version)
+            }
+            return done
+        }
+    }
+
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "ml tables, offsets, windows, privacy, dead letters", sql: """
+        CREATE TABLE {s}.stream_offsets (
+            consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
+            next_offset bigint NOT NULL,          -- -1: nothing processed yet
+            generation bigint NOT NULL,           -- bumped by every claim: fences zombies
+            owner text,
+            max_event_time timestamptz,           -- for the window watermark
+            last_record_at timestamptz,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer_group, topic, partition));
+
+        CREATE TABLE {s}.ml_training_data (
+            scan_hash text NOT NULL, resource_hash text NOT NULL,
+            account_hash text NOT NULL, user_hash text NOT NULL, event_hash text NOT NULL,
+            provider text NOT NULL, region_bucket text NOT NULL, resource_type text NOT NULL,
+            scenario text NOT NULL, confidence text NOT NULL,
+            estimated_monthly_cost double precision NOT NULL, currency text NOT NULL,
+            resource_age_days int, created_hour_utc smallint, created_dow smallint,
+            metrics jsonb NOT NULL, tag_keys text[] NOT NULL, env_class text, parent_hash text,
+            detected_at timestamptz NOT NULL, key_id text NOT NULL,
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            ingested_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (scan_hash, resource_hash));
+        CREATE INDEX ml_training_data_detected_brin ON {s}.ml_training_data USING brin (detected_at);
+
+        CREATE TABLE {s}.user_action_patterns (
+            event_hash text PRIMARY KEY,
+            user_hash text NOT NULL, account_hash text NOT NULL, resource_hash text NOT NULL,
+            provider text NOT NULL, resource_type text NOT NULL, action text NOT NULL,
+            detected_at timestamptz NOT NULL, action_at timestamptz NOT NULL,
+            time_to_action_hours double precision NOT NULL, cost_saved_monthly double precision,
+            key_id text NOT NULL,
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            ingested_at timestamptz NOT NULL DEFAULT now());
+        CREATE INDEX user_action_patterns_action_brin ON {s}.user_action_patterns USING brin (action_at);
+
+        CREATE TABLE {s}.resource_lifecycle_events (
+            event_hash text PRIMARY KEY,
+            account_hash text NOT NULL, resource_hash text NOT NULL, provider text NOT NULL,
+            resource_type text NOT NULL, from_state text, to_state text NOT NULL,
+            occurred_at timestamptz NOT NULL, key_id text NOT NULL,
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            ingested_at timestamptz NOT NULL DEFAULT now());
+
+        CREATE TABLE {s}.cloudwatch_metrics_history (
+            resource_hash text NOT NULL, metric text NOT NULL, ts timestamptz NOT NULL,
+            account_hash text NOT NULL, provider text NOT NULL, unit text, value double precision NOT NULL,
+            key_id text NOT NULL,
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            ingested_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (resource_hash, metric, ts));
+
+        CREATE TABLE {s}.user_preferences (
+            user_hash text PRIMARY KEY,
+            consent text NOT NULL CHECK (consent IN ('collect', 'opted_out')),
+            updated_at timestamptz NOT NULL, erased_at timestamptz, key_id text NOT NULL);
+
+        -- Consent history, so that a record is judged by the consent in force at its event time.
+        CREATE TABLE {s}.consent_events (
+            user_hash text NOT NULL, effective_at timestamptz NOT NULL, event_hash text NOT NULL,
+            consent text NOT NULL CHECK (consent IN ('collect', 'opted_out')),
+            PRIMARY KEY (user_hash, effective_at, event_hash));
+
+        -- Erasures outlive replays: a replay never brings an erased user's rows back.
+        CREATE TABLE {s}.erasures (
+            user_hash text PRIMARY KEY, erased_at timestamptz NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(), deleted_rows jsonb NOT NULL, source text NOT NULL);
+
+        CREATE TABLE {s}.cost_trend_data (
+            account_hash text NOT NULL, month date NOT NULL, provider text NOT NULL,
+            resources_detected int NOT NULL, waste_detected_monthly_cost numeric(18,4) NOT NULL,
+            resources_eliminated int NOT NULL, waste_eliminated_monthly_cost numeric(18,4) NOT NULL,
+            top_categories jsonb NOT NULL, late_records int NOT NULL DEFAULT 0,
+            revision int NOT NULL DEFAULT 1, finalized boolean NOT NULL DEFAULT false,
+            updated_at timestamptz NOT NULL DEFAULT now(), emitted_revision int NOT NULL DEFAULT 0,
+            key_id text NOT NULL,
+            PRIMARY KEY (account_hash, month));
+
+        -- Window state: each resource's latest estimate per account and month (daily rescans
+        -- replace, never add), and each deleted resource's latest saving.
+        CREATE TABLE {s}.window_resource_costs (
+            account_hash text NOT NULL, month date NOT NULL, resource_hash text NOT NULL,
+            user_hash text NOT NULL, provider text NOT NULL, resource_type text NOT NULL,
+            cost numeric(18,4) NOT NULL, detected_at timestamptz NOT NULL,
+            source_partition int NOT NULL, source_offset bigint NOT NULL,
+            PRIMARY KEY (account_hash, month, resource_hash));
+        CREATE TABLE {s}.window_eliminations (
+            account_hash text NOT NULL, month date NOT NULL, resource_hash text NOT NULL,
+            user_hash text NOT NULL, provider text NOT NULL,
+            cost_saved numeric(18,4) NOT NULL, action_at timestamptz NOT NULL,
+            source_partition int NOT NULL, source_offset bigint NOT NULL,
+            PRIMARY KEY (account_hash, month, resource_hash));
+
+        CREATE TABLE {s}.dead_letters (
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            reason text NOT NULL, reason_code text NOT NULL,
+            payload_sha256 text, payload_bytes int NOT NULL, key_sha256 text,
+            consumer_group text NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),
+            redriven_at timestamptz,
+            PRIMARY KEY (source_topic, source_partition, source_offset));
+
+        CREATE TABLE {s}.schedule_runs (
+            schedule text PRIMARY KEY, last_fire timestamptz NOT NULL, finished_at timestamptz NOT NULL, detail text);
+        """),
+    ]
+}
+
+extension String {
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        var out = ""
+        var rest = self[...]
+        while let r = rest.range(of: target) {
+            out += rest[..<r.lowerBound]
+            out += replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
+
+import Foundation
