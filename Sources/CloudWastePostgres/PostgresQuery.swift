@@ -87,3 +87,12 @@ private extension String {
         split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }
+
+/// An array parameter whose elements may be NULL: `{"a",NULL}`.
+public struct PostgresNullableArray: PostgresTextEncodable {
+    public var elements: [String?]
+    public init(_ elements: [String?]) { self.elements = elements }
+    public var postgresText: String {
+        "{" + elements.map { $0.map { [$0].postgresText.dropFirst().dropLast() }.map(String.init) ?? "NULL" }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,152 @@
+import CloudWastePostgres
+
+/// What an erasure deleted, per table.
+public struct ErasureReport: Sendable, CustomStringConvertible {
+    public var userHash: String
+    public var deleted: [String: Int]
+    public var description: String {
+        deleted.keys.sorted().map { "\($0)=\(deleted[$0]!)" }.joined(separator: " ")
+    }
+}
+
+/// Consent changes and erasures (SPEC §7), inside the caller's transaction.
+extension BatchWriter {
+    /// Applies one privacy request. Consent is recorded as history (so records are judged by the
+    /// consent in force at their event time), and rows that an opt-out now forbids are removed.
+    func applyPrivacy(_ row: PrivacyRow, keyId: String, source: String) throws {
+        switch row.request {
+        case .erase:
+            _ = try erase(userHash: row.userHash, at: row.requestedAt, eventHash: row.eventHash, keyId: keyId, source: source)
+        case .optIn, .optOut:
+            let consent = row.request == .optIn ? "collect" : "opted_out"
+            // After an erasure an opt-in admits only records after it: the erasure filter keeps
+            // everything up to the erasure out, whatever the consent history says.
+            try db.query("""
+                INSERT INTO \(unescaped: s).consent_events (user_hash, effective_at, event_hash, consent)
+                VALUES (\(row.userHash), \(row.requestedAt.postgresText)::timestamptz, \(row.eventHash), \(consent))
+                ON CONFLICT DO NOTHING
+                """)
+            try db.query("""
+                INSERT INTO \(unescaped: s).user_preferences AS p (user_hash, consent, updated_at, key_id)
+                VALUES (\(row.userHash), \(consent), \(row.requestedAt.postgresText)::timestamptz, \(keyId))
+                ON CONFLICT (user_hash) DO UPDATE SET consent = EXCLUDED.consent, updated_at = EXCLUDED.updated_at,
+                    key_id = EXCLUDED.key_id
+                 WHERE EXCLUDED.updated_at >= p.updated_at
+                """)
+            if row.request == .optOut {
+                try removeRowsNoLongerAllowed(userHash: row.userHash)
+            }
+        }
+    }
+
+    /// Deletes the user's rows whose event time now falls under an opt-out (a request that arrived
+    /// after records it covers), then corrects the affected months.
+    private func removeRowsNoLongerAllowed(userHash: String) throws {
+        let allowedTraining = consentAllows(user: "t.user_hash", at: "t.detected_at")
+        let allowedAction = consentAllows(user: "t.user_hash", at: "t.action_at")
+        try db.query("""
+            WITH d1 AS (
+                DELETE FROM \(unescaped: s).ml_training_data t WHERE t.user_hash = \(userHash) AND NOT (\(unescaped: allowedTraining))
+                RETURNING account_hash, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month
+            ), d2 AS (
+                DELETE FROM \(unescaped: s).user_action_patterns t WHERE t.user_hash = \(userHash) AND NOT (\(unescaped: allowedAction))
+                RETURNING account_hash, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
+            )
+            INSERT INTO touched_months (account_hash, month, records)
+            SELECT DISTINCT account_hash, month, 0 FROM (SELECT * FROM d1 UNION ALL SELECT * FROM d2) x
+            """)
+        try rebuildWindowState()
+    }
+
+    /// Deletes every row that carries the user's pseudonym, records the erasure (it outlives
+    /// replays) and corrects the cost-trend rows that counted the user.
+    func erase(userHash: String, at time: Timestamp, eventHash: String, keyId: String, source: String) throws -> ErasureReport {
+        var deleted: [String: Int] = [:]
+        for (table, touchMonth) in [("ml_training_data", "detected_at"), ("user_action_patterns", "action_at"),
+                                    ("window_resource_costs", nil), ("window_eliminations", nil), ("consent_events", nil)] {
+            let sql: String
+            if let touchMonth {
+                sql = """
+                    WITH d AS (DELETE FROM \(s).\(table) WHERE user_hash = $1
+                               RETURNING account_hash, date_trunc('month', \(touchMonth) AT TIME ZONE 'UTC')::date AS month)
+                    INSERT INTO touched_months (account_hash, month, records) SELECT DISTINCT account_hash, month, 0 FROM d
+                    """
+            } else if table.hasPrefix("window_") {
+                sql = """
+                    WITH d AS (DELETE FROM \(s).\(table) WHERE user_hash = $1 RETURNING account_hash, month)
+                    INSERT INTO touched_months (account_hash, month, records) SELECT DISTINCT account_hash, month, 0 FROM d
+                    """
+            } else {
+                sql = "DELETE FROM \(s).\(table) WHERE user_hash = $1"
+            }
+            deleted[table] = try db.query(PostgresQuery(unsafeSQL: sql, binds: [userHash])).affectedRows
+        }
+        // From now on the user counts as opted out until an explicit opt-in.
+        try db.query("""
+            INSERT INTO \(unescaped: s).consent_events (user_hash, effective_at, event_hash, consent)
+            VALUES (\(userHash), \(time.postgresText)::timestamptz, \(eventHash), 'opted_out') ON CONFLICT DO NOTHING
+            """)
+        try db.query("""
+            INSERT INTO \(unescaped: s).user_preferences AS p (user_hash, consent, updated_at, erased_at, key_id)
+            VALUES (\(userHash), 'opted_out', \(time.postgresText)::timestamptz, \(time.postgresText)::timestamptz, \(keyId))
+            ON CONFLICT (user_hash) DO UPDATE SET consent = 'opted_out',
+                updated_at = GREATEST(p.updated_at, EXCLUDED.updated_at), erased_at = GREATEST(p.erased_at, EXCLUDED.erased_at)
+            """)
+        let report = ErasureReport(userHash: userHash, deleted: deleted)
+        let countsJSON = "{" + deleted.keys.sorted().map { "\"\($0)\":\(deleted[$0]!)" }.joined(separator: ",") + "}"
+        try db.query("""
+            INSERT INTO \(unescaped: s).erasures AS e (user_hash, erased_at, deleted_rows, source)
+            VALUES (\(userHash), \(time.postgresText)::timestamptz, \(countsJSON)::jsonb, \(source))
+            ON CONFLICT (user_hash) DO UPDATE SET erased_at = GREATEST(e.erased_at, EXCLUDED.erased_at),
+                recorded_at = now(), deleted_rows = EXCLUDED.deleted_rows, source = EXCLUDED.source
+            """)
+        try rebuildWindowState()
+        return report
+    }
+
+    /// Recomputes window state for the months in `touched_months` from the fact tables (which keep
+    /// every scan), after rows were deleted.
+    private func rebuildWindowState() throws {
+        guard settings.windowsEnabled else { return }
+        try db.execute("""
+            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            DELETE FROM \(s).window_resource_costs w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
+            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            DELETE FROM \(s).window_eliminations w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
+            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            INSERT INTO \(s).window_resource_costs
+                (account_hash, month, resource_hash, user_hash, provider, resource_type, cost, detected_at, source_partition, source_offset)
+            SELECT DISTINCT ON (m.account_hash, g.month, m.resource_hash)
+                   m.account_hash, g.month, m.resource_hash, m.user_hash, m.provider, m.resource_type,
+                   m.estimated_monthly_cost::numeric(18,4), m.detected_at, m.source_partition, m.source_offset
+              FROM \(s).ml_training_data m JOIN g ON m.account_hash = g.account_hash
+               AND m.detected_at >= g.month::timestamp AT TIME ZONE 'UTC'
+               AND m.detected_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+             ORDER BY m.account_hash, g.month, m.resource_hash, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC;
+            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            INSERT INTO \(s).window_eliminations
+                (account_hash, month, resource_hash, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
+            SELECT DISTINCT ON (a.account_hash, g.month, a.resource_hash)
+                   a.account_hash, g.month, a.resource_hash, a.user_hash, a.provider,
+                   COALESCE(a.cost_saved_monthly, 0)::numeric(18,4), a.action_at, a.source_partition, a.source_offset
+              FROM \(s).user_action_patterns a JOIN g ON a.account_hash = g.account_hash AND a.action = 'deleted'
+               AND a.action_at >= g.month::timestamp AT TIME ZONE 'UTC'
+               AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+             ORDER BY a.account_hash, g.month, a.resource_hash, a.action_at DESC, a.source_partition DESC, a.source_offset DESC;
+            """)
+    }
+
+    /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own.
+    public func forget(userHash: String, keyId: String) throws -> (ErasureReport, [TrendEmission]) {
+        try prepareSessionForTools()
+        return try db.transaction {
+            let now = Timestamp.now()
+            let report = try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
+            var emissions: [TrendEmission] = []
+            if settings.windowsEnabled {
+                emissions = try recomputeTouchedMonths(keyId: keyId).0
+            }
+            return (report, emissions)
+        }
+    }
+}

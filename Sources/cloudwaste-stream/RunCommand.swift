@@ -1,0 +1,89 @@
+import ArgumentParser
+import CloudWasteStream
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the daemon until SIGTERM/SIGINT.")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(name: .customLong("until-idle"), help: "Exit 0 once every assigned partition is caught up and idle this many seconds.")
+    var untilIdle: Double?
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try options.load()
+            let key = try loadKey(config)
+            let regions = try loadRegions(config)
+            let logger = makeLogger("cloudwaste.run")
+            let pipeline = StreamPipeline(config: config, key: key, regions: regions,
+                                          options: .init(untilIdleSeconds: untilIdle), logger: logger)
+            try await runServices(pipeline: pipeline, config: config, logger: logger)
+            if let failure = pipeline.failure { throw RuntimeFailure(failure) }
+        }
+    }
+}
+
+/// Runs the pipeline with its HTTP endpoints in a ServiceGroup: on SIGTERM the pipeline (last
+/// service) drains and commits first while HTTP still answers, then HTTP stops.
+func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger) async throws {
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if config.httpPort != 0 {
+        let endpoints = OperatorEndpoints(pipeline: pipeline, config: config)
+        let server: HTTPServer
+        do {
+            server = try HTTPServer(host: config.httpHost, port: config.httpPort) { endpoints.handle($0) }
+        } catch {
+            throw UsageFailure("\(error)")
+        }
+        logger.info("HTTP on port \(server.port): /healthz /readyz /metrics /stats /")
+        services.append(.init(service: HTTPService(server: server)))
+    }
+    services.append(.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup))
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+}
+
+struct HTTPService: Service {
+    let server: HTTPServer
+    func run() async throws {
+        server.start()
+        try? await gracefulShutdown()
+        server.stop()
+    }
+}
+
+struct PipelineService: Service {
+    let pipeline: StreamPipeline
+    func run() async throws {
+        do { try pipeline.start() } catch { throw RuntimeFailure("cannot start: \(error)") }
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    pipeline.waitUntilFinished()
+                    c.resume()
+                }
+            }
+        } onGracefulShutdown: {
+            pipeline.requestStop()
+        }
+    }
+}
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Create or upgrade the tables.")
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try options.load()
+            let db = try PostgresConnection(connectionString: config.postgresURL)
+            let applied = try Migrator(schema: config.postgresSchema).migrate(db)
+            print(applied.isEmpty ? "schema \(config.postgresSchema) is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", ")) to schema \(config.postgresSchema)")
+        }
+    }
+}
+
+import CloudWastePostgres

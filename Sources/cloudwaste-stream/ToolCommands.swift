@@ -1,0 +1,87 @@
+import ArgumentParser
+import CloudWasteKafka
+import CloudWastePostgres
+import CloudWasteStream
+import Foundation
+
+struct GenerateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Publish realistic scanner traffic to the configured broker.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "How many records.") var records = 10_000
+    @Option(help: "Share of bad records (0-1).") var badShare = 0.01
+    @Option(help: "Random seed (same seed, same traffic).") var seed: UInt64 = 42
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try options.load()
+            guard records > 0, (0...1).contains(badShare) else { throw UsageFailure("--records must be positive and --bad-share between 0 and 1") }
+            let messages = TrafficGenerator(seed: seed, badRecordShare: badShare).messages(count: records)
+            let n = try LocalEnvironment.publish(messages, bootstrap: config.kafkaBootstrapServers, topicPrefix: config.topicPrefix)
+            print("published \(n) records to \(config.kafkaBootstrapServers)")
+        }
+    }
+}
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Rows per table (total, 7 and 30 days), dead letters, lag, latest finalized month.")
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "JSON for machines.") var json = false
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try options.load()
+            let db = try PostgresConnection(connectionString: config.postgresURL)
+            let report = try StatsReport.collect(db, schema: config.postgresSchema, groupId: config.groupId)
+            let lag = Self.lag(config: config, offsets: report.offsets)
+            if json {
+                print(report.json(lag: lag))
+            } else {
+                print(report.text, terminator: "")
+                print("\nconsumer lag (group \(config.groupId)):")
+                if lag.isEmpty { print("  (unknown: Kafka not reachable or nothing consumed yet)") }
+                for k in lag.keys.sorted() { print("  \(k)  \(lag[k]!)") }
+            }
+        }
+    }
+
+    /// High watermark minus PostgreSQL's committed offset, per partition (best effort).
+    static func lag(config: StreamConfig, offsets: [(topic: String, partition: Int, nextOffset: Int)]) -> [String: Int] {
+        guard !offsets.isEmpty else { return [:] }
+        var kc = config.kafkaConfig
+        kc["group.id"] = "\(config.groupId)-stats"
+        guard let consumer = try? KafkaConsumer(config: kc, logger: makeLogger("cloudwaste.stats")) else { return [:] }
+        var out: [String: Int] = [:]
+        for o in offsets {
+            let tp = TopicPartition(topic: o.topic, partition: Int32(o.partition))
+            if let (_, high) = try? consumer.queryWatermarks(tp, timeoutMs: 3000) {
+                out[tp.description] = max(0, Int(high) - max(o.nextOffset, 0))
+            }
+        }
+        consumer.close(timeoutMs: 1000)
+        return out
+    }
+}
+
+struct ForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "forget", abstract: "Erase every row of one user (GDPR), record the erasure, correct cost trends.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "The user's id as the scanners send it (it is pseudonymized, never stored).") var user: String
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try options.load()
+            let key = try loadKey(config)
+            guard !user.trimmingCharacters(in: .whitespaces).isEmpty else { throw UsageFailure("--user must not be empty") }
+            let userHash = Pseudonymizer(key: key).pseudonym(.user, user)
+            let db = try PostgresConnection(connectionString: config.postgresURL)
+            try Migrator(schema: config.postgresSchema).migrate(db)
+            let writer = BatchWriter(connection: db, settings: .init(config: config))
+            let (report, emissions) = try writer.forget(userHash: userHash, keyId: key.keyId)
+            if !emissions.isEmpty, let producer = try? KafkaProducer(config: config.kafkaConfig, logger: makeLogger("cloudwaste.forget")) {
+                for e in emissions { try? producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: Array(e.json.utf8)) }
+                if (try? producer.flush(timeoutMs: 10_000)) != nil { try? writer.markPublished(emissions) }
+            }
+            print("erased user \(userHash.prefix(12))…: \(report)  (\(emissions.count) cost-trend rows corrected)")
+        }
+    }
+}
