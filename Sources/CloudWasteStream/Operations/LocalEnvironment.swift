@@ -16,6 +16,7 @@ public final class LocalEnvironment: @unchecked Sendable {
 
     public init(stateDirectory: URL, topicPrefix: String = "cloudwaste.", partitions: [InputTopic: Int] = defaultPartitions,
                 durablePostgres: Bool = false, database: String = "cloudwaste") throws {
+        ScratchPostgres.stopLeftover(in: stateDirectory.appendingPathComponent("postgres"))
         try? FileManager.default.removeItem(at: stateDirectory)
         try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: durablePostgres)

@@ -33,11 +33,10 @@ public struct TrafficGenerator: Sendable {
     /// About `count` messages, produced lazily in event-time order per account.
     public func messages(count: Int) -> [Message] {
         var rng = SplitMix64(seed: seed)
-        let resourcesPerAccount = 20
         let days = months * 30
-        // Each account yields roughly resourcesPerAccount * days * 0.6 scan records plus extras.
-        let perAccount = max(1, resourcesPerAccount * days * 7 / 10)
-        let accountCount = max(1, count / perAccount + 1)
+        // About 14 scan records per account and day: enough accounts for every provider, few
+        // enough that the traffic spans several months.
+        let accountCount = max(8, count / 1500 + 1)
         var accounts: [Account] = (0..<accountCount).map { makeAccount($0, &rng) }
         var out: [Message] = []
         out.reserveCapacity(count)

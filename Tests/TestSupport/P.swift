@@ -1,1 +1,0 @@
-public let p3 = 0
