@@ -50,7 +50,10 @@ public struct RecordDecoder: Sendable {
         } catch {
             switch error {
             case .invalidUTF8: throw RecordRejection(.invalidUTF8)
-            case .malformed: throw RecordRejection(.malformedJSON)
+            case .malformed:
+                // Bytes that are not UTF-8 at all are reported as such, wherever they stand.
+                let valid = payload.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) != nil }
+                throw RecordRejection(valid ? .malformedJSON : .invalidUTF8)
             case .tooDeep: throw RecordRejection(.nestingTooDeep)
             case .numberOutOfRange(let top):
                 throw RecordRejection(.invalidNumber, field: top.flatMap { knownField(topic, $0) })

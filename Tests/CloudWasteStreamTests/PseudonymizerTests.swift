@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+@testable import CloudWasteStream
+
+/// Keyed pseudonyms (SPEC §3) against vectors computed independently with Python's `hmac` module,
+/// with the key bytes 0, 1, …, 31.
+@Suite struct PseudonymizerTests {
+    static let keyBytes = (0..<32).map { UInt8($0) }
+    static let keyHex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    static let keyBase64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+    private func makePseudonymizer() throws -> Pseudonymizer {
+        Pseudonymizer(key: try HMACKey(bytes: Self.keyBytes))
+    }
+
+    // MARK: - Known-answer vectors
+
+    @Test(arguments: [
+        (Pseudonymizer.Domain.user, "user-1@example.com", Provider?.none,
+         "957bca9367fba7a3e229e8850180592878b895b21cece435353c07ce1b1f02ce"),
+        (.account, "123456789012", .aws,
+         "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625"),
+        (.resource, "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", .aws,
+         "e97c72551044fe099663e1e4c9fd0f787aa14b5067687e7d24c32512f0dd3749"),
+        (.account, "0f8fad5b-d9cb-469f-a165-70867728950e", .azure,
+         "cf7bea18aa051d78818baf9a18dbd7b17f26d235075f28d02c0eefffd96d9fcf"),
+        (.resource, "/subscriptions/0f8fad5b-d9cb-469f-a165-70867728950e/resourcegroups/rg-prod/providers/microsoft.compute/disks/disk-1", .azure,
+         "f1a402489665f9011ee6d0f124b37096d50c39c8ae35a181516afe9cf8094a0f"),
+        (.scan, "scan-1", nil,
+         "3ad85676006659f1d6e71ebb148adc4be5072cf7803757e650aa7aa25ff6ce9b"),
+        (.event, "evt-1", nil,
+         "4078190d756d16e90f59b068b0347caea2cbb2ee0daf5189bed0dd86c948f45e"),
+    ])
+    func knownAnswers(_ domain: Pseudonymizer.Domain, _ id: String, _ provider: Provider?, _ expected: String) throws {
+        let p = try makePseudonymizer()
+        #expect(p.pseudonym(domain, id, provider: provider) == expected)
+        // The provider only matters for Azure account/resource ids; these are already normalized.
+        #expect(p.pseudonym(domain, id) == expected)
+    }
+
+    @Test func keyIdIsFirstEightHexOfSHA256() throws {
+        let key = try HMACKey(bytes: Self.keyBytes)
+        #expect(key.keyId == "630dcd29")
+        #expect(try makePseudonymizer().keyId == "630dcd29")
+        #expect(sha256Hex(Self.keyBytes).hasPrefix("630dcd29"))
+        #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
+    @Test func pseudonymsAre64LowercaseHex() throws {
+        let p = try makePseudonymizer()
+        for domain in [Pseudonymizer.Domain.user, .account, .resource, .scan, .event] {
+            let h = p.pseudonym(domain, "some id")
+            #expect(h.count == 64)
+            #expect(h.allSatisfy { "0123456789abcdef".contains($0) })
+        }
+    }
+
+    @Test func repeatedCallsReuseTheContextCorrectly() throws {
+        let p = try makePseudonymizer()
+        let first = p.pseudonym(.user, "user-1@example.com")
+        _ = p.pseudonym(.resource, String(repeating: "x", count: 5000))
+        _ = p.pseudonym(.event, "")
+        #expect(p.pseudonym(.user, "user-1@example.com") == first)
+        #expect(first == "957bca9367fba7a3e229e8850180592878b895b21cece435353c07ce1b1f02ce")
+    }
+
+    // MARK: - Normalization
+
+    @Test func surroundingWhitespaceIsTrimmed() throws {
+        let p = try makePseudonymizer()
+        let expected = "957bca9367fba7a3e229e8850180592878b895b21cece435353c07ce1b1f02ce"
+        #expect(p.pseudonym(.user, "  user-1@example.com") == expected)
+        #expect(p.pseudonym(.user, "user-1@example.com \t\n") == expected)
+        #expect(p.pseudonym(.user, "\u{00A0}user-1@example.com\u{2003}") == expected)
+        // Inner white space is part of the id.
+        #expect(p.pseudonym(.user, "user-1 @example.com") != expected)
+        #expect(p.pseudonym(.account, " 123456789012 ", provider: .aws)
+            == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
+    }
+
+    @Test func upperCaseGUIDEqualsLowerCaseForAnyProvider() throws {
+        let p = try makePseudonymizer()
+        let lower = "cf7bea18aa051d78818baf9a18dbd7b17f26d235075f28d02c0eefffd96d9fcf"
+        #expect(p.pseudonym(.account, "0F8FAD5B-D9CB-469F-A165-70867728950E", provider: .microsoft365) == lower)
+        #expect(p.pseudonym(.account, "0f8FAD5b-d9cb-469F-a165-70867728950E", provider: .aws) == lower)
+        #expect(p.pseudonym(.account, " 0F8FAD5B-D9CB-469F-A165-70867728950E ", provider: .azure) == lower)
+        #expect(p.pseudonym(.account, "0F8FAD5B-D9CB-469F-A165-70867728950E") == lower)
+    }
+
+    @Test func guidRunsInsideIdsAreLowercasedButNothingElse() {
+        func norm(_ s: String) -> String { String(decoding: Pseudonymizer.normalize(s, lowercaseAll: false), as: UTF8.self) }
+        #expect(norm("User/0F8FAD5B-D9CB-469F-A165-70867728950E/Disk") == "User/0f8fad5b-d9cb-469f-a165-70867728950e/Disk")
+        #expect(norm("A0F8FAD5B-D9CB-469F-A165-70867728950E") == "A0F8FAD5B-D9CB-469F-A165-70867728950E")  // preceded by hex
+        #expect(norm("0F8FAD5B-D9CB-469F-A165-70867728950EF") == "0F8FAD5B-D9CB-469F-A165-70867728950EF")  // followed by hex
+        #expect(norm("0F8FAD5B-D9CB-469F-A165-70867728950") == "0F8FAD5B-D9CB-469F-A165-70867728950")    // too short
+        #expect(norm("0F8FAD5BXD9CB-469F-A165-70867728950E") == "0F8FAD5BXD9CB-469F-A165-70867728950E")  // wrong separator
+        #expect(norm("x0F8FAD5B-D9CB-469F-A165-70867728950E,AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE")
+            == "x0f8fad5b-d9cb-469f-a165-70867728950e,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+        #expect(norm("arn:aws:ec2:us-east-1:123456789012:volume/Vol-0ABC") == "arn:aws:ec2:us-east-1:123456789012:volume/Vol-0ABC")
+        #expect(String(decoding: Pseudonymizer.normalize(" /Subscriptions/X ", lowercaseAll: true), as: UTF8.self) == "/subscriptions/x")
+    }
+
+    @Test func azureResourceIdsAreCaseInsensitive() throws {
+        let p = try makePseudonymizer()
+        let expected = "f1a402489665f9011ee6d0f124b37096d50c39c8ae35a181516afe9cf8094a0f"
+        let mixed = "/subscriptions/0F8FAD5B-D9CB-469F-A165-70867728950E/resourceGroups/RG-Prod/providers/Microsoft.Compute/disks/Disk-1"
+        #expect(p.pseudonym(.resource, mixed, provider: .azure) == expected)
+        // Without the Azure rule only the GUID is lowercased, so the rest still differs.
+        #expect(p.pseudonym(.resource, mixed, provider: .aws) != expected)
+        #expect(p.pseudonym(.resource, mixed) != expected)
+    }
+
+    @Test func azureLowercasingAppliesOnlyToAccountAndResourceDomains() throws {
+        let p = try makePseudonymizer()
+        #expect(p.pseudonym(.user, "User-1@Example.com", provider: .azure) != p.pseudonym(.user, "user-1@example.com", provider: .azure))
+        #expect(p.pseudonym(.scan, "Scan-1", provider: .azure) != p.pseudonym(.scan, "scan-1", provider: .azure))
+        #expect(p.pseudonym(.account, "Tenant-A", provider: .azure) == p.pseudonym(.account, "tenant-a", provider: .azure))
+    }
+
+    @Test func awsArnsAndGcpNamesAreCaseSensitive() throws {
+        let p = try makePseudonymizer()
+        let expected = "e97c72551044fe099663e1e4c9fd0f787aa14b5067687e7d24c32512f0dd3749"
+        #expect(p.pseudonym(.resource, "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", provider: .aws) == expected)
+        #expect(p.pseudonym(.resource, "arn:aws:ec2:us-east-1:123456789012:volume/vol-0ABC", provider: .aws) != expected)
+        #expect(p.pseudonym(.resource, "ARN:AWS:EC2:US-EAST-1:123456789012:VOLUME/VOL-0ABC", provider: .aws) != expected)
+        #expect(p.pseudonym(.resource, "projects/p/zones/z/disks/Disk-A", provider: .gcp)
+            != p.pseudonym(.resource, "projects/p/zones/z/disks/disk-a", provider: .gcp))
+    }
+
+    @Test func domainsSeparateTheSameId() throws {
+        let p = try makePseudonymizer()
+        let id = "123456789012"
+        let hashes = [Pseudonymizer.Domain.user, .account, .resource, .scan, .event].map { p.pseudonym($0, id) }
+        #expect(Set(hashes).count == 5)
+    }
+
+    @Test func differentKeysGiveDifferentPseudonyms() throws {
+        let a = try makePseudonymizer()
+        let b = Pseudonymizer(key: try HMACKey(bytes: Array(Self.keyBytes.reversed())))
+        #expect(a.pseudonym(.account, "123456789012") != b.pseudonym(.account, "123456789012"))
+        #expect(a.keyId != b.keyId)
+        // Not an unkeyed SHA-256 of the message.
+        #expect(a.pseudonym(.account, "123456789012") != sha256Hex(Array("account:123456789012".utf8)))
+    }
+
+    // MARK: - HMACKey
+
+    @Test func hmacKeyParsesHexAndBase64() throws {
+        let fromHex = try HMACKey(text: Self.keyHex)
+        #expect(fromHex.bytes == Self.keyBytes)
+        #expect(fromHex.keyId == "630dcd29")
+        #expect(try HMACKey(text: Self.keyHex.uppercased()).bytes == Self.keyBytes)
+        #expect(try HMACKey(text: "  \(Self.keyHex)\n").bytes == Self.keyBytes)
+        let fromBase64 = try HMACKey(text: Self.keyBase64)
+        #expect(fromBase64.bytes == Self.keyBytes)
+        #expect(try HMACKey(text: Self.keyBase64 + "\n").bytes == Self.keyBytes)
+        #expect(fromHex.hex == Self.keyHex)
+    }
+
+    @Test func hmacKeyAcceptsLongerKeys() throws {
+        let bytes = (0..<64).map { UInt8($0 * 3 % 256) }
+        #expect(try HMACKey(bytes: bytes).bytes.count == 64)
+    }
+
+    @Test func shortKeysAreRejectedWithAMessage() {
+        do {
+            _ = try HMACKey(bytes: Array(0..<16))
+            Issue.record("a 16-byte key was accepted")
+        } catch {
+            #expect(error.description.contains("16 bytes"))
+            #expect(error.description.contains("32"))
+        }
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(bytes: Array(0..<31)) }
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "000102030405060708090a0b0c0d0e0f") }  // 16 bytes as hex
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "AAECAwQFBgcICQoLDA0ODw==") }  // 16 bytes as base64
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "") }
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "not a key at all!") }
+    }
+
+    @Test func descriptionDoesNotRevealTheKey() throws {
+        let key = try HMACKey(bytes: Self.keyBytes)
+        for text in [key.description, String(describing: key), "\(key)"] {
+            #expect(!text.contains(Self.keyHex))
+            #expect(!text.contains(Self.keyBase64))
+            #expect(!text.contains("0001020304"))
+            #expect(text.contains("630dcd29"))
+        }
+    }
+
+    @Test func keyFileLoading() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-key-\(UUID().uuidString)").path
+        try (Self.keyHex + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try HMACKey.load(file: path).bytes == Self.keyBytes)
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey.load(file: path + ".missing") }
+    }
+
+    @Test func generatedKeysAreRandom() {
+        let a = HMACKey.generate(), b = HMACKey.generate()
+        #expect(a.bytes.count == 32)
+        #expect(a.bytes != b.bytes)
+    }
+}

@@ -1,0 +1,98 @@
+import CloudWasteKafka
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// SPEC §5 with real processes: kill -9 at random moments and restart, and two instances in one
+/// group with a rebalance in the middle, must both give exactly the rows of one clean run.
+@Suite(.serialized) struct ExactlyOnceTests {
+    static let recordCount = 30_000
+
+    /// The daemon binary built next to the test bundle.
+    static var daemonPath: String {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("cloudwaste-stream").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/cloudwaste-stream").path
+    }
+
+    static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: daemonPath)
+        p.arguments = ["run", "--until-idle", String(untilIdle)]
+        p.currentDirectoryURL = TestEnvironment.repositoryRoot
+        p.environment = ProcessInfo.processInfo.environment.merging([
+            "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers,
+            "CLOUDWASTE_POSTGRES_URL": database,
+            "CLOUDWASTE_GROUP_ID": group,
+            "CLOUDWASTE_HMAC_KEY": env.key.hex,
+            "CLOUDWASTE_HTTP_PORT": "0",
+            "CLOUDWASTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "CLOUDWASTE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "CLOUDWASTE_LOG_LEVEL": "warning",
+        ]) { _, new in new }
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// A clean single run of the same topics into its own database, for comparison.
+    static func cleanRun(_ env: TestEnvironment) throws -> [String: String] {
+        var config = env.config
+        config.postgresURL = try TestPostgres.newDatabase("clean")
+        config.groupId = "clean-\(UUID().uuidString.prefix(6))"
+        try env.runPipeline(config: config)
+        return try TableChecksums.compute(try env.connect(config.postgresURL), withSources: true)
+    }
+
+    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount))
+        let expected = try Self.cleanRun(env)
+        let database = try TestPostgres.newDatabase("chaos")
+        var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))
+        var kills = 0
+        for _ in 0..<4 {
+            let p = try Self.daemon(env, database: database, group: "chaos")
+            // Let it join the group and get into the middle of a batch, then kill -9.
+            Thread.sleep(forTimeInterval: 4.5 + rng.nextDouble() * 3)
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            p.waitUntilExit()
+        }
+        let final = try Self.daemon(env, database: database, group: "chaos")
+        final.waitUntilExit()
+        #expect(final.terminationStatus == 0)
+        #expect(kills >= 2)
+        let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
+        for table in expected.keys.sorted() {
+            #expect(actual[table] == expected[table], "table \(table) after \(kills) kills")
+        }
+    }
+
+    @Test func twoInstancesWithARebalanceGiveTheRowsOfOne() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 5, badRecordShare: 0.02).messages(count: Self.recordCount))
+        let expected = try Self.cleanRun(env)
+        let database = try TestPostgres.newDatabase("pair")
+        let first = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)
+        Thread.sleep(forTimeInterval: 4)
+        let second = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)  // forces a rebalance mid-stream
+        first.waitUntilExit()
+        second.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        #expect(second.terminationStatus == 0)
+        let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
+        for table in expected.keys.sorted() {
+            #expect(actual[table] == expected[table], "table \(table)")
+        }
+        let owners = try env.connect(database).execute("SELECT count(DISTINCT owner) FROM stream_offsets").int(0, 0)
+        #expect(owners == 2)
+    }
+}

@@ -1,0 +1,160 @@
+public import CloudWasteKafka
+public import CloudWastePostgres
+public import CloudWasteStream
+public import Foundation
+import Synchronization
+
+/// One scratch PostgreSQL server per test process (started on first use, stopped at exit) with a
+/// fresh database per test, and a fresh mock Kafka cluster per test.
+public enum TestPostgres {
+    private static let server = Mutex<ScratchPostgres?>(nil)
+
+    public static func shared() throws -> ScratchPostgres {
+        try server.withLock { s in
+            if let s { return s }
+            let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cloudwaste-tests-\(getpid())")
+            let pg = try ScratchPostgres(directory: dir, durable: false)
+            try pg.start()
+            atexit { TestPostgres.stopAtExit() }
+            s = pg
+            return pg
+        }
+    }
+
+    static func stopAtExit() {
+        server.withLock { $0?.destroy() }
+    }
+
+    /// A new, empty database; returns its libpq URL.
+    public static func newDatabase(_ prefix: String = "t") throws -> String {
+        let pg = try shared()
+        let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = try PostgresConnection(connectionString: pg.url())
+        try admin.execute("CREATE DATABASE \(name)")
+        admin.close()
+        return pg.url(database: name)
+    }
+}
+
+/// A mock Kafka cluster with the project's topics, a database, and a config pointing at both.
+public final class TestEnvironment: @unchecked Sendable {
+    public let kafka: KafkaMockCluster
+    public let databaseURL: String
+    public let key: HMACKey
+    public var config: StreamConfig
+
+    public init(partitions: [InputTopic: Int] = [.scanResources: 4, .userActions: 3, .resourceLifecycle: 2, .metricSamples: 2, .privacyRequests: 2],
+                groupId: String = "test-group") throws {
+        kafka = try KafkaMockCluster(brokers: 3)
+        for topic in InputTopic.allCases {
+            try kafka.createTopic(topic.name(prefix: "cloudwaste."), partitions: partitions[topic] ?? 2)
+        }
+        try kafka.createTopic("cloudwaste.cost-trends.v1", partitions: 2)
+        try kafka.createTopic("cloudwaste.dead-letters.v1", partitions: 2)
+        databaseURL = try TestPostgres.newDatabase()
+        key = try HMACKey(bytes: Array(0..<32))
+        var c = StreamConfig()
+        c.kafkaBootstrapServers = kafka.bootstrapServers
+        c.postgresURL = databaseURL
+        c.groupId = groupId
+        c.httpPort = 0
+        c.batchLingerMs = 50
+        c.windowIdleTimeoutSeconds = 5
+        c.kafkaProperties["session.timeout.ms"] = "6000"
+        c.kafkaProperties["heartbeat.interval.ms"] = "500"
+        config = c
+    }
+
+    public func connect(_ url: String? = nil) throws -> PostgresConnection {
+        try PostgresConnection(connectionString: url ?? databaseURL)
+    }
+
+    public static func regions() throws -> RegionTable {
+        try RegionTable.load(path: repositoryRoot.appendingPathComponent("config/regions.json").path)
+    }
+
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Publishes raw messages (topic, key, value); nil value is a tombstone.
+    public func publish(_ messages: [(InputTopic, String?, [UInt8]?)]) throws {
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": kafka.bootstrapServers]), logger: .init(label: "test.producer"))
+        for (topic, key, value) in messages {
+            try producer.send(topic: topic.name(prefix: "cloudwaste."), key: key.map { Array($0.utf8) }, value: value)
+        }
+        try producer.flush(timeoutMs: 30_000)
+    }
+
+    public func publish(_ messages: [TrafficGenerator.Message]) throws {
+        try publish(messages.map { ($0.topic, $0.key, $0.value) })
+    }
+
+    /// Runs the pipeline in this process until it is caught up and idle for `idleSeconds`.
+    @discardableResult
+    public func runPipeline(config: StreamConfig? = nil, idleSeconds: Double = 2, timeout: Double = 120) throws -> StreamPipeline {
+        let pipeline = StreamPipeline(config: config ?? self.config, key: key, regions: try Self.regions(),
+                                      options: .init(untilIdleSeconds: idleSeconds, instanceName: "test-\(UUID().uuidString.prefix(8))"),
+                                      logger: .init(label: "test.pipeline"))
+        try pipeline.start()
+        pipeline.waitUntilFinished()
+        if let failure = pipeline.failure { throw TestFailure(failure) }
+        return pipeline
+    }
+
+    /// Reads every message of an output topic from the beginning (until `timeout` seconds of silence).
+    public func readTopic(_ name: String, idleMs: Int32 = 3000) throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(config: KafkaConfig([
+            "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
+        ]), logger: .init(label: "test.reader"))
+        let partitions = try consumer.partitions(of: name)
+        var offsets: [TopicPartition: Int64] = [:]
+        for p in partitions { offsets[TopicPartition(topic: name, partition: p)] = KafkaOffset.beginning }
+        try consumer.assign(offsets)
+        var out: [KafkaMessage] = []
+        while true {
+            let batch = try consumer.poll(maxMessages: 10_000, timeoutMs: idleMs)
+            if batch.isEmpty { break }
+            out += batch
+        }
+        consumer.close(timeoutMs: 1000)
+        return out
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Order-independent fingerprints of the tables' content, for "same rows as a clean run" checks.
+/// Columns that legitimately differ between runs (ingestion time, revision counters) are left out.
+public enum TableChecksums {
+    public static let columns: [String: String] = [
+        "ml_training_data": "scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket, resource_type, scenario, confidence, estimated_monthly_cost, currency, resource_age_days, created_hour_utc, created_dow, metrics, tag_keys, env_class, parent_hash, detected_at, key_id, source_topic, source_partition, source_offset",
+        "user_action_patterns": "event_hash, user_hash, account_hash, resource_hash, provider, resource_type, action, detected_at, action_at, time_to_action_hours, cost_saved_monthly, key_id, source_topic, source_partition, source_offset",
+        "resource_lifecycle_events": "event_hash, account_hash, resource_hash, provider, resource_type, from_state, to_state, occurred_at, key_id",
+        "cloudwatch_metrics_history": "resource_hash, metric, ts, account_hash, provider, unit, value, key_id",
+        "user_preferences": "user_hash, consent, updated_at, erased_at",
+        "cost_trend_data": "account_hash, month, provider, resources_detected, waste_detected_monthly_cost, resources_eliminated, waste_eliminated_monthly_cost, top_categories",
+        "dead_letters": "source_topic, source_partition, source_offset, reason, reason_code, payload_sha256, payload_bytes",
+        "erasures": "user_hash, erased_at",
+    ]
+
+    /// `withSources: false` leaves out where rows came from (topic, partition, offset), for runs
+    /// that read the same records at different offsets.
+    public static func compute(_ db: PostgresConnection, withSources: Bool = true) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for (table, all) in columns {
+            let cols = withSources ? all : all.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.hasPrefix("source_") }.joined(separator: ", ")
+            let r = try db.execute("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM (SELECT \(cols) FROM \(table)) t")
+            out[table] = r.string(0, 0)
+        }
+        return out
+    }
+
+    public static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
+        try db.execute("SELECT count(*) FROM \(table)").int(0, 0)!
+    }
+}
