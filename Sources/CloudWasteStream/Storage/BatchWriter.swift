@@ -403,7 +403,7 @@ public final class BatchWriter {
                      waste_eliminated_monthly_cost, top_categories, late_records, revision, finalized, key_id)
                 SELECT g.account_hash, g.month, COALESCE(det.provider, elim.provider, 'unknown'), COALESCE(det.n, 0),
                        COALESCE(det.cost, 0), COALESCE(elim.n, 0), COALESCE(elim.cost, 0), COALESCE(cat.top, '[]'::jsonb),
-                       g.records, 1, false, \(keyId)
+                       0, 1, false, \(keyId)
                   FROM g LEFT JOIN det USING (account_hash, month) LEFT JOIN elim USING (account_hash, month)
                          LEFT JOIN cat USING (account_hash, month)
                 ON CONFLICT (account_hash, month) DO UPDATE SET
@@ -412,9 +412,11 @@ public final class BatchWriter {
                     resources_eliminated = EXCLUDED.resources_eliminated,
                     waste_eliminated_monthly_cost = EXCLUDED.waste_eliminated_monthly_cost,
                     top_categories = EXCLUDED.top_categories,
-                    late_records = c.late_records + CASE WHEN c.finalized THEN EXCLUDED.late_records ELSE 0 END,
+                    late_records = c.late_records + CASE WHEN c.finalized
+                        THEN (SELECT g2.records FROM g g2 WHERE g2.account_hash = c.account_hash AND g2.month = c.month) ELSE 0 END,
                     revision = c.revision + 1, updated_at = now(), key_id = EXCLUDED.key_id
-                WHERE (c.finalized AND EXCLUDED.late_records > 0)
+                WHERE (c.finalized AND EXISTS (SELECT 1 FROM g g2 WHERE g2.account_hash = c.account_hash
+                                                AND g2.month = c.month AND g2.records > 0))
                    OR (c.resources_detected, c.waste_detected_monthly_cost, c.resources_eliminated,
                        c.waste_eliminated_monthly_cost, c.top_categories, c.provider)
                       IS DISTINCT FROM

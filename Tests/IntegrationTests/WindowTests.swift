@@ -1,0 +1,163 @@
+import CloudWasteKafka
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// SPEC §6: monthly event-time windows, compared with an independent brute-force computation.
+@Suite(.serialized) struct WindowTests {
+    struct Scan { var account: String; var resource: String; var type: String; var cost: Double; var at: Timestamp; var provider: Provider }
+    struct Delete { var account: String; var resource: String; var saved: Double; var at: Timestamp; var provider: Provider }
+
+    static func scanJSON(_ s: Scan, event: String) -> [UInt8] {
+        Array("{\"event_id\":\"\(event)\",\"scan_id\":\"scan-\(event)\",\"detected_at\":\"\(s.at)\",\"user_id\":\"user-\(s.account)\",\"cloud_account_id\":\"\(s.account)\",\"provider\":\"\(s.provider.rawValue)\",\"region\":\"us-east-1\",\"resource_type\":\"\(s.type)\",\"resource_id\":\"\(s.resource)\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(s.cost)}".utf8)
+    }
+
+    static func deleteJSON(_ d: Delete, event: String) -> [UInt8] {
+        let detected = Timestamp(micros: d.at.micros - 3_600_000_000)
+        return Array("{\"event_id\":\"\(event)\",\"user_id\":\"user-\(d.account)\",\"cloud_account_id\":\"\(d.account)\",\"provider\":\"\(d.provider.rawValue)\",\"resource_id\":\"\(d.resource)\",\"resource_type\":\"ebs_volume\",\"action\":\"deleted\",\"detected_at\":\"\(detected)\",\"action_at\":\"\(d.at)\",\"cost_saved_monthly\":\(d.saved)}".utf8)
+    }
+
+    struct Row: Equatable, CustomStringConvertible {
+        var detected: Int, waste: String, eliminated: Int, saved: String, top: [String]
+        var description: String { "detected=\(detected) waste=\(waste) eliminated=\(eliminated) saved=\(saved) top=\(top)" }
+    }
+
+    @Test(arguments: [101, 202, 303]) func randomStreamsMatchBruteForce(seed: Int) throws {
+        var rng = SplitMix64(seed: UInt64(seed))
+        let env = try TestEnvironment()
+        let accounts = (0..<5).map { "acct-\(seed)-\($0)" }
+        let types = ["ebs_volume", "ec2_instance", "elastic_ip", "rds_instance", "nat_gateway", "snapshot", "load_balancer"]
+        let base = Timestamp.parseRFC3339("2026-01-01T00:00:00Z")!.micros
+        var scans: [Scan] = []
+        var deletes: [Delete] = []
+        for account in accounts {
+            for r in 0..<12 {
+                let resource = "res-\(account)-\(r)"
+                let type = types[r % types.count]
+                for _ in 0..<(1 + Int(rng.next() % 6)) {  // rescans of the same resource
+                    let at = Timestamp(micros: base + Int64(rng.next() % (120 * 86_400_000_000)))  // Jan..Apr, any order
+                    scans.append(Scan(account: account, resource: resource, type: type, cost: Double(rng.next() % 50_000) / 100, at: at, provider: .aws))
+                }
+                if rng.nextDouble() < 0.3 {
+                    for _ in 0..<(1 + Int(rng.next() % 2)) {
+                        let at = Timestamp(micros: base + Int64(rng.next() % (120 * 86_400_000_000)))
+                        deletes.append(Delete(account: account, resource: resource, saved: Double(rng.next() % 30_000) / 100, at: at, provider: .aws))
+                    }
+                }
+            }
+        }
+        var messages: [(InputTopic, String?, [UInt8]?)] = []
+        for (i, s) in scans.enumerated() {
+            messages.append((.scanResources, s.account, Self.scanJSON(s, event: "s\(seed)-\(i)")))
+            if rng.nextDouble() < 0.1 { messages.append((.scanResources, s.account, Self.scanJSON(s, event: "s\(seed)-\(i)"))) }  // duplicate delivery
+        }
+        for (i, d) in deletes.enumerated() { messages.append((.userActions, d.account, Self.deleteJSON(d, event: "d\(seed)-\(i)"))) }
+        // Interleave topics and shuffle within the stream (out of order event times).
+        for i in stride(from: messages.count - 1, to: 0, by: -1) { messages.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        try env.publish(messages)
+        try env.runPipeline()
+
+        // Brute force: per account and month, the latest scan per resource; the latest delete per resource.
+        let p = Pseudonymizer(key: env.key)
+        var expected: [String: Row] = [:]
+        func monthKey(_ account: String, _ t: Timestamp) -> String { p.pseudonym(.account, account) + "|" + t.monthKey }
+        var latestScan: [String: Scan] = [:]
+        for s in scans {
+            let k = monthKey(s.account, s.at) + "|" + s.resource
+            if latestScan[k].map({ s.at > $0.at }) ?? true { latestScan[k] = s }
+        }
+        var latestDelete: [String: Delete] = [:]
+        for d in deletes {
+            let k = monthKey(d.account, d.at) + "|" + d.resource
+            if latestDelete[k].map({ d.at > $0.at }) ?? true { latestDelete[k] = d }
+        }
+        var detected: [String: [Scan]] = [:]
+        for (k, s) in latestScan { detected[String(k.split(separator: "|").prefix(2).joined(separator: "|")), default: []].append(s) }
+        var eliminated: [String: [Delete]] = [:]
+        for (k, d) in latestDelete { eliminated[String(k.split(separator: "|").prefix(2).joined(separator: "|")), default: []].append(d) }
+        for key in Set(detected.keys).union(eliminated.keys) {
+            let ss = detected[key] ?? []
+            let ds = eliminated[key] ?? []
+            var byType: [String: (Int, Double)] = [:]
+            for s in ss { byType[s.type, default: (0, 0)].0 += 1; byType[s.type, default: (0, 0)].1 += (s.cost * 10000).rounded() / 10000 }
+            let top = byType.sorted { ($0.value.1, $1.key) > ($1.value.1, $0.key) }.prefix(5).map(\.key)
+            expected[key] = Row(detected: ss.count, waste: String(format: "%.4f", ss.reduce(0) { $0 + $1.cost }),
+                                eliminated: ds.count, saved: String(format: "%.4f", ds.reduce(0) { $0 + $1.saved }), top: top)
+        }
+        let db = try env.connect()
+        let result = try db.execute("""
+            SELECT account_hash || '|' || to_char(month, 'YYYY-MM-DD'), resources_detected, waste_detected_monthly_cost::text,
+                   resources_eliminated, waste_eliminated_monthly_cost::text,
+                   (SELECT string_agg(e->>'resource_type', ',' ORDER BY ord) FROM jsonb_array_elements(top_categories) WITH ORDINALITY AS x(e, ord))
+              FROM cost_trend_data
+            """)
+        var actual: [String: Row] = [:]
+        for r in result.rows {
+            actual[r[0]!] = Row(detected: Int(r[1]!)!, waste: r[2]!, eliminated: Int(r[3]!)!, saved: r[4]!,
+                                top: r[5].map { $0.split(separator: ",").map(String.init) } ?? [])
+        }
+        #expect(actual.count == expected.count)
+        for (k, row) in expected { #expect(actual[k] == row, "group \(k)") }
+        // Months whose end + 72 h lies behind the watermark (latest event time, all partitions idle) are final.
+        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month < '2026-03-01'").int(0, 0)! > 0)
+        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month >= '2026-04-01'").int(0, 0) == 0)
+    }
+
+    @Test func monthBoundariesFollowUTC() throws {
+        let env = try TestEnvironment()
+        let cases: [(String, String)] = [
+            ("2026-03-31T23:59:59Z", "2026-03-01"),
+            ("2026-04-01T00:00:00Z", "2026-04-01"),
+            ("2026-04-01T05:00:00+14:00", "2026-03-01"),  // 2026-03-31T15:00Z
+            ("2026-03-31T20:00:00-12:00", "2026-04-01"),  // 2026-04-01T08:00Z
+            ("2024-02-29T12:00:00Z", "2024-02-01"),
+            ("2025-12-31T23:59:59.999999Z", "2025-12-01"),
+        ]
+        var messages: [(InputTopic, String?, [UInt8]?)] = []
+        for (i, (time, _)) in cases.enumerated() {
+            let json = "{\"event_id\":\"b\(i)\",\"scan_id\":\"s\(i)\",\"detected_at\":\"\(time)\",\"user_id\":\"u\",\"cloud_account_id\":\"acct-\(i)\",\"provider\":\"gcp\",\"region\":\"europe-west1\",\"resource_type\":\"persistent_disk\",\"resource_id\":\"projects/p/zones/z/disks/d\(i)\",\"scenario\":\"idle\",\"confidence\":\"low\",\"estimated_monthly_cost\":5}"
+            messages.append((.scanResources, "acct-\(i)", Array(json.utf8)))
+        }
+        try env.publish(messages)
+        try env.runPipeline()
+        let db = try env.connect()
+        let p = Pseudonymizer(key: env.key)
+        for (i, (_, month)) in cases.enumerated() {
+            let r = try db.query("SELECT to_char(month, 'YYYY-MM-DD') FROM cost_trend_data WHERE account_hash = \(p.pseudonym(.account, "acct-\(i)"))")
+            #expect(r.string(0, 0) == month, "case \(i)")
+        }
+    }
+
+    @Test func lateRecordReopensAFinalizedMonthAndIsReEmitted() throws {
+        let env = try TestEnvironment(partitions: [.scanResources: 1, .userActions: 1])
+        func scan(_ event: String, _ resource: String, _ at: String, _ cost: Double) -> (InputTopic, String?, [UInt8]?) {
+            (.scanResources, "acct", Array("{\"event_id\":\"\(event)\",\"scan_id\":\"\(event)\",\"detected_at\":\"\(at)\",\"user_id\":\"u\",\"cloud_account_id\":\"acct\",\"provider\":\"azure\",\"region\":\"westeurope\",\"resource_type\":\"managed_disk\",\"resource_id\":\"\(resource)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost)}".utf8))
+        }
+        try env.publish([scan("e1", "disk-1", "2026-01-10T00:00:00Z", 10), scan("e2", "disk-2", "2026-02-10T00:00:00Z", 20),
+                         scan("e3", "disk-3", "2026-03-20T00:00:00Z", 30)])
+        try env.runPipeline()
+        let db = try env.connect()
+        let jan = "SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01'"
+        let before = try db.execute(jan).rows[0]
+        #expect(before[1] == "0")
+        #expect(before[2] == "t")
+        #expect(before[3] == "1")
+        // A record for January arrives after January was finalized.
+        try env.publish([scan("e4", "disk-4", "2026-01-15T00:00:00Z", 40)])
+        try env.runPipeline()
+        let after = try db.execute(jan).rows[0]
+        #expect(Int(after[0]!)! > Int(before[0]!)!)
+        #expect(after[1] == "1")
+        #expect(after[3] == "2")
+        // The re-emitted row carries the new revision; consumers keep the highest revision per key.
+        let emitted = try env.readTopic("cloudwaste.cost-trends.v1").filter { $0.key.map { String(decoding: $0, as: UTF8.self).hasSuffix("2026-01-01") } ?? false }
+        let revisions = emitted.compactMap { m -> Int? in
+            guard let v = m.value, case .object(let o)? = try? JSONParser().parse(v), case .number(let r)? = o["revision"] else { return nil }
+            return Int(r)
+        }
+        #expect(revisions.max() == Int(after[0]!))
+        #expect(revisions == revisions.sorted())
+    }
+}
