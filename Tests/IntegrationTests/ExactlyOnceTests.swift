@@ -20,7 +20,8 @@ import TestSupport
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/cloudwaste-stream").path
     }
 
-    static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4) throws -> Process {
+    static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
+                       logLevel: String = "warning", stderr: URL? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: daemonPath)
         p.arguments = ["run", "--until-idle", String(untilIdle)]
@@ -33,9 +34,10 @@ import TestSupport
             "CLOUDWASTE_HTTP_PORT": "0",
             "CLOUDWASTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CLOUDWASTE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "CLOUDWASTE_LOG_LEVEL": "warning",
+            "CLOUDWASTE_LOG_LEVEL": logLevel,
         ]) { _, new in new }
         p.standardOutput = FileHandle.nullDevice
+        if let stderr { p.standardError = try FileHandle(forWritingTo: stderr) }
         try p.run()
         return p
     }

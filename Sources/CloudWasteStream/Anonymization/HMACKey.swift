@@ -29,7 +29,7 @@ public struct HMACKey: Sendable, CustomStringConvertible {
                 out.append(UInt8(Self.nibble(hi) << 4 | Self.nibble(lo)))
             }
             try self.init(bytes: out)
-        } else if let data = Data(base64Encoded: t) {
+        } else if let data = Data(base64Encoded: String(t.filter { !$0.isWhitespace })) {  // PEM-style line breaks allowed
             try self.init(bytes: [UInt8](data))
         } else {
             throw Invalid(description: "the HMAC key is neither hex nor base64: give 32+ random bytes as hex (`openssl rand -hex 32`)")

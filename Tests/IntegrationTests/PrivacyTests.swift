@@ -1,0 +1,181 @@
+import CloudWasteKafka
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// SPEC §3 and §7: consent at event time, erasure that survives replays, and no raw identifier
+/// anywhere (tables, output topics, debug logs).
+@Suite(.serialized) struct PrivacyTests {
+    static func scan(_ user: String, account: String, resource: String, at: String, cost: Double = 10, event: String) -> (InputTopic, String?, [UInt8]?) {
+        (.scanResources, account, Array("{\"event_id\":\"\(event)\",\"scan_id\":\"scan-\(event)\",\"detected_at\":\"\(at)\",\"user_id\":\"\(user)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"region\":\"eu-west-3\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"\(resource)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost)}".utf8))
+    }
+
+    static func action(_ user: String, account: String, resource: String, at: String, event: String) -> (InputTopic, String?, [UInt8]?) {
+        (.userActions, account, Array("{\"event_id\":\"\(event)\",\"user_id\":\"\(user)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"resource_type\":\"ebs_volume\",\"action\":\"deleted\",\"detected_at\":\"2026-03-01T00:00:00Z\",\"action_at\":\"\(at)\",\"cost_saved_monthly\":10}".utf8))
+    }
+
+    static func privacy(_ user: String, _ request: String, at: String, event: String) -> (InputTopic, String?, [UInt8]?) {
+        (.privacyRequests, user, Array("{\"event_id\":\"\(event)\",\"user_id\":\"\(user)\",\"request\":\"\(request)\",\"requested_at\":\"\(at)\"}".utf8))
+    }
+
+    @Test func optOutAppliesFromItsTimeEvenWhenItArrivesLate() throws {
+        let env = try TestEnvironment()
+        let alice = "alice@example.com"
+        try env.publish([
+            Self.scan(alice, account: "111111111111", resource: "vol-1", at: "2026-03-01T10:00:00Z", event: "a1"),
+            Self.scan(alice, account: "111111111111", resource: "vol-2", at: "2026-03-05T10:00:00Z", event: "a2"),
+            Self.scan("bob@example.com", account: "222222222222", resource: "vol-3", at: "2026-03-05T10:00:00Z", event: "b1"),
+        ])
+        try env.runPipeline()
+        let db = try env.connect()
+        #expect(try TableChecksums.count(db, "ml_training_data") == 3)
+        // Alice's opt-out (effective 2026-03-03) arrives after her records were stored.
+        try env.publish([Self.privacy(alice, "opt_out", at: "2026-03-03T00:00:00Z", event: "p1"),
+                         Self.scan(alice, account: "111111111111", resource: "vol-4", at: "2026-03-06T10:00:00Z", event: "a3"),
+                         Self.scan(alice, account: "111111111111", resource: "vol-5", at: "2026-03-02T10:00:00Z", event: "a4")])
+        try env.runPipeline()
+        let aliceHash = Pseudonymizer(key: env.key).pseudonym(.user, alice)
+        let rows = try db.query("SELECT to_char(detected_at, 'MM-DD') FROM ml_training_data WHERE user_hash = \(aliceHash) ORDER BY 1").rows.map { $0[0]! }
+        #expect(rows == ["03-01", "03-02"])  // before the opt-out: kept; after it: removed or never stored
+        #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(aliceHash)").string(0, 0) == "opted_out")
+        let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111"))")
+        #expect(trend.int(0, 0) == 2)
+    }
+
+    @Test func eraseRemovesEveryRowAndAReplayNeverBringsThemBack() throws {
+        let env = try TestEnvironment()
+        let carol = "carol@example.com"
+        let records = [
+            Self.scan(carol, account: "333333333333", resource: "vol-c1", at: "2026-04-01T10:00:00Z", cost: 100, event: "c1"),
+            Self.scan(carol, account: "333333333333", resource: "vol-c2", at: "2026-04-02T10:00:00Z", cost: 50, event: "c2"),
+            Self.action(carol, account: "333333333333", resource: "vol-c1", at: "2026-04-03T10:00:00Z", event: "c3"),
+            Self.scan("dave@example.com", account: "333333333333", resource: "vol-d1", at: "2026-04-02T10:00:00Z", cost: 7, event: "d1"),
+        ]
+        try env.publish(records)
+        try env.runPipeline()
+        let db = try env.connect()
+        let p = Pseudonymizer(key: env.key)
+        let carolHash = p.pseudonym(.user, carol)
+        let account = p.pseudonym(.account, "333333333333")
+        #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").int(0, 0) == 3)
+
+        try env.publish([Self.privacy(carol, "erase", at: "2026-04-10T00:00:00Z", event: "e1"),
+                         Self.privacy(carol, "erase", at: "2026-04-10T00:00:00Z", event: "e1"),  // a duplicate erase is harmless
+                         Self.privacy("nobody@example.com", "erase", at: "2026-04-10T00:00:00Z", event: "e2")])  // unknown user
+        try env.runPipeline()
+        for table in ["ml_training_data", "user_action_patterns", "window_resource_costs", "window_eliminations"] {
+            #expect(try db.query("SELECT count(*) FROM \(unescaped: table) WHERE user_hash = \(carolHash)").int(0, 0) == 0, "\(table)")
+        }
+        #expect(try db.query("SELECT count(*) FROM erasures WHERE user_hash = \(carolHash)").int(0, 0) == 1)
+        let corrected = try db.query("SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated FROM cost_trend_data WHERE account_hash = \(account)").rows[0]
+        #expect(corrected == ["1", "7.0000", "0"])
+
+        // Replay: the same records arrive again (here re-published; a replay reads them again).
+        try env.publish(records)
+        try env.runPipeline()
+        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").int(0, 0) == 0)
+        // A new consumer group reading everything from the beginning into the same tables: still gone.
+        var replay = env.config
+        replay.groupId = "replay-group"
+        try env.runPipeline(config: replay)
+        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM user_action_patterns WHERE user_hash = \(carolHash)").int(0, 0) == 0)
+        #expect(try TableChecksums.count(db, "ml_training_data") == 1)
+    }
+
+    @Test func forgetCommandReportsWhatItDeleted() throws {
+        let env = try TestEnvironment()
+        try env.publish([Self.scan("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-01T10:00:00Z", event: "x1"),
+                         Self.action("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-02T10:00:00Z", event: "x2")])
+        try env.runPipeline()
+        let writer = BatchWriter(connection: try env.connect(), settings: .init(config: env.config))
+        let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com")
+        let (report, emissions) = try writer.forget(userHash: hash, keyId: env.key.keyId)
+        #expect(report.deleted["ml_training_data"] == 1)
+        #expect(report.deleted["user_action_patterns"] == 1)
+        #expect(emissions.count == 1)
+        let (again, _) = try writer.forget(userHash: hash, keyId: env.key.keyId)  // idempotent
+        #expect(again.deleted["ml_training_data"] == 0)
+    }
+
+    @Test func optInModeStoresOnlyUsersWhoOptedIn() throws {
+        let env = try TestEnvironment()
+        env.config.consentMode = .optIn
+        try env.publish([Self.privacy("frank@example.com", "opt_in", at: "2026-01-01T00:00:00Z", event: "o1")])
+        try env.runPipeline()
+        try env.publish([Self.scan("frank@example.com", account: "555555555555", resource: "vol-f", at: "2026-05-01T10:00:00Z", event: "f1"),
+                         Self.scan("gina@example.com", account: "555555555555", resource: "vol-g", at: "2026-05-01T10:00:00Z", event: "g1")])
+        try env.runPipeline()
+        let db = try env.connect()
+        let users = try db.execute("SELECT user_hash FROM ml_training_data").rows.map { $0[0]! }
+        #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com")])
+    }
+
+    /// Every string of every record holds a unique canary; none may appear in any table, any
+    /// output-topic message or the daemon's debug log, nor may any 8-character piece of a raw id.
+    @Test func noRawIdentifierLeaksAnywhere() throws {
+        let env = try TestEnvironment()
+        var rng = SplitMix64(seed: 99)
+        func canary(_ kind: String) -> String { "\(kind)Q" + String(rng.next(), radix: 36) + String(rng.next() % 100_000, radix: 36) }
+        var raw: [String] = []
+        var messages: [(InputTopic, String?, [UInt8]?)] = []
+        for i in 0..<30 {
+            let user = "\(canary("mail")).person\(i)@corp-\(canary("dom")).example"
+            let account = String(100_000_000_000 + Int(rng.next() % 800_000_000_000))
+            let resource = "arn:aws:ec2:eu-west-3:\(account):volume/vol-\(canary("vol"))"
+            let parent = "arn:aws:ec2:eu-west-3:\(account):instance/i-\(canary("inst"))"
+            let name = "db-\(canary("name"))-primary"
+            let ip = "10.\(rng.next() % 250).\(rng.next() % 250).\(rng.next() % 250)"
+            let tagValue = "owner-\(canary("tag"))"
+            let event = "evt-\(canary("evt"))"
+            let scanId = "scan-\(canary("scan"))"
+            raw += [user, account, resource, parent, name, ip, tagValue, event, scanId]
+            messages.append((.scanResources, account, Array("{\"event_id\":\"\(event)\",\"scan_id\":\"\(scanId)\",\"detected_at\":\"2026-06-0\(1 + i % 9)T10:00:00Z\",\"user_id\":\"\(user)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"region\":\"eu-west-3\",\"resource_type\":\"rds_instance\",\"resource_id\":\"\(resource)\",\"scenario\":\"idle\",\"confidence\":\"medium\",\"estimated_monthly_cost\":12.5,\"resource_name\":\"\(name)\",\"resource_created_at\":\"2025-01-01T00:00:00Z\",\"tags\":{\"Owner\":\"\(tagValue)\",\"IP\":\"\(ip)\",\"env\":\"prod\"},\"parent_resource_id\":\"\(parent)\",\"extra_field\":\"\(canary("extra"))\"}".utf8)))
+            let actionEvent = "act-\(canary("act"))"
+            raw.append(actionEvent)
+            messages.append((.userActions, account, Array("{\"event_id\":\"\(actionEvent)\",\"user_id\":\"\(user)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"resource_type\":\"rds_instance\",\"action\":\"deleted\",\"detected_at\":\"2026-06-01T10:00:00Z\",\"action_at\":\"2026-06-02T10:00:00Z\",\"cost_saved_monthly\":12.5}".utf8)))
+            messages.append((.resourceLifecycle, account, Array("{\"event_id\":\"\(actionEvent)-lc\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"resource_type\":\"rds_instance\",\"to_state\":\"deleted\",\"occurred_at\":\"2026-06-02T10:00:00Z\"}".utf8)))
+            messages.append((.metricSamples, account, Array("{\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"metric\":\"CPUUtilization\",\"points\":[{\"ts\":\"2026-06-01T00:00:00Z\",\"value\":1.5}]}".utf8)))
+            // A bad record with canaries: dead-lettered; its reason must not echo them.
+            messages.append((.scanResources, account, Array("{\"event_id\":\"\(event)-bad\",\"user_id\":\"\(user)\",\"\(canary("field"))\":1, \"cloud_account_id\":\"\(account)\"}".utf8)))
+        }
+        messages.append((.privacyRequests, raw[0], Array("{\"event_id\":\"p-\(canary("priv"))\",\"user_id\":\"\(raw[0])\",\"request\":\"opt_in\",\"requested_at\":\"2026-01-01T00:00:00Z\"}".utf8)))
+        try env.publish(messages)
+
+        // Run the real daemon with debug logging and keep its log.
+        let log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("leak-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let daemon = try ExactlyOnceTests.daemon(env, database: env.databaseURL, group: "leak", untilIdle: 3, logLevel: "debug", stderr: log)
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+
+        let db = try env.connect()
+        var corpus = ""
+        for table in ["ml_training_data", "user_action_patterns", "resource_lifecycle_events", "cloudwatch_metrics_history",
+                      "user_preferences", "consent_events", "cost_trend_data", "window_resource_costs", "window_eliminations",
+                      "dead_letters", "stream_offsets", "erasures"] {
+            corpus += try db.execute("SELECT string_agg(t::text, E'\\n') FROM \(table) t").string(0, 0) ?? ""
+        }
+        #expect(try TableChecksums.count(db, "ml_training_data") == 30)
+        for m in try env.readTopic("cloudwaste.cost-trends.v1") {
+            corpus += String(decoding: (m.key ?? []) + (m.value ?? []), as: UTF8.self)
+        }
+        let logText = try String(contentsOf: log, encoding: .utf8)
+        #expect(logText.contains("pipeline started"))
+        var leaks: [String] = []
+        for id in raw {
+            let pieces = id.count <= 8 ? [id] : (0...(id.count - 8)).map { String(id.dropFirst($0).prefix(8)) }
+            for piece in pieces where !Self.harmless.contains(piece) {
+                if corpus.contains(piece) { leaks.append("'\(piece)' in tables/topics") }
+                if logText.contains(piece) { leaks.append("'\(piece)' in the debug log") }
+            }
+        }
+        #expect(leaks.isEmpty, "raw pieces found: \(leaks.prefix(20))")
+    }
+
+    /// 8-character pieces of the generated ids that are shared vocabulary, not identifying: the
+    /// ARN's resource kind also names the stored resource_type `rds_instance`.
+    static let harmless: Set<String> = ["instance"]
+}
