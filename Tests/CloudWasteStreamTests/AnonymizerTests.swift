@@ -200,9 +200,7 @@ import Testing
             "resource_created_at": #""2026-03-13T00:00:00.5Z""#,
         ])
         let row = try Self.trainingRow(json)
-        withKnownIssue("Anonymizer computes the age from whole seconds, dropping created_at's fraction") {
-            #expect(row.resourceAgeDays == 0)
-        }
+        #expect(row.resourceAgeDays == 0)
     }
 
     @Test func unknownCreationTimeGivesNulls() throws {

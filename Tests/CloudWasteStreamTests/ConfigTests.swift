@@ -11,7 +11,7 @@ import Testing
     /// Writes `toml` to a fresh temporary file and loads it with `environment`.
     private func load(_ toml: String, environment: [String: String] = [:]) throws(StreamConfig.Invalid) -> StreamConfig {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-config-\(UUID().uuidString).toml").path
-        FileManager.default.createFile(atPath: path, contents: Data(toml.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(toml.utf8))
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try StreamConfig.load(path: path, environment: environment)
     }
@@ -148,10 +148,18 @@ import Testing
         #expect(c.exportSchedule == "0 3 * * 1")
     }
 
-    @Test func windowsLineEndingsAndIndentation() throws {
-        let c = try load("[http]\r\n  port = 9191\r\n\thost = \"::1\"  \r\n")
+    @Test func indentationAndTrailingSpaces() throws {
+        let c = try load("[http]\n  port = 9191   \n\thost = \"::1\"\t# comment\n")
         #expect(c.httpPort == 9191)
         #expect(c.httpHost == "::1")
+    }
+
+    @Test func windowsLineEndings() throws {
+        let c = try load("[http]\r\nport = 9191\r\nhost = \"::1\"\r\n")
+        let typo = loadError("[kafka]\r\nbootstrap = \"x\"\r\n")
+        #expect(c.httpPort == 9191)
+        #expect(c.httpHost == "::1")
+        #expect(typo?.contains("kafka.bootstrap") == true)
     }
 
     @Test func stringEscapes() throws {
@@ -291,7 +299,7 @@ import Testing
 
     @Test func errorsNameTheFile() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-named-\(UUID().uuidString).toml").path
-        FileManager.default.createFile(atPath: path, contents: Data("[http]\nport = \"x\"\n".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("[http]\nport = \"x\"\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             _ = try StreamConfig.load(path: path, environment: [:])
@@ -336,7 +344,7 @@ import Testing
         #expect(fromEnv.keyId == "630dcd29")
 
         let keyPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-key-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: keyPath, contents: Data("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n".utf8))
+        _ = FileManager.default.createFile(atPath: keyPath, contents: Data("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: keyPath) }
         let fromFile = try load("[anonymization]\nkey_file = \"\(keyPath)\"\n").loadKey()
         #expect(fromFile.keyId == "630dcd29")
@@ -473,6 +481,12 @@ import Testing
         "1-2-3 * * * *", "MON * * * *", "@weekly",
     ])
     func invalidExpressionsThrow(_ text: String) {
+        #expect(throws: CronSchedule.Invalid.self) { try CronSchedule(text) }
+    }
+
+    @Test(arguments: ["-5 * * * *", "5- * * * *", "1--5 * * * *", "1,,2 * * * *", ",5 * * * *"])
+    func malformedListsAndRangesThrow(_ text: String) {
+        // Empty list items and range bounds are typos, not something to reinterpret.
         #expect(throws: CronSchedule.Invalid.self) { try CronSchedule(text) }
     }
 

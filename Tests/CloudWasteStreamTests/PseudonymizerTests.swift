@@ -177,6 +177,20 @@ import Testing
         #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "not a key at all!") }
     }
 
+    @Test func wrappedBase64KeyFilesAreAccepted() throws {
+        // `openssl rand -base64 64` wraps its output at 64 columns.
+        let bytes = (0..<64).map { UInt8($0) }
+        let wrapped = Data(bytes).base64EncodedString(options: .lineLength64Characters) + "\n"
+        #expect(wrapped.dropLast().contains("\n") || wrapped.contains("\r"))
+        #expect(try HMACKey(text: wrapped).bytes == bytes)
+        #expect(try HMACKey(text: wrapped.replacingOccurrences(of: "\n", with: "\r\n")).bytes == bytes)
+    }
+
+    @Test func nonASCIIHexDigitsAreRejectedNotACrash() {
+        // Character.isHexDigit accepts full-width digits such as "０" (U+FF10); only ASCII hex is a key.
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: String(repeating: "\u{FF10}", count: 64)) }
+    }
+
     @Test func descriptionDoesNotRevealTheKey() throws {
         let key = try HMACKey(bytes: Self.keyBytes)
         for text in [key.description, String(describing: key), "\(key)"] {

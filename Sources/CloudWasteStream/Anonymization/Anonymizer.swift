@@ -23,8 +23,8 @@ public final class Anonymizer {
             var hour: Int?
             var dow: Int?
             if let created = r.resourceCreatedAt {
-                let seconds = r.detectedAt.seconds - created.seconds
-                age = max(0, Int(seconds >= 0 ? seconds / 86400 : 0))
+                let micros = r.detectedAt.micros - created.micros
+                age = micros > 0 ? Int(micros / 86_400_000_000) : 0
                 hour = created.civil.hour
                 dow = created.isoWeekday
             }

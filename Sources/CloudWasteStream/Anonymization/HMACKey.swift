@@ -22,7 +22,7 @@ public struct HMACKey: Sendable, CustomStringConvertible {
     /// Parses hex (64+ hex digits) or base64; surrounding white space is ignored.
     public init(text: String) throws(Invalid) {
         let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if t.count % 2 == 0, t.count >= 64, t.allSatisfy(\.isHexDigit) {
+        if t.count % 2 == 0, t.count >= 64, t.unicodeScalars.allSatisfy { $0.isASCII && $0.properties.isASCIIHexDigit } {
             var out: [UInt8] = []
             var chars = t.utf8.makeIterator()
             while let hi = chars.next(), let lo = chars.next() {

@@ -20,7 +20,7 @@ public struct CronSchedule: Sendable, Equatable {
 
     static func field(_ text: String, _ range: ClosedRange<Int>) throws(Invalid) -> Set<Int> {
         var out = Set<Int>()
-        for part in text.split(separator: ",") {
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             var step = 1
             var body = Substring(part)
             if let slash = part.firstIndex(of: "/") {
@@ -30,7 +30,7 @@ public struct CronSchedule: Sendable, Equatable {
             }
             var lo = range.lowerBound, hi = range.upperBound
             if body != "*" {
-                let bounds = body.split(separator: "-").map { Int($0) }
+                let bounds = body.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
                 guard (1...2).contains(bounds.count), bounds.allSatisfy({ $0 != nil }) else { throw Invalid(description: "bad field '\(text)'") }
                 lo = bounds[0]!
                 hi = bounds.count == 2 ? bounds[1]! : (step > 1 ? range.upperBound : lo)

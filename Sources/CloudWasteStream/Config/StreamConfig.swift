@@ -111,6 +111,10 @@ public struct StreamConfig: Sendable {
         }
         if key.hasPrefix("kafka.properties.") {
             let property = String(key.dropFirst("kafka.properties.".count))
+            if property == "bootstrap.servers" {
+                kafkaBootstrapServers = try string()
+                return
+            }
             switch value {
             case .string(let s): kafkaProperties[property] = s
             case .integer(let i): kafkaProperties[property] = String(i)
@@ -173,6 +177,10 @@ public struct StreamConfig: Sendable {
         for (name, value) in env where name.hasPrefix("CLOUDWASTE_KAFKA_") && name != "CLOUDWASTE_KAFKA_BOOTSTRAP" {
             let property = name.dropFirst("CLOUDWASTE_KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
             guard !property.isEmpty else { continue }
+            if property == "bootstrap.servers" {
+                if env["CLOUDWASTE_KAFKA_BOOTSTRAP"] == nil { kafkaBootstrapServers = value }
+                continue
+            }
             kafkaProperties[property] = value
         }
     }

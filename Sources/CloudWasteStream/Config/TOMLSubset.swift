@@ -21,9 +21,10 @@ enum TOMLSubset {
         var out: [(key: String, value: Value, line: Int)] = []
         var seen = Set<String>()
         var table = ""
-        for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on scalars: "\r\n" is one Character, so splitting Characters on "\n" would miss CRLF lines.
+        for (n, rawLine) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = n + 1
-            var scanner = Scanner(chars: Array(rawLine.unicodeScalars), line: lineNo)
+            var scanner = Scanner(chars: Array(rawLine), line: lineNo)
             scanner.skipSpaces()
             if scanner.atEndOrComment { continue }
             if scanner.peek == "[" {

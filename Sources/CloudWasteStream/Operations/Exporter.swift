@@ -348,7 +348,8 @@ final class ExportFileSink {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 0)
         posix_spawn_file_actions_adddup2(&actions, fileFD, 1)
-        let argv: [UnsafeMutablePointer<CChar>?] = [gzipPath, "-c", "-n"].map { strdup($0) } + [nil]
+        let args: [String] = [gzipPath, "-c", "-n"]
+        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, gzipPath, &actions, nil, argv, environ)

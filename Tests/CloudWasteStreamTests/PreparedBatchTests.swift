@@ -1,0 +1,296 @@
+import CloudWasteKafka
+import Foundation
+import Testing
+@testable import CloudWasteStream
+
+/// Batches as the unit of exactly-once work: spans per partition, dead letters in place, and splits
+/// that keep every partition's offsets contiguous. Plus the COPY text encoding of rows.
+@Suite struct PreparedBatchTests {
+    static let now = Timestamp.parseRFC3339("2026-11-29T00:00:00Z")!
+    static let scanTopic = "cloudwaste.scan-resources.v1"
+    static let actionTopic = "cloudwaste.user-actions.v1"
+    static let metricTopic = "cloudwaste.metric-samples.v1"
+    static let regionsPath = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/regions.json").path
+
+    static func builder() throws -> BatchBuilder {
+        let anonymizer = Anonymizer(key: try HMACKey(bytes: (0..<32).map { UInt8($0) }),
+                                    regions: try RegionTable.load(path: regionsPath))
+        return BatchBuilder(decoder: RecordDecoder(now: { now }), anonymizer: anonymizer, topicNames: [
+            scanTopic: .scanResources, actionTopic: .userActions, metricTopic: .metricSamples,
+        ])
+    }
+
+    static func scan(_ id: String, detectedAt: String) -> [UInt8] {
+        Array("""
+            {"event_id":"e-\(id)","scan_id":"s-1","detected_at":"\(detectedAt)","user_id":"u-1","cloud_account_id":"123456789012",
+             "provider":"aws","region":"us-east-1","resource_type":"ebs_volume","resource_id":"vol-\(id)","scenario":"unattached",
+             "confidence":"high","estimated_monthly_cost":1.5}
+            """.utf8)
+    }
+
+    static func message(_ topic: String = scanTopic, partition: Int32, offset: Int64, value: [UInt8]?, key: String? = "123456789012") -> KafkaMessage {
+        KafkaMessage(topic: topic, partition: partition, offset: offset, key: key.map { Array($0.utf8) }, value: value)
+    }
+
+    static func t(_ s: String) -> Timestamp { Timestamp.parseRFC3339(s)! }
+
+    static let p0 = TopicPartition(topic: scanTopic, partition: 0)
+    static let p1 = TopicPartition(topic: scanTopic, partition: 1)
+
+    /// p0: offsets 10 (ok), 11 (malformed), 12 (ok); p1: offsets 5 (ok), 6 (cost as string), interleaved.
+    static func twoPartitionBatch() throws -> PreparedBatch {
+        let b = try builder()
+        b.add(message(partition: 0, offset: 10, value: scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 7, expectedOffset: 10)
+        b.add(message(partition: 1, offset: 5, value: scan("b", detectedAt: "2026-03-20T00:00:00Z")), generation: 7, expectedOffset: -1)
+        b.add(message(partition: 0, offset: 11, value: Array("{\"event_id\":".utf8)), generation: 7, expectedOffset: 10)
+        b.add(message(partition: 1, offset: 6, value: Array(String(decoding: scan("c", detectedAt: "2026-03-21T00:00:00Z"), as: UTF8.self)
+            .replacingOccurrences(of: "1.5", with: "\"1.5\"").utf8)), generation: 7, expectedOffset: -1)
+        b.add(message(partition: 0, offset: 12, value: scan("d", detectedAt: "2026-03-13T00:00:00+02:00")), generation: 7, expectedOffset: 10)
+        #expect(b.count == 5)
+        return b.seal()
+    }
+
+    // MARK: - Building
+
+    @Test func spansPerPartitionInFirstSeenOrder() throws {
+        let batch = try Self.twoPartitionBatch()
+        #expect(batch.keyId == "630dcd29")
+        // p1's last message is a dead letter: it still advances the offset, but has no event time.
+        #expect(batch.spans == [
+            PartitionSpan(partition: Self.p0, generation: 7, startOffset: 10, nextOffset: 13,
+                          maxEventTime: Self.t("2026-03-14T06:00:00Z")),
+            PartitionSpan(partition: Self.p1, generation: 7, startOffset: -1, nextOffset: 7,
+                          maxEventTime: Self.t("2026-03-20T00:00:00Z")),
+        ])
+    }
+
+    @Test func itemsKeepPollOrderAndBadRecordsBecomeDeadLetters() throws {
+        let batch = try Self.twoPartitionBatch()
+        #expect(batch.items.map(\.source.partition) == [0, 1, 0, 1, 0])
+        #expect(batch.items.map(\.source.offset) == [10, 5, 11, 6, 12])
+        #expect(batch.items.allSatisfy { $0.source.topic == Self.scanTopic })
+
+        func reason(_ i: Int) -> String? {
+            if case .deadLetter(let d) = batch.items[i].outcome { return d.rejection.description }
+            return nil
+        }
+        #expect(reason(0) == nil)
+        #expect(reason(1) == nil)
+        #expect(reason(2) == "malformed_json")
+        #expect(reason(3) == "wrong_type: estimated_monthly_cost")
+        #expect(reason(4) == nil)
+
+        // Dead letters keep the original key and bytes for the dead-letter topic, and no event time.
+        guard case .deadLetter(let d) = batch.items[2].outcome else { Issue.record("not a dead letter"); return }
+        #expect(d.key == Array("123456789012".utf8))
+        #expect(d.value == Array("{\"event_id\":".utf8))
+        #expect(batch.items[2].eventTime == nil)
+        #expect(batch.items[3].eventTime == nil)
+
+        // Good records are anonymized rows with their event time.
+        guard case .row(.training(let row)) = batch.items[4].outcome else { Issue.record("not a training row"); return }
+        #expect(row.detectedAt == Self.t("2026-03-12T22:00:00Z"))
+        #expect(batch.items[4].eventTime == Self.t("2026-03-12T22:00:00Z"))
+        #expect(row.accountHash == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
+    }
+
+    @Test func payloadBytesAreCounted() throws {
+        let b = try Self.builder()
+        b.add(Self.message(partition: 0, offset: 0, value: [0x7B, 0x7D]), generation: 1, expectedOffset: 0)
+        b.add(Self.message(partition: 0, offset: 1, value: nil), generation: 1, expectedOffset: 0)
+        b.add(Self.message(partition: 0, offset: 2, value: [0x20, 0x20, 0x20]), generation: 1, expectedOffset: 0)
+        #expect(b.seal().payloadBytes == 5)
+    }
+
+    @Test func tombstonesAndUnknownTopicsAreDeadLetters() throws {
+        let b = try Self.builder()
+        b.add(Self.message(partition: 2, offset: 100, value: nil, key: nil), generation: 3, expectedOffset: 100)
+        b.add(Self.message("other.topic", partition: 0, offset: 1, value: Self.scan("x", detectedAt: "2026-03-14T06:00:00Z")),
+              generation: 3, expectedOffset: 1)
+        let batch = b.seal()
+        let reasons = batch.items.map { item -> String? in
+            if case .deadLetter(let d) = item.outcome { return d.rejection.description }
+            return nil
+        }
+        #expect(reasons == ["empty_payload", "unknown_topic"])
+        // Both still advance their partitions.
+        #expect(batch.spans.map(\.nextOffset) == [101, 2])
+        #expect(batch.spans.allSatisfy { $0.maxEventTime == nil })
+    }
+
+    @Test func eventTimePerTopic() throws {
+        let b = try Self.builder()
+        let action = """
+            {"event_id":"a","user_id":"u","cloud_account_id":"1","provider":"aws","resource_id":"r","resource_type":"t",
+             "action":"kept","detected_at":"2026-03-01T00:00:00Z","action_at":"2026-03-05T00:00:00Z"}
+            """
+        let metrics = """
+            {"cloud_account_id":"1","provider":"aws","resource_id":"r","metric":"m",
+             "points":[{"ts":"2026-03-09T00:00:00Z","value":1},{"ts":"2026-03-11T00:00:00Z","value":2},{"ts":"2026-03-10T00:00:00Z","value":3}]}
+            """
+        b.add(Self.message(Self.actionTopic, partition: 0, offset: 0, value: Array(action.utf8)), generation: 1, expectedOffset: 0)
+        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expectedOffset: 0)
+        let batch = b.seal()
+        #expect(batch.items.map(\.eventTime) == [Self.t("2026-03-05T00:00:00Z"), Self.t("2026-03-11T00:00:00Z")])
+        #expect(batch.spans.map(\.maxEventTime) == [Self.t("2026-03-05T00:00:00Z"), Self.t("2026-03-11T00:00:00Z")])
+    }
+
+    @Test func sealStartsANewBatch() throws {
+        let b = try Self.builder()
+        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 10)
+        let first = b.seal()
+        #expect(first.items.count == 1)
+        #expect(b.count == 0)
+        let empty = b.seal()
+        #expect(empty.isEmpty && empty.spans.isEmpty && empty.payloadBytes == 0)
+        // The next span starts where the caller says PostgreSQL now stands.
+        b.add(Self.message(partition: 0, offset: 11, value: Self.scan("b", detectedAt: "2026-03-14T07:00:00Z")), generation: 1, expectedOffset: 11)
+        let second = b.seal()
+        #expect(second.spans.map(\.startOffset) == [11])
+        #expect(second.spans.map(\.nextOffset) == [12])
+    }
+
+    @Test func discardDropsPartitionsBeforeSealing() throws {
+        let b = try Self.builder()
+        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 10)
+        b.add(Self.message(partition: 1, offset: 20, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 20)
+        b.discard([Self.p0])
+        #expect(b.count == 1)
+        let batch = b.seal()
+        #expect(batch.spans.map(\.partition) == [Self.p1])
+        #expect(batch.items.map(\.source.partition) == [1])
+    }
+
+    // MARK: - Splitting
+
+    /// Checks the invariants of `split(at:)` for one split point.
+    private func checkSplit(_ batch: PreparedBatch, at count: Int) {
+        let (a, b) = batch.split(at: count)
+        #expect(a.items.count == count)
+        #expect(b.items.count == batch.items.count - count)
+        #expect(a.items.map(\.source) + b.items.map(\.source) == batch.items.map(\.source))
+        #expect(a.keyId == batch.keyId && b.keyId == batch.keyId)
+        for span in batch.spans {
+            let first = a.spans.first { $0.partition == span.partition }
+            let second = b.spans.first { $0.partition == span.partition }
+            #expect(first != nil || second != nil, "partition \(span.partition) lost at split \(count)")
+            if let first {
+                #expect(first.startOffset == span.startOffset)
+                #expect(first.generation == span.generation)
+            }
+            if let second {
+                // Contiguity: the second part starts exactly where the first part ends.
+                #expect(second.startOffset == (first?.nextOffset ?? span.startOffset), "split \(count) \(span.partition)")
+                #expect(second.nextOffset == span.nextOffset)
+                #expect(second.generation == span.generation)
+            } else {
+                #expect(first?.nextOffset == span.nextOffset)
+            }
+            // Each part only has spans for partitions it holds items of, except an untouched partition.
+            if first != nil { #expect(a.items.contains { $0.source.topicPartition == span.partition }) }
+            // The event-time maxima are those of each part's own items.
+            let aMax = a.items.filter { $0.source.topicPartition == span.partition }.compactMap(\.eventTime).max()
+            let bMax = b.items.filter { $0.source.topicPartition == span.partition }.compactMap(\.eventTime).max()
+            if let first { #expect(first.maxEventTime == aMax) }
+            if let second { #expect(second.maxEventTime == bMax) }
+        }
+    }
+
+    @Test func splitKeepsSpansContiguousAtEveryPoint() throws {
+        let batch = try Self.twoPartitionBatch()
+        for count in 0...batch.items.count {
+            checkSplit(batch, at: count)
+        }
+    }
+
+    @Test func splitInTheMiddleExactly() throws {
+        let batch = try Self.twoPartitionBatch()
+        let (a, b) = batch.split(at: 2)  // p0@10, p1@5 | p0@11, p1@6, p0@12
+        #expect(a.spans.map(\.partition) == [Self.p0, Self.p1])
+        #expect(a.spans.map(\.startOffset) == [10, -1])
+        #expect(a.spans.map(\.nextOffset) == [11, 6])
+        #expect(b.spans.map(\.startOffset) == [11, 6])
+        #expect(b.spans.map(\.nextOffset) == [13, 7])
+        #expect(a.spans[0].maxEventTime == Self.t("2026-03-14T06:00:00Z"))
+        #expect(b.spans[0].maxEventTime == Self.t("2026-03-12T22:00:00Z"))
+        #expect(b.spans[1].maxEventTime == nil)  // only a dead letter left on p1
+
+        // Splitting a part again keeps the chain.
+        let (b1, b2) = b.split(at: 1)  // p0@11 | p1@6, p0@12
+        #expect(b1.spans.map(\.partition) == [Self.p0])
+        #expect(b1.spans.map(\.startOffset) == [11] && b1.spans.map(\.nextOffset) == [12])
+        #expect(b2.spans.first { $0.partition == Self.p0 }?.startOffset == 12)
+        #expect(b2.spans.first { $0.partition == Self.p1 }?.startOffset == 6)
+    }
+
+    @Test func splitAtTheEnds() throws {
+        let batch = try Self.twoPartitionBatch()
+        let (none, all) = batch.split(at: 0)
+        #expect(none.isEmpty && none.spans.isEmpty)
+        #expect(all.spans == batch.spans)
+        let (all2, rest) = batch.split(at: batch.items.count)
+        #expect(all2.spans == batch.spans)
+        #expect(rest.isEmpty && rest.spans.isEmpty)
+    }
+
+    @Test func removingDropsPartitions() throws {
+        let batch = try Self.twoPartitionBatch()
+        let without = batch.removing([Self.p1])
+        #expect(without.spans.map(\.partition) == [Self.p0])
+        #expect(without.spans[0] == batch.spans[0])
+        #expect(without.items.map(\.source.offset) == [10, 11, 12])
+        #expect(without.keyId == batch.keyId)
+        #expect(batch.removing([Self.p0, Self.p1]).isEmpty)
+        #expect(batch.removing([Self.p0, Self.p1]).spans.isEmpty)
+        #expect(batch.removing([TopicPartition(topic: "x", partition: 0)]).items.count == 5)
+        #expect(batch.removing([]).spans == batch.spans)
+    }
+
+    // MARK: - COPY text
+
+    @Test func copyTextEscaping() {
+        var e = CopyTextEncoder()
+        e.text("plain")
+        e.text("tab\there")
+        e.text("new\nline")
+        e.text("carriage\rreturn")
+        e.text("back\\slash")
+        e.text(nil)
+        e.text("")
+        e.text("\\N")
+        e.text("é😀")
+        e.endRow()
+        #expect(String(decoding: e.buffer, as: UTF8.self)
+            == "plain\ttab\\there\tnew\\nline\tcarriage\\rreturn\tback\\\\slash\t\\N\t\t\\\\N\té😀\n")
+    }
+
+    @Test func copyTextTypedColumnsAndRows() {
+        var e = CopyTextEncoder()
+        e.int(42)
+        e.int(nil)
+        e.int64(-7)
+        e.double(40.96)
+        e.double(nil)
+        e.timestamp(Timestamp.parseRFC3339("2026-03-31T23:59:59.5+00:00"))
+        e.timestamp(nil)
+        e.plain("abc")
+        e.endRow()
+        e.text("second")
+        e.endRow()
+        #expect(String(decoding: e.buffer, as: UTF8.self)
+            == "42\t\\N\t-7\t40.96\t\\N\t2026-03-31 23:59:59.500000+00\t\\N\tabc\nsecond\n")
+    }
+
+    @Test func copyTextArrays() {
+        var e = CopyTextEncoder()
+        e.textArray(["env", "team"])
+        e.textArray([])
+        e.textArray(["a\"b", "c\\d", "x,y"])
+        e.endRow()
+        // Array literal first ({"a\"b","c\\d"}), then COPY escaping doubles each backslash.
+        #expect(String(decoding: e.buffer, as: UTF8.self)
+            == "{\"env\",\"team\"}\t{}\t{\"a\\\\\"b\",\"c\\\\\\\\d\",\"x,y\"}\n")
+    }
+}

@@ -1,0 +1,99 @@
+import CloudWasteKafka
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// SPEC §9: infrastructure faults pause and retry; they never lose, duplicate or dead-letter data.
+@Suite(.serialized) struct FaultTests {
+    static let records = 20_000
+
+    func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records))
+        let expected = try ExactlyOnceTests.cleanRun(env)
+
+        // A PostgreSQL of its own, so that stopping it does not disturb other tests.
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-restart-\(UUID().uuidString.prefix(8))")
+        let pg = try ScratchPostgres(directory: dir, durable: true)
+        try pg.start()
+        defer { pg.destroy() }
+        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE restart")
+        var config = env.config
+        config.postgresURL = pg.url(database: "restart")
+        config.groupId = "restart"
+        config.batchMaxRecords = 500
+        config.retryMaxBackoffSeconds = 2
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 3), logger: .init(label: "test.restart"))
+        try pipeline.start()
+        #expect(waitFor(60) { pipeline.status.batchesCommitted >= 3 })
+        try pg.stop()                      // PostgreSQL goes away mid-stream…
+        Thread.sleep(forTimeInterval: 3)
+        #expect(pipeline.status.postgresHealthy == false)
+        try pg.start()                     // …and comes back; the daemon recovers by itself.
+        pipeline.waitUntilFinished()
+        #expect(pipeline.failure == nil)
+        let actual = try TableChecksums.compute(try PostgresConnection(connectionString: config.postgresURL))
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+        #expect(pipeline.metrics.postgresErrors.value > 0)
+        #expect(try PostgresConnection(connectionString: config.postgresURL).execute("SELECT count(*) FROM dead_letters WHERE reason_code = 'rejected_by_database'").int(0, 0) == 0)
+    }
+
+    @Test func brokersDownAndUpAndRequestErrorsLoseNothing() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records))
+        let expected = try ExactlyOnceTests.cleanRun(env)
+        var config = env.config
+        config.postgresURL = try TestPostgres.newDatabase("brokers")
+        config.groupId = "brokers"
+        config.batchMaxRecords = 500
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 4), logger: .init(label: "test.brokers"))
+        try pipeline.start()
+        #expect(waitFor(60) { pipeline.status.batchesCommitted >= 2 })
+        for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }
+        Thread.sleep(forTimeInterval: 3)
+        for broker in Int32(1)...3 { env.kafka.setBrokerUp(broker) }
+        env.kafka.pushRequestErrors(apiKey: 1, errorCode: 6, count: 5)   // Fetch: NOT_LEADER_OR_FOLLOWER
+        env.kafka.pushRequestErrors(apiKey: 8, errorCode: 15, count: 3)  // OffsetCommit: COORDINATOR_NOT_AVAILABLE
+        pipeline.waitUntilFinished()
+        #expect(pipeline.failure == nil)
+        let actual = try TableChecksums.compute(try env.connect(config.postgresURL))
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+    }
+
+    @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000))
+        let expected = try ExactlyOnceTests.cleanRun(env)
+        let database = try TestPostgres.newDatabase("sigterm")
+        let p = try ExactlyOnceTests.daemon(env, database: database, group: "sigterm", untilIdle: 60)
+        Thread.sleep(forTimeInterval: 5.5)
+        kill(p.processIdentifier, SIGTERM)
+        let started = Date()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(started) < 30)
+        // It left the group: a new member gets every partition at once, without waiting for a
+        // session timeout; and the run completes to exactly the clean rows.
+        let db = try env.connect(database)
+        let committedBefore = try db.execute("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").int(0, 0)!
+        #expect(committedBefore > 0)
+        let again = try ExactlyOnceTests.daemon(env, database: database, group: "sigterm")
+        again.waitUntilExit()
+        #expect(again.terminationStatus == 0)
+        let actual = try TableChecksums.compute(db)
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+    }
+}
