@@ -102,8 +102,24 @@ public final class KafkaConsumer: @unchecked Sendable {
                 offset: msg.offset,
                 key: msg.key.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.key_len)) },
                 value: msg.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.len)) },
-                timestampMs: ts
+                timestampMs: ts,
+                headers: Self.headers(of: m)
             ))
+        }
+        return out
+    }
+
+    private static func headers(of m: UnsafeMutablePointer<rd_kafka_message_t>) -> [String: [UInt8]]? {
+        var hdrs: OpaquePointer?
+        guard rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return nil }
+        var out: [String: [UInt8]] = [:]
+        var index = 0
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let name { out[String(cString: name)] = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] }
+            index += 1
         }
         return out
     }

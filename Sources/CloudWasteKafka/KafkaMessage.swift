@@ -9,8 +9,12 @@ public struct KafkaMessage: Sendable {
     public var value: [UInt8]?
     /// Milliseconds since the epoch (producer create time or broker log-append time); -1 if unknown.
     public var timestampMs: Int64
+    /// Record headers (last value per name), nil when the record has none.
+    public var headers: [String: [UInt8]]?
 
-    public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?, timestampMs: Int64 = -1) {
+    public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?, timestampMs: Int64 = -1,
+                headers: [String: [UInt8]]? = nil) {
+        self.headers = headers
         self.topic = topic
         self.partition = partition
         self.offset = offset

@@ -21,6 +21,10 @@ struct RunCommand: AsyncParsableCommand {
                                           options: .init(untilIdleSeconds: untilIdle), logger: logger)
             try await runServices(pipeline: pipeline, config: config, logger: logger)
             if let failure = pipeline.failure { throw RuntimeFailure(failure) }
+            // One machine-readable line for scripts (and the benchmark).
+            let s = pipeline.status
+            let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
+            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0))")
         }
     }
 }

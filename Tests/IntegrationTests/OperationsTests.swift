@@ -357,7 +357,8 @@ import Glibc
     }
 
     static func lastFire(_ db: PostgresConnection, _ schedule: String) throws -> String? {
-        try db.query("SELECT to_char(last_fire AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM schedule_runs WHERE schedule = \(schedule)").string(0, 0)
+        let r = try db.query("SELECT to_char(last_fire AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM schedule_runs WHERE schedule = \(schedule)")
+        return r.rowCount == 0 ? nil : r.string(0, 0)
     }
 
     @Test func aMissedScheduleRunsOnceAndIsCaughtUpAfterARestart() throws {

@@ -75,10 +75,8 @@ public struct Exporter: Sendable {
             throw ExportError(usage: "unknown table\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")): choose from \(defaultTableOrder.joined(separator: ", "))")
         }
         let dir = outputDirectory.path
-        do {
-            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ExportError(usage: "cannot create the output folder \(dir): \(Self.reason(of: error)); choose a writable --out folder")
+        if let failure = Self.makeDirectories(dir) {
+            throw ExportError(usage: "cannot create the output folder \(dir) (\(failure)); choose a writable --out folder")
         }
         // Writability is proven by writing, not guessed from permission bits (root, ACLs, read-only mounts).
         let probe = outputDirectory.appendingPathComponent(".cloudwaste-export-probe-\(getpid())").path
@@ -254,11 +252,17 @@ public struct Exporter: Sendable {
         throw ExportError(runtime: "gzip was not found in /usr/bin, /bin or /usr/local/bin: install gzip or export without --gzip")
     }
 
-    static func reason(of error: any Error) -> String {
-        if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
+    /// `mkdir -p` that reports the system's reason ("Permission denied", "Read-only file system"),
+    /// which FileManager's errors on Linux do not carry in their message. Nil on success.
+    static func makeDirectories(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            return isDirectory.boolValue ? nil : "\(path) is a file, not a folder"
         }
-        return (error as NSError).localizedDescription
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, let failure = makeDirectories(parent) { return failure }
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+        return String(cString: strerror(errno))
     }
 }
 
