@@ -140,12 +140,18 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Moves an assigned partition's position (after a fenced commit, to PostgreSQL's offset).
     public func seek(_ tp: TopicPartition, to offset: Int64, timeoutMs: Int32 = 5000) throws(KafkaError) {
-        let list = TopicPartitionList(capacity: 1)
-        list.add(tp, offset: offset)
+        try seek([tp: offset], timeoutMs: timeoutMs)
+    }
+
+    /// Moves several assigned partitions at once.
+    public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5000) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = TopicPartitionList(capacity: offsets.count)
+        for (tp, offset) in offsets { list.add(tp, offset: offset) }
         if let error = rd_kafka_seek_partitions(rk, list.pointer, timeoutMs) {
-            throw KafkaError(owning: error, context: "seek \(tp)")
+            throw KafkaError(owning: error, context: "seek")
         }
-        if let (_, _, err) = list.elements.first, err != RD_KAFKA_RESP_ERR_NO_ERROR {
+        for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError(err, context: "seek \(tp)")
         }
     }

@@ -52,6 +52,8 @@ public final class ScratchPostgres: @unchecked Sendable {
         }
         var options = "-p \(port) -k \(socketDirectory.path) -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB"
         if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
+        // Extra server settings for investigations, e.g. "-c log_min_duration_statement=20".
+        if let extra = ProcessInfo.processInfo.environment["CLOUDWASTE_SCRATCH_PG_OPTIONS"] { options += " " + extra }
         try runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-o", options, "-l", logFile.path, "-w", "-t", "60", "start"])
         started = true
     }

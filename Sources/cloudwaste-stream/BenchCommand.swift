@@ -79,16 +79,26 @@ final class Benchmark {
         messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records)
         averageBytes = messages.isEmpty ? 0 : messages.reduce(0) { $0 + $1.value.count } / messages.count
         // The mock broker keeps ~5 MiB per partition: size partitions so that nothing is evicted.
-        var bytes: [InputTopic: Int] = [:]
-        for m in messages { bytes[m.topic, default: 0] += m.value.count + 100 }
-        var parts: [InputTopic: Int] = [:]
-        for t in InputTopic.allCases { parts[t] = max(3, (bytes[t] ?? 0) / (3 * 1_048_576) + 1) }
+        let parts = LocalEnvironment.partitions(for: messages)
         partitions = parts
         print("starting scratch PostgreSQL (fsync on) and the mock Kafka cluster (\(parts.values.reduce(0, +)) partitions)…")
         env = try LocalEnvironment(stateDirectory: stateDirectory, partitions: parts, durablePostgres: true)
         let started = Date()
         try LocalEnvironment.publish(messages, bootstrap: env.kafka.bootstrapServers)
         print("published in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        // The mock broker silently evicts beyond ~5 MiB per partition: check that all is there.
+        let probe = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers, "group.id": "bench-probe"]), logger: Logger(label: "bench.probe"))
+        var kept: Int64 = 0
+        for (t, n) in parts {
+            for p in 0..<n {
+                let (low, high) = try probe.queryWatermarks(TopicPartition(topic: t.name(prefix: "cloudwaste."), partition: Int32(p)))
+                kept += high - low
+            }
+        }
+        probe.close(timeoutMs: 1000)
+        guard kept == Int64(records) else {
+            throw RuntimeFailure("the mock broker kept \(kept) of \(records) records (≈5 MiB per partition): use fewer records")
+        }
     }
 
     func shutdown() { env.shutdown() }
@@ -251,4 +261,51 @@ func spawnMeasured(_ executable: String, _ arguments: [String], environment: [St
     while wait4(pid, &status, 0, &usage) == -1 && errno == EINTR {}
     let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return (code, usage.ru_maxrss)
+}
+
+/// `cloudwaste-stream bench-decode`: the consumer thread's work alone (decode, validate,
+/// anonymize, batch) on generated records, for profiling (e.g. under valgrind --tool=callgrind).
+struct BenchDecodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding and anonymization alone.")
+    @Option(help: "Records to generate.") var records = 200_000
+
+    func run() async throws {
+        try await withExitCodes {
+            let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records)
+                .map { KafkaMessage(topic: $0.topic.name(prefix: "cloudwaste."), partition: 0, offset: 0, key: Array($0.key.utf8), value: $0.value) }
+            let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
+                                       topicNames: Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) }))
+            let started = Date()
+            var offset: Int64 = 0
+            for m in messages {
+                var message = m
+                message.offset = offset
+                offset += 1
+                builder.add(message, generation: 1, expectedOffset: -1)
+                if builder.count >= 5000 { _ = builder.seal() }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            // The same work split by stage.
+            let decoder = RecordDecoder()
+            let parser = JSONParser()
+            var t = Date()
+            for m in messages { _ = try? parser.parse(m.value ?? []) }
+            let parseSeconds = Date().timeIntervalSince(t)
+            t = Date()
+            var decoded: [InputRecord] = []
+            for m in messages { if let r = try? decoder.decode(InputTopic.allCases.first { $0.name(prefix: "cloudwaste.") == m.topic }!, m.value) { decoded.append(r) } }
+            let decodeSeconds = Date().timeIntervalSince(t)
+            let anonymizer = Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil))
+            t = Date()
+            for r in decoded { _ = anonymizer.anonymize(r) }
+            let anonymizeSeconds = Date().timeIntervalSince(t)
+            let p = Pseudonymizer(key: HMACKey.generate())
+            t = Date()
+            for i in 0..<records { _ = p.pseudonym(.resource, "arn:aws:ec2:us-east-1:123456789012:volume/vol-\(i)") }
+            let hmacSeconds = Date().timeIntervalSince(t)
+            let us = { (s: Double) in String(format: "%.2f", s * 1e6 / Double(records)) }
+            print("per record (µs): json_parse=\(us(parseSeconds)) decode_validate=\(us(decodeSeconds)) anonymize=\(us(anonymizeSeconds)) one_pseudonym=\(us(hmacSeconds))")
+            print("bench-decode: records=\(records) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(Double(records) / seconds)) us_per_record=\(String(format: "%.2f", seconds * 1e6 / Double(records)))")
+        }
+    }
 }

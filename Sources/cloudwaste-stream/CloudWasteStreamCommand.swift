@@ -9,7 +9,8 @@ struct CloudWasteStreamCommand: AsyncParsableCommand {
         commandName: "cloudwaste-stream",
         abstract: "Kafka → anonymize → PostgreSQL, exactly once, for CloudWaste's ML tables.",
         subcommands: [RunCommand.self, DemoCommand.self, MigrateCommand.self, GenerateCommand.self,
-                      StatsCommand.self, ForgetCommand.self, DeadLetterCommand.self, BenchCommand.self]
+                      StatsCommand.self, ForgetCommand.self, DeadLetterCommand.self, BenchCommand.self, BenchDecodeCommand.self,
+                      ExportCommand.self, RetentionCommand.self]
     )
 }
 

@@ -21,9 +21,12 @@ struct DemoCommand: AsyncParsableCommand {
             guard records > 0 else { throw UsageFailure("--records must be positive") }
             guard (0...1).contains(badShare) else { throw UsageFailure("--bad-share must be between 0 and 1") }
             let logger = makeLogger("cloudwaste.demo")
+            let generator = TrafficGenerator(badRecordShare: badShare)
+            let messages = generator.messages(count: records)
             print("Starting scratch PostgreSQL and the mock Kafka cluster…")
-            let env = try LocalEnvironment(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL)
-            defer { env.shutdown() }
+            let env = try LocalEnvironment(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL,
+                                           partitions: LocalEnvironment.partitions(for: messages))
+            defer { env.shutdown(keepFiles: true) }
             print("Kafka bootstrap servers: \(env.kafka.bootstrapServers)  (kcat -b \(env.kafka.bootstrapServers) -L)")
             print("PostgreSQL: \(env.databaseURL)")
 
@@ -36,8 +39,6 @@ struct DemoCommand: AsyncParsableCommand {
             let key = HMACKey.generate()
             let regions = try loadRegions(config)
 
-            let generator = TrafficGenerator(badRecordShare: badShare)
-            let messages = generator.messages(count: records)
             let published = try LocalEnvironment.publish(messages, bootstrap: env.kafka.bootstrapServers)
             print("Published \(published) generated records (AWS, Azure, GCP, Microsoft 365; \(Int(badShare * 100))% bad).")
 
@@ -95,7 +96,8 @@ enum DemoSummary {
         out += "  (\(months.string(0, 0)!) account-months, \(months.string(0, 1)!) finalized)\n"
         out += "\nThroughput: \(status.recordsCommitted) records in \(status.batchesCommitted) batches"
         if let t = status.throughput { out += ", \(Int(t)) records/s from first poll to last commit" }
-        out += "\n"
+        out += "\nTime per stage (s): " + status.stageSeconds.sorted { $0.value > $1.value }
+            .map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", ") + "\n"
         return out
     }
 }

@@ -19,20 +19,27 @@ struct RunCommand: AsyncParsableCommand {
             let logger = makeLogger("cloudwaste.run")
             let pipeline = StreamPipeline(config: config, key: key, regions: regions,
                                           options: .init(untilIdleSeconds: untilIdle), logger: logger)
-            try await runServices(pipeline: pipeline, config: config, logger: logger)
+            // --until-idle runs are batch jobs: the weekly export and daily clean-up belong to the daemon.
+            try await runServices(pipeline: pipeline, config: config, logger: logger, startScheduler: untilIdle == nil)
             if let failure = pipeline.failure { throw RuntimeFailure(failure) }
             // One machine-readable line for scripts (and the benchmark).
             let s = pipeline.status
             let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
-            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0))")
+            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0))"
+                  + s.stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", s.stageSeconds[$0]!))" }.joined())
         }
     }
 }
 
 /// Runs the pipeline with its HTTP endpoints in a ServiceGroup: on SIGTERM the pipeline (last
 /// service) drains and commits first while HTTP still answers, then HTTP stops.
-func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger) async throws {
+func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger, startScheduler: Bool = false) async throws {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if startScheduler && (config.exportSchedule != nil || config.retentionSchedule != nil) {
+        let scheduler: Scheduler
+        do { scheduler = try Scheduler(config: config, logger: makeLogger("cloudwaste.scheduler")) } catch { throw UsageFailure("\(error)") }
+        services.append(.init(service: SchedulerService(scheduler: scheduler)))
+    }
     if config.httpPort != 0 {
         let endpoints = OperatorEndpoints(pipeline: pipeline, config: config)
         let server: HTTPServer
@@ -56,6 +63,16 @@ struct HTTPService: Service {
         server.start()
         try? await gracefulShutdown()
         server.stop()
+    }
+}
+
+/// The built-in export and retention schedules (one instance per group runs each, by advisory lock).
+struct SchedulerService: Service {
+    let scheduler: Scheduler
+    func run() async throws {
+        scheduler.start()
+        try? await gracefulShutdown()
+        scheduler.stop()
     }
 }
 

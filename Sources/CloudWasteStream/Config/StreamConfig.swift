@@ -190,6 +190,7 @@ public struct StreamConfig: Sendable {
         if groupId.isEmpty { throw Invalid("kafka.group_id is empty: set it or CLOUDWASTE_GROUP_ID") }
         if !["jsonl", "csv"].contains(exportFormat) { throw Invalid("schedules.export_format must be \"jsonl\" or \"csv\"") }
         if postgresSchema.isEmpty || postgresSchema.utf8.count > 63 { throw Invalid("postgres.schema must be a schema name of 1-63 characters") }
+        do { try RetentionCleaner(config: self).validate() } catch { throw Invalid("\(error)") }
         for schedule in [exportSchedule, retentionSchedule].compactMap({ $0 }) {
             do { _ = try CronSchedule(schedule) } catch { throw Invalid("schedule '\(schedule)': \(error)") }
         }

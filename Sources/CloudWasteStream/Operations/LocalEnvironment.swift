@@ -33,9 +33,20 @@ public final class LocalEnvironment: @unchecked Sendable {
         try kafka.createTopic("\(topicPrefix)dead-letters.v1", partitions: 3)
     }
 
-    public func shutdown() {
+    /// `keepFiles` leaves the stopped server's folder (and its log) for inspection.
+    /// Partitions per topic so that the mock broker keeps everything: it retains only ~5 MiB per
+    /// partition, and account keys do not spread evenly, so aim at ~1 MiB per partition.
+    public static func partitions(for messages: [TrafficGenerator.Message]) -> [InputTopic: Int] {
+        var bytes: [InputTopic: Int] = [:]
+        for m in messages { bytes[m.topic, default: 0] += m.value.count + 100 }
+        var parts = defaultPartitions
+        for t in InputTopic.allCases { parts[t] = max(parts[t] ?? 3, (bytes[t] ?? 0) / 1_048_576 + 1) }
+        return parts
+    }
+
+    public func shutdown(keepFiles: Bool = false) {
         kafka.shutdown()
-        postgres.destroy()
+        if keepFiles { try? postgres.stop() } else { postgres.destroy() }
     }
 
     /// Publishes generated traffic; returns how many messages were sent.

@@ -158,6 +158,8 @@ public final class Scheduler: @unchecked Sendable {
         if let connection, connection.isConnected { return connection }
         dropConnection()
         let c = try connect()
+        // The daemon may start this before its pipeline has migrated: schedule_runs must exist.
+        try Migrator(schema: config.postgresSchema).migrate(c)
         connection = c
         return c
     }

@@ -34,9 +34,9 @@ public struct TrafficGenerator: Sendable {
     public func messages(count: Int) -> [Message] {
         var rng = SplitMix64(seed: seed)
         let days = months * 30
-        // About 14 scan records per account and day: enough accounts for every provider, few
-        // enough that the traffic spans several months.
-        let accountCount = max(8, count / 1500 + 1)
+        // About 14 scan records per account and day, ~600 records per account: enough accounts
+        // for every provider and for keys to spread over partitions, still weeks of history each.
+        let accountCount = max(8, count / 600 + 1)
         var accounts: [Account] = (0..<accountCount).map { makeAccount($0, &rng) }
         var out: [Message] = []
         out.reserveCapacity(count)

@@ -17,6 +17,8 @@ public struct PipelineStatus: Sendable {
     public var startedAt = Date()
     public var lastCommitAt: Date?
     public var firstRecordAt: Date?
+    /// Seconds per stage, summed over all batches: decode (consumer thread), then the writer's stages.
+    public var stageSeconds: [String: Double] = [:]
     /// Records per second from the first consumed record to the last commit.
     public var throughput: Double? {
         guard let first = firstRecordAt, let last = lastCommitAt, last > first else { return nil }
@@ -66,6 +68,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private struct Owned { var generation: Int64; var expected: Int64 }
     private var owned: [TopicPartition: Owned] = [:]
     private var needsClaim = Set<TopicPartition>()
+    private var gapChecked: [TopicPartition: Int64] = [:]
+    private var decodeTime = Duration.zero
     private var firstAddAt: Date?
     private var lastRecordAt = Date()
 
@@ -187,8 +191,18 @@ public final class StreamPipeline: @unchecked Sendable {
         let tp = m.topicPartition
         guard var state = owned[tp] else { return }  // not ours (yet): it will be re-read after the claim
         if state.expected >= 0 && m.offset < state.expected { return }  // fetched before a seek
+        if state.expected >= 0 && m.offset > state.expected && gapChecked[tp] != state.expected {
+            // Never skip silently: re-read from where we stand once. If the same gap comes back it
+            // is real (compaction, transaction markers, retention) and is accepted.
+            gapChecked[tp] = state.expected
+            logger.info("offset gap on \(tp): expected \(state.expected), got \(m.offset); re-reading")
+            try? consumer.seek(tp, to: state.expected)
+            return
+        }
         if firstAddAt == nil { firstAddAt = Date() }
+        let started = ContinuousClock.now
         builder.add(m, generation: state.generation, expectedOffset: state.expected)
+        decodeTime += ContinuousClock.now - started
         state.expected = m.offset + 1
         owned[tp] = state
         metrics.recordsIn(topic: m.topic).increment()
@@ -202,6 +216,9 @@ public final class StreamPipeline: @unchecked Sendable {
     private func enqueueOpenBatch(backPressure: Bool = true) {
         guard builder.count > 0 else { return }
         let batch = builder.seal()
+        let decoded = Double(decodeTime.components.seconds) + Double(decodeTime.components.attoseconds) / 1e18
+        decodeTime = .zero
+        statusLock.withLock { $0.stageSeconds["decode_anonymize", default: 0] += decoded }
         firstAddAt = nil
         // Back-pressure: while the writer is behind, pause fetching but keep serving the group.
         if backPressure && queue.isFull {
@@ -212,7 +229,13 @@ public final class StreamPipeline: @unchecked Sendable {
                     for m in more { add(m) }
                 }
             }
-            consumer.resume(paused.filter { owned[$0] != nil && !needsClaim.contains($0) })
+            let resumed = paused.filter { owned[$0] != nil && !needsClaim.contains($0) }
+            // Resume exactly where we stand: what librdkafka prefetched before the pause may
+            // have been dropped, so positions are set explicitly.
+            var positions: [TopicPartition: Int64] = [:]
+            for tp in resumed where owned[tp]!.expected >= 0 { positions[tp] = owned[tp]!.expected }
+            consumer.resume(resumed)
+            do { try consumer.seek(positions) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
         }
         queue.put(batch)
     }
@@ -387,6 +410,7 @@ public final class StreamPipeline: @unchecked Sendable {
             if case .deadLetter(let d) = item.outcome { metrics.deadLetters(reason: d.rejection.code.rawValue).increment() }
         }
         statusLock.withLock {
+            for (stage, seconds) in counts.stageSeconds { $0.stageSeconds[stage, default: 0] += seconds }
             $0.postgresHealthy = true
             $0.recordsCommitted += batch.items.count
             $0.deadLetters += counts.deadLetters

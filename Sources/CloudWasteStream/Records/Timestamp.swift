@@ -61,7 +61,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         guard i == b.count else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let secs = Int64(days) * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
-        return Timestamp(micros: secs * 1_000_000 + Int64(fractionMicros))
+        let t = Timestamp(micros: secs * 1_000_000 + Int64(fractionMicros))
+        // An offset can push 0000-01-01 or 9999-12-31 outside four-digit years, which could not
+        // be written back in RFC 3339 (found by the fuzzer).
+        guard (0...9999).contains(t.civil.year) else { return nil }
+        return t
     }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

@@ -15,6 +15,21 @@ public struct WriteCounts: Sendable {
     public var rows: [String: Int] = [:]
     public var deadLetters = 0
     public var lateRecords = 0
+    /// Seconds spent per stage of the transaction (offsets, each table, windows, commit).
+    public var stageSeconds: [String: Double] = [:]
+}
+
+/// Measures consecutive stages with the monotonic clock.
+struct StageClock {
+    private var last = ContinuousClock.now
+    private(set) var seconds: [String: Double] = [:]
+
+    mutating func mark(_ stage: String) {
+        let now = ContinuousClock.now
+        let d = now - last
+        seconds[stage, default: 0] += Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        last = now
+    }
 }
 
 public enum WriteResult: Sendable {
@@ -122,7 +137,9 @@ public final class BatchWriter {
         try prepareSession()
         try db.execute("BEGIN")
         do {
+            var clock = StageClock()
             let fenced = try advanceOffsets(batch.spans)
+            clock.mark("offsets")
             if !fenced.isEmpty {
                 try db.execute("ROLLBACK")
                 return .fenced(fenced)
@@ -147,20 +164,29 @@ public final class BatchWriter {
                 }
             }
             var emissions: [TrendEmission] = []
+            clock.mark("reduce")
             for (row, _) in privacy { try applyPrivacy(row, keyId: batch.keyId, source: "topic") }
             counts.rows["user_preferences"] = privacy.count
+            clock.mark("privacy")
             counts.rows["ml_training_data"] = try writeTraining(training.values.sorted { $0.1.offset < $1.1.offset }, keyId: batch.keyId)
+            clock.mark("ml_training_data")
             counts.rows["user_action_patterns"] = try writeActions(actions.values.sorted { $0.1.offset < $1.1.offset }, keyId: batch.keyId)
+            clock.mark("user_action_patterns")
             counts.rows["resource_lifecycle_events"] = try writeLifecycle(Array(lifecycle.values), keyId: batch.keyId)
             counts.rows["cloudwatch_metrics_history"] = try writeMetrics(Array(metrics.values), keyId: batch.keyId)
             counts.deadLetters = try writeDeadLetters(deadLetters)
+            clock.mark("other_tables")
             if settings.windowsEnabled {
                 let (recomputed, late) = try recomputeTouchedMonths(keyId: batch.keyId)
                 counts.lateRecords = late
                 emissions = recomputed
+                clock.mark("window_recompute")
                 emissions += try finalizeMonths()
+                clock.mark("window_finalize")
             }
             try db.execute("COMMIT")
+            clock.mark("commit")
+            counts.stageSeconds = clock.seconds
             return .committed(counts, Self.latestPerKey(emissions))
         } catch {
             if db.isConnected { _ = try? db.execute("ROLLBACK") }
