@@ -36,7 +36,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             "session.timeout.ms": "10000",
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": "100",
-            "queued.max.messages.kbytes": "65536",
+            // Bounded prefetch (memory ceiling with a backlog of millions of records).
+            "queued.max.messages.kbytes": "4096",
+            "queued.min.messages": "5000",
+            "fetch.max.bytes": "16777216",
         ])
         let conf = try effective.makeNative()
         context = ConsumerContext(logger: logger)

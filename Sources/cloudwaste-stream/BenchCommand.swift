@@ -147,9 +147,11 @@ final class Benchmark {
         let claims = try OffsetStore(connection: db, schema: "public", groupId: config.groupId, owner: "bench").claim(tps)
         var batches: [PreparedBatch] = []
         var next: [String: Int64] = [:]
-        for chunk in stride(from: 0, to: messages.count, by: batchSize) {
+        // In the order a consumer sees them: grouped by topic and key (partition), in time order within.
+        let ordered = messages.enumerated().sorted { ($0.element.topic.rawValue, $0.element.key, $0.offset) < ($1.element.topic.rawValue, $1.element.key, $1.offset) }.map(\.element)
+        for chunk in stride(from: 0, to: ordered.count, by: batchSize) {
             let batchStart = next
-            for m in messages[chunk..<min(chunk + batchSize, messages.count)] {
+            for m in ordered[chunk..<min(chunk + batchSize, ordered.count)] {
                 let topic = m.topic.name(prefix: "cloudwaste.")
                 let offset = next[topic, default: 0]
                 builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value),
@@ -178,6 +180,7 @@ final class Benchmark {
         env["CLOUDWASTE_HMAC_KEY"] = key.hex
         env["CLOUDWASTE_HTTP_PORT"] = "0"
         env["CLOUDWASTE_LOG_LEVEL"] = "warning"
+        env["MALLOC_ARENA_MAX"] = env["MALLOC_ARENA_MAX"] ?? "2"
         let configFile = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("bench-\(tag).toml")
         try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\n".write(to: configFile, atomically: true, encoding: .utf8)
         let (status, maxRSSKB) = spawnMeasured(CommandLine.arguments[0], ["run", "--until-idle", "3", "--config", configFile.path], environment: env, outputPath: output.path)

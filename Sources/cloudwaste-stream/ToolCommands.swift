@@ -78,7 +78,7 @@ struct ForgetCommand: AsyncParsableCommand {
             let writer = BatchWriter(connection: db, settings: .init(config: config))
             let (report, emissions) = try writer.forget(userHash: userHash, keyId: key.keyId)
             if !emissions.isEmpty, let producer = try? KafkaProducer(config: config.kafkaConfig, logger: makeLogger("cloudwaste.forget")) {
-                for e in emissions { try? producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: Array(e.json.utf8)) }
+                for e in emissions { try? producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: e.json.isEmpty ? nil : Array(e.json.utf8)) }
                 if (try? producer.flush(timeoutMs: 10_000)) != nil { try? writer.markPublished(emissions) }
             }
             print("erased user \(userHash.prefix(12))…: \(report)  (\(emissions.count) cost-trend rows corrected)")

@@ -94,7 +94,12 @@ public final class Anonymizer {
 
     /// Tag keys only: lowercased, de-duplicated, sorted. Values are dropped.
     static func tagKeys(_ tags: [(key: String, value: String?)]) -> [String] {
-        Array(Set(tags.map { $0.key.lowercased() })).sorted()
+        var keys = tags.map { $0.key.lowercased() }
+        keys.sort()
+        var out: [String] = []
+        out.reserveCapacity(keys.count)
+        for k in keys where out.last != k { out.append(k) }
+        return out
     }
 
     static let environmentKeys: Set<String> = ["env", "environment", "stage"]
@@ -107,8 +112,11 @@ public final class Anonymizer {
 
     /// prod/staging/dev/test from an allow-listed tag key, `other` for any other value, nil without one.
     static func environmentClass(_ tags: [(key: String, value: String?)]) -> String? {
-        let candidates = tags.filter { environmentKeys.contains($0.key.lowercased()) }.sorted { $0.key < $1.key }
-        guard let tag = candidates.first else { return nil }
+        var tag: (key: String, value: String?)?
+        for t in tags where t.key.utf8.count <= 11 && environmentKeys.contains(t.key.lowercased()) {
+            if tag == nil || t.key < tag!.key { tag = t }
+        }
+        guard let tag else { return nil }
         guard let value = tag.value?.trimmingCharacters(in: .whitespaces).lowercased() else { return "other" }
         return environmentValues[value] ?? "other"
     }

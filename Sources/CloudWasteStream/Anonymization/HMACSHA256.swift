@@ -26,15 +26,15 @@ final class HMACSHA256 {
     }
 
     /// Lowercase hex of HMAC(key, prefix + message).
-    func hex(prefix: [UInt8], message: some Sequence<UInt8>) -> String {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length = 0
-        EVP_MAC_init(ctx, nil, 0, nil)
-        prefix.withUnsafeBufferPointer { _ = EVP_MAC_update(ctx, $0.baseAddress, $0.count) }
-        let bytes = Array(message)
-        bytes.withUnsafeBufferPointer { _ = EVP_MAC_update(ctx, $0.baseAddress, $0.count) }
-        EVP_MAC_final(ctx, &out, &length, 32)
-        return hexString(out)
+    func hex(prefix: [UInt8], message: UnsafeBufferPointer<UInt8>) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
+            var length = 0
+            EVP_MAC_init(ctx, nil, 0, nil)
+            prefix.withUnsafeBufferPointer { _ = EVP_MAC_update(ctx, $0.baseAddress, $0.count) }
+            _ = EVP_MAC_update(ctx, message.baseAddress, message.count)
+            EVP_MAC_final(ctx, out.baseAddress, &length, 32)
+            return hexString(UnsafeBufferPointer(out))
+        }
     }
 }
 
@@ -75,6 +75,10 @@ public func secureRandomBytes(_ count: Int) -> [UInt8] {
 private let hexDigits = Array("0123456789abcdef".utf8)
 
 func hexString(_ bytes: [UInt8]) -> String {
+    bytes.withUnsafeBufferPointer { hexString($0) }
+}
+
+func hexString(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
     String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
         for (i, b) in bytes.enumerated() {
             buffer[2 * i] = hexDigits[Int(b >> 4)]

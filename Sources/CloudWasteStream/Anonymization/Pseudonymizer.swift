@@ -20,7 +20,17 @@ public final class Pseudonymizer {
 
     public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> String {
         let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
-        return hmac.hex(prefix: prefixes[domain]!, message: Self.normalize(id, lowercaseAll: lowercaseAll))
+        let prefix = prefixes[domain]!
+        // Fast path: nothing to trim, no upper-case hex in a GUID-sized id, not Azure.
+        var id = id
+        if !lowercaseAll, let done = id.withUTF8({ bytes -> String? in
+            guard let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
+                  bytes.count < 36 || !bytes.contains(where: { $0 >= 65 && $0 <= 70 }) else { return nil }
+            return hmac.hex(prefix: prefix, message: bytes)
+        }) {
+            return done
+        }
+        return Self.normalize(id, lowercaseAll: lowercaseAll).withUnsafeBufferPointer { hmac.hex(prefix: prefix, message: $0) }
     }
 
     /// Trims surrounding white space; lowercases GUID-shaped runs (8-4-4-4-12 hex digits, wherever

@@ -55,7 +55,8 @@ public struct RegionTable: Sendable {
 
     /// The bucket, and whether the region was known.
     public func bucket(provider: Provider, region: String) -> (bucket: String, known: Bool) {
-        let r = region.trimmingCharacters(in: .whitespaces).lowercased()
+        // Regions normally arrive trimmed and lower-case; only normalize when they do not.
+        let r = region.utf8.allSatisfy({ $0 > 0x20 && !($0 >= 65 && $0 <= 90) }) ? region : region.trimmingCharacters(in: .whitespaces).lowercased()
         if r == "global" { return (Self.globalBucket, true) }
         guard let rule = rules[provider] else { return (Self.unknownBucket, false) }
         if let d = rule.defaultBucket { return (d, true) }

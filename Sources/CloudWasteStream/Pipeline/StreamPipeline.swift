@@ -37,9 +37,13 @@ public final class StreamPipeline: @unchecked Sendable {
         /// Exit once every assigned partition is caught up and no record came for this long.
         public var untilIdleSeconds: Double?
         public var instanceName: String
-        public init(untilIdleSeconds: Double? = nil, instanceName: String = "\(ProcessInfo.processInfo.hostName):\(getpid())") {
+        /// The input topics to read (all by default; a replay may rebuild from some).
+        public var topics: [InputTopic]
+        public init(untilIdleSeconds: Double? = nil, instanceName: String = "\(ProcessInfo.processInfo.hostName):\(getpid())",
+                    topics: [InputTopic] = InputTopic.allCases) {
             self.untilIdleSeconds = untilIdleSeconds
             self.instanceName = instanceName
+            self.topics = topics
         }
     }
 
@@ -112,7 +116,7 @@ public final class StreamPipeline: @unchecked Sendable {
         limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
         builder = BatchBuilder(decoder: RecordDecoder(limits: limits), anonymizer: anonymizer, topicNames: topicNames)
         consumer.setRebalanceListener(self)
-        try consumer.subscribe(topics: InputTopic.allCases.map(config.topicName))
+        try consumer.subscribe(topics: options.topics.map(config.topicName))
         statusLock.withLock { $0.postgresHealthy = true }
         metrics.postgresUp.set(1)
         let writerDone = DispatchSemaphore(value: 0)
@@ -446,10 +450,10 @@ public final class StreamPipeline: @unchecked Sendable {
         guard !emissions.isEmpty else { return }
         do {
             for e in emissions {
-                try producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: Array(e.json.utf8))
+                try producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: e.json.isEmpty ? nil : Array(e.json.utf8))
             }
             try producer.flush(timeoutMs: 10_000)
-            try writer.markPublished(emissions)
+            try writer.markPublished(emissions.filter { !$0.json.isEmpty })
             metrics.trendsEmitted.increment(by: emissions.count)
         } catch {
             logger.warning("cost-trend rows not published yet; will retry", metadata: ["error": "\(error)"])

@@ -100,7 +100,7 @@ private struct Cursor {
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw .tooDeep }
         index += 1
-        var fields: [String: JSONValue] = [:]
+        var fields = [String: JSONValue](minimumCapacity: depth == 1 ? 32 : 4)
         skipWhitespace()
         if !atEnd, current == UInt8(ascii: "}") { index += 1; return .object(fields) }
         while true {
@@ -227,6 +227,40 @@ private struct Cursor {
         return s
     }
 
+    /// Plain decimals with at most 15 significant digits and no exponent: the mantissa and the
+    /// power of ten are exact doubles, so one IEEE division gives the correctly rounded value,
+    /// the same as strtod, without building a String.
+    static func fastDecimal(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
+        var i = 0
+        var negative = false
+        if i < b.count, b[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        var mantissa: Int64 = 0
+        var digits = 0
+        var fraction = 0
+        var seenPoint = false
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: ".") {
+                if seenPoint { return nil }
+                seenPoint = true
+            } else if c >= 48 && c <= 57 {
+                mantissa = mantissa * 10 + Int64(c - 48)
+                digits += 1
+                if seenPoint { fraction += 1 }
+                if digits > 15 { return nil }
+            } else {
+                return nil  // exponent: the slow path
+            }
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        var value = Double(mantissa)
+        if fraction > 0 { value /= powersOfTen[fraction] }
+        return negative ? -value : value
+    }
+
+    static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { r, _ in r * 10 } }
+
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = index
         if current == UInt8(ascii: "-") { index += 1 }
@@ -251,6 +285,7 @@ private struct Cursor {
             while !atEnd, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(current) { index += 1 }
             if index == digits { throw .malformed(offset: index) }
         }
+        if let exact = Self.fastDecimal(UnsafeBufferPointer(rebasing: bytes[start..<index])) { return exact }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text) else { throw .malformed(offset: start) }
         if !value.isFinite { throw .numberOutOfRange(topLevelKey: topLevelKey) }

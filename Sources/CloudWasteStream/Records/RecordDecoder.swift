@@ -175,16 +175,19 @@ struct FieldReader {
 
     private func stringValue(_ v: JSONValue, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) -> String {
         guard case .string(let s) = v else { throw RecordRejection(.wrongType, field: name) }
-        guard s.utf8.count <= maxLength * 4, s.unicodeScalars.count <= maxLength, s.unicodeScalars.count >= minLength else {
+        let bytes = s.utf8.count
+        // Scalars never outnumber UTF-8 bytes, so counting scalars is needed only for long strings.
+        guard bytes <= maxLength * 4, bytes <= maxLength || s.unicodeScalars.count <= maxLength, bytes >= minLength else {
             throw RecordRejection(.invalidValue, field: name)
         }
-        if s.unicodeScalars.contains(where: { $0.value == 0 }) { throw RecordRejection(.invalidValue, field: name) }
+        if s.utf8.contains(0) { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
 
     /// An id: non-empty after trimming white space.
     func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> String {
         let s = try string(name, maxLength: maxLength)
+        if let first = s.utf8.first, first > 0x20 && first < 0x7F { return s }  // fast path: starts with visible ASCII
         guard s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw RecordRejection(.invalidValue, field: name)
         }
@@ -308,8 +311,8 @@ struct FieldReader {
         var out: [(key: String, value: String?)] = []
         for (key, value) in tags {
             let scalars = key.unicodeScalars
-            guard !scalars.isEmpty, scalars.count <= 128,
-                  !scalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard !scalars.isEmpty, key.utf8.count <= 128 || scalars.count <= 128,
+                  !scalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
                 throw RecordRejection(.invalidValue, field: name)
             }
             switch value {

@@ -12,11 +12,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. Returns nil for anything else.
     public static func parseRFC3339(_ text: String) -> Timestamp? {
-        var utf8 = Array(text.utf8)
-        return utf8.withUnsafeMutableBufferPointer { parse($0) }
+        var text = text
+        return text.withUTF8 { parse($0) }
     }
 
-    private static func parse(_ b: UnsafeMutableBufferPointer<UInt8>) -> Timestamp? {
+    private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Timestamp? {
         guard b.count >= 20 else { return nil }
         func digits(_ from: Int, _ count: Int) -> Int? {
             var v = 0

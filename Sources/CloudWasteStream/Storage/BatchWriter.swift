@@ -6,6 +6,7 @@ public struct TrendEmission: Sendable, Equatable {
     public var accountHash: String
     public var month: String
     public var revision: Int
+    /// The row as JSON; empty for a deleted row (published as a tombstone).
     public var json: String
     public var key: String { "\(accountHash):\(month)" }
 }
@@ -17,6 +18,13 @@ public struct WriteCounts: Sendable {
     public var lateRecords = 0
     /// Seconds spent per stage of the transaction (offsets, each table, windows, commit).
     public var stageSeconds: [String: Double] = [:]
+}
+
+/// A composite primary key, hashed without concatenating strings.
+struct RowKey: Hashable {
+    var a: String
+    var b: String
+    var c: Int64 = 0
 }
 
 /// Measures consecutive stages with the monotonic clock.
@@ -121,10 +129,24 @@ public final class BatchWriter {
 
     var defaultConsent: String { settings.consentMode == .optOut ? "collect" : "opted_out" }
 
+    /// Set per statement: true when no user of the staged rows has any consent history or
+    /// erasure and the default is to collect, so the per-row consent subqueries can be skipped.
+    private var skipConsentFilter = false
+
+    /// Whether any user in `stage` has consent history or an erasure (one hash join per batch).
+    private func stagedUsersNeedConsentCheck(_ stage: String) throws -> Bool {
+        guard settings.consentMode == .optOut else { return true }
+        return try db.execute("""
+            SELECT EXISTS (SELECT 1 FROM \(s).erasures e WHERE e.user_hash IN (SELECT user_hash FROM \(stage)))
+                OR EXISTS (SELECT 1 FROM \(s).consent_events c WHERE c.user_hash IN (SELECT user_hash FROM \(stage)))
+            """).bool(0, 0) ?? true
+    }
+
     /// SQL condition: the row's user may be stored at its event time (consent then in force, and
     /// no erasure at or after it).
     func consentAllows(user: String, at time: String) -> String {
-        """
+        if skipConsentFilter { return "true" }
+        return """
         NOT EXISTS (SELECT 1 FROM \(s).erasures e WHERE e.user_hash = \(user) AND \(time) <= e.erased_at)
         AND COALESCE((SELECT c.consent FROM \(s).consent_events c WHERE c.user_hash = \(user) AND c.effective_at <= \(time)
                       ORDER BY c.effective_at DESC, c.event_hash DESC LIMIT 1), '\(defaultConsent)') = 'collect'
@@ -145,20 +167,21 @@ public final class BatchWriter {
                 return .fenced(fenced)
             }
             var counts = WriteCounts()
-            var training: [String: (TrainingRow, SourcePosition)] = [:]
+            var training: [RowKey: (TrainingRow, SourcePosition)] = [:]
             var actions: [String: (ActionRow, SourcePosition)] = [:]
             var lifecycle: [String: (LifecycleRow, SourcePosition)] = [:]
-            var metrics: [String: (MetricPointRow, SourcePosition)] = [:]
+            var metrics: [RowKey: (MetricPointRow, SourcePosition)] = [:]
+            training.reserveCapacity(batch.items.count)
             var privacy: [(PrivacyRow, SourcePosition)] = []
             var deadLetters: [(DeadLetter, SourcePosition)] = []
             // Reduce to the last record per primary key: one statement cannot update a row twice.
             for item in batch.items {
                 switch item.outcome {
-                case .row(.training(let r)): training[r.scanHash + r.resourceHash] = (r, item.source)
+                case .row(.training(let r)): training[RowKey(a: r.scanHash, b: r.resourceHash)] = (r, item.source)
                 case .row(.action(let r)): actions[r.eventHash] = (r, item.source)
                 case .row(.lifecycle(let r)): lifecycle[r.eventHash] = (r, item.source)
                 case .row(.metricPoints(let points)):
-                    for p in points { metrics[p.resourceHash + p.metric + p.ts.postgresText] = (p, item.source) }
+                    for p in points { metrics[RowKey(a: p.resourceHash, b: p.metric, c: p.ts.micros)] = (p, item.source) }
                 case .row(.privacy(let r)): privacy.append((r, item.source))
                 case .deadLetter(let d): deadLetters.append((d, item.source))
                 }
@@ -239,6 +262,8 @@ public final class BatchWriter {
             e.endRow()
         }
         try copy("stage_training", e)
+        skipConsentFilter = !(try stagedUsersNeedConsentCheck("stage_training"))
+        defer { skipConsentFilter = false }
         let columns = """
             scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket, resource_type,
             scenario, confidence, estimated_monthly_cost, currency, resource_age_days, created_hour_utc, created_dow,
@@ -292,6 +317,8 @@ public final class BatchWriter {
             e.endRow()
         }
         try copy("stage_actions", e)
+        skipConsentFilter = !(try stagedUsersNeedConsentCheck("stage_actions"))
+        defer { skipConsentFilter = false }
         let columns = """
             event_hash, user_hash, account_hash, resource_hash, provider, resource_type, action, detected_at, action_at,
             time_to_action_hours, cost_saved_monthly, key_id, source_topic, source_partition, source_offset
@@ -432,6 +459,7 @@ public final class BatchWriter {
                        0, 1, false, \(keyId)
                   FROM g LEFT JOIN det USING (account_hash, month) LEFT JOIN elim USING (account_hash, month)
                          LEFT JOIN cat USING (account_hash, month)
+                 WHERE det.n IS NOT NULL OR elim.n IS NOT NULL
                 ON CONFLICT (account_hash, month) DO UPDATE SET
                     provider = EXCLUDED.provider, resources_detected = EXCLUDED.resources_detected,
                     waste_detected_monthly_cost = EXCLUDED.waste_detected_monthly_cost,
@@ -456,6 +484,19 @@ public final class BatchWriter {
             """)
         var late = 0
         var out: [TrendEmission] = []
+        // A month left without any resource (after an erasure or opt-out) disappears: its row is
+        // deleted and a tombstone (null value) is published for its key.
+        let emptied = try db.execute("""
+            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            DELETE FROM \(s).cost_trend_data c USING g
+             WHERE c.account_hash = g.account_hash AND c.month = g.month
+               AND NOT EXISTS (SELECT 1 FROM \(s).window_resource_costs w WHERE w.account_hash = g.account_hash AND w.month = g.month)
+               AND NOT EXISTS (SELECT 1 FROM \(s).window_eliminations w WHERE w.account_hash = g.account_hash AND w.month = g.month)
+            RETURNING c.account_hash, to_char(c.month, 'YYYY-MM-DD'), c.revision + 1
+            """)
+        for r in 0..<emptied.rowCount {
+            out.append(TrendEmission(accountHash: emptied.string(r, 0)!, month: emptied.string(r, 1)!, revision: emptied.int(r, 2)!, json: ""))
+        }
         for r in 0..<result.rowCount {
             out.append(TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!,
                                      revision: result.int(r, 2)!, json: result.string(r, 3)!))

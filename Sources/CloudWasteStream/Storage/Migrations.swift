@@ -48,13 +48,13 @@ public struct Migrator {
             PRIMARY KEY (consumer_group, topic, partition));
 
         CREATE TABLE {s}.ml_training_data (
-            scan_hash text NOT NULL, resource_hash text NOT NULL,
-            account_hash text NOT NULL, user_hash text NOT NULL, event_hash text NOT NULL,
+            scan_hash text COLLATE "C" NOT NULL, resource_hash text COLLATE "C" NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, user_hash text COLLATE "C" NOT NULL, event_hash text COLLATE "C" NOT NULL,
             provider text NOT NULL, region_bucket text NOT NULL, resource_type text NOT NULL,
             scenario text NOT NULL, confidence text NOT NULL,
             estimated_monthly_cost double precision NOT NULL, currency text NOT NULL,
             resource_age_days int, created_hour_utc smallint, created_dow smallint,
-            metrics jsonb NOT NULL, tag_keys text[] NOT NULL, env_class text, parent_hash text,
+            metrics jsonb NOT NULL, tag_keys text[] NOT NULL, env_class text, parent_hash text COLLATE "C",
             detected_at timestamptz NOT NULL, key_id text NOT NULL,
             source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
             ingested_at timestamptz NOT NULL DEFAULT now(),
@@ -62,8 +62,8 @@ public struct Migrator {
         CREATE INDEX ml_training_data_detected_brin ON {s}.ml_training_data USING brin (detected_at);
 
         CREATE TABLE {s}.user_action_patterns (
-            event_hash text PRIMARY KEY,
-            user_hash text NOT NULL, account_hash text NOT NULL, resource_hash text NOT NULL,
+            event_hash text COLLATE "C" PRIMARY KEY,
+            user_hash text COLLATE "C" NOT NULL, account_hash text COLLATE "C" NOT NULL, resource_hash text COLLATE "C" NOT NULL,
             provider text NOT NULL, resource_type text NOT NULL, action text NOT NULL,
             detected_at timestamptz NOT NULL, action_at timestamptz NOT NULL,
             time_to_action_hours double precision NOT NULL, cost_saved_monthly double precision,
@@ -73,39 +73,39 @@ public struct Migrator {
         CREATE INDEX user_action_patterns_action_brin ON {s}.user_action_patterns USING brin (action_at);
 
         CREATE TABLE {s}.resource_lifecycle_events (
-            event_hash text PRIMARY KEY,
-            account_hash text NOT NULL, resource_hash text NOT NULL, provider text NOT NULL,
+            event_hash text COLLATE "C" PRIMARY KEY,
+            account_hash text COLLATE "C" NOT NULL, resource_hash text COLLATE "C" NOT NULL, provider text NOT NULL,
             resource_type text NOT NULL, from_state text, to_state text NOT NULL,
             occurred_at timestamptz NOT NULL, key_id text NOT NULL,
             source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
             ingested_at timestamptz NOT NULL DEFAULT now());
 
         CREATE TABLE {s}.cloudwatch_metrics_history (
-            resource_hash text NOT NULL, metric text NOT NULL, ts timestamptz NOT NULL,
-            account_hash text NOT NULL, provider text NOT NULL, unit text, value double precision NOT NULL,
+            resource_hash text COLLATE "C" NOT NULL, metric text COLLATE "C" NOT NULL, ts timestamptz NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, provider text NOT NULL, unit text, value double precision NOT NULL,
             key_id text NOT NULL,
             source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
             ingested_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (resource_hash, metric, ts));
 
         CREATE TABLE {s}.user_preferences (
-            user_hash text PRIMARY KEY,
+            user_hash text COLLATE "C" PRIMARY KEY,
             consent text NOT NULL CHECK (consent IN ('collect', 'opted_out')),
             updated_at timestamptz NOT NULL, erased_at timestamptz, key_id text NOT NULL);
 
         -- Consent history, so that a record is judged by the consent in force at its event time.
         CREATE TABLE {s}.consent_events (
-            user_hash text NOT NULL, effective_at timestamptz NOT NULL, event_hash text NOT NULL,
+            user_hash text COLLATE "C" NOT NULL, effective_at timestamptz NOT NULL, event_hash text COLLATE "C" NOT NULL,
             consent text NOT NULL CHECK (consent IN ('collect', 'opted_out')),
             PRIMARY KEY (user_hash, effective_at, event_hash));
 
         -- Erasures outlive replays: a replay never brings an erased user's rows back.
         CREATE TABLE {s}.erasures (
-            user_hash text PRIMARY KEY, erased_at timestamptz NOT NULL,
+            user_hash text COLLATE "C" PRIMARY KEY, erased_at timestamptz NOT NULL,
             recorded_at timestamptz NOT NULL DEFAULT now(), deleted_rows jsonb NOT NULL, source text NOT NULL);
 
         CREATE TABLE {s}.cost_trend_data (
-            account_hash text NOT NULL, month date NOT NULL, provider text NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, month date NOT NULL, provider text NOT NULL,
             resources_detected int NOT NULL, waste_detected_monthly_cost numeric(18,4) NOT NULL,
             resources_eliminated int NOT NULL, waste_eliminated_monthly_cost numeric(18,4) NOT NULL,
             top_categories jsonb NOT NULL, late_records int NOT NULL DEFAULT 0,
@@ -114,17 +114,20 @@ public struct Migrator {
             key_id text NOT NULL,
             PRIMARY KEY (account_hash, month));
 
+        -- Pseudonym columns use the "C" collation: byte order is all a hex hash needs, and it
+        -- makes every primary-key comparison a memcmp instead of a locale-aware strcoll.
+
         -- Window state: each resource's latest estimate per account and month (daily rescans
         -- replace, never add), and each deleted resource's latest saving.
         CREATE TABLE {s}.window_resource_costs (
-            account_hash text NOT NULL, month date NOT NULL, resource_hash text NOT NULL,
-            user_hash text NOT NULL, provider text NOT NULL, resource_type text NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, month date NOT NULL, resource_hash text COLLATE "C" NOT NULL,
+            user_hash text COLLATE "C" NOT NULL, provider text NOT NULL, resource_type text NOT NULL,
             cost numeric(18,4) NOT NULL, detected_at timestamptz NOT NULL,
             source_partition int NOT NULL, source_offset bigint NOT NULL,
             PRIMARY KEY (account_hash, month, resource_hash));
         CREATE TABLE {s}.window_eliminations (
-            account_hash text NOT NULL, month date NOT NULL, resource_hash text NOT NULL,
-            user_hash text NOT NULL, provider text NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, month date NOT NULL, resource_hash text COLLATE "C" NOT NULL,
+            user_hash text COLLATE "C" NOT NULL, provider text NOT NULL,
             cost_saved numeric(18,4) NOT NULL, action_at timestamptz NOT NULL,
             source_partition int NOT NULL, source_offset bigint NOT NULL,
             PRIMARY KEY (account_hash, month, resource_hash));

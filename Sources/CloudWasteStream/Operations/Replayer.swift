@@ -1,0 +1,158 @@
+public import CloudWasteKafka
+public import CloudWastePostgres
+public import Foundation
+public import Logging
+
+/// `cloudwaste-stream replay`: rebuilds the tables from the topics into a shadow schema while the
+/// live tables keep serving, verifies, then swaps the shadow tables in with one transaction. An
+/// interrupted rebuild leaves the live tables untouched; running it again resumes from the
+/// shadow schema's own offsets. Erasures are copied into the shadow first, so erased users never
+/// come back. Under a new key (`--new-key-file`) this is how the key is rotated.
+public struct Replayer {
+    public enum Start: Sendable, Equatable {
+        case beginning
+        case timestamp(Timestamp)
+    }
+
+    /// Tables that a replay rebuilds, by the topics that feed them.
+    public static let tablesByTopic: [InputTopic: [String]] = [
+        .scanResources: ["ml_training_data", "window_resource_costs", "cost_trend_data"],
+        .userActions: ["user_action_patterns", "window_eliminations", "cost_trend_data"],
+        .resourceLifecycle: ["resource_lifecycle_events"],
+        .metricSamples: ["cloudwatch_metrics_history"],
+        .privacyRequests: ["user_preferences", "consent_events"],
+    ]
+
+    public static let swappedTables = ["ml_training_data", "user_action_patterns", "resource_lifecycle_events",
+                                       "cloudwatch_metrics_history", "user_preferences", "consent_events",
+                                       "cost_trend_data", "window_resource_costs", "window_eliminations"]
+
+    public let config: StreamConfig
+    public let key: HMACKey
+    public let regions: RegionTable
+    public let logger: Logger
+
+    public init(config: StreamConfig, key: HMACKey, regions: RegionTable, logger: Logger) {
+        self.config = config
+        self.key = key
+        self.regions = regions
+        self.logger = logger
+    }
+
+    public var shadowSchema: String { "\(config.postgresSchema)_replay" }
+    public var replayGroup: String { "\(config.groupId)-replay" }
+
+    public struct Report: Sendable {
+        public var records: Int
+        public var seconds: Double
+        public var rowCounts: [String: (live: Int, rebuilt: Int)]
+    }
+
+    /// Rebuilds into the shadow schema until caught up. `progress` gets a line every few seconds.
+    public func rebuild(from start: Start, topics: [InputTopic], progress: @escaping @Sendable (String) -> Void) throws -> Report {
+        let db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
+        let live = PostgresQuery.quoteIdentifier(config.postgresSchema)
+        let shadow = PostgresQuery.quoteIdentifier(shadowSchema)
+        try Migrator(schema: config.postgresSchema).migrate(db)
+        let resuming = try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(shadowSchema)").int(0, 0)! > 0
+        try Migrator(schema: shadowSchema).migrate(db)
+        if !resuming {
+            try db.transaction {
+                // Erasures outlive replays; tables of topics that are not re-read are kept as they are.
+                try db.execute("INSERT INTO \(shadow).erasures SELECT * FROM \(live).erasures ON CONFLICT DO NOTHING")
+                let rebuilt = Set(topics.flatMap { Self.tablesByTopic[$0] ?? [] })
+                for table in Self.swappedTables where !rebuilt.contains(table) {
+                    try db.execute("INSERT INTO \(shadow).\(table) SELECT * FROM \(live).\(table)")
+                }
+                if case .timestamp(let t) = start {
+                    try seedOffsets(db, shadow: shadow, topics: topics, timestamp: t)
+                }
+            }
+        } else {
+            progress("resuming the rebuild in schema \(shadowSchema)")
+        }
+        var replayConfig = config
+        replayConfig.postgresSchema = shadowSchema
+        replayConfig.groupId = replayGroup
+        replayConfig.kafkaProperties["auto.offset.reset"] = "earliest"
+        let pipeline = StreamPipeline(config: replayConfig, key: key, regions: regions,
+                                      options: .init(untilIdleSeconds: 3, instanceName: "replay", topics: topics), logger: logger)
+        let started = Date()
+        try pipeline.start()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while done.wait(timeout: .now() + 5) == .timedOut {
+                let s = pipeline.status
+                let left = s.lag.values.reduce(0, +)
+                let rate = Double(s.recordsCommitted) / max(1, Date().timeIntervalSince(started))
+                let eta = rate > 0 ? Int(Double(left) / rate) : -1
+                progress("replay: \(s.recordsCommitted) records done, \(left) left, \(Int(rate)) records/s, ETA \(eta >= 0 ? "\(eta) s" : "unknown")")
+            }
+        }
+        pipeline.waitUntilFinished()
+        done.signal()
+        if let failure = pipeline.failure { throw ReplayFailure(description: "rebuild failed: \(failure)") }
+        var counts: [String: (live: Int, rebuilt: Int)] = [:]
+        for table in Self.swappedTables {
+            let l = try db.execute("SELECT count(*) FROM \(live).\(table)").int(0, 0)!
+            let r = try db.execute("SELECT count(*) FROM \(shadow).\(table)").int(0, 0)!
+            counts[table] = (l, r)
+        }
+        return Report(records: pipeline.status.recordsCommitted, seconds: Date().timeIntervalSince(started), rowCounts: counts)
+    }
+
+    /// Starting offsets for a rebuild from a point in time (librdkafka's offsets-for-times).
+    private func seedOffsets(_ db: PostgresConnection, shadow: String, topics: [InputTopic], timestamp: Timestamp) throws {
+        var kc = config.kafkaConfig
+        kc["group.id"] = replayGroup
+        let consumer = try KafkaConsumer(config: kc, logger: logger)
+        defer { consumer.close(timeoutMs: 1000) }
+        var partitions: [TopicPartition] = []
+        for topic in topics {
+            let name = config.topicName(topic)
+            partitions += try consumer.partitions(of: name).map { TopicPartition(topic: name, partition: $0) }
+        }
+        let offsets = try consumer.offsets(forTimestampMs: timestamp.micros / 1000, partitions: partitions)
+        for (tp, offset) in offsets where offset >= 0 {
+            try db.query("""
+                INSERT INTO \(unescaped: shadow).stream_offsets (consumer_group, topic, partition, next_offset, generation)
+                VALUES (\(replayGroup), \(tp.topic), \(Int(tp.partition)), \(offset), 0)
+                """)
+        }
+    }
+
+    /// Swaps the rebuilt tables in, in one transaction; the live group's offsets become the
+    /// replay's, with a new generation, so running daemons are fenced, re-claim and continue from
+    /// where the rebuild stopped. The previous tables stay in `<schema>_old_<time>`.
+    @discardableResult
+    public func swap() throws -> String {
+        let db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
+        let live = PostgresQuery.quoteIdentifier(config.postgresSchema)
+        let shadow = PostgresQuery.quoteIdentifier(shadowSchema)
+        let oldName = "\(config.postgresSchema)_old_\(Int(Date().timeIntervalSince1970))"
+        let old = PostgresQuery.quoteIdentifier(oldName)
+        try db.transaction {
+            try db.execute("SET LOCAL lock_timeout = '30s'")
+            try db.query("SELECT 1 FROM \(unescaped: live).stream_offsets WHERE consumer_group = \(config.groupId) FOR UPDATE")
+            try db.execute("CREATE SCHEMA \(old)")
+            for table in Self.swappedTables {
+                try db.execute("ALTER TABLE \(live).\(table) SET SCHEMA \(old)")
+                try db.execute("ALTER TABLE \(shadow).\(table) SET SCHEMA \(live)")
+            }
+            // Erasures recorded while the rebuild ran still apply.
+            try db.execute("INSERT INTO \(live).erasures SELECT * FROM \(shadow).erasures ON CONFLICT DO NOTHING")
+            try db.query("""
+                INSERT INTO \(unescaped: live).stream_offsets AS so (consumer_group, topic, partition, next_offset, generation, owner, max_event_time, last_record_at)
+                SELECT \(config.groupId), topic, partition, next_offset, 1, 'replay', max_event_time, last_record_at
+                  FROM \(unescaped: shadow).stream_offsets WHERE consumer_group = \(replayGroup)
+                ON CONFLICT (consumer_group, topic, partition) DO UPDATE
+                   SET next_offset = EXCLUDED.next_offset, generation = so.generation + 1, owner = 'replay',
+                       max_event_time = EXCLUDED.max_event_time, last_record_at = EXCLUDED.last_record_at
+                """)
+            try db.execute("DROP SCHEMA \(shadow) CASCADE")
+        }
+        return oldName
+    }
+
+    public struct ReplayFailure: Error, CustomStringConvertible { public var description: String }
+}
