@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Renders the status page of a running demo in headless Chromium and checks the screenshot and
+# the rendered DOM. Installs Debian's chromium if it is missing. Run by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null; then
+  echo "installing chromium (for the status-page check)…"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+fi
+bin=${CLOUDWASTE_BIN:-.build/debug/cloudwaste-stream}
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+out=$(mktemp -d)
+chmod 755 "$out"  # the scratch PostgreSQL runs as the postgres user
+"$bin" demo --records 3000 --keep-running --http-port "$port" --state-dir "$out/state" >"$out/demo.log" 2>&1 &
+demo=$!
+trap 'kill -INT $demo 2>/dev/null; wait $demo 2>/dev/null || true; rm -rf "$out"' EXIT
+for _ in $(seq 1 120); do
+  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  sleep 1
+done
+sleep 4  # let the generated traffic land
+timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1400 \
+  --screenshot="$out/status.png" "http://127.0.0.1:$port/" >/dev/null 2>&1
+dom=$(timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom "http://127.0.0.1:$port/" 2>/dev/null)
+size=$(stat -c %s "$out/status.png" 2>/dev/null || echo 0)
+passed=0; failed=0
+check() { if eval "$2"; then passed=$((passed+1)); else failed=$((failed+1)); echo "status page: FAILED: $1"; fi; }
+check "screenshot written (>20 kB)" '[ "$size" -gt 20000 ]'
+check "title rendered" 'grep -q "<h1>CloudWaste Stream</h1>" <<<"$dom"'
+check "ready" 'grep -q "class=\"ok\">ready" <<<"$dom"'
+check "tables listed" 'grep -q "ml_training_data" <<<"$dom"'
+check "cost-trend chart drawn" 'grep -q "<svg" <<<"$dom"'
+[ -n "${CLOUDWASTE_KEEP_SCREENSHOT:-}" ] && cp "$out/status.png" "$CLOUDWASTE_KEEP_SCREENSHOT"
+echo "status-page: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
