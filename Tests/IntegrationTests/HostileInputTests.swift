@@ -111,6 +111,26 @@ import TestSupport
         #expect(r == [["3", "payload_too_large", "6000000"]])
     }
 
+    /// A row PostgreSQL itself rejects (here: a CHECK constraint the test adds) is isolated by
+    /// bisecting the batch; it becomes a dead letter and every other record of the batch is stored.
+    @Test func aRowThatPostgreSQLRejectsIsBisectedOut() throws {
+        let env = try TestEnvironment(partitions: [.scanResources: 1])
+        let db = try env.connect()
+        try Migrator(schema: "public").migrate(db)
+        try db.execute("ALTER TABLE ml_training_data ADD CONSTRAINT no_1337 CHECK (estimated_monthly_cost <> 13.37)")
+        var messages: [(InputTopic, String?, [UInt8]?)] = []
+        for i in 0..<200 {
+            let cost = i == 137 ? "13.37" : "1"
+            messages.append((.scanResources, "k", Array("{\"event_id\":\"b\(i)\",\"scan_id\":\"b\(i)\",\"detected_at\":\"2026-05-01T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"123456789012\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-\(i)\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost)}".utf8)))
+        }
+        try env.publish(messages)
+        let pipeline = try env.runPipeline()
+        #expect(pipeline.failure == nil)
+        #expect(try TableChecksums.count(db, "ml_training_data") == 199)
+        #expect(try db.execute("SELECT source_offset, reason FROM dead_letters").rows == [["137", "rejected_by_database: 23514"]])
+        #expect(try db.execute("SELECT next_offset FROM stream_offsets WHERE topic = 'cloudwaste.scan-resources.v1'").int(0, 0) == 200)
+    }
+
     @Test func redriveProcessesFixedRecordsOnce() throws {
         let env = try TestEnvironment()
         // Records rejected by a too-strict limit; after the fix they are re-driven and stored once.
