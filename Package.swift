@@ -57,7 +57,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres"],
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

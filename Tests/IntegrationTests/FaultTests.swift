@@ -35,7 +35,7 @@ import TestSupport
         config.batchMaxRecords = 500
         config.retryMaxBackoffSeconds = 2
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
-                                      options: .init(untilIdleSeconds: 3), logger: .init(label: "test.restart"))
+                                      options: .init(untilIdleSeconds: 3), logger: testLogger("test.restart"))
         try pipeline.start()
         #expect(waitFor(60) { pipeline.status.batchesCommitted >= 3 })
         try pg.stop()                      // PostgreSQL goes away mid-stream…
@@ -59,7 +59,7 @@ import TestSupport
         config.groupId = "brokers"
         config.batchMaxRecords = 500
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
-                                      options: .init(untilIdleSeconds: 4), logger: .init(label: "test.brokers"))
+                                      options: .init(untilIdleSeconds: 4), logger: testLogger("test.brokers"))
         try pipeline.start()
         #expect(waitFor(60) { pipeline.status.batchesCommitted >= 2 })
         for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }

@@ -66,7 +66,7 @@ import TestSupport
         let corpus = try Self.corpus()
         #expect(corpus.filter { $0.reason != nil }.count >= 60)
         // Everything on partition 0 in a known order, a valid record after every bad one.
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: .init(label: "test"))
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: testLogger("test"))
         var expectedReasons: [String: String] = [:]
         var nextOffset: [InputTopic: Int64] = [:]
         var validCount = 0
@@ -103,7 +103,7 @@ import TestSupport
     /// mock broker keeps only ~5 MiB per partition (it would evict or drop it on a busy one).
     @Test func oversizedValueIsDeadLettered() throws {
         let env = try TestEnvironment()
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: .init(label: "test"))
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: testLogger("test"))
         try producer.send(topic: "cloudwaste.scan-resources.v1", partition: 3, key: Array("big".utf8), value: [UInt8](repeating: 0x20, count: 6_000_000))
         try producer.flush()
         try env.runPipeline()

@@ -35,7 +35,7 @@ import TestSupport
         let env = try TestEnvironment()
         try env.publish(TrafficGenerator(seed: 41, badRecordShare: 0.05).messages(count: 1500))
         let pipeline = StreamPipeline(config: env.config, key: env.key, regions: try TestEnvironment.regions(),
-                                      options: .init(untilIdleSeconds: nil), logger: .init(label: "test.http"))
+                                      options: .init(untilIdleSeconds: nil), logger: testLogger("test.http"))
         let endpoints = OperatorEndpoints(pipeline: pipeline, config: env.config)
         let server = try HTTPServer(host: "127.0.0.1", port: 0) { endpoints.handle($0) }
         server.start()

@@ -21,7 +21,7 @@ import TestSupport
         _ = try writer.forget(userHash: hash, keyId: env.key.keyId)
         let before = try TableChecksums.compute(db)
 
-        let replayer = Replayer(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: .init(label: "test.replay"))
+        let replayer = Replayer(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.replay"))
         let report = try replayer.rebuild(from: .beginning, topics: InputTopic.allCases) { _ in }
         #expect(report.records == messages.count)
         // The live tables were not touched while rebuilding.
@@ -46,7 +46,7 @@ import TestSupport
         try env.publish(TrafficGenerator(seed: 32, badRecordShare: 0).messages(count: 800).filter { $0.topic != .privacyRequests })
         try env.runPipeline()
         let newKey = HMACKey.generate()
-        let replayer = Replayer(config: env.config, key: newKey, regions: try TestEnvironment.regions(), logger: .init(label: "test.replay"))
+        let replayer = Replayer(config: env.config, key: newKey, regions: try TestEnvironment.regions(), logger: testLogger("test.replay"))
         _ = try replayer.rebuild(from: .beginning, topics: InputTopic.allCases) { _ in }
         try replayer.swap()
         let db = try env.connect()

@@ -2,6 +2,7 @@ public import CloudWasteKafka
 public import CloudWastePostgres
 public import CloudWasteStream
 public import Foundation
+public import Logging
 import Synchronization
 
 /// One scratch PostgreSQL server per test process (started on first use, stopped at exit) with a
@@ -79,7 +80,7 @@ public final class TestEnvironment: @unchecked Sendable {
 
     /// Publishes raw messages (topic, key, value); nil value is a tombstone.
     public func publish(_ messages: [(InputTopic, String?, [UInt8]?)]) throws {
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": kafka.bootstrapServers]), logger: .init(label: "test.producer"))
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": kafka.bootstrapServers]), logger: testLogger("test.producer"))
         for (topic, key, value) in messages {
             try producer.send(topic: topic.name(prefix: "cloudwaste."), key: key.map { Array($0.utf8) }, value: value)
         }
@@ -95,7 +96,7 @@ public final class TestEnvironment: @unchecked Sendable {
     public func runPipeline(config: StreamConfig? = nil, idleSeconds: Double = 2, timeout: Double = 120) throws -> StreamPipeline {
         let pipeline = StreamPipeline(config: config ?? self.config, key: key, regions: try Self.regions(),
                                       options: .init(untilIdleSeconds: idleSeconds, instanceName: "test-\(UUID().uuidString.prefix(8))"),
-                                      logger: .init(label: "test.pipeline"))
+                                      logger: testLogger("test.pipeline"))
         try pipeline.start()
         pipeline.waitUntilFinished()
         if let failure = pipeline.failure { throw TestFailure(failure) }
@@ -106,7 +107,7 @@ public final class TestEnvironment: @unchecked Sendable {
     public func readTopic(_ name: String, idleMs: Int32 = 3000) throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(config: KafkaConfig([
             "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
-        ]), logger: .init(label: "test.reader"))
+        ]), logger: testLogger("test.reader"))
         let partitions = try consumer.partitions(of: name)
         var offsets: [TopicPartition: Int64] = [:]
         for p in partitions { offsets[TopicPartition(topic: name, partition: p)] = KafkaOffset.beginning }
@@ -120,6 +121,13 @@ public final class TestEnvironment: @unchecked Sendable {
         consumer.close(timeoutMs: 1000)
         return out
     }
+}
+
+/// A logger at CLOUDWASTE_LOG_LEVEL (default warning), so CI output stays readable.
+public func testLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["CLOUDWASTE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    return logger
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
