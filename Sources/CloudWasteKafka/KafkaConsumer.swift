@@ -36,7 +36,8 @@ public final class KafkaConsumer: @unchecked Sendable {
             "session.timeout.ms": "10000",
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": "100",
-            // Bounded prefetch (memory ceiling with a backlog of millions of records).
+            // Bounded prefetch (memory ceiling with a backlog of millions of records). In librdkafka
+            // 2.0 the byte limit is per partition; smaller values starve fetching on the mock broker.
             "queued.max.messages.kbytes": "4096",
             "queued.min.messages": "5000",
             "fetch.max.bytes": "16777216",
