@@ -146,17 +146,4 @@ public struct Migrator {
     ]
 }
 
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        var out = ""
-        var rest = self[...]
-        while let r = rest.range(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}
-
 import Foundation
