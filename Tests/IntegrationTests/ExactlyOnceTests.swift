@@ -53,7 +53,7 @@ import TestSupport
 
     @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
         let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount))
+        try env.publish(TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount * 2))
         let expected = try Self.cleanRun(env)
         let database = try TestPostgres.newDatabase("chaos")
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))
@@ -96,7 +96,9 @@ import TestSupport
         for table in expected.keys.sorted() {
             #expect(actual[table] == expected[table], "table \(table)")
         }
-        let owners = try env.connect(database).execute("SELECT count(DISTINCT owner) FROM stream_offsets").int(0, 0)
-        #expect(owners == 2)
+        // Partitions changed hands during the run (each claim bumps the generation): the rows above
+        // were written by two instances across a rebalance.
+        let handedOver = try env.connect(database).execute("SELECT count(*) FROM stream_offsets WHERE generation >= 2").int(0, 0)!
+        #expect(handedOver > 0)
     }
 }
