@@ -52,8 +52,10 @@ import TestSupport
     }
 
     @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
-        let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount * 2))
+        let messages = TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount * 2)
+        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
         let expected = try Self.cleanRun(env)
         let database = try TestPostgres.newDatabase("chaos")
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))
@@ -81,8 +83,10 @@ import TestSupport
     }
 
     @Test func twoInstancesWithARebalanceGiveTheRowsOfOne() throws {
-        let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 5, badRecordShare: 0.02).messages(count: Self.recordCount))
+        let messages = TrafficGenerator(seed: 5, badRecordShare: 0.02).messages(count: Self.recordCount)
+        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
         let expected = try Self.cleanRun(env)
         let database = try TestPostgres.newDatabase("pair")
         let first = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)

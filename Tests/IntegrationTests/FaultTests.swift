@@ -19,8 +19,10 @@ import TestSupport
     }
 
     @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() throws {
-        let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records))
+        let messages = TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records)
+        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)
 
         // A PostgreSQL of its own, so that stopping it does not disturb other tests.
@@ -51,8 +53,10 @@ import TestSupport
     }
 
     @Test func brokersDownAndUpAndRequestErrorsLoseNothing() throws {
-        let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records))
+        let messages = TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records)
+        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)
         var config = env.config
         config.postgresURL = try TestPostgres.newDatabase("brokers")
@@ -74,8 +78,10 @@ import TestSupport
     }
 
     @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() throws {
-        let env = try TestEnvironment()
-        try env.publish(TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000))
+        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000)
+        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)
         let database = try TestPostgres.newDatabase("sigterm")
         let p = try ExactlyOnceTests.daemon(env, database: database, group: "sigterm", untilIdle: 60)
