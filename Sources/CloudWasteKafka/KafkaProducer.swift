@@ -3,7 +3,6 @@ public import Logging
 import Synchronization
 
 private final class ProducerContext: KafkaHandleContext, @unchecked Sendable {
-    let delivered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let lastError = Mutex<String?>(nil)
 }
@@ -81,8 +80,6 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
-    public var deliveredCount: Int { context.delivered.load(ordering: .relaxed) }
-
     /// The partitions of `topic` according to the cluster's metadata.
     public func partitions(of topic: String, timeoutMs: Int32 = 10000) throws(KafkaError) -> [Int32] {
         try kafkaPartitions(rk, topic: topic, timeoutMs: timeoutMs)
@@ -92,9 +89,7 @@ public final class KafkaProducer: @unchecked Sendable {
 private let deliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, opaque in
     guard let message, let opaque else { return }
     let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ProducerContext
-    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        context.delivered.add(1, ordering: .relaxed)
-    } else {
+    if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
         context.failed.add(1, ordering: .relaxed)
         let text = String(cString: rd_kafka_err2str(message.pointee.err))
         context.lastError.withLock { $0 = text }

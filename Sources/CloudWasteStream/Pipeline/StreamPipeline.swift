@@ -74,6 +74,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private var needsClaim = Set<TopicPartition>()
     private var gapChecked: [TopicPartition: Int64] = [:]
     private var decodeTime = Duration.zero
+    private var consumedSinceSeal = 0
+    private var recordsInCounters: [String: MetricCounter] = [:]
     private var firstAddAt: Date?
     private var lastRecordAt = Date()
 
@@ -209,10 +211,13 @@ public final class StreamPipeline: @unchecked Sendable {
         decodeTime += ContinuousClock.now - started
         state.expected = m.offset + 1
         owned[tp] = state
-        metrics.recordsIn(topic: m.topic).increment()
-        statusLock.withLock {
-            $0.recordsConsumed += 1
-            if $0.firstRecordAt == nil { $0.firstRecordAt = Date() }
+        consumedSinceSeal += 1
+        if let counter = recordsInCounters[m.topic] {
+            counter.increment()
+        } else {
+            let counter = metrics.recordsIn(topic: m.topic)
+            recordsInCounters[m.topic] = counter
+            counter.increment()
         }
     }
 
@@ -222,7 +227,14 @@ public final class StreamPipeline: @unchecked Sendable {
         let batch = builder.seal()
         let decoded = Double(decodeTime.components.seconds) + Double(decodeTime.components.attoseconds) / 1e18
         decodeTime = .zero
-        statusLock.withLock { $0.stageSeconds["decode_anonymize", default: 0] += decoded }
+        let consumed = consumedSinceSeal
+        consumedSinceSeal = 0
+        let firstAdd = firstAddAt
+        statusLock.withLock {
+            $0.stageSeconds["decode_anonymize", default: 0] += decoded
+            $0.recordsConsumed += consumed
+            if $0.firstRecordAt == nil { $0.firstRecordAt = firstAdd }
+        }
         firstAddAt = nil
         // Back-pressure: while the writer is behind, pause fetching but keep serving the group.
         if backPressure && queue.isFull {

@@ -46,17 +46,4 @@ public final class OffsetStore {
         }
         return out
     }
-
-    /// Committed next-offsets of the group (for lag and replay progress).
-    public func offsets(topics: [String]) throws -> [TopicPartition: Int64] {
-        let result = try db.query("""
-            SELECT topic, partition, next_offset FROM \(unescaped: schema).stream_offsets
-             WHERE consumer_group = \(groupId) AND topic = ANY(\(topics)::text[])
-            """)
-        var out: [TopicPartition: Int64] = [:]
-        for r in 0..<result.rowCount {
-            out[TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!))] = Int64(result.int(r, 2)!)
-        }
-        return out
-    }
 }
