@@ -11,7 +11,22 @@ echo "== topic contracts (JSON Schema draft 2020-12)"
 python3 scripts/check-topic-examples.py
 echo "== unit and integration tests"
 export CLOUDWASTE_LOG_LEVEL=${CLOUDWASTE_LOG_LEVEL:-error}
-swift test --skip-build --no-parallel 2>&1 | grep -vE "librdkafka.facility|^◇|^↳ (///|Testing Library|Target Platform)"
+# Bounded: a hung test fails the run with its name instead of eating CI's whole time budget.
+mkdir -p .state
+set +e
+timeout -k 30 "${CLOUDWASTE_TEST_TIMEOUT:-45m}" swift test --skip-build --no-parallel 2>&1 | tee .state/swift-test.log \
+    | grep -vE "librdkafka.facility|^◇|^↳ (///|Testing Library|Target Platform)"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+    if [ "$status" -eq 124 ]; then
+        echo "swift test did not finish within ${CLOUDWASTE_TEST_TIMEOUT:-45m}; tests started but not passed:"
+        grep -oE "Test [A-Za-z0-9_]+\(" .state/swift-test.log | sort | uniq -u | head
+        pkill -f cloudwaste-streamPackageTests.xctest || true
+    fi
+    echo "swift test failed (exit $status); full output in .state/swift-test.log"
+    exit "$status"
+fi
 echo "== status page in headless Chromium"
 bash scripts/check-status-page.sh
 echo "== fuzzing the decoder and anonymizer (short run; scripts/fuzz.sh 600 for a long one)"

@@ -171,6 +171,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// librdkafka's fetch position per partition (the next offset it will hand out; negative when
+    /// it has none yet). No network call.
+    public func positions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let list = TopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp) }
+        _ = rd_kafka_position(rk, list.pointer)
+        var out: [TopicPartition: Int64] = [:]
+        for (tp, offset, _) in list.elements { out[tp] = offset }
+        return out
+    }
+
     /// The broker's low and high watermarks as last seen by the fetcher (no network call).
     public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
         var low: Int64 = -1

@@ -70,10 +70,10 @@ import TestSupport
                 kill(p.processIdentifier, SIGKILL)
                 kills += 1
             }
-            p.waitUntilExit()
+            try waitForExit(p)
         }
         let final = try Self.daemon(env, database: database, group: "chaos")
-        final.waitUntilExit()
+        try waitForExit(final)
         #expect(final.terminationStatus == 0)
         #expect(kills >= 2)
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
@@ -92,8 +92,8 @@ import TestSupport
         let first = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)
         Thread.sleep(forTimeInterval: 4)
         let second = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)  // forces a rebalance mid-stream
-        first.waitUntilExit()
-        second.waitUntilExit()
+        try waitForExit(first)
+        try waitForExit(second)
         #expect(first.terminationStatus == 0)
         #expect(second.terminationStatus == 0)
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)

@@ -148,7 +148,7 @@ import TestSupport
         let log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("leak-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let daemon = try ExactlyOnceTests.daemon(env, database: env.databaseURL, group: "leak", untilIdle: 3, logLevel: "debug", stderr: log)
-        daemon.waitUntilExit()
+        try waitForExit(daemon)
         #expect(daemon.terminationStatus == 0)
 
         let db = try env.connect()

@@ -98,9 +98,19 @@ public final class TestEnvironment: @unchecked Sendable {
                                       options: .init(untilIdleSeconds: idleSeconds, instanceName: "test-\(UUID().uuidString.prefix(8))"),
                                       logger: testLogger("test.pipeline"))
         try pipeline.start()
-        pipeline.waitUntilFinished()
+        try Self.finish(pipeline, within: timeout)
         if let failure = pipeline.failure { throw TestFailure(failure) }
         return pipeline
+    }
+
+    /// Waits for an --until-idle pipeline to end; a pipeline that never gets idle is stopped and
+    /// the test fails with its status instead of hanging the suite.
+    public static func finish(_ pipeline: StreamPipeline, within seconds: Double = 120) throws {
+        if pipeline.waitUntilFinished(timeout: seconds) { return }
+        let status = pipeline.status
+        pipeline.requestStop()
+        _ = pipeline.waitUntilFinished(timeout: 60)
+        throw TestFailure("pipeline not idle after \(Int(seconds)) s: consumed \(status.recordsConsumed), committed \(status.recordsCommitted), assigned \(status.assignedPartitions), lag \(status.lag.values.reduce(0, +))")
     }
 
     /// Reads every message of an output topic from the beginning (until `timeout` seconds of silence).
@@ -165,4 +175,17 @@ public enum TableChecksums {
     public static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
         try db.execute("SELECT count(*) FROM \(table)").int(0, 0)!
     }
+}
+
+/// Waits for a child daemon; one still running after `seconds` is killed and the test fails with
+/// its command line instead of hanging the suite.
+public func waitForExit(_ process: Process, within seconds: Double = 180) throws {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw TestFailure("\(process.arguments?.joined(separator: " ") ?? "child") still running after \(Int(seconds)) s: killed")
+    }
+    process.waitUntilExit()
 }

@@ -27,6 +27,7 @@ public struct StreamConfig: Sendable {
     public var maxFutureSkewHours = 24
     public var retryMaxBackoffSeconds = 30.0
     public var maxQueuedBatches = 2
+    public var partitionStallSeconds = 15.0
 
     public var windowsEnabled = true
     public var windowGraceHours = 72
@@ -63,6 +64,17 @@ public struct StreamConfig: Sendable {
         var c = KafkaConfig(kafkaProperties)
         c["bootstrap.servers"] = kafkaBootstrapServers
         return c
+    }
+
+    /// Where a partition starts when PostgreSQL holds no offset for it yet: librdkafka's
+    /// `auto.offset.reset` (earliest unless set to latest/largest/end), resolved here rather than by
+    /// Kafka's committed offsets, which are advisory (SPEC §5) and need a coordinator round trip that
+    /// can stall after a lost session.
+    public var startOffsetWithoutHistory: Int64 {
+        switch kafkaProperties["auto.offset.reset"]?.lowercased() {
+        case "latest", "largest", "end": KafkaOffset.end
+        default: KafkaOffset.beginning
+        }
     }
 
     /// Loads `path`, or the default file if present, then applies `environment`.
@@ -144,6 +156,7 @@ public struct StreamConfig: Sendable {
         case "pipeline.max_future_skew_hours": maxFutureSkewHours = try int(0...8760)
         case "pipeline.retry_max_backoff_seconds": retryMaxBackoffSeconds = Double(try int(1...3600))
         case "pipeline.max_queued_batches": maxQueuedBatches = try int(1...16)
+        case "pipeline.partition_stall_seconds": partitionStallSeconds = Double(try int(1...3600))
         case "windows.enabled": windowsEnabled = try bool()
         case "windows.grace_hours": windowGraceHours = try int(0...24 * 366)
         case "windows.out_of_orderness_minutes": windowOutOfOrdernessMinutes = try int(0...10_080)

@@ -8,6 +8,7 @@ public final class PipelineMetrics: Sendable {
     let fencedBatches: MetricCounter
     let postgresErrors: MetricCounter
     let kafkaErrors: MetricCounter
+    let partitionRestarts: MetricCounter
     let lateRecords: MetricCounter
     let trendsEmitted: MetricCounter
     let windowsFinalized: MetricCounter
@@ -24,6 +25,7 @@ public final class PipelineMetrics: Sendable {
         fencedBatches = registry.counter("cloudwaste_fenced_batches_total", help: "Batches rolled back because another instance owns a partition")
         postgresErrors = registry.counter("cloudwaste_postgres_errors_total", help: "PostgreSQL failures (retried)")
         kafkaErrors = registry.counter("cloudwaste_kafka_errors_total", help: "Kafka failures (retried)")
+        partitionRestarts = registry.counter("cloudwaste_partition_restarts_total", help: "Lagging partitions that delivered nothing and were re-seeked")
         lateRecords = registry.counter("cloudwaste_window_late_records_total", help: "Records applied to an already finalized month")
         trendsEmitted = registry.counter("cloudwaste_cost_trends_emitted_total", help: "Cost-trend rows published")
         windowsFinalized = registry.counter("cloudwaste_windows_finalized_total", help: "Months finalized by the watermark")

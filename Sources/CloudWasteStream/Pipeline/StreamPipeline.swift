@@ -78,6 +78,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private var recordsInCounters: [String: MetricCounter] = [:]
     private var firstAddAt: Date?
     private var lastRecordAt = Date()
+    /// Stall watchdog: where each lagging partition stood at the last check, and since when.
+    private var stalled: [TopicPartition: (expected: Int64, since: Date)] = [:]
 
     public init(config: StreamConfig, key: HMACKey, regions: RegionTable, options: Options = Options(),
                 metrics: PipelineMetrics = PipelineMetrics(), logger: Logger) {
@@ -149,6 +151,13 @@ public final class StreamPipeline: @unchecked Sendable {
     /// Blocks until both threads ended.
     public func waitUntilFinished() { finished.wait(); finished.signal() }
 
+    /// Blocks until both threads ended or `seconds` passed; false on time-out.
+    public func waitUntilFinished(timeout seconds: Double) -> Bool {
+        guard finished.wait(timeout: .now() + seconds) == .success else { return false }
+        finished.signal()
+        return true
+    }
+
     // MARK: - Consumer thread
 
     private func runConsumer() {
@@ -180,6 +189,7 @@ public final class StreamPipeline: @unchecked Sendable {
             }
             if Date().timeIntervalSince(lastLagUpdate) >= 1 {
                 updateLag()
+                restartStalledPartitions()
                 lastLagUpdate = Date()
             }
             if let idle = options.untilIdleSeconds, isIdle(for: idle, startedAt: startedAt) {
@@ -278,7 +288,7 @@ public final class StreamPipeline: @unchecked Sendable {
         do {
             let claims = try offsets.claim(Array(pending))
             for (tp, claim) in claims {
-                try consumer.seek(tp, to: claim.nextOffset ?? KafkaOffset.beginning)
+                try consumer.seek(tp, to: claim.nextOffset ?? config.startOffsetWithoutHistory)
                 owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
                 needsClaim.remove(tp)
             }
@@ -302,6 +312,42 @@ public final class StreamPipeline: @unchecked Sendable {
             if max(state.expected, 0) < high { return false }
         }
         return true
+    }
+
+    /// A partition that has records to read (or was never fetched) but delivered none for
+    /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can leave a partition idle after a
+    /// lost session (brokers down longer than session.timeout.ms, then a rejoin); nothing is lost
+    /// by re-seeking, because positions come from our own state.
+    private func restartStalledPartitions() {
+        let now = Date()
+        var restart: [TopicPartition: Int64] = [:]
+        for (tp, state) in owned {
+            // No watermarks means librdkafka has not fetched the partition at all since it was
+            // assigned: that counts as lagging too.
+            let high = consumer.cachedWatermarks(tp)?.high ?? Int64.max
+            guard max(state.expected, 0) < high, !queue.isFull else {
+                stalled[tp] = nil
+                continue
+            }
+            if let s = stalled[tp], s.expected == state.expected {
+                if now.timeIntervalSince(s.since) >= config.partitionStallSeconds {
+                    restart[tp] = state.expected >= 0 ? state.expected : config.startOffsetWithoutHistory
+                    stalled[tp] = (state.expected, now)
+                }
+            } else {
+                stalled[tp] = (state.expected, now)
+            }
+        }
+        for tp in stalled.keys where owned[tp] == nil { stalled[tp] = nil }
+        guard !restart.isEmpty else { return }
+        let positions = consumer.positions(Array(restart.keys))
+        logger.warning("partitions with records to read delivered none; re-seeking them", metadata: [
+            "partitions": "\(restart.keys.sorted().map { "\($0)@\(restart[$0]!) (librdkafka position \(positions[$0] ?? -1))" }.joined(separator: ", "))",
+            "stall_seconds": "\(config.partitionStallSeconds)",
+        ])
+        metrics.partitionRestarts.increment(by: restart.count)
+        consumer.resume(Array(restart.keys))
+        do { try consumer.seek(restart) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
     }
 
     private func updateLag() {
@@ -483,7 +529,7 @@ extension StreamPipeline: KafkaRebalanceListener {
             var out: [TopicPartition: Int64] = [:]
             for (tp, claim) in claims {
                 owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
-                out[tp] = claim.nextOffset ?? KafkaOffset.stored
+                out[tp] = claim.nextOffset ?? config.startOffsetWithoutHistory
             }
             statusLock.withLock { $0.kafkaJoined = true }
             return (out, [])
