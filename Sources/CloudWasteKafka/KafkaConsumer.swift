@@ -147,7 +147,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         try seek([tp: offset], timeoutMs: timeoutMs)
     }
 
-    /// Moves several assigned partitions at once.
+    /// Moves several assigned partitions at once; `timeoutMs: 0` seeks asynchronously.
     public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5000) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = TopicPartitionList(capacity: offsets.count)
@@ -155,7 +155,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         if let error = rd_kafka_seek_partitions(rk, list.pointer, timeoutMs) {
             throw KafkaError(owning: error, context: "seek")
         }
-        for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
+        // An asynchronous seek reports "in progress" per partition: that is success here.
+        for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR && !(timeoutMs == 0 && err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
             throw KafkaError(err, context: "seek \(tp)")
         }
     }

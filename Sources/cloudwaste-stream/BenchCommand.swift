@@ -15,6 +15,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Folder for the scratch PostgreSQL.") var stateDir = ".state/bench"
     @Option(help: "Seconds of paced traffic for the latency measurement (0 skips it).") var latencySeconds = 10
     @Option(help: "Batch size (records per transaction).") var batchSize = 5000
+    @Flag(help: "Measure only the end-to-end run with windows on (quick profiling runs; prints no bench: line).") var endToEndOnly = false
 
     func run() async throws {
         try await withExitCodes {
@@ -22,6 +23,13 @@ struct BenchCommand: AsyncParsableCommand {
             let bench = try Benchmark(records: records, batchSize: batchSize, stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL)
             defer { bench.shutdown() }
             var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], rss: [Double] = [], mbps: [Double] = []
+            if endToEndOnly {
+                for run in 1...runs {
+                    let on = try bench.endToEnd(windows: true, tag: "on\(run)")
+                    print("run \(run): e2e=\(Int(on.rps)) peak_rss_mb=\(Int(on.peakRSSMB))")
+                }
+                return
+            }
             for run in 1...runs {
                 kafka.append(try bench.kafkaLimit())
                 pg.append(try bench.postgresLimit())
@@ -183,7 +191,11 @@ final class Benchmark {
         env["MALLOC_ARENA_MAX"] = env["MALLOC_ARENA_MAX"] ?? "2"
         let configFile = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("bench-\(tag).toml")
         try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\n".write(to: configFile, atomically: true, encoding: .utf8)
-        let (status, maxRSSKB) = spawnMeasured(CommandLine.arguments[0], ["run", "--until-idle", "3", "--config", configFile.path], environment: env, outputPath: output.path)
+        // CLOUDWASTE_BENCH_WRAPPER runs the daemon under a profiler, e.g. "heaptrack" or "perf record -g".
+        let daemon = [CommandLine.arguments[0], "run", "--until-idle", "3", "--config", configFile.path]
+        let wrapper = env["CLOUDWASTE_BENCH_WRAPPER"].map { $0.split(separator: " ").map(String.init) } ?? []
+        let command = wrapper.isEmpty ? daemon : ["/usr/bin/env"] + wrapper + daemon
+        let (status, maxRSSKB) = spawnMeasured(command[0], Array(command.dropFirst()), environment: env, outputPath: output.path)
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("run: ") }) else {
             throw RuntimeFailure("benchmark daemon failed (exit \(status)): \(text.suffix(500))")
@@ -195,7 +207,9 @@ final class Benchmark {
         }
         let rps = Double(fields["rps"] ?? "0") ?? 0
         guard Int(fields["records"] ?? "") == records else { throw RuntimeFailure("daemon committed \(fields["records"] ?? "?") of \(records) records") }
-        return Run(rps: rps, mbps: rps * Double(averageBytes) / 1_048_576, peakRSSMB: Double(maxRSSKB) / 1024)
+        // The daemon's own VmHWM; wait4's ru_maxrss would include this (parent) process's peak.
+        let peak = Double(fields["peak_rss_mb"] ?? "") ?? Double(maxRSSKB) / 1024
+        return Run(rps: rps, mbps: rps * Double(averageBytes) / 1_048_576, peakRSSMB: peak)
     }
 
     /// Produce→visible latency at a paced rate: the time between the k-th record being sent and
@@ -209,7 +223,9 @@ final class Benchmark {
         config.httpPort = 0
         config.kafkaProperties["auto.offset.reset"] = "latest"
         config.batchLingerMs = 20
-        let pipeline = StreamPipeline(config: config, key: key, regions: try RegionTable.load(path: nil), logger: Logger(label: "bench.latency"))
+        var logger = Logger(label: "bench.latency")
+        logger.logLevel = .warning
+        let pipeline = StreamPipeline(config: config, key: key, regions: try RegionTable.load(path: nil), logger: logger)
         try pipeline.start()
         defer { pipeline.requestStop(); pipeline.waitUntilFinished() }
         let deadline = Date(timeIntervalSinceNow: 30)
@@ -248,7 +264,8 @@ final class Benchmark {
     }
 }
 
-/// posix_spawn + wait4: exit status and the child's peak RSS in KiB.
+/// posix_spawn + wait4: exit status and ru_maxrss in KiB (an upper bound only: after a vfork-style
+/// spawn it starts from the parent's peak).
 func spawnMeasured(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) -> (Int32, Int) {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)

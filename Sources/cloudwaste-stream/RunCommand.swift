@@ -25,7 +25,7 @@ struct RunCommand: AsyncParsableCommand {
             // One machine-readable line for scripts (and the benchmark).
             let s = pipeline.status
             let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
-            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0))"
+            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0)) peak_rss_mb=\((ProcessMemory.peakResidentBytes ?? 0) / 1_048_576)"
                   + s.stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", s.stageSeconds[$0]!))" }.joined())
         }
     }

@@ -41,6 +41,20 @@ import TestSupport
         #expect(pipeline.status.recordsCommitted == 1)
     }
 
+    @Test func replayFromATimestampAfterTheLastRecordReadsNothing() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 33, badRecordShare: 0).messages(count: 400).filter { $0.topic != .privacyRequests })
+        try env.runPipeline()
+        // offsets-for-times answers -1 for every partition: each starts at its end.
+        let replayer = Replayer(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.replay"))
+        let future = Timestamp(micros: Timestamp.now().micros + 86_400_000_000)
+        let report = try replayer.rebuild(from: .timestamp(future), topics: InputTopic.allCases) { _ in }
+        #expect(report.records == 0)
+        let seeded = try env.connect().query("SELECT count(*), min(next_offset) FROM \(unescaped: replayer.shadowSchema).stream_offsets WHERE consumer_group = \(replayer.replayGroup)")
+        #expect(seeded.int(0, 0)! > 0)
+        #expect(seeded.int(0, 1)! >= 0)
+    }
+
     @Test func replayUnderANewKeyRotatesEveryPseudonym() throws {
         let env = try TestEnvironment()
         try env.publish(TrafficGenerator(seed: 32, badRecordShare: 0).messages(count: 800).filter { $0.topic != .privacyRequests })

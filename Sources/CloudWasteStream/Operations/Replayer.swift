@@ -113,7 +113,10 @@ public struct Replayer {
             partitions += try consumer.partitions(of: name).map { TopicPartition(topic: name, partition: $0) }
         }
         let offsets = try consumer.offsets(forTimestampMs: timestamp.micros / 1000, partitions: partitions)
-        for (tp, offset) in offsets where offset >= 0 {
+        for (tp, found) in offsets {
+            // -1: no record at or after the timestamp, so nothing to re-read: start at the end
+            // (not at auto.offset.reset, which would replay the whole partition).
+            let offset = found >= 0 ? found : try consumer.queryWatermarks(tp).high
             try db.query("""
                 INSERT INTO \(unescaped: shadow).stream_offsets (consumer_group, topic, partition, next_offset, generation)
                 VALUES (\(replayGroup), \(tp.topic), \(Int(tp.partition)), \(offset), 0)

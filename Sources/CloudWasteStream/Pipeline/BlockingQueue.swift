@@ -1,7 +1,7 @@
 import Foundation
 
-/// A bounded FIFO between the consumer thread and the writer thread; `count` bounds memory and
-/// gives back-pressure (the consumer pauses its partitions while the queue is full).
+/// A bounded FIFO between the consumer thread and the writer thread; `capacity` bounds memory and
+/// gives back-pressure (the consumer waits for room, and pauses its partitions if that takes long).
 final class BlockingQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
@@ -31,7 +31,20 @@ final class BlockingQueue<Element>: @unchecked Sendable {
             if !condition.wait(until: deadline) { return nil }
         }
         inFlight += 1
-        return items.removeFirst()
+        let item = items.removeFirst()
+        condition.broadcast()
+        return item
+    }
+
+    /// Waits up to `timeout` seconds for room; returns whether there is room.
+    func waitForRoom(timeout: Double) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while items.count >= capacity {
+            if !condition.wait(until: deadline) { return items.count < capacity }
+        }
+        return true
     }
 
     func done() {

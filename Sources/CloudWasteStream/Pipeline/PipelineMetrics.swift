@@ -13,6 +13,7 @@ public final class PipelineMetrics: Sendable {
     let trendsEmitted: MetricCounter
     let windowsFinalized: MetricCounter
     let ready: MetricGauge
+    let residentMemory: MetricGauge
     let postgresUp: MetricGauge
 
     public init(registry: MetricsRegistry = MetricsRegistry()) {
@@ -29,6 +30,7 @@ public final class PipelineMetrics: Sendable {
         lateRecords = registry.counter("cloudwaste_window_late_records_total", help: "Records applied to an already finalized month")
         trendsEmitted = registry.counter("cloudwaste_cost_trends_emitted_total", help: "Cost-trend rows published")
         windowsFinalized = registry.counter("cloudwaste_windows_finalized_total", help: "Months finalized by the watermark")
+        residentMemory = registry.gauge("process_resident_memory_bytes", help: "Resident memory of the daemon (VmRSS)")
         ready = registry.gauge("cloudwaste_ready", help: "1 when connected to Kafka and PostgreSQL with partitions assigned")
         postgresUp = registry.gauge("cloudwaste_postgres_up", help: "1 when the last PostgreSQL operation succeeded")
     }

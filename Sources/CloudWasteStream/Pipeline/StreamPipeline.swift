@@ -246,22 +246,26 @@ public final class StreamPipeline: @unchecked Sendable {
             if $0.firstRecordAt == nil { $0.firstRecordAt = firstAdd }
         }
         firstAddAt = nil
-        // Back-pressure: while the writer is behind, pause fetching but keep serving the group.
-        if backPressure && queue.isFull {
+        // Back-pressure. The writer is normally the slower side, so the queue is often full for
+        // a moment: wait for room without touching the partitions (librdkafka's own prefetch
+        // limits bound memory meanwhile). Only a writer stuck for longer (PostgreSQL down) makes
+        // us pause every partition and keep polling, so that the group is still served.
+        if backPressure && !queue.waitForRoom(timeout: 1) {
             let paused = Array(owned.keys)
             consumer.pause(paused)
-            while queue.isFull && !isStopping {
+            while !queue.waitForRoom(timeout: 0.1) && !isStopping {
                 if let more = try? consumer.poll(maxMessages: 1000, timeoutMs: 100) {
                     for m in more { add(m) }
                 }
             }
             let resumed = paused.filter { owned[$0] != nil && !needsClaim.contains($0) }
-            // Resume exactly where we stand: what librdkafka prefetched before the pause may
-            // have been dropped, so positions are set explicitly.
+            // librdkafka resumes from the last record it handed out, which is where we stand;
+            // the positions are also set explicitly (asynchronously, hundreds of partitions
+            // must not block), and add() skips or re-reads anything that does not line up.
             var positions: [TopicPartition: Int64] = [:]
             for tp in resumed where owned[tp]!.expected >= 0 { positions[tp] = owned[tp]!.expected }
             consumer.resume(resumed)
-            do { try consumer.seek(positions) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
+            do { try consumer.seek(positions, timeoutMs: 0) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
         }
         queue.put(batch)
     }
@@ -347,7 +351,7 @@ public final class StreamPipeline: @unchecked Sendable {
         ])
         metrics.partitionRestarts.increment(by: restart.count)
         consumer.resume(Array(restart.keys))
-        do { try consumer.seek(restart) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
+        do { try consumer.seek(restart, timeoutMs: 0) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
     }
 
     private func updateLag() {
@@ -364,6 +368,7 @@ public final class StreamPipeline: @unchecked Sendable {
             $0.assignedPartitions = consumer.assignment.count
         }
         metrics.ready.set(status.ready ? 1 : 0)
+        if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
     }
 
     private func fail(_ message: String) {

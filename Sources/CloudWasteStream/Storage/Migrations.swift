@@ -143,6 +143,14 @@ public struct Migrator {
         CREATE TABLE {s}.schedule_runs (
             schedule text PRIMARY KEY, last_fire timestamptz NOT NULL, finished_at timestamptz NOT NULL, detail text);
         """),
+        // Erasure and late opt-outs delete by user pseudonym; without these indexes each request
+        // scanned whole tables, which made a million-record run spend most of its time there.
+        Migration(version: 2, name: "indexes by user pseudonym for erasure and consent corrections", sql: """
+        CREATE INDEX IF NOT EXISTS ml_training_data_user ON {s}.ml_training_data (user_hash);
+        CREATE INDEX IF NOT EXISTS user_action_patterns_user ON {s}.user_action_patterns (user_hash);
+        CREATE INDEX IF NOT EXISTS window_resource_costs_user ON {s}.window_resource_costs (user_hash);
+        CREATE INDEX IF NOT EXISTS window_eliminations_user ON {s}.window_eliminations (user_hash);
+        """),
     ]
 }
 
