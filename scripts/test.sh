@@ -15,7 +15,7 @@ export CLOUDWASTE_LOG_LEVEL=${CLOUDWASTE_LOG_LEVEL:-error}
 mkdir -p .state
 set +e
 timeout -k 30 "${CLOUDWASTE_TEST_TIMEOUT:-45m}" swift test --skip-build --no-parallel 2>&1 | tee .state/swift-test.log \
-    | grep -vE "librdkafka.facility|^◇|^↳ (///|Testing Library|Target Platform)"
+    | grep --line-buffered -vE "librdkafka.facility|^◇|^↳ (///|Testing Library|Target Platform)"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then

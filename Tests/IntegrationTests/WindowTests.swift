@@ -130,6 +130,27 @@ import TestSupport
         }
     }
 
+    /// Recomputing cost_trend_data only every so often (windows.recompute_interval_ms) must give
+    /// the rows of recomputing after every batch, and leave nothing deferred when the run ends.
+    @Test func deferredRecomputeGivesTheRowsOfRecomputingEveryBatch() throws {
+        let env = try TestEnvironment()
+        try env.publish(TrafficGenerator(seed: 71, badRecordShare: 0).messages(count: 4000).filter { $0.topic != .privacyRequests })
+        var results: [String?] = []
+        for interval in [0, 60_000] {
+            var config = env.config
+            config.postgresURL = try TestPostgres.newDatabase("recompute")
+            config.groupId = "recompute-\(interval)"
+            config.batchMaxRecords = 300
+            config.windowRecomputeIntervalMs = interval
+            try env.runPipeline(config: config)
+            let db = try env.connect(config.postgresURL)
+            #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
+            #expect(try db.execute("SELECT count(*) FROM cost_trend_data").int(0, 0)! > 0)
+            results.append(try TableChecksums.compute(db)["cost_trend_data"])
+        }
+        #expect(results[0] == results[1])
+    }
+
     @Test func lateRecordReopensAFinalizedMonthAndIsReEmitted() throws {
         let env = try TestEnvironment(partitions: [.scanResources: 1, .userActions: 1])
         func scan(_ event: String, _ resource: String, _ at: String, _ cost: Double) -> (InputTopic, String?, [UInt8]?) {

@@ -33,6 +33,7 @@ public struct StreamConfig: Sendable {
     public var windowGraceHours = 72
     public var windowOutOfOrdernessMinutes = 10
     public var windowIdleTimeoutSeconds = 300
+    public var windowRecomputeIntervalMs = 1000
 
     public var httpHost = "0.0.0.0"
     /// 0 disables the HTTP server.
@@ -161,6 +162,7 @@ public struct StreamConfig: Sendable {
         case "windows.grace_hours": windowGraceHours = try int(0...24 * 366)
         case "windows.out_of_orderness_minutes": windowOutOfOrdernessMinutes = try int(0...10_080)
         case "windows.idle_timeout_seconds": windowIdleTimeoutSeconds = try int(1...86_400 * 7)
+        case "windows.recompute_interval_ms": windowRecomputeIntervalMs = try int(0...60_000)
         case "http.host": httpHost = try string()
         case "http.port": httpPort = try int(0...65535)
         case "retention.days": retentionDays = try int(1...36500)

@@ -16,8 +16,8 @@ public struct Replayer {
 
     /// Tables that a replay rebuilds, by the topics that feed them.
     public static let tablesByTopic: [InputTopic: [String]] = [
-        .scanResources: ["ml_training_data", "window_resource_costs", "cost_trend_data"],
-        .userActions: ["user_action_patterns", "window_eliminations", "cost_trend_data"],
+        .scanResources: ["ml_training_data", "window_resource_costs", "cost_trend_data", "window_dirty_months"],
+        .userActions: ["user_action_patterns", "window_eliminations", "cost_trend_data", "window_dirty_months"],
         .resourceLifecycle: ["resource_lifecycle_events"],
         .metricSamples: ["cloudwatch_metrics_history"],
         .privacyRequests: ["user_preferences", "consent_events"],
@@ -25,7 +25,7 @@ public struct Replayer {
 
     public static let swappedTables = ["ml_training_data", "user_action_patterns", "resource_lifecycle_events",
                                        "cloudwatch_metrics_history", "user_preferences", "consent_events",
-                                       "cost_trend_data", "window_resource_costs", "window_eliminations"]
+                                       "cost_trend_data", "window_resource_costs", "window_eliminations", "window_dirty_months"]
 
     public let config: StreamConfig
     public let key: HMACKey

@@ -319,13 +319,16 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     /// A partition that has records to read (or was never fetched) but delivered none for
-    /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can leave a partition idle after a
-    /// lost session (brokers down longer than session.timeout.ms, then a rejoin); nothing is lost
-    /// by re-seeking, because positions come from our own state.
+    /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can
+    /// leave a partition idle after a lost session (brokers down longer than session.timeout.ms,
+    /// then a rejoin); nothing is lost by re-seeking, because positions come from our own state.
     private func restartStalledPartitions() {
         let now = Date()
         var restart: [TopicPartition: Int64] = [:]
         for (tp, state) in owned {
+            // Started at the end on purpose (auto.offset.reset=latest) and nothing new yet:
+            // the older records are not ours to read.
+            if state.expected < 0 && config.startOffsetWithoutHistory == KafkaOffset.end { continue }
             // No watermarks means librdkafka has not fetched the partition at all since it was
             // assigned: that counts as lagging too.
             let high = consumer.cachedWatermarks(tp)?.high ?? Int64.max
@@ -382,10 +385,16 @@ public final class StreamPipeline: @unchecked Sendable {
     private func runWriter() {
         var lastTick = Date.distantPast
         republishTrends()
+        let recomputeInterval = Double(config.windowRecomputeIntervalMs) / 1000
         while true {
-            guard let batch = queue.take(timeout: 0.5) else {
-                if isStopping && queue.isDrained && consumerClosed { return }
-                if config.windowsEnabled && Date().timeIntervalSince(lastTick) >= 5 {
+            guard let batch = queue.take(timeout: min(0.5, max(0.05, recomputeInterval))) else {
+                if isStopping && queue.isDrained && consumerClosed {
+                    // Nothing may stay deferred when the pipeline ends (--until-idle, replay, stop).
+                    if config.windowsEnabled && writer.hasDeferredMonths { tick() }
+                    return
+                }
+                let since = Date().timeIntervalSince(lastTick)
+                if config.windowsEnabled && (since >= 5 || (writer.hasDeferredMonths && since >= recomputeInterval)) {
                     lastTick = Date()
                     tick()
                 }
@@ -399,12 +408,13 @@ public final class StreamPipeline: @unchecked Sendable {
     private var consumerClosed: Bool { finishedConsumer.load(ordering: .relaxed) }
     private let finishedConsumer = Atomic<Bool>(false)
 
-    /// Finalizes due months and publishes anything left unpublished.
+    /// Recomputes deferred account-months, finalizes due months and publishes the changed rows.
     private func tick() {
         do {
-            let finalized = try writer.finalizeMonthsNow()
-            metrics.windowsFinalized.increment(by: finalized.count)
-            publish(finalized)
+            let (emissions, late, finalized) = try writer.recomputeAndFinalizeNow(keyId: key.keyId)
+            metrics.lateRecords.increment(by: late)
+            metrics.windowsFinalized.increment(by: finalized)
+            publish(emissions)
         } catch {
             logger.debug("window tick failed", metadata: ["error": "\(error)"])
         }
@@ -472,6 +482,7 @@ public final class StreamPipeline: @unchecked Sendable {
         metrics.commitSeconds.observe(seconds)
         metrics.postgresUp.set(1)
         metrics.lateRecords.increment(by: counts.lateRecords)
+        metrics.windowsFinalized.increment(by: counts.finalizedMonths)
         for (table, n) in counts.rows where n > 0 { metrics.rowsWritten(table: table).increment(by: n) }
         for item in batch.items {
             if case .deadLetter(let d) = item.outcome { metrics.deadLetters(reason: d.rejection.code.rawValue).increment() }

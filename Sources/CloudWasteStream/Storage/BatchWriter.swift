@@ -16,6 +16,7 @@ public struct WriteCounts: Sendable {
     public var rows: [String: Int] = [:]
     public var deadLetters = 0
     public var lateRecords = 0
+    public var finalizedMonths = 0
     /// Seconds spent per stage of the transaction (offsets, each table, windows, commit).
     public var stageSeconds: [String: Double] = [:]
 }
@@ -60,6 +61,8 @@ public final class BatchWriter {
         public var graceHours: Int
         public var outOfOrdernessMinutes: Int
         public var idleTimeoutSeconds: Int
+        /// Least time between two recomputations of cost_trend_data (0: every batch).
+        public var recomputeIntervalSeconds: Double
         /// Topics whose event time drives the window watermark.
         public var windowTopics: [String]
 
@@ -71,6 +74,7 @@ public final class BatchWriter {
             graceHours = config.windowGraceHours
             outOfOrdernessMinutes = config.windowOutOfOrdernessMinutes
             idleTimeoutSeconds = config.windowIdleTimeoutSeconds
+            recomputeIntervalSeconds = Double(config.windowRecomputeIntervalMs) / 1000
             windowTopics = [config.topicName(.scanResources), config.topicName(.userActions)]
         }
     }
@@ -79,6 +83,10 @@ public final class BatchWriter {
     public private(set) var db: PostgresConnection
     let s: String
     private var sessionReady = false
+    private var lastRecompute = Date.distantPast
+    /// Whether window_dirty_months may hold account-months to recompute. True at start: an
+    /// earlier run may have left some.
+    public private(set) var hasDeferredMonths = true
 
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
@@ -199,16 +207,32 @@ public final class BatchWriter {
             counts.rows["cloudwatch_metrics_history"] = try writeMetrics(Array(metrics.values), keyId: batch.keyId)
             counts.deadLetters = try writeDeadLetters(deadLetters)
             clock.mark("other_tables")
-            if settings.windowsEnabled {
-                let (recomputed, late) = try recomputeTouchedMonths(keyId: batch.keyId)
+            // Recompute cost_trend_data at most every recomputeIntervalSeconds (a batch with
+            // privacy requests always does, so corrections are never deferred); in between, the
+            // touched account-months wait in window_dirty_months, in this same transaction.
+            let recompute = settings.windowsEnabled
+                && (!privacy.isEmpty || Date().timeIntervalSince(lastRecompute) >= settings.recomputeIntervalSeconds)
+            if recompute {
+                let (recomputed, late) = try recomputeDeferredAndTouchedMonths(keyId: batch.keyId)
                 counts.lateRecords = late
                 emissions = recomputed
                 clock.mark("window_recompute")
-                emissions += try finalizeMonths()
+                let finalized = try finalizeMonths()
+                counts.finalizedMonths = finalized.count
+                emissions += finalized
                 clock.mark("window_finalize")
+            } else if settings.windowsEnabled {
+                try deferTouchedMonths()
+                clock.mark("window_recompute")
             }
             try db.execute("COMMIT")
             clock.mark("commit")
+            if recompute {
+                lastRecompute = Date()
+                hasDeferredMonths = false
+            } else if settings.windowsEnabled {
+                hasDeferredMonths = true
+            }
             counts.stageSeconds = clock.seconds
             return .committed(counts, Self.latestPerKey(emissions))
         } catch {
@@ -535,10 +559,36 @@ public final class BatchWriter {
         }
     }
 
-    /// Finalizes due months in a transaction of its own (idle ticks, no batch to ride on).
-    public func finalizeMonthsNow() throws -> [TrendEmission] {
+    /// Recomputes deferred account-months and finalizes due months in a transaction of its own
+    /// (idle ticks and shutdown, no batch to ride on). Returns the rows to publish and how many
+    /// records landed in already finalized months.
+    public func recomputeAndFinalizeNow(keyId: String) throws -> (emissions: [TrendEmission], late: Int, finalized: Int) {
         try prepareSession()
-        return try db.transaction { try finalizeMonths() }
+        let (recomputed, late, finalized) = try db.transaction { () throws -> ([TrendEmission], Int, [TrendEmission]) in
+            let (recomputed, late) = try recomputeDeferredAndTouchedMonths(keyId: keyId)
+            return (recomputed, late, try finalizeMonths())
+        }
+        lastRecompute = Date()
+        hasDeferredMonths = false
+        return (Self.latestPerKey(recomputed + finalized), late, finalized.count)
+    }
+
+    /// Keeps this transaction's touched account-months (with their record counts, for late-record
+    /// accounting) for a later recomputation.
+    private func deferTouchedMonths() throws {
+        try db.execute("""
+            INSERT INTO \(s).window_dirty_months AS d (account_hash, month, records)
+            SELECT account_hash, month, sum(records)::int FROM touched_months GROUP BY account_hash, month
+            ON CONFLICT (account_hash, month) DO UPDATE SET records = d.records + EXCLUDED.records
+            """)
+    }
+
+    private func recomputeDeferredAndTouchedMonths(keyId: String) throws -> ([TrendEmission], Int) {
+        try db.execute("""
+            WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, records)
+            INSERT INTO touched_months (account_hash, month, records) SELECT account_hash, month, records FROM d
+            """)
+        return try recomputeTouchedMonths(keyId: keyId)
     }
 
     /// Rows changed but not yet published (after a crash between commit and publish).

@@ -151,6 +151,14 @@ public struct Migrator {
         CREATE INDEX IF NOT EXISTS window_resource_costs_user ON {s}.window_resource_costs (user_hash);
         CREATE INDEX IF NOT EXISTS window_eliminations_user ON {s}.window_eliminations (user_hash);
         """),
+        // Account-months whose window state changed since cost_trend_data was last recomputed
+        // (recomputation is throttled to windows.recompute_interval_ms); written in the batch's
+        // transaction, so a crash never loses one.
+        Migration(version: 3, name: "account-months awaiting a cost-trend recompute", sql: """
+        CREATE TABLE {s}.window_dirty_months (
+            account_hash text COLLATE "C" NOT NULL, month date NOT NULL, records int NOT NULL,
+            PRIMARY KEY (account_hash, month));
+        """),
     ]
 }
 
