@@ -188,8 +188,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 enqueueOpenBatch()
             }
             if Date().timeIntervalSince(lastLagUpdate) >= 1 {
-                updateLag()
-                restartStalledPartitions()
+                restartStalledPartitions(lag: updateLag())
                 lastLagUpdate = Date()
             }
             if let idle = options.untilIdleSeconds, isIdle(for: idle, startedAt: startedAt) {
@@ -322,17 +321,16 @@ public final class StreamPipeline: @unchecked Sendable {
     /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can
     /// leave a partition idle after a lost session (brokers down longer than session.timeout.ms,
     /// then a rejoin); nothing is lost by re-seeking, because positions come from our own state.
-    private func restartStalledPartitions() {
+    private func restartStalledPartitions(lag: [TopicPartition: Int64]) {
         let now = Date()
         var restart: [TopicPartition: Int64] = [:]
         for (tp, state) in owned {
             // Started at the end on purpose (auto.offset.reset=latest) and nothing new yet:
             // the older records are not ours to read.
             if state.expected < 0 && config.startOffsetWithoutHistory == KafkaOffset.end { continue }
-            // No watermarks means librdkafka has not fetched the partition at all since it was
-            // assigned: that counts as lagging too.
-            let high = consumer.cachedWatermarks(tp)?.high ?? Int64.max
-            guard max(state.expected, 0) < high, !queue.isFull else {
+            // No lag figure means librdkafka has no watermarks: it has not fetched the partition
+            // at all since it was assigned, which counts as lagging too.
+            guard (lag[tp] ?? 1) > 0, !queue.isFull else {
                 stalled[tp] = nil
                 continue
             }
@@ -357,7 +355,8 @@ public final class StreamPipeline: @unchecked Sendable {
         do { try consumer.seek(restart, timeoutMs: 0) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
     }
 
-    private func updateLag() {
+    /// Records left per owned partition, where librdkafka knows the high watermark.
+    private func updateLag() -> [TopicPartition: Int64] {
         var lag: [TopicPartition: Int64] = [:]
         for (tp, state) in owned {
             if let (_, high) = consumer.cachedWatermarks(tp) {
@@ -372,6 +371,7 @@ public final class StreamPipeline: @unchecked Sendable {
         }
         metrics.ready.set(status.ready ? 1 : 0)
         if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
+        return lag
     }
 
     private func fail(_ message: String) {
