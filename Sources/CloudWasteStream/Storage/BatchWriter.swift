@@ -213,26 +213,18 @@ public final class BatchWriter {
             let recompute = settings.windowsEnabled
                 && (!privacy.isEmpty || Date().timeIntervalSince(lastRecompute) >= settings.recomputeIntervalSeconds)
             if recompute {
-                let (recomputed, late) = try recomputeDeferredAndTouchedMonths(keyId: batch.keyId)
-                counts.lateRecords = late
-                emissions = recomputed
+                let windows = try recomputeAndFinalize(keyId: batch.keyId)
+                counts.lateRecords = windows.late
+                counts.finalizedMonths = windows.finalized.count
+                emissions = windows.recomputed + windows.finalized
                 clock.mark("window_recompute")
-                let finalized = try finalizeMonths()
-                counts.finalizedMonths = finalized.count
-                emissions += finalized
-                clock.mark("window_finalize")
             } else if settings.windowsEnabled {
                 try deferTouchedMonths()
                 clock.mark("window_recompute")
             }
             try db.execute("COMMIT")
             clock.mark("commit")
-            if recompute {
-                lastRecompute = Date()
-                hasDeferredMonths = false
-            } else if settings.windowsEnabled {
-                hasDeferredMonths = true
-            }
+            if settings.windowsEnabled { noteWindows(recomputed: recompute) }
             counts.stageSeconds = clock.seconds
             return .committed(counts, Self.latestPerKey(emissions))
         } catch {
@@ -564,13 +556,26 @@ public final class BatchWriter {
     /// records landed in already finalized months.
     public func recomputeAndFinalizeNow(keyId: String) throws -> (emissions: [TrendEmission], late: Int, finalized: Int) {
         try prepareSession()
-        let (recomputed, late, finalized) = try db.transaction { () throws -> ([TrendEmission], Int, [TrendEmission]) in
-            let (recomputed, late) = try recomputeDeferredAndTouchedMonths(keyId: keyId)
-            return (recomputed, late, try finalizeMonths())
-        }
-        lastRecompute = Date()
-        hasDeferredMonths = false
-        return (Self.latestPerKey(recomputed + finalized), late, finalized.count)
+        let windows = try db.transaction { try recomputeAndFinalize(keyId: keyId) }
+        noteWindows(recomputed: true)
+        return (Self.latestPerKey(windows.recomputed + windows.finalized), windows.late, windows.finalized.count)
+    }
+
+    /// Inside a transaction: recomputes the deferred and touched account-months, then finalizes
+    /// due months (always in this order, so late-record accounting sees the state before).
+    private func recomputeAndFinalize(keyId: String) throws -> (recomputed: [TrendEmission], late: Int, finalized: [TrendEmission]) {
+        try db.execute("""
+            WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, records)
+            INSERT INTO touched_months (account_hash, month, records) SELECT account_hash, month, records FROM d
+            """)
+        let (recomputed, late) = try recomputeTouchedMonths(keyId: keyId)
+        return (recomputed, late, try finalizeMonths())
+    }
+
+    /// After a commit: whether account-months now wait in window_dirty_months.
+    private func noteWindows(recomputed: Bool) {
+        if recomputed { lastRecompute = Date() }
+        hasDeferredMonths = !recomputed
     }
 
     /// Keeps this transaction's touched account-months (with their record counts, for late-record
@@ -583,13 +588,6 @@ public final class BatchWriter {
             """)
     }
 
-    private func recomputeDeferredAndTouchedMonths(keyId: String) throws -> ([TrendEmission], Int) {
-        try db.execute("""
-            WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, records)
-            INSERT INTO touched_months (account_hash, month, records) SELECT account_hash, month, records FROM d
-            """)
-        return try recomputeTouchedMonths(keyId: keyId)
-    }
 
     /// Rows changed but not yet published (after a crash between commit and publish).
     public func unpublishedTrends(limit: Int = 10_000) throws -> [TrendEmission] {
