@@ -44,10 +44,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Development tools: the mock Kafka cluster, a scratch PostgreSQL and generated traffic,
+        // for `demo`, `bench`, `generate` and the tests. Not part of the product modules.
+        .target(
+            name: "CloudWasteDevTools",
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CRdKafka",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "cloudwaste-stream",
             dependencies: [
-                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres",
+                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -57,7 +65,8 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -68,7 +77,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "TestSupport"],
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "TestSupport"],
             swiftSettings: strict
         ),
     ]

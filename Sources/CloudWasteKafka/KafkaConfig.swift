@@ -1,4 +1,4 @@
-import CRdKafka
+package import CRdKafka
 
 /// librdkafka properties as given by the operator (any property passes through, so TLS and SASL
 /// settings reach librdkafka unchanged). `description` hides secrets.
@@ -27,7 +27,7 @@ public struct KafkaConfig: Sendable, CustomStringConvertible {
     }
 
     /// Builds an `rd_kafka_conf_t`; a bad property names itself in the error.
-    func makeNative() throws(KafkaError) -> OpaquePointer {
+    package func makeNative() throws(KafkaError) -> OpaquePointer {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(message: "rd_kafka_conf_new failed") }
         var errbuf = [CChar](repeating: 0, count: 512)
         for (key, value) in properties.sorted(by: { $0.key < $1.key }) {

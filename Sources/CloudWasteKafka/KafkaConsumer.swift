@@ -1,5 +1,6 @@
 import CRdKafka
 public import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,8 @@ public protocol KafkaRebalanceListener: AnyObject {
 private final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     weak var listener: (any KafkaRebalanceListener)?
     var assignment: Set<TopicPartition> = []
+    /// The latest client-level error (brokers down, authentication, unknown topic), for diagnosis.
+    let lastError = Mutex<String?>(nil)
 }
 
 /// A consumer-group member over librdkafka with manual offsets: nothing is auto-committed, the
@@ -46,6 +49,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         context = ConsumerContext(logger: logger)
         configureLogging(conf, context: context)
         rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(rk)
     }
@@ -78,6 +82,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The partitions this member owns now.
     public var assignment: Set<TopicPartition> { context.assignment }
 
+    /// The latest error librdkafka reported for this client (no broker reachable, authentication
+    /// failed, unknown topic), to say why nothing is assigned.
+    public var diagnosis: String? { context.lastError.withLock { $0 } }
+
     /// Up to `maxMessages` records: waits at most `timeoutMs` for the first, then takes what is
     /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
     /// except fatal ones.
@@ -94,6 +102,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                 if msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
                 let error = KafkaError(msg.err, context: "consume")
                 if msg.err == RD_KAFKA_RESP_ERR__FATAL { throw error }
+                context.lastError.withLock { $0 = error.message }
                 logger.warning("Kafka consumer error", metadata: ["error": "\(error)"])
                 continue
             }
@@ -242,6 +251,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             logger.warning("Kafka consumer did not close within \(timeoutMs) ms; leaving anyway")
         }
     }
+}
+
+private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = { _, err, reason, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ConsumerContext
+    let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: err)))
+    context.lastError.withLock { $0 = text }
+    context.logger.warning("Kafka client error: \(text)")
 }
 
 private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { rk, err, partitions, opaque in

@@ -1,4 +1,4 @@
-import CRdKafka
+package import CRdKafka
 
 /// A librdkafka failure with its code and whether it is worth retrying, plus where we saw it.
 public struct KafkaError: Error, CustomStringConvertible, Sendable {
@@ -19,7 +19,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    init(_ err: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
+    package init(_ err: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
         self.init(code: err.rawValue, message: "\(context): \(String(cString: rd_kafka_err2str(err)))",
                   isRetriable: err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
                       || err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,

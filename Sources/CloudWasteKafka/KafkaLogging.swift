@@ -1,11 +1,11 @@
-import CRdKafka
-import Logging
+package import CRdKafka
+package import Logging
 
 /// What a librdkafka handle keeps in its opaque pointer: the logger that its log callback uses,
 /// plus whatever the owning Swift type needs inside callbacks.
-class KafkaHandleContext: @unchecked Sendable {
-    let logger: Logger
-    init(logger: Logger) { self.logger = logger }
+package class KafkaHandleContext: @unchecked Sendable {
+    package let logger: Logger
+    package init(logger: Logger) { self.logger = logger }
 }
 
 /// Routes librdkafka's log lines (syslog levels) to swift-log.
@@ -24,12 +24,12 @@ let kafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar
     context.logger.log(level: swiftLevel, "\(text)", metadata: ["librdkafka.facility": "\(fac)"])
 }
 
-func configureLogging(_ conf: OpaquePointer, context: KafkaHandleContext) {
+package func configureLogging(_ conf: OpaquePointer, context: KafkaHandleContext) {
     rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
     rd_kafka_conf_set_log_cb(conf, kafkaLogCallback)
 }
 
-func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+package func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
     var errbuf = [CChar](repeating: 0, count: 512)
     guard let rk = rd_kafka_new(type, conf, &errbuf, errbuf.count) else {
         rd_kafka_conf_destroy(conf)

@@ -3,6 +3,25 @@ import CLibPQ
 import Glibc
 #endif
 public import Logging
+import Synchronization
+
+/// Lets another thread break a connection that is stuck in a blocking call (a frozen server, a
+/// dead network path): it shuts the socket down, so the call returns with a connection error.
+/// The graceful shutdown uses it once its deadline has passed.
+public final class PostgresInterrupter: Sendable {
+    private let socket = Mutex<Int32>(-1)
+
+    init() {}
+
+    func attach(_ fd: Int32) { socket.withLock { $0 = fd } }
+    func detach() { socket.withLock { $0 = -1 } }
+
+    public func interrupt() {
+        socket.withLock { fd in
+            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+}
 
 /// One blocking libpq connection. Not thread-safe: each pipeline thread owns its own.
 /// Every `PGresult` is wrapped in `PostgresResult`, which frees it.
@@ -10,6 +29,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var conn: OpaquePointer?
     public let connectionString: String
     private let logger: Logger
+    public let interrupter = PostgresInterrupter()
+    /// Seconds to wait for a connection unless the connection string says otherwise.
+    public static let defaultConnectTimeoutSeconds = 10
 
     public init(connectionString: String, logger: Logger = Logger(label: "cloudwaste.postgres")) throws(PostgresError) {
         self.connectionString = connectionString
@@ -21,7 +43,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func connect() throws(PostgresError) {
         close()
-        guard let c = PQconnectdb(connectionString) else {
+        // The connection string is expanded in place of `dbname`, so its own settings override
+        // the default connect_timeout listed before it.
+        let keywords = ["connect_timeout", "dbname"]
+        let values = [String(Self.defaultConnectTimeoutSeconds), connectionString]
+        let made = withCStringArray(keywords) { k in
+            withCStringArray(values) { v in
+                PQconnectdbParams(k + [nil], v + [nil], 1)
+            }
+        }
+        guard let c = made else {
             throw PostgresError(kind: .connection, message: "out of memory creating a connection")
         }
         if PQstatus(c) != CONNECTION_OK {
@@ -30,12 +61,14 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(kind: .connection, message: message)
         }
         conn = c
+        interrupter.attach(PQsocket(c))
         // Our notices (e.g. "relation already exists, skipping") are not worth a log line each.
         _ = try? execute("SET client_min_messages = warning")
     }
 
     /// Closes the connection; safe to call more than once.
     public func close() {
+        interrupter.detach()
         if let conn { PQfinish(conn) }
         conn = nil
     }
@@ -61,6 +94,39 @@ public final class PostgresConnection: @unchecked Sendable {
     public func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
         let c = try handle()
         return try check(PQexec(c, sql), connection: c)
+    }
+
+    /// Runs several statements in one round trip (simple query protocol) and returns each one's
+    /// result. The first failing statement ends the string (PostgreSQL skips the rest) and throws.
+    public func executeAll(_ sql: String) throws(PostgresError) -> [PostgresResult] {
+        let c = try handle()
+        guard PQsendQuery(c, sql) == 1 else {
+            throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+        }
+        var results: [PostgresResult] = []
+        var failure: PostgresError?
+        while let r = PQgetResult(c) {
+            let result = PostgresResult(handle: r)
+            let status = PQresultStatus(r)
+            if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+                results.append(result)
+            } else if failure == nil {
+                failure = Self.error(from: r, connection: c)
+            }
+        }
+        if let failure { throw failure }
+        return results
+    }
+
+    /// `COPY … FROM STDIN (FORMAT binary)` of tuples encoded by `PostgresBinaryCopyEncoder`
+    /// (header and trailer are added here); returns the rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, binaryTuples: ArraySlice<UInt8>) throws -> Int {
+        try copyIn(sql) { writer in
+            try writer.write(PostgresBinaryCopyEncoder.header)
+            try writer.write(binaryTuples)
+            try writer.write(PostgresBinaryCopyEncoder.trailer)
+        }
     }
 
     /// Runs one statement with `$n` binds in text format.
@@ -206,6 +272,16 @@ public final class PostgresCopyWriter {
     }
 
     public func write(_ bytes: [UInt8]) throws {
+        try write(bytes[...])
+    }
+
+    /// Large slices go to libpq directly, without a copy into the buffer.
+    public func write(_ bytes: ArraySlice<UInt8>) throws {
+        if bytes.count >= chunkSize {
+            try flushBuffer()
+            try send(bytes)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= chunkSize { try flushBuffer() }
     }
@@ -223,13 +299,22 @@ public final class PostgresCopyWriter {
 
     func flushBuffer() throws {
         guard !buffer.isEmpty else { return }
-        let rc = buffer.withUnsafeBufferPointer { ptr in
-            ptr.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
-        }
-        if rc != 1 {
-            throw PostgresError(kind: .connection, message: PostgresConnection.firstLine(PQerrorMessage(connection)))
-        }
+        try send(buffer[...])
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func send(_ bytes: ArraySlice<UInt8>) throws {
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let end = min(bytes.endIndex, offset + 8 * chunkSize)
+            let rc = bytes[offset..<end].withUnsafeBufferPointer { ptr in
+                ptr.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+            }
+            if rc != 1 {
+                throw PostgresError(kind: .connection, message: PostgresConnection.firstLine(PQerrorMessage(connection)))
+            }
+            offset = end
+        }
     }
 }
 

@@ -1,63 +1,83 @@
 import ArgumentParser
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 import CloudWasteStream
 import Foundation
 import Logging
 
-/// `cloudwaste-stream bench`: the end-to-end pipeline measured side by side with its two limits,
-/// librdkafka's raw consume rate and PostgreSQL's batch-upsert rate for the same rows.
+/// `cloudwaste-stream bench`: the daemon measured side by side with the limits of what it sits
+/// between, in one run on one machine: the mock broker in a process of its own, a tuned
+/// librdkafka consumer reading the same records (Kafka's limit), PostgreSQL alone upserting the
+/// rows the daemon wrote (PostgreSQL's limit), and the machine's CPU use during the daemon's run.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure the pipeline against Kafka's and PostgreSQL's own limits on this machine.")
 
     @Option(help: "Records to generate.") var records = 1_000_000
     @Option(help: "Runs per measurement; the median is reported.") var runs = 3
-    @Option(help: "Folder for the scratch PostgreSQL.") var stateDir = ".state/bench"
+    @Option(help: "Folder for the scratch PostgreSQL and the mock broker.") var stateDir = ".state/bench"
     @Option(help: "Seconds of paced traffic for the latency measurement (0 skips it).") var latencySeconds = 10
-    @Option(help: "Batch size (records per transaction).") var batchSize = 5000
+    @Option(help: "Most records per transaction (pipeline.batch_max_records).") var batchSize = 5000
+    @Option(help: "Writer threads of the daemon (0: one per core).") var writers = 0
+    @Option(help: "Large metric-samples records (10,000 points, ≈420 KB each) for the memory measurement (0 skips it).") var largeRecords = 100
+    @Flag(help: "Also measure the plain Python consumer (scripts/bench-python-consumer.py; needs confluent-kafka and psycopg).") var python = false
     @Flag(help: "Measure only the end-to-end run with windows on (quick profiling runs; prints no bench: line).") var endToEndOnly = false
 
     func run() async throws {
         try await withExitCodes {
-            guard records > 0, runs > 0, batchSize > 0 else { throw UsageFailure("--records, --runs and --batch-size must be positive") }
-            let bench = try Benchmark(records: records, batchSize: batchSize, stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL)
+            guard records > 0, runs > 0, batchSize > 0, writers >= 0 else { throw UsageFailure("--records, --runs and --batch-size must be positive") }
+            let bench = try Benchmark(records: records, batchSize: batchSize, writers: writers,
+                                      stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
             defer { bench.shutdown() }
-            var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], rss: [Double] = [], mbps: [Double] = []
             if endToEndOnly {
                 for run in 1...runs {
                     let on = try bench.endToEnd(windows: true, tag: "on\(run)")
-                    print("run \(run): e2e=\(Int(on.rps)) peak_rss_mb=\(Int(on.peakRSSMB))")
+                    print("run \(run): e2e=\(Int(on.rps)) cpu=\(Int(on.machineCPU * 100))% peak_rss_mb=\(Int(on.peakRSSMB)) \(on.coresText)")
                 }
                 return
             }
+            var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
+                rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = []
             for run in 1...runs {
                 kafka.append(try bench.kafkaLimit())
-                pg.append(try bench.postgresLimit())
                 let on = try bench.endToEnd(windows: true, tag: "on\(run)")
                 e2e.append(on.rps)
-                mbps.append(on.mbps)
+                cpu.append(on.machineCPU)
                 rss.append(on.peakRSSMB)
+                cores.append(on.cores)
+                pg.append(try bench.postgresLimit(database: on.database))
                 e2eOff.append(try bench.endToEnd(windows: false, tag: "off\(run)").rps)
-                print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) e2e_windows_off=\(Int(e2eOff.last!)) peak_rss_mb=\(Int(rss.last!))")
+                if python { py.append(try bench.pythonConsumer(tag: "py\(run)")) }
+                print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
+                      + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText)")
             }
             let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
-            let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), rss: rss.max() ?? 0, mbps: median(mbps))
+            let large = largeRecords > 0 ? try bench.largeRecordsRSS() : 0
+            let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py))
+            let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
+            let coresText = medianCores.keys.sorted().map { "\($0) \(String(format: "%.2f", medianCores[$0]!))" }.joined(separator: ", ")
             print("""
 
                 | measurement (median of \(runs)) | value |
                 |---|---|
-                | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average) |
-                | librdkafka raw consume (no decode) | \(Int(m.kafka)) records/s |
-                | PostgreSQL batch upsert, same rows, in memory | \(Int(m.pg)) rows/s |
-                | end to end, windows on | \(Int(m.e2e)) records/s (\(String(format: "%.1f", m.mbps)) MB/s) |
-                | end to end, windows off | \(Int(m.off)) records/s |
+                | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
+                | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
+                | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
+                | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
+                | machine CPU busy during the end-to-end run | \(Int(m.cpu * 100)) % of \(ProcessInfo.processInfo.activeProcessorCount) cores (\(coresText) cores) |
                 | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
+                | end to end, windows off | \(Int(m.off)) records/s |
                 | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
-                | peak RSS of the daemon | \(Int(m.rss)) MiB |
-                | produce→visible at \(Int(m.e2e / 2)) records/s | p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms |
+                \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
+                | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
+                | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
+                | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms |
 
                 """)
-            print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) windows_ratio=\(String(format: "%.2f", m.e2e / m.off)) peak_rss_mb=\(Int(m.rss)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
+            print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
+                  + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
+                  + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
+                  + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
         }
     }
 }
@@ -70,58 +90,86 @@ func median(_ values: [Double]) -> Double {
 
 /// The benchmark's environment and measurements.
 final class Benchmark {
-    let env: LocalEnvironment
     let key = HMACKey.generate()
     let records: Int
     let batchSize: Int
+    let writers: Int
+    let largeRecords: Int
     let messages: [TrafficGenerator.Message]
     let partitions: [InputTopic: Int]
     let averageBytes: Int
+    let postgres: ScratchPostgres
+    let broker: MockBrokerProcess
+    let directory: URL
     var partitionCount: Int { partitions.values.reduce(0, +) }
+    var writerCount: Int { writers > 0 ? writers : StreamConfig().writerCount }
     private var databases = 0
+    static let largePrefix = "large."
 
-    init(records: Int, batchSize: Int, stateDirectory: URL) throws {
+    init(records: Int, batchSize: Int, writers: Int, stateDirectory: URL, largeRecords: Int) throws {
         self.records = records
         self.batchSize = batchSize
+        self.writers = writers
+        self.largeRecords = largeRecords
+        directory = stateDirectory
         print("generating \(records) records…")
         messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records)
         averageBytes = messages.isEmpty ? 0 : messages.reduce(0) { $0 + $1.value.count } / messages.count
-        // The mock broker keeps ~5 MiB per partition: size partitions so that nothing is evicted.
-        let parts = LocalEnvironment.partitions(for: messages)
+        // The mock broker keeps ~5 MiB per partition: enough partitions for every record, and no
+        // more (its cost grows with the partition count).
+        let layout = LocalEnvironment.packedLayout(for: messages)
+        let parts = layout.partitions
         partitions = parts
-        print("starting scratch PostgreSQL (fsync on) and the mock Kafka cluster (\(parts.values.reduce(0, +)) partitions)…")
-        env = try LocalEnvironment(stateDirectory: stateDirectory, partitions: parts, durablePostgres: true)
+        ScratchPostgres.stopLeftover(in: stateDirectory.appendingPathComponent("postgres"))
+        try? FileManager.default.removeItem(at: stateDirectory)
+        try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+        chmod(stateDirectory.path, 0o755)
+        print("starting scratch PostgreSQL (fsync on) and the mock Kafka cluster in its own process (\(parts.values.reduce(0, +)) partitions)…")
+        postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: true)
+        try postgres.start()
+        var topics = LocalEnvironment.topics(prefix: "cloudwaste.", partitions: parts)
+        topics.merge(LocalEnvironment.topics(prefix: Self.largePrefix, partitions: [.metricSamples: max(1, largeRecords / 8 + 1)])) { a, _ in a }
+        broker = try MockBrokerProcess(executable: selfExecutable(), topics: topics, directory: stateDirectory.appendingPathComponent("kafka"))
         let started = Date()
-        try LocalEnvironment.publish(messages, bootstrap: env.kafka.bootstrapServers)
+        try LocalEnvironment.publish(messages, bootstrap: broker.bootstrapServers, layout: layout)
         print("published in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         // The mock broker silently evicts beyond ~5 MiB per partition: check that all is there.
-        let probe = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers, "group.id": "bench-probe"]), logger: Logger(label: "bench.probe"))
-        var kept: Int64 = 0
-        for (t, n) in parts {
-            for p in 0..<n {
-                let (low, high) = try probe.queryWatermarks(TopicPartition(topic: t.name(prefix: "cloudwaste."), partition: Int32(p)))
-                kept += high - low
-            }
-        }
-        probe.close(timeoutMs: 1000)
+        let kept = try keptRecords(prefix: "cloudwaste.", partitions: parts)
         guard kept == Int64(records) else {
             throw RuntimeFailure("the mock broker kept \(kept) of \(records) records (≈5 MiB per partition): use fewer records")
         }
     }
 
-    func shutdown() { env.shutdown() }
+    func shutdown() {
+        broker.shutdown()
+        postgres.destroy()
+    }
+
+    private func keptRecords(prefix: String, partitions: [InputTopic: Int]) throws -> Int64 {
+        let probe = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": broker.bootstrapServers, "group.id": "bench-probe"]),
+                                      logger: Logger(label: "bench.probe"))
+        defer { probe.close(timeoutMs: 1000) }
+        var kept: Int64 = 0
+        for (t, n) in partitions {
+            for p in 0..<n {
+                let (low, high) = try probe.queryWatermarks(TopicPartition(topic: t.name(prefix: prefix), partition: Int32(p)))
+                kept += high - low
+            }
+        }
+        return kept
+    }
 
     func newDatabase() throws -> String {
         databases += 1
         let name = "bench_\(databases)"
-        try PostgresConnection(connectionString: env.postgres.url()).execute("CREATE DATABASE \(name)")
-        return env.postgres.url(database: name)
+        try PostgresConnection(connectionString: postgres.url()).execute("CREATE DATABASE \(name)")
+        return postgres.url(database: name)
     }
 
     /// librdkafka's consume rate of these records, tuned, decoding nothing.
     func kafkaLimit() throws -> Double {
         let consumer = try KafkaConsumer(config: KafkaConfig([
-            "bootstrap.servers": env.kafka.bootstrapServers, "group.id": "bench-raw-\(UUID().uuidString)",
+            "bootstrap.servers": broker.bootstrapServers, "group.id": "bench-raw-\(UUID().uuidString)",
             "fetch.max.bytes": "52428800", "max.partition.fetch.bytes": "10485760",
             "queued.min.messages": "1000000", "fetch.wait.max.ms": "100",
         ]), logger: Logger(label: "bench.kafka"))
@@ -140,63 +188,76 @@ final class Benchmark {
         return Double(count) / max(1e-6, Date().timeIntervalSince(first ?? Date()))
     }
 
-    /// PostgreSQL's rate for the same rows through the same write path, prepared in memory.
-    func postgresLimit() throws -> Double {
-        let url = try newDatabase()
-        var config = StreamConfig()
-        config.postgresURL = url
-        config.groupId = "bench-pg"
-        let db = try PostgresConnection(connectionString: url)
-        try Migrator(schema: "public").migrate(db)
-        let regions = try RegionTable.load(path: nil)
-        let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: key, regions: regions),
-                                   topicNames: Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) }))
-        let tps = InputTopic.allCases.map { TopicPartition(topic: $0.name(prefix: "cloudwaste."), partition: 0) }
-        let claims = try OffsetStore(connection: db, schema: "public", groupId: config.groupId, owner: "bench").claim(tps)
-        var batches: [PreparedBatch] = []
-        var next: [String: Int64] = [:]
-        // In the order a consumer sees them: grouped by topic and key (partition), in time order within.
-        let ordered = messages.enumerated().sorted { ($0.element.topic.rawValue, $0.element.key, $0.offset) < ($1.element.topic.rawValue, $1.element.key, $1.offset) }.map(\.element)
-        for chunk in stride(from: 0, to: ordered.count, by: batchSize) {
-            let batchStart = next
-            for m in ordered[chunk..<min(chunk + batchSize, ordered.count)] {
-                let topic = m.topic.name(prefix: "cloudwaste.")
-                let offset = next[topic, default: 0]
-                builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value),
-                            generation: claims[TopicPartition(topic: topic, partition: 0)]!.generation,
-                            expectedOffset: batchStart[topic] ?? -1)
-                next[topic] = offset + 1
-            }
-            batches.append(builder.seal())
-        }
-        let writer = BatchWriter(connection: try PostgresConnection(connectionString: url), settings: .init(config: config))
+    /// PostgreSQL alone: the rows the daemon wrote into `database`'s ml_training_data, upserted
+    /// into an empty table of the same shape and indexes, COPY (text) → temp staging → INSERT … ON
+    /// CONFLICT, `batchSize` rows per transaction, one connection. The COPY data is in memory
+    /// beforehand, so nothing but PostgreSQL is measured.
+    func postgresLimit(database: String) throws -> Double {
+        let db = try PostgresConnection(connectionString: database)
+        var rows: [[UInt8]] = []
+        rows.reserveCapacity(records)
+        try db.copyOut("COPY (SELECT * FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT") { rows.append($0) }
+        let columns = try db.execute("""
+            SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'ml_training_data'
+             ORDER BY ordinal_position
+            """).rows.compactMap { $0[0] }
+        let updates = columns.filter { $0 != "scan_hash" && $0 != "resource_hash" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        try db.execute("""
+            CREATE TABLE bench_pg_limit (LIKE ml_training_data INCLUDING ALL);
+            CREATE TEMP TABLE bench_stage (LIKE ml_training_data) ON COMMIT DELETE ROWS;
+            CHECKPOINT;
+            """)
+        let upsert = "INSERT INTO bench_pg_limit SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
         let started = Date()
-        for batch in batches { _ = try writer.write(batch) }
-        _ = try writer.recomputeAndFinalizeNow(keyId: key.keyId)  // as the daemon does when it stops
-        return Double(messages.count) / Date().timeIntervalSince(started)
+        for chunk in stride(from: 0, to: rows.count, by: batchSize) {
+            try db.execute("BEGIN")
+            try db.copyIn("COPY bench_stage FROM STDIN") { writer in
+                for row in rows[chunk..<min(chunk + batchSize, rows.count)] { try writer.write(row) }
+            }
+            try db.execute(upsert)
+            try db.execute("COMMIT")
+        }
+        let seconds = Date().timeIntervalSince(started)
+        try db.execute("DROP TABLE bench_pg_limit")
+        return Double(rows.count) / seconds
     }
 
-    struct Run { var rps: Double; var mbps: Double; var peakRSSMB: Double }
+    struct Run {
+        var rps: Double
+        var peakRSSMB: Double
+        var machineCPU: Double
+        var cores: [String: Double]
+        var database: String
+        var coresText: String { cores.keys.sorted().map { "\($0)=\(String(format: "%.2f", cores[$0]!))" }.joined(separator: " ") }
+    }
 
-    /// The real daemon as a child process (so its RSS is its own), from the earliest offsets.
-    func endToEnd(windows: Bool, tag: String) throws -> Run {
+    /// The real daemon as a child process, from the earliest offsets, with the machine's CPU use
+    /// sampled between its first consumed record and its last commit.
+    func endToEnd(windows: Bool, tag: String, topicPrefix: String = "cloudwaste.", expected: Int? = nil) throws -> Run {
         let url = try newDatabase()
-        let output = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("bench-\(tag)-\(getpid()).out")
+        let output = directory.appendingPathComponent("daemon-\(tag).out")
         var env = ProcessInfo.processInfo.environment
-        env["CLOUDWASTE_KAFKA_BOOTSTRAP"] = self.env.kafka.bootstrapServers
+        env["CLOUDWASTE_KAFKA_BOOTSTRAP"] = broker.bootstrapServers
         env["CLOUDWASTE_POSTGRES_URL"] = url
         env["CLOUDWASTE_GROUP_ID"] = "bench-\(tag)"
         env["CLOUDWASTE_HMAC_KEY"] = key.hex
         env["CLOUDWASTE_HTTP_PORT"] = "0"
-        env["CLOUDWASTE_LOG_LEVEL"] = "warning"
+        env["CLOUDWASTE_TOPIC_PREFIX"] = topicPrefix
+        env["CLOUDWASTE_LOG_LEVEL"] = env["CLOUDWASTE_LOG_LEVEL"] ?? "warning"
         env["MALLOC_ARENA_MAX"] = env["MALLOC_ARENA_MAX"] ?? "2"
-        let configFile = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("bench-\(tag).toml")
-        try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\n".write(to: configFile, atomically: true, encoding: .utf8)
-        // CLOUDWASTE_BENCH_WRAPPER runs the daemon under a profiler, e.g. "heaptrack" or "perf record -g".
-        let daemon = [CommandLine.arguments[0], "run", "--until-idle", "3", "--config", configFile.path]
+        let configFile = directory.appendingPathComponent("bench-\(tag).toml")
+        try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\nwriters = \(writers)\n"
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        // CLOUDWASTE_BENCH_WRAPPER runs the daemon under a profiler, e.g. "perf record -g".
+        let daemon = [selfExecutable(), "run", "--until-idle", "3", "--config", configFile.path]
         let wrapper = env["CLOUDWASTE_BENCH_WRAPPER"].map { $0.split(separator: " ").map(String.init) } ?? []
         let command = wrapper.isEmpty ? daemon : ["/usr/bin/env"] + wrapper + daemon
-        let (status, maxRSSKB) = spawnMeasured(command[0], Array(command.dropFirst()), environment: env, outputPath: output.path)
+        let child = try ChildProcess.spawn(command[0], Array(command.dropFirst()), environment: env, outputPath: output.path)
+        let postmaster = postgres.postmasterPID ?? 0
+        let brokerPID = broker.process.pid
+        let sampler = CPUSampler { ["daemon": [child.pid], "postgres": CPUSampler.processTree(postmaster), "mock-broker": [brokerPID]] }
+        let (status, _) = child.wait()
+        sampler.stop()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("run: ") }) else {
             throw RuntimeFailure("benchmark daemon failed (exit \(status)): \(text.suffix(500))")
@@ -206,24 +267,54 @@ final class Benchmark {
             let kv = part.split(separator: "=", maxSplits: 1)
             if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
         }
-        let rps = Double(fields["rps"] ?? "0") ?? 0
-        guard Int(fields["records"] ?? "") == records else { throw RuntimeFailure("daemon committed \(fields["records"] ?? "?") of \(records) records") }
-        // The daemon's own VmHWM; wait4's ru_maxrss would include this (parent) process's peak.
-        let peak = Double(fields["peak_rss_mb"] ?? "") ?? Double(maxRSSKB) / 1024
-        return Run(rps: rps, mbps: rps * Double(averageBytes) / 1_048_576, peakRSSMB: peak)
+        guard Int(fields["records"] ?? "") == expected ?? records else {
+            throw RuntimeFailure("daemon committed \(fields["records"] ?? "?") of \(expected ?? records) records")
+        }
+        let from = Date(timeIntervalSince1970: Double(fields["first_record_unix"] ?? "") ?? 0)
+        let to = Date(timeIntervalSince1970: Double(fields["last_commit_unix"] ?? "") ?? 0)
+        let use = sampler.utilization(from: from, to: to)
+        return Run(rps: Double(fields["rps"] ?? "0") ?? 0, peakRSSMB: Double(fields["peak_rss_mb"] ?? "") ?? 0,
+                   machineCPU: use?.machine ?? 0, cores: use?.cores ?? [:], database: url)
+    }
+
+    /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.
+    func largeRecordsRSS() throws -> Double {
+        let large = TrafficGenerator(seed: 7).largeMetricSamples(count: largeRecords, points: 10_000)
+        try LocalEnvironment.publish(large, bootstrap: broker.bootstrapServers, topicPrefix: Self.largePrefix)
+        print("large records: \(large.count) × \(large.first.map { $0.value.count / 1024 } ?? 0) KiB")
+        return try endToEnd(windows: true, tag: "large", topicPrefix: Self.largePrefix, expected: large.count).peakRSSMB
+    }
+
+    /// The plain Python consumer of the issue (confluent-kafka + psycopg: JSON, HMACs, COPY →
+    /// staging upsert, offsets in the same transaction) on the same records.
+    func pythonConsumer(tag: String) throws -> Double {
+        let url = try newDatabase()
+        let output = directory.appendingPathComponent("python-\(tag).out")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/bench-python-consumer.py").path
+        let status = try ChildProcess.run("/usr/bin/env", ["python3", script, "--bootstrap", broker.bootstrapServers, "--dsn", url,
+                                                           "--records", String(records), "--key", key.hex, "--group", "bench-\(tag)"],
+                                          outputPath: output.path)
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("python: ") }),
+              let rps = line.split(separator: " ").first(where: { $0.hasPrefix("rps=") }).flatMap({ Double($0.dropFirst(4)) }) else {
+            throw RuntimeFailure("python consumer failed (exit \(status)): \(text.suffix(500))")
+        }
+        return rps
     }
 
     /// Produce→visible latency at a paced rate: the time between the k-th record being sent and
-    /// the k-th record being committed (batches commit atomically, in partition order).
+    /// the k-th record being committed (an order-statistics estimate: batches of different writers
+    /// commit in any order).
     func latency(rate: Double, seconds: Int) throws -> (p50: Double, p99: Double) {
         let url = try newDatabase()
         var config = StreamConfig()
-        config.kafkaBootstrapServers = env.kafka.bootstrapServers
+        config.kafkaBootstrapServers = broker.bootstrapServers
         config.postgresURL = url
         config.groupId = "bench-latency"
         config.httpPort = 0
+        config.writers = writers
         config.kafkaProperties["auto.offset.reset"] = "latest"
-        config.batchLingerMs = 20
         var logger = Logger(label: "bench.latency")
         logger.logLevel = .warning
         let pipeline = StreamPipeline(config: config, key: key, regions: try RegionTable.load(path: nil), logger: logger)
@@ -232,7 +323,7 @@ final class Benchmark {
         let deadline = Date(timeIntervalSinceNow: 30)
         while pipeline.status.assignedPartitions == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         Thread.sleep(forTimeInterval: 1)
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers, "linger.ms": "1"]), logger: Logger(label: "bench.producer"))
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": broker.bootstrapServers, "linger.ms": "1"]), logger: Logger(label: "bench.producer"))
         let total = Int(rate * Double(seconds))
         let base = pipeline.status.recordsCommitted
         var sentAt: [Date] = []
@@ -265,37 +356,26 @@ final class Benchmark {
     }
 }
 
-/// posix_spawn + wait4: exit status and ru_maxrss in KiB (an upper bound only: after a vfork-style
-/// spawn it starts from the parent's peak).
-func spawnMeasured(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) -> (Int32, Int) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in argv + envp { free(p) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0 else { return (127, 0) }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) == -1 && errno == EINTR {}
-    let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (code, usage.ru_maxrss)
+/// This executable's absolute path (for the child daemon and the mock broker).
+func selfExecutable() -> String {
+    let path = CommandLine.arguments[0]
+    if path.hasPrefix("/") { return path }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }
 
 /// `cloudwaste-stream bench-decode`: the consumer thread's work alone (decode, validate,
-/// anonymize, batch) on generated records, for profiling (e.g. under valgrind --tool=callgrind).
+/// anonymize, encode, batch) on generated records, for profiling (e.g. under valgrind --tool=callgrind).
 struct BenchDecodeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding and anonymization alone.")
+    static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding, anonymization and encoding alone.")
     @Option(help: "Records to generate.") var records = 200_000
 
     func run() async throws {
         try await withExitCodes {
             let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records)
                 .map { KafkaMessage(topic: $0.topic.name(prefix: "cloudwaste."), partition: 0, offset: 0, key: Array($0.key.utf8), value: $0.value) }
+            let topicNames = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) })
             let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
-                                       topicNames: Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) }))
+                                       topicNames: topicNames)
             let started = Date()
             var offset: Int64 = 0
             for m in messages {
@@ -314,7 +394,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
             let parseSeconds = Date().timeIntervalSince(t)
             t = Date()
             var decoded: [InputRecord] = []
-            for m in messages { if let r = try? decoder.decode(InputTopic.allCases.first { $0.name(prefix: "cloudwaste.") == m.topic }!, m.value) { decoded.append(r) } }
+            for m in messages { if let r = try? decoder.decode(topicNames[m.topic]!, m.value) { decoded.append(r) } }
             let decodeSeconds = Date().timeIntervalSince(t)
             let anonymizer = Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil))
             t = Date()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudWasteDevTools
 import CloudWastePostgres
 import CloudWasteStream
 import Foundation

@@ -10,7 +10,7 @@ struct CloudWasteStreamCommand: AsyncParsableCommand {
         abstract: "Kafka → anonymize → PostgreSQL, exactly once, for CloudWaste's ML tables.",
         subcommands: [RunCommand.self, DemoCommand.self, MigrateCommand.self, GenerateCommand.self,
                       StatsCommand.self, ForgetCommand.self, DeadLetterCommand.self, BenchCommand.self, BenchDecodeCommand.self, BenchUpsertCommand.self,
-                      ExportCommand.self, RetentionCommand.self, ReplayCommand.self]
+                      ExportCommand.self, RetentionCommand.self, ReplayCommand.self, MockBrokerCommand.self]
     )
 }
 

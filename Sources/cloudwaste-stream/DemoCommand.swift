@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 import CloudWasteStream

@@ -3,6 +3,7 @@ import CloudWasteStream
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the daemon until SIGTERM/SIGINT.")
@@ -25,7 +26,9 @@ struct RunCommand: AsyncParsableCommand {
             // One machine-readable line for scripts (and the benchmark).
             let s = pipeline.status
             let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
+            let unix = { (d: Date?) in String(format: "%.3f", d?.timeIntervalSince1970 ?? 0) }
             print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0)) peak_rss_mb=\((ProcessMemory.peakResidentBytes ?? 0) / 1_048_576)"
+                  + " writers=\(s.writers.count) first_record_unix=\(unix(s.firstRecordAt)) last_commit_unix=\(unix(s.lastCommitAt))"
                   + s.stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", s.stageSeconds[$0]!))" }.joined())
         }
     }
@@ -53,8 +56,36 @@ func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger,
     }
     services.append(.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup))
-    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    try await group.run()
+    var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    // The pipeline bounds its own stop to the graceful period; past it (plus a margin) the group
+    // cancels whatever is left, so the process always ends.
+    configuration.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 5)
+    let secondSignal = SecondSignalExit(logger: logger)
+    defer { secondSignal.cancel() }
+    try await ServiceGroup(configuration: configuration).run()
+}
+
+/// SPEC §10: a second SIGTERM/SIGINT during a graceful stop ends the process at once (safe: the
+/// offsets of everything committed live in PostgreSQL; what is open is read again).
+final class SecondSignalExit {
+    private let sources: [any DispatchSourceSignal]
+
+    init(logger: Logger) {
+        let seen = Mutex(0)
+        sources = [SIGTERM, SIGINT].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if seen.withLock({ $0 += 1; return $0 }) >= 2 {
+                    FileHandle.standardError.write(Data("cloudwaste-stream: second signal: exiting now\n".utf8))
+                    _exit(128 + sig)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
 }
 
 struct HTTPService: Service {
@@ -79,15 +110,14 @@ struct SchedulerService: Service {
 struct PipelineService: Service {
     let pipeline: StreamPipeline
     func run() async throws {
-        do { try pipeline.start() } catch { throw RuntimeFailure("cannot start: \(error)") }
-        await withGracefulShutdownHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                Thread.detachNewThread {
-                    pipeline.waitUntilFinished()
-                    c.resume()
-                }
-            }
-        } onGracefulShutdown: {
+        do {
+            try await DedicatedThread.run(name: "cloudwaste-start") { try pipeline.start() }
+        } catch {
+            throw RuntimeFailure("cannot start: \(error)")
+        }
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await DedicatedThread.run(name: "cloudwaste-wait") { pipeline.waitUntilFinished() }
+        } onCancelOrGracefulShutdown: {
             pipeline.requestStop()
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 import CloudWasteStream
@@ -75,11 +76,11 @@ struct ForgetCommand: AsyncParsableCommand {
             let userHash = Pseudonymizer(key: key).pseudonym(.user, user)
             let db = try PostgresConnection(connectionString: config.postgresURL)
             try Migrator(schema: config.postgresSchema).migrate(db)
-            let writer = BatchWriter(connection: db, settings: .init(config: config))
-            let (report, emissions) = try writer.forget(userHash: userHash, keyId: key.keyId)
+            let (report, emissions) = try UserForgetting.forget(userHash: userHash, keyId: key.keyId, config: config, connection: db)
             if !emissions.isEmpty, let producer = try? KafkaProducer(config: config.kafkaConfig, logger: makeLogger("cloudwaste.forget")) {
-                for e in emissions { try? producer.send(topic: config.costTrendTopic, key: Array(e.key.utf8), value: e.json.isEmpty ? nil : Array(e.json.utf8)) }
-                if (try? producer.flush(timeoutMs: 10_000)) != nil { try? writer.markPublished(emissions) }
+                // Best effort: rows left unpublished go out with the daemon's next round.
+                let windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
+                try? TrendPublisher(producer: producer, windows: windows, topic: config.costTrendTopic).publish(emissions)
             }
             print("erased user \(userHash.prefix(12))…: \(report)  (\(emissions.count) cost-trend rows corrected)")
         }

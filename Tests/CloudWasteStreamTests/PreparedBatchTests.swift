@@ -1,10 +1,12 @@
 import CloudWasteKafka
+import CloudWastePostgres
 import Foundation
 import Testing
+import TestSupport
 @testable import CloudWasteStream
 
-/// Batches as the unit of exactly-once work: spans per partition, dead letters in place, and splits
-/// that keep every partition's offsets contiguous. Plus the COPY text encoding of rows.
+/// Batches as the unit of exactly-once work: spans per partition, dead letters in place, rows
+/// encoded at once and reduced per key, and splits that keep every partition's offsets contiguous.
 @Suite struct PreparedBatchTests {
     static let now = Timestamp.parseRFC3339("2026-11-29T00:00:00Z")!
     static let scanTopic = "cloudwaste.scan-resources.v1"
@@ -89,11 +91,50 @@ import Testing
         #expect(batch.items[2].eventTime == nil)
         #expect(batch.items[3].eventTime == nil)
 
-        // Good records are anonymized rows with their event time.
-        guard case .row(.training(let row)) = batch.items[4].outcome else { Issue.record("not a training row"); return }
-        #expect(row.detectedAt == Self.t("2026-03-12T22:00:00Z"))
+        // Good records are anonymized rows, encoded for COPY, with their event time.
+        guard case .rows(.training) = batch.items[4].outcome else { Issue.record("not a training row"); return }
         #expect(batch.items[4].eventTime == Self.t("2026-03-12T22:00:00Z"))
-        #expect(row.accountHash == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
+        #expect(batch[.training].items == [0, 1, 4])
+        let row = BinaryCopyTuple(batch[.training].rows[2])
+        #expect(row.fields.count == TableDescription.mlTrainingData.columns.count)
+        #expect(row.timestamp(19) == Self.t("2026-03-12T22:00:00Z"))
+        #expect(row.text(2) == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
+        #expect(row.float8(10) == 1.5)
+        #expect(row.integer(23) == 12)  // source_offset
+        // Dead letters have a dead_letters row each (digests, never the bytes).
+        #expect(batch[.deadLetters].items == [2, 3])
+        let letter = BinaryCopyTuple(batch[.deadLetters].rows[0])
+        #expect(letter.text(3) == "malformed_json")
+        #expect(letter.text(5) == sha256Hex(Array("{\"event_id\":".utf8)))
+    }
+
+    @Test func aLaterRecordWithTheSameKeyReplacesTheEarlierRow() throws {
+        let b = try Self.builder()
+        b.add(Self.message(partition: 0, offset: 1, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 1)
+        b.add(Self.message(partition: 0, offset: 2, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 1)
+        // Same scan and resource as offset 1: one statement cannot update a row twice, the last wins.
+        b.add(Self.message(partition: 0, offset: 3, value: Self.scan("a", detectedAt: "2026-03-15T06:00:00Z")), generation: 1, expectedOffset: 1)
+        #expect(b.count == 3)
+        #expect(b.rows == 2)
+        let batch = b.seal()
+        #expect(batch.items.count == 3)
+        #expect(batch[.training].items == [1, 2])
+        #expect(batch[.training].rows.map { BinaryCopyTuple($0).integer(23) } == [2, 3])
+        #expect(batch.spans.map(\.nextOffset) == [4])
+    }
+
+    @Test func metricPointsAreRowsAndCountTowardsTheLimits() throws {
+        let b = try Self.builder()
+        let metrics = """
+            {"cloud_account_id":"1","provider":"aws","resource_id":"r","metric":"m",
+             "points":[{"ts":"2026-03-09T00:00:00Z","value":1},{"ts":"2026-03-11T00:00:00Z","value":2},{"ts":"2026-03-09T00:00:00Z","value":3}]}
+            """
+        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expectedOffset: 0)
+        // Two distinct points (the repeated time stamp keeps its last value).
+        #expect(b.count == 1 && b.rows == 2)
+        #expect(b.bytes > 0)
+        let batch = b.seal()
+        #expect(batch[.metrics].rows.map { BinaryCopyTuple($0).float8(6) } == [2, 3])
     }
 
     @Test func payloadBytesAreCounted() throws {
@@ -172,6 +213,11 @@ import Testing
         #expect(b.items.count == batch.items.count - count)
         #expect(a.items.map(\.source) + b.items.map(\.source) == batch.items.map(\.source))
         #expect(a.keyId == batch.keyId && b.keyId == batch.keyId)
+        // Each part keeps exactly the rows of its own items.
+        for table in BatchTable.allCases {
+            #expect(a[table].items + b[table].items.map { $0 + count } == batch[table].items, "\(table) at split \(count)")
+            #expect(a[table].rows + b[table].rows == batch[table].rows)
+        }
         for span in batch.spans {
             let first = a.spans.first { $0.partition == span.partition }
             let second = b.spans.first { $0.partition == span.partition }
@@ -242,55 +288,63 @@ import Testing
         #expect(without.spans[0] == batch.spans[0])
         #expect(without.items.map(\.source.offset) == [10, 11, 12])
         #expect(without.keyId == batch.keyId)
+        #expect(without[.training].items == [0, 2])
+        #expect(without[.deadLetters].items == [1])
         #expect(batch.removing([Self.p0, Self.p1]).isEmpty)
         #expect(batch.removing([Self.p0, Self.p1]).spans.isEmpty)
         #expect(batch.removing([TopicPartition(topic: "x", partition: 0)]).items.count == 5)
         #expect(batch.removing([]).spans == batch.spans)
     }
 
-    // MARK: - COPY text
+    @Test func aRejectedRowBecomesADeadLetterWithoutItsRows() throws {
+        let batch = try Self.twoPartitionBatch().deadLettering(item: 4, rejection: RecordRejection(.rejectedByDatabase, field: "22001"),
+                                                               consumerGroup: "g")
+        #expect(batch[.training].items == [0, 1])
+        #expect(batch[.deadLetters].items == [2, 3, 4])
+        guard case .deadLetter(let d) = batch.items[4].outcome else { Issue.record("not a dead letter"); return }
+        #expect(d.rejection.description == "rejected_by_database: 22001")
+    }
 
-    @Test func copyTextEscaping() {
-        var e = CopyTextEncoder()
-        e.text("plain")
-        e.text("tab\there")
-        e.text("new\nline")
-        e.text("carriage\rreturn")
-        e.text("back\\slash")
+    // MARK: - Binary COPY
+
+    @Test func binaryCopyValues() {
+        var e = PostgresBinaryCopyEncoder()
+        e.beginRow(fields: 9)
+        e.text("é")
         e.text(nil)
-        e.text("")
-        e.text("\\N")
-        e.text("é😀")
-        e.endRow()
-        #expect(String(decoding: e.buffer, as: UTF8.self)
-            == "plain\ttab\\there\tnew\\nline\tcarriage\\rreturn\tback\\\\slash\t\\N\t\t\\\\N\té😀\n")
-    }
-
-    @Test func copyTextTypedColumnsAndRows() {
-        var e = CopyTextEncoder()
-        e.int(42)
-        e.int(nil)
-        e.int64(-7)
-        e.double(40.96)
-        e.double(nil)
-        e.timestamp(Timestamp.parseRFC3339("2026-03-31T23:59:59.5+00:00"))
-        e.timestamp(nil)
-        e.plain("abc")
-        e.endRow()
-        e.text("second")
-        e.endRow()
-        #expect(String(decoding: e.buffer, as: UTF8.self)
-            == "42\t\\N\t-7\t40.96\t\\N\t2026-03-31 23:59:59.500000+00\t\\N\tabc\nsecond\n")
-    }
-
-    @Test func copyTextArrays() {
-        var e = CopyTextEncoder()
-        e.textArray(["env", "team"])
+        e.int2(7)
+        e.int4(-2)
+        e.int8(1 << 40)
+        e.float8(40.96)
+        e.timestamptz(unixMicros: 946_684_800_000_001)  // 2000-01-01T00:00:00.000001Z
+        e.jsonb("{}")
         e.textArray([])
-        e.textArray(["a\"b", "c\\d", "x,y"])
-        e.endRow()
-        // Array literal first ({"a\"b","c\\d"}), then COPY escaping doubles each backslash.
-        #expect(String(decoding: e.buffer, as: UTF8.self)
-            == "{\"env\",\"team\"}\t{}\t{\"a\\\\\"b\",\"c\\\\\\\\d\",\"x,y\"}\n")
+        let row = BinaryCopyTuple(e.bytes[...])
+        #expect(row.fields.count == 9)
+        #expect(row.text(0) == "é")
+        #expect(row.fields[1] == nil)
+        #expect(row.integer(2) == 7 && row.fields[2]?.count == 2)
+        #expect(row.integer(3) == -2 && row.fields[3]?.count == 4)
+        #expect(row.integer(4) == 1 << 40)
+        #expect(row.float8(5) == 40.96)
+        #expect(row.integer(6) == 1)
+        #expect(Array(row.fields[7]!) == [1, 0x7B, 0x7D])  // jsonb version 1
+        #expect(Array(row.fields[8]!) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25])  // no dimensions, text elements
+    }
+
+    @Test func binaryCopyTextArray() {
+        var e = PostgresBinaryCopyEncoder()
+        e.textArray(["env", "ab"])
+        let b = e.bytes
+        // length, ndim 1, no NULLs, OID 25, size 2, lower bound 1, then each element with its length.
+        #expect(b == [0, 0, 0, 33, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 2, 0, 0, 0, 1,
+                      0, 0, 0, 3, 0x65, 0x6E, 0x76, 0, 0, 0, 2, 0x61, 0x62])
+    }
+
+    @Test func binaryCopyStreamIsFramed() {
+        let framed = PostgresBinaryCopyEncoder.framed([1, 2])
+        #expect(Array(framed.prefix(11)) == Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
+        #expect(framed.count == 19 + 2 + 2)
+        #expect(Array(framed.suffix(2)) == [0xFF, 0xFF])
     }
 }

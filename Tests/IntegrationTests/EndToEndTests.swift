@@ -1,3 +1,4 @@
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 @testable import CloudWasteStream

@@ -1,3 +1,4 @@
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 @testable import CloudWasteStream
@@ -90,13 +91,13 @@ import TestSupport
         try env.publish([Self.scan("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-01T10:00:00Z", event: "x1"),
                          Self.action("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-02T10:00:00Z", event: "x2")])
         try env.runPipeline()
-        let writer = BatchWriter(connection: try env.connect(), settings: .init(config: env.config))
+        let db = try env.connect()
         let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com")
-        let (report, emissions) = try writer.forget(userHash: hash, keyId: env.key.keyId)
+        let (report, emissions) = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: db)
         #expect(report.deleted["ml_training_data"] == 1)
         #expect(report.deleted["user_action_patterns"] == 1)
         #expect(emissions.count == 1)
-        let (again, _) = try writer.forget(userHash: hash, keyId: env.key.keyId)  // idempotent
+        let (again, _) = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: db)  // idempotent
         #expect(again.deleted["ml_training_data"] == 0)
     }
 

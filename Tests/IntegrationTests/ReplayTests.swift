@@ -1,3 +1,4 @@
+import CloudWasteDevTools
 import CloudWasteKafka
 import CloudWastePostgres
 @testable import CloudWasteStream
@@ -16,9 +17,8 @@ import TestSupport
         try env.publish(messages)
         try env.runPipeline()
         let db = try env.connect()
-        let writer = BatchWriter(connection: try env.connect(), settings: .init(config: env.config))
         let hash = Pseudonymizer(key: env.key).pseudonym(.user, erased)
-        _ = try writer.forget(userHash: hash, keyId: env.key.keyId)
+        _ = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: try env.connect())
         let before = try TableChecksums.compute(db)
 
         let replayer = Replayer(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.replay"))

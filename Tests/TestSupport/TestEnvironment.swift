@@ -1,5 +1,6 @@
 public import CloudWasteKafka
 public import CloudWastePostgres
+public import CloudWasteDevTools
 public import CloudWasteStream
 public import Foundation
 public import Logging

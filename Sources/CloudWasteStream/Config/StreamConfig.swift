@@ -21,13 +21,27 @@ public struct StreamConfig: Sendable {
     public var regionTablePath: String?
     public var consentMode = ConsentMode.optOut
 
+    /// Writer threads, each with its own PostgreSQL connection and a disjoint set of partitions;
+    /// 0: one per core (up to 8).
+    public var writers = 0
+    public var writerCount: Int { writers > 0 ? writers : min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
     public var batchMaxRecords = 5000
-    public var batchLingerMs = 100
+    /// Rows over all tables (one metric-samples record can carry thousands of points).
+    public var batchMaxRows = 50_000
+    /// Encoded bytes of a batch (plus the raw bytes of its dead letters).
+    public var batchMaxBytes = 16 << 20
+    /// How long an open batch waits for more records while its writer is idle.
+    public var batchLingerMs = 10
     public var maxPayloadBytes = 1_048_576
     public var maxFutureSkewHours = 24
     public var retryMaxBackoffSeconds = 30.0
-    public var maxQueuedBatches = 2
+    /// Sealed batches waiting per writer, besides the one being written.
+    public var maxQueuedBatches = 1
     public var partitionStallSeconds = 15.0
+    /// The graceful period of a stop (SIGTERM): open batches are finished or dropped within it.
+    public var shutdownGraceSeconds = 30
+    /// How long `run --until-idle` waits for its first partition assignment before it fails.
+    public var assignmentTimeoutSeconds = 30.0
 
     public var windowsEnabled = true
     public var windowGraceHours = 72
@@ -151,7 +165,12 @@ public struct StreamConfig: Sendable {
         case "anonymization.consent_mode":
             guard let mode = ConsentMode(rawValue: try string()) else { throw Invalid("'\(key)' must be \"opt_out\" or \"opt_in\"") }
             consentMode = mode
+        case "pipeline.writers": writers = try int(0...64)
         case "pipeline.batch_max_records": batchMaxRecords = try int(1...100_000)
+        case "pipeline.batch_max_rows": batchMaxRows = try int(1...10_000_000)
+        case "pipeline.batch_max_bytes": batchMaxBytes = try int(65_536...1 << 30)
+        case "pipeline.shutdown_grace_seconds": shutdownGraceSeconds = try int(10...3600)
+        case "pipeline.assignment_timeout_seconds": assignmentTimeoutSeconds = Double(try int(1...3600))
         case "pipeline.batch_linger_ms": batchLingerMs = try int(0...60_000)
         case "pipeline.max_payload_bytes": maxPayloadBytes = try int(1024...64 * 1_048_576)
         case "pipeline.max_future_skew_hours": maxFutureSkewHours = try int(0...8760)

@@ -1,20 +1,24 @@
 import Foundation
 
-/// A bounded FIFO between the consumer thread and the writer thread; `capacity` bounds memory and
-/// gives back-pressure (the consumer waits for room, and pauses its partitions if that takes long).
+/// A bounded FIFO between the consumer thread and one writer thread. `capacity` bounds memory and
+/// gives back-pressure; `isDrained` (nothing queued, nothing being written) is what adaptive
+/// batching watches: a batch is handed over as soon as its writer has nothing to do.
 final class BlockingQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
     private var inFlight = 0
     let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int) { self.capacity = max(1, capacity) }
 
-    var isFull: Bool { condition.withLock { items.count >= capacity } }
+    var hasRoom: Bool { condition.withLock { items.count < capacity } }
+
+    var isFull: Bool { !hasRoom }
 
     /// True when nothing is queued and the taker finished its last item.
     var isDrained: Bool { condition.withLock { items.isEmpty && inFlight == 0 } }
 
+    /// Appends even beyond capacity (a revocation or the last batch at shutdown must be handed over).
     func put(_ item: Element) {
         condition.withLock {
             items.append(item)
@@ -51,6 +55,17 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         condition.withLock {
             inFlight -= 1
             condition.broadcast()
+        }
+    }
+
+    /// Removes what is queued (not what is being written): the batches dropped at a shutdown
+    /// whose deadline passed.
+    func removeAll() -> [Element] {
+        condition.withLock {
+            let out = items
+            items.removeAll()
+            condition.broadcast()
+            return out
         }
     }
 

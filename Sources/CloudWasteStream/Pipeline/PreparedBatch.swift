@@ -1,4 +1,5 @@
 public import CloudWasteKafka
+import CloudWastePostgres
 
 /// Where a row came from (kept in every table for audit and deterministic tie-breaks).
 public struct SourcePosition: Hashable, Sendable {
@@ -28,7 +29,7 @@ public struct PartitionSpan: Sendable, Equatable {
     public var maxEventTime: Timestamp?
 }
 
-/// A record that could not be accepted, with what the dead-letter topic and table need.
+/// A record that could not be accepted, with what the dead-letter topic needs after the commit.
 public struct DeadLetter: Sendable {
     public var rejection: RecordRejection
     public var key: [UInt8]?
@@ -37,7 +38,9 @@ public struct DeadLetter: Sendable {
 
 /// What one consumed message became.
 public enum BatchOutcome: Sendable {
-    case row(AnonymizedRecord)
+    /// Rows in one table (none when every row was superseded in the batch).
+    case rows(BatchTable)
+    case privacy(PrivacyRow)
     case deadLetter(DeadLetter)
 }
 
@@ -45,26 +48,58 @@ public struct BatchItem: Sendable {
     public var source: SourcePosition
     public var outcome: BatchOutcome
     public var eventTime: Timestamp?
+    /// Size of the message's value.
+    public var payloadBytes: Int = 0
 }
 
-/// One unit of exactly-once work: the outcome of every message, in poll order, plus the
-/// partition spans they advance. Built on the consumer thread, written by `BatchWriter` in one
-/// PostgreSQL transaction. Because items keep their order, a batch can be split anywhere
-/// (bisection after a database rejection) and each part still advances offsets contiguously.
+/// One unit of exactly-once work: the outcome of every message in poll order, the rows already
+/// encoded per table, and the partition spans they advance. Built on the consumer thread,
+/// written by one `BatchWriter` in one PostgreSQL transaction. Items keep their order, so a batch
+/// can be split anywhere (bisection after a database rejection) and each part still advances
+/// offsets contiguously.
 public struct PreparedBatch: Sendable {
     public var spans: [PartitionSpan]
     public var items: [BatchItem]
+    /// Indexed by `BatchTable.rawValue`.
+    public var tables: [EncodedRows]
     public var keyId: String
-    public var payloadBytes: Int
 
-    public init(spans: [PartitionSpan], items: [BatchItem], keyId: String, payloadBytes: Int = 0) {
+    public init(spans: [PartitionSpan], items: [BatchItem], tables: [EncodedRows] = BatchTable.allCases.map { _ in EncodedRows() },
+                keyId: String) {
         self.spans = spans
         self.items = items
+        self.tables = tables
         self.keyId = keyId
-        self.payloadBytes = payloadBytes
+    }
+
+    /// Bytes of the consumed values.
+    public var payloadBytes: Int { items.reduce(0) { $0 + $1.payloadBytes } }
+
+    /// What the batch holds in memory, roughly: encoded rows plus the raw bytes kept for dead letters.
+    public var memoryBytes: Int {
+        encodedBytes + items.reduce(0) { if case .deadLetter(let d) = $1.outcome { $0 + (d.value?.count ?? 0) + (d.key?.count ?? 0) } else { $0 } }
     }
 
     public var isEmpty: Bool { items.isEmpty }
+
+    public subscript(table: BatchTable) -> EncodedRows {
+        get { tables[table.rawValue] }
+        set { tables[table.rawValue] = newValue }
+    }
+
+    /// Rows over every table.
+    public var rowCount: Int { tables.reduce(0) { $0 + $1.count } }
+
+    /// Encoded bytes over every table.
+    public var encodedBytes: Int { tables.reduce(0) { $0 + $1.byteCount } }
+
+    public var privacyRequests: [PrivacyRow] {
+        items.compactMap { if case .privacy(let p) = $0.outcome { p } else { nil } }
+    }
+
+    public var deadLetters: [(source: SourcePosition, letter: DeadLetter)] {
+        items.compactMap { if case .deadLetter(let d) = $0.outcome { ($0.source, d) } else { nil } }
+    }
 
     /// Splits after `count` items; the second part's spans start where the first part's end.
     public func split(at count: Int) -> (PreparedBatch, PreparedBatch) {
@@ -87,89 +122,32 @@ public struct PreparedBatch: Sendable {
                                                  maxEventTime: theirs.compactMap(\.eventTime).max()))
             }
         }
-        return (PreparedBatch(spans: firstSpans, items: first, keyId: keyId),
-                PreparedBatch(spans: secondSpans, items: second, keyId: keyId))
+        return (PreparedBatch(spans: firstSpans, items: first, tables: tables.map { $0.filtered { $0 < count ? $0 : nil } }, keyId: keyId),
+                PreparedBatch(spans: secondSpans, items: second, tables: tables.map { $0.filtered { $0 >= count ? $0 - count : nil } }, keyId: keyId))
     }
 
     /// The batch without the records of `partitions` (after they were fenced).
     public func removing(_ partitions: Set<TopicPartition>) -> PreparedBatch {
-        PreparedBatch(spans: spans.filter { !partitions.contains($0.partition) },
-                      items: items.filter { !partitions.contains($0.source.topicPartition) },
-                      keyId: keyId, payloadBytes: payloadBytes)
-    }
-}
-
-/// Turns consumed messages into a `PreparedBatch`: decode, validate, anonymize. Pure apart from
-/// the clock inside the decoder; owns the thread's `Anonymizer`.
-public final class BatchBuilder {
-    public let decoder: RecordDecoder
-    public let anonymizer: Anonymizer
-    private let topics: [String: InputTopic]
-    private var items: [BatchItem] = []
-    private var spans: [TopicPartition: PartitionSpan] = [:]
-    private var spanOrder: [TopicPartition] = []
-    private var payloadBytes = 0
-
-    public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic]) {
-        self.decoder = decoder
-        self.anonymizer = anonymizer
-        self.topics = topicNames
-    }
-
-    public var count: Int { items.count }
-
-    /// Adds one message of a partition owned at `generation`; `expectedOffset` is where
-    /// PostgreSQL's offset stands for this partition when this span started.
-    public func add(_ message: KafkaMessage, generation: Int64, expectedOffset: Int64) {
-        let tp = message.topicPartition
-        let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
-        var item: BatchItem
-        if let topic = topics[message.topic] {
-            do {
-                let record = try decoder.decode(topic, message.value)
-                let row = anonymizer.anonymize(record)
-                item = BatchItem(source: source, outcome: .row(row), eventTime: Self.eventTime(record))
-            } catch {
-                item = BatchItem(source: source, outcome: .deadLetter(DeadLetter(rejection: error, key: message.key, value: message.value)), eventTime: nil)
-            }
-        } else {
-            item = BatchItem(source: source, outcome: .deadLetter(DeadLetter(rejection: RecordRejection(.unknownTopic), key: message.key, value: message.value)), eventTime: nil)
+        guard !partitions.isEmpty else { return self }
+        var newIndex = [Int?](repeating: nil, count: items.count)
+        var kept: [BatchItem] = []
+        for (i, item) in items.enumerated() where !partitions.contains(item.source.topicPartition) {
+            newIndex[i] = kept.count
+            kept.append(item)
         }
-        if spans[tp] == nil {
-            spans[tp] = PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
-                                      nextOffset: message.offset + 1, maxEventTime: nil)
-            spanOrder.append(tp)
-        }
-        spans[tp]!.nextOffset = message.offset + 1
-        if let t = item.eventTime, spans[tp]!.maxEventTime.map({ t > $0 }) ?? true { spans[tp]!.maxEventTime = t }
-        payloadBytes += message.value?.count ?? 0
-        items.append(item)
+        return PreparedBatch(spans: spans.filter { !partitions.contains($0.partition) }, items: kept,
+                             tables: tables.map { $0.filtered { newIndex[$0] } }, keyId: keyId)
     }
 
-    /// Hands over what was added and starts a new batch.
-    public func seal() -> PreparedBatch {
-        let batch = PreparedBatch(spans: spanOrder.map { spans[$0]! }, items: items, keyId: anonymizer.keyId, payloadBytes: payloadBytes)
-        items = []
-        spans = [:]
-        spanOrder = []
-        payloadBytes = 0
-        return batch
-    }
-
-    /// Drops what was added for `partitions` (revoked or fenced before sealing).
-    public func discard(_ partitions: Set<TopicPartition>) {
-        items.removeAll { partitions.contains($0.source.topicPartition) }
-        for tp in partitions { spans[tp] = nil }
-        spanOrder.removeAll { partitions.contains($0) }
-    }
-
-    static func eventTime(_ record: InputRecord) -> Timestamp? {
-        switch record {
-        case .scan(let r): r.detectedAt
-        case .action(let r): r.actionAt
-        case .lifecycle(let r): r.occurredAt
-        case .metrics(let r): r.points.map(\.ts).max()
-        case .privacy(let r): r.requestedAt
-        }
+    /// The batch with item `index` turned into a dead letter (a row PostgreSQL rejected): its rows
+    /// are dropped and a dead_letters row takes their place.
+    public func deadLettering(item index: Int, rejection: RecordRejection, consumerGroup: String) -> PreparedBatch {
+        var out = self
+        out.tables = tables.map { $0.filtered { $0 == index ? nil : $0 } }
+        out.items[index].outcome = .deadLetter(DeadLetter(rejection: rejection, key: nil, value: nil))
+        let row = DeadLetterRow(source: items[index].source, rejection: rejection, payloadSHA256: nil, payloadBytes: 0,
+                                keySHA256: nil, consumerGroup: consumerGroup)
+        out[.deadLetters].append(item: index) { TableDescription.deadLetters.encode(row, into: &$0) }
+        return out
     }
 }

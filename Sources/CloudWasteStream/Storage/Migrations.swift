@@ -159,6 +159,15 @@ public struct Migrator {
             account_hash text COLLATE "C" NOT NULL, month date NOT NULL, records int NOT NULL,
             PRIMARY KEY (account_hash, month));
         """),
+        // Several writers append to the recompute queue at once; without a key they never wait on
+        // each other (the recomputer sums the entries). Dead letters are published after their
+        // commit now, so the table records when that happened.
+        Migration(version: 4, name: "append-only recompute queue; dead-letter publication after commit", sql: """
+        ALTER TABLE {s}.window_dirty_months DROP CONSTRAINT window_dirty_months_pkey;
+        ALTER TABLE {s}.dead_letters ADD COLUMN published_at timestamptz;
+        UPDATE {s}.dead_letters SET published_at = received_at;
+        CREATE INDEX dead_letters_unpublished ON {s}.dead_letters (received_at) WHERE published_at IS NULL;
+        """),
     ]
 }
 

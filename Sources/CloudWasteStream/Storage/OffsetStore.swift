@@ -2,9 +2,11 @@ public import CloudWasteKafka
 public import CloudWastePostgres
 
 /// The source of truth for where each partition stands (SPEC §5). Claiming a partition bumps its
-/// generation, which fences any earlier owner: that owner's next batch transaction finds a
-/// different generation and rolls back.
-public final class OffsetStore {
+/// generation, which fences any earlier owner; advancing it is conditional on that generation and
+/// on the offset the batch started from, so a zombie's batch (or one that would leave a gap or an
+/// overlap) finds no row to update and rolls back. Used on the connection of whoever holds it:
+/// the consumer thread claims, each writer advances inside its batch transaction.
+public struct OffsetStore {
     public struct Claim: Sendable, Equatable {
         /// Next offset to read; nil when nothing was ever committed (start from Kafka's position).
         public var nextOffset: Int64?
@@ -45,5 +47,32 @@ public final class OffsetStore {
                 Claim(nextOffset: next < 0 ? nil : next, generation: Int64(result.int(r, 3)!))
         }
         return out
+    }
+
+    /// Inside the batch transaction: moves every span's offset forward, only where the span's
+    /// generation and start offset still match. Returns the partitions that did not (fenced).
+    public func advance(_ spans: [PartitionSpan]) throws -> Set<TopicPartition> {
+        guard !spans.isEmpty else { return [] }
+        let sorted = spans.sorted { $0.partition < $1.partition }
+        let result = try db.query("""
+            UPDATE \(unescaped: schema).stream_offsets AS so
+               SET next_offset = v.next_offset,
+                   max_event_time = GREATEST(so.max_event_time, v.max_event_time),
+                   last_record_at = CASE WHEN v.max_event_time IS NULL THEN so.last_record_at ELSE now() END,
+                   updated_at = now()
+              FROM unnest(\(sorted.map(\.partition.topic))::text[], \(sorted.map { String($0.partition.partition) })::int[],
+                          \(sorted.map { String($0.generation) })::bigint[], \(sorted.map { String($0.startOffset) })::bigint[],
+                          \(sorted.map { String($0.nextOffset) })::bigint[],
+                          \(PostgresNullableArray(sorted.map { $0.maxEventTime?.postgresText }))::timestamptz[])
+                   AS v(topic, partition, generation, start_offset, next_offset, max_event_time)
+             WHERE so.consumer_group = \(groupId) AND so.topic = v.topic AND so.partition = v.partition
+               AND so.generation = v.generation AND so.next_offset = v.start_offset
+            RETURNING so.topic, so.partition
+            """)
+        var matched = Set<TopicPartition>()
+        for r in 0..<result.rowCount {
+            matched.insert(TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!)))
+        }
+        return Set(spans.map(\.partition)).subtracting(matched)
     }
 }

@@ -1,4 +1,5 @@
-import CloudWastePostgres
+import Foundation
+public import CloudWastePostgres
 
 /// What an erasure deleted, per table.
 public struct ErasureReport: Sendable, CustomStringConvertible {
@@ -9,26 +10,47 @@ public struct ErasureReport: Sendable, CustomStringConvertible {
     }
 }
 
-/// Consent changes and erasures (SPEC §7), inside the caller's transaction.
-extension BatchWriter {
+/// Consent changes and erasures (SPEC §7), inside the caller's transaction, which must hold the
+/// schema's privacy lock exclusively (`lockKey`): batch transactions hold it shared, so no batch
+/// can store a record of a user while that user's consent or erasure is being applied, whichever
+/// writer or instance it runs on. Window state of the months whose rows were deleted is rebuilt
+/// here and the months are queued for the recomputer.
+public struct PrivacyRequests {
+    let db: PostgresConnection
+    let schema: String
+    let s: String
+    let consent: ConsentRules
+    let windowsEnabled: Bool
+
+    public init(connection: PostgresConnection, schema: String, consentMode: StreamConfig.ConsentMode, windowsEnabled: Bool) {
+        db = connection
+        self.schema = schema
+        s = PostgresQuery.quoteIdentifier(schema)
+        consent = ConsentRules(schema: schema, mode: consentMode)
+        self.windowsEnabled = windowsEnabled
+    }
+
+    /// The advisory-lock key: batches hold it shared, privacy requests exclusively.
+    static func lockKey(schema: String) -> Int64 { stableLockKey("cloudwaste-stream/privacy/\(schema)") }
+
     /// Applies one privacy request. Consent is recorded as history (so records are judged by the
     /// consent in force at their event time), and rows that an opt-out now forbids are removed.
-    func applyPrivacy(_ row: PrivacyRow, keyId: String, source: String) throws {
+    func apply(_ row: PrivacyRow, keyId: String, source: String) throws {
         switch row.request {
         case .erase:
             _ = try erase(userHash: row.userHash, at: row.requestedAt, eventHash: row.eventHash, keyId: keyId, source: source)
         case .optIn, .optOut:
-            let consent = row.request == .optIn ? "collect" : "opted_out"
+            let value = row.request == .optIn ? "collect" : "opted_out"
             // After an erasure an opt-in admits only records after it: the erasure filter keeps
             // everything up to the erasure out, whatever the consent history says.
             try db.query("""
                 INSERT INTO \(unescaped: s).consent_events (user_hash, effective_at, event_hash, consent)
-                VALUES (\(row.userHash), \(row.requestedAt.postgresText)::timestamptz, \(row.eventHash), \(consent))
+                VALUES (\(row.userHash), \(row.requestedAt.postgresText)::timestamptz, \(row.eventHash), \(value))
                 ON CONFLICT DO NOTHING
                 """)
             try db.query("""
                 INSERT INTO \(unescaped: s).user_preferences AS p (user_hash, consent, updated_at, key_id)
-                VALUES (\(row.userHash), \(consent), \(row.requestedAt.postgresText)::timestamptz, \(keyId))
+                VALUES (\(row.userHash), \(value), \(row.requestedAt.postgresText)::timestamptz, \(keyId))
                 ON CONFLICT (user_hash) DO UPDATE SET consent = EXCLUDED.consent, updated_at = EXCLUDED.updated_at,
                     key_id = EXCLUDED.key_id
                  WHERE EXCLUDED.updated_at >= p.updated_at
@@ -42,8 +64,8 @@ extension BatchWriter {
     /// Deletes the user's rows whose event time now falls under an opt-out (a request that arrived
     /// after records it covers), then corrects the affected months.
     private func removeRowsNoLongerAllowed(userHash: String) throws {
-        let allowedTraining = consentAllows(user: "t.user_hash", at: "t.detected_at")
-        let allowedAction = consentAllows(user: "t.user_hash", at: "t.action_at")
+        let allowedTraining = consent.allows(user: "t.user_hash", at: "t.detected_at")
+        let allowedAction = consent.allows(user: "t.user_hash", at: "t.action_at")
         try db.query("""
             WITH d1 AS (
                 DELETE FROM \(unescaped: s).ml_training_data t WHERE t.user_hash = \(userHash) AND NOT (\(unescaped: allowedTraining))
@@ -59,7 +81,7 @@ extension BatchWriter {
     }
 
     /// Deletes every row that carries the user's pseudonym, records the erasure (it outlives
-    /// replays) and corrects the cost-trend rows that counted the user.
+    /// replays) and queues the cost-trend rows that counted the user for correction.
     func erase(userHash: String, at time: Timestamp, eventHash: String, keyId: String, source: String) throws -> ErasureReport {
         var deleted: [String: Int] = [:]
         for (table, touchMonth) in [("ml_training_data", "detected_at"), ("user_action_patterns", "action_at"),
@@ -105,9 +127,9 @@ extension BatchWriter {
     }
 
     /// Recomputes window state for the months in `touched_months` from the fact tables (which keep
-    /// every scan), after rows were deleted.
+    /// every scan), after rows were deleted, and queues those months for the recomputer.
     private func rebuildWindowState() throws {
-        guard settings.windowsEnabled else { return }
+        guard windowsEnabled else { return }
         try db.execute("""
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             DELETE FROM \(s).window_resource_costs w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
@@ -133,20 +155,19 @@ extension BatchWriter {
                AND a.action_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
              ORDER BY a.account_hash, g.month, a.resource_hash, a.action_at DESC, a.source_partition DESC, a.source_offset DESC;
+            INSERT INTO \(s).window_dirty_months (account_hash, month, records)
+            SELECT account_hash, month, sum(records)::int FROM touched_months GROUP BY account_hash, month;
             """)
     }
 
-    /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own.
-    public func forget(userHash: String, keyId: String) throws -> (ErasureReport, [TrendEmission]) {
-        try prepareSessionForTools()
+    /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own, under the
+    /// exclusive privacy lock. The affected cost-trend rows are queued; the caller recomputes.
+    public func forget(userHash: String, keyId: String) throws -> ErasureReport {
+        try SessionTables.prepare(db)
         return try db.transaction {
+            try db.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey(schema: schema)))")
             let now = Timestamp.now()
-            let report = try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
-            var emissions: [TrendEmission] = []
-            if settings.windowsEnabled {
-                emissions = try recomputeTouchedMonths(keyId: keyId).0
-            }
-            return (report, emissions)
+            return try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
         }
     }
 }

@@ -1,3 +1,5 @@
+public import CloudWasteStream
+
 /// Realistic scanner traffic for the demo, the benchmark and tests: accounts on AWS, Azure, GCP
 /// and Microsoft 365 with their own id shapes and regions, daily scans over several months, user
 /// actions, lifecycle events, metric samples, privacy requests, and a configurable share of bad
@@ -7,6 +9,12 @@ public struct TrafficGenerator: Sendable {
         public var topic: InputTopic
         public var key: String
         public var value: [UInt8]
+
+        public init(topic: InputTopic, key: String, value: [UInt8]) {
+            self.topic = topic
+            self.key = key
+            self.value = value
+        }
     }
 
     public var seed: UInt64
@@ -89,6 +97,22 @@ public struct TrafficGenerator: Sendable {
             day += 1
         }
         return Array(out.prefix(count))
+    }
+
+    /// `count` metric-samples records of `points` points each (one per minute), about 42 bytes a
+    /// point: the large records that batch limits by rows and bytes exist for.
+    public func largeMetricSamples(count: Int, points: Int) -> [Message] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<count).map { i in
+            let account = "large-account-\(i % 7)"
+            var json = "{\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"arn:aws:ec2:us-east-1:\(account):instance/i-\(i)\",\"metric\":\"CPUUtilization\",\"unit\":\"Percent\",\"points\":["
+            json.reserveCapacity(points * 48)
+            for p in 0..<points {
+                if p > 0 { json += "," }
+                json += "{\"ts\":\"\(Timestamp(micros: start.micros + Int64(p) * 60_000_000))\",\"value\":\((rng.nextDouble() * 10000).rounded() / 100)}"
+            }
+            return Message(topic: .metricSamples, key: account, value: Array((json + "]}").utf8))
+        }
     }
 
     private func makeAccount(_ i: Int, _ rng: inout SplitMix64) -> Account {

@@ -1,4 +1,5 @@
 import CRdKafka
+public import CloudWasteKafka
 import Foundation
 public import Logging
 

@@ -81,11 +81,8 @@ public final class ScratchPostgres: @unchecked Sendable {
     }
 
     private func run(_ executable: String, _ arguments: [String]) throws {
-        // Output goes to a file, not a pipe: the server that pg_ctl starts inherits the descriptors
-        // and would keep a pipe open forever. posix_spawn + waitpid rather than Foundation's
-        // Process, whose waitUntilExit can hang when called from Swift concurrency.
         let outputFile = directory.appendingPathComponent("tool-output.txt")
-        let status = spawnAndWait(executable, arguments, outputPath: outputFile.path)
+        let status = try ChildProcess.run(executable, arguments, outputPath: outputFile.path)
         if status != 0 {
             let data = FileManager.default.contents(atPath: outputFile.path) ?? Data()
             let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -127,6 +124,12 @@ public final class ScratchPostgres: @unchecked Sendable {
 }
 
 extension ScratchPostgres {
+    /// The postmaster's process id while the server runs (its backends are its children).
+    public var postmasterPID: pid_t? {
+        guard let text = try? String(contentsOf: dataDirectory.appendingPathComponent("postmaster.pid"), encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { pid_t($0) }
+    }
+
     /// Stops a server that an interrupted earlier run left in `directory` (its postmaster.pid).
     public static func stopLeftover(in directory: URL) {
         let pidFile = directory.appendingPathComponent("data/postmaster.pid")
@@ -135,24 +138,4 @@ extension ScratchPostgres {
         kill(pid, SIGQUIT)
         for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
     }
-}
-
-/// Runs a program with stdin from /dev/null and stdout+stderr appended to `outputPath`; returns
-/// its exit status (or 128+signal).
-func spawnAndWait(_ executable: String, _ arguments: [String], outputPath: String) -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    guard rc == 0 else { return 127 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    if status & 0x7f == 0 { return (status >> 8) & 0xff }
-    return 128 + (status & 0x7f)
 }

@@ -1,0 +1,145 @@
+/// The column types that the project writes with binary COPY, and their SQL names.
+public enum PostgresColumnType: String, Sendable {
+    case text
+    case float8 = "double precision"
+    case int2 = "smallint"
+    case int4 = "int"
+    case int8 = "bigint"
+    case bool = "boolean"
+    case date
+    case timestamptz
+    case jsonb
+    case textArray = "text[]"
+    case bytea
+}
+
+/// Rows in PostgreSQL's binary COPY format (`COPY … FROM STDIN (FORMAT binary)`), appended
+/// straight into one byte buffer. Binary COPY saves the server the text parsing of every value
+/// (numbers, timestamps, arrays) and saves us the formatting; values must match the column types
+/// exactly, which the table descriptions guarantee. Tuples only: `framed` adds header and trailer.
+public struct PostgresBinaryCopyEncoder: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    /// The 19-byte signature, flags and header-extension length that open every binary COPY stream.
+    public static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
+    /// The field count -1 that ends it.
+    public static let trailer: [UInt8] = [0xFF, 0xFF]
+
+    /// A complete COPY stream of `tuples`.
+    public static func framed(_ tuples: [UInt8]) -> [UInt8] {
+        var out = header
+        out.reserveCapacity(header.count + tuples.count + 2)
+        out.append(contentsOf: tuples)
+        out.append(contentsOf: trailer)
+        return out
+    }
+
+    public var count: Int { bytes.count }
+
+    public mutating func removeAll(keepingCapacity: Bool = true) { bytes.removeAll(keepingCapacity: keepingCapacity) }
+
+    /// Starts a tuple of `fields` values.
+    public mutating func beginRow(fields: Int) { appendBigEndian(UInt16(fields)) }
+
+    public mutating func null() { appendBigEndian(UInt32(bitPattern: -1)) }
+
+    public mutating func text(_ s: String?) {
+        guard var s else { return null() }
+        s.withUTF8 { u in
+            appendBigEndian(UInt32(u.count))
+            bytes.append(contentsOf: u)
+        }
+    }
+
+    /// Raw bytes as the value of a `text` or `bytea` column.
+    public mutating func raw(_ b: [UInt8]?) {
+        guard let b else { return null() }
+        appendBigEndian(UInt32(b.count))
+        bytes.append(contentsOf: b)
+    }
+
+    public mutating func float8(_ v: Double?) {
+        guard let v else { return null() }
+        appendBigEndian(UInt32(8))
+        appendBigEndian(v.bitPattern)
+    }
+
+    public mutating func int2(_ v: Int?) {
+        guard let v else { return null() }
+        appendBigEndian(UInt32(2))
+        appendBigEndian(UInt16(bitPattern: Int16(truncatingIfNeeded: v)))
+    }
+
+    public mutating func int4(_ v: Int?) {
+        guard let v else { return null() }
+        appendBigEndian(UInt32(4))
+        appendBigEndian(UInt32(bitPattern: Int32(truncatingIfNeeded: v)))
+    }
+
+    public mutating func int8(_ v: Int64?) {
+        guard let v else { return null() }
+        appendBigEndian(UInt32(8))
+        appendBigEndian(UInt64(bitPattern: v))
+    }
+
+    public mutating func bool(_ v: Bool?) {
+        guard let v else { return null() }
+        appendBigEndian(UInt32(1))
+        bytes.append(v ? 1 : 0)
+    }
+
+    /// Microseconds since 1970-01-01T00:00:00Z (PostgreSQL counts from 2000-01-01).
+    public mutating func timestamptz(unixMicros: Int64?) {
+        guard let v = unixMicros else { return null() }
+        appendBigEndian(UInt32(8))
+        appendBigEndian(UInt64(bitPattern: v - Self.postgresEpochOffsetMicros))
+    }
+
+    /// Days since 1970-01-01 (PostgreSQL counts from 2000-01-01).
+    public mutating func date(unixDays: Int?) {
+        guard let v = unixDays else { return null() }
+        appendBigEndian(UInt32(4))
+        appendBigEndian(UInt32(bitPattern: Int32(v - 10_957)))
+    }
+
+    /// jsonb: a version byte (1) and the JSON text.
+    public mutating func jsonb(_ json: String?) {
+        guard var json else { return null() }
+        json.withUTF8 { u in
+            appendBigEndian(UInt32(u.count + 1))
+            bytes.append(1)
+            bytes.append(contentsOf: u)
+        }
+    }
+
+    /// A one-dimensional text[] without NULL elements.
+    public mutating func textArray(_ values: [String]?) {
+        guard let values else { return null() }
+        let lengthAt = bytes.count
+        appendBigEndian(UInt32(0))  // patched below
+        let start = bytes.count
+        if values.isEmpty {
+            appendBigEndian(UInt32(0)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))
+        } else {
+            appendBigEndian(UInt32(1)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))  // ndim, no NULLs, text OID
+            appendBigEndian(UInt32(values.count)); appendBigEndian(UInt32(1))                    // size, lower bound
+            for v in values { text(v) }
+        }
+        let length = UInt32(bytes.count - start).bigEndian
+        withUnsafeBytes(of: length) { raw in
+            for i in 0..<4 { bytes[lengthAt + i] = raw[i] }
+        }
+    }
+
+    /// Appends tuples encoded elsewhere (already framed as tuples, no header).
+    public mutating func append(tuples: ArraySlice<UInt8>) { bytes.append(contentsOf: tuples) }
+
+    static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
+
+    @inline(__always)
+    private mutating func appendBigEndian<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+}

@@ -1,0 +1,171 @@
+public import CloudWasteKafka
+import CloudWastePostgres
+
+/// Turns consumed messages into a `PreparedBatch`: decode, validate, anonymize, and encode each
+/// row for COPY at once, so that no decoded record outlives its message and the writer only
+/// streams bytes. Rows with the same primary key in one batch are reduced to the last one (one
+/// statement cannot update a row twice). Pure apart from the clock inside the decoder; owned by
+/// the consumer thread, like its `Anonymizer`.
+public final class BatchBuilder {
+    public let decoder: RecordDecoder
+    public let anonymizer: Anonymizer
+    private let topics: [String: InputTopic]
+    private let consumerGroup: String
+    private var items: [BatchItem] = []
+    private var spans: [TopicPartition: PartitionSpan] = [:]
+    private var spanOrder: [TopicPartition] = []
+    private var tables = BatchTable.allCases.map { _ in EncodedRows() }
+    /// Primary key → slot of the row that currently holds it, per table.
+    private var slotByKey = BatchTable.allCases.map { _ in [RowKey: Int]() }
+    private var deadLetterBytes = 0
+    public private(set) var openedAt: ContinuousClock.Instant?
+
+    public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
+        self.decoder = decoder
+        self.anonymizer = anonymizer
+        self.topics = topicNames
+        self.consumerGroup = consumerGroup
+    }
+
+    /// Records added since the last seal.
+    public var count: Int { items.count }
+    /// Rows over all tables (a metric-samples record has one per point).
+    public var rows: Int { tables.reduce(0) { $0 + $1.count } }
+    /// Encoded rows plus the raw bytes kept for dead letters.
+    public var bytes: Int { tables.reduce(0) { $0 + $1.byteCount } + deadLetterBytes }
+
+    /// Adds one message of a partition owned at `generation`; `expectedOffset` is where
+    /// PostgreSQL's offset stands for this partition when this span started.
+    public func add(_ message: KafkaMessage, generation: Int64, expectedOffset: Int64) {
+        let tp = message.topicPartition
+        let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
+        let index = items.count
+        if openedAt == nil { openedAt = .now }
+        var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.value?.count ?? 0)
+        if let topic = topics[message.topic] {
+            do {
+                let record = try decoder.decode(topic, message.value)
+                item.eventTime = Self.eventTime(record)
+                item.outcome = encode(anonymizer.anonymize(record), item: index, source: source)
+            } catch {
+                item.outcome = deadLetter(DeadLetter(rejection: error, key: message.key, value: message.value), item: index, source: source)
+            }
+        } else {
+            item.outcome = deadLetter(DeadLetter(rejection: RecordRejection(.unknownTopic), key: message.key, value: message.value),
+                                      item: index, source: source)
+        }
+        if spans[tp] == nil {
+            spans[tp] = PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
+                                      nextOffset: message.offset + 1, maxEventTime: nil)
+            spanOrder.append(tp)
+        }
+        spans[tp]!.nextOffset = message.offset + 1
+        if let t = item.eventTime, spans[tp]!.maxEventTime.map({ t > $0 }) ?? true { spans[tp]!.maxEventTime = t }
+        items.append(item)
+    }
+
+    private func encode(_ record: AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
+        let keyId = anonymizer.keyId
+        switch record {
+        case .training(let r):
+            put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item) {
+                TableDescription.mlTrainingData.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+            }
+            return .rows(.training)
+        case .action(let r):
+            put(.actions, key: RowKey(a: r.eventHash, b: ""), item: item) {
+                TableDescription.userActionPatterns.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+            }
+            return .rows(.actions)
+        case .lifecycle(let r):
+            put(.lifecycle, key: RowKey(a: r.eventHash, b: ""), item: item) {
+                TableDescription.resourceLifecycleEvents.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+            }
+            return .rows(.lifecycle)
+        case .metricPoints(let points):
+            for p in points {
+                put(.metrics, key: RowKey(a: p.resourceHash, b: p.metric, c: p.ts.micros), item: item) {
+                    TableDescription.cloudwatchMetricsHistory.encode(SourcedRow(row: p, source: source, keyId: keyId), into: &$0)
+                }
+            }
+            return .rows(.metrics)
+        case .privacy(let r):
+            return .privacy(r)
+        }
+    }
+
+    /// Appends a row, superseding an earlier row of the batch with the same key.
+    private func put(_ table: BatchTable, key: RowKey, item: Int, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) {
+        let slot = tables[table.rawValue].append(item: item, encode)
+        if let earlier = slotByKey[table.rawValue].updateValue(slot, forKey: key) {
+            tables[table.rawValue].supersede(slot: earlier)
+        }
+    }
+
+    private func deadLetter(_ d: DeadLetter, item: Int, source: SourcePosition) -> BatchOutcome {
+        let row = DeadLetterRow(source: source, rejection: d.rejection, payloadSHA256: d.value.map(sha256Hex),
+                                payloadBytes: d.value?.count ?? 0, keySHA256: d.key.map(sha256Hex), consumerGroup: consumerGroup)
+        tables[BatchTable.deadLetters.rawValue].append(item: item) { TableDescription.deadLetters.encode(row, into: &$0) }
+        deadLetterBytes += (d.value?.count ?? 0) + (d.key?.count ?? 0)
+        return .deadLetter(d)
+    }
+
+    /// Hands over what was added and starts a new batch.
+    public func seal() -> PreparedBatch {
+        let batch = PreparedBatch(spans: spanOrder.map { spans[$0]! }, items: items, tables: tables.map { $0.compacted() },
+                                  keyId: anonymizer.keyId)
+        items = []
+        spans = [:]
+        spanOrder = []
+        tables = BatchTable.allCases.map { _ in EncodedRows() }
+        slotByKey = BatchTable.allCases.map { _ in [:] }
+        deadLetterBytes = 0
+        openedAt = nil
+        return batch
+    }
+
+    /// Drops what was added for `partitions` (revoked or fenced before sealing).
+    public func discard(_ partitions: Set<TopicPartition>) {
+        guard items.contains(where: { partitions.contains($0.source.topicPartition) }) else { return }
+        var newIndex = [Int?](repeating: nil, count: items.count)
+        var kept: [BatchItem] = []
+        for (i, item) in items.enumerated() where !partitions.contains(item.source.topicPartition) {
+            newIndex[i] = kept.count
+            kept.append(item)
+        }
+        items = kept
+        for tp in partitions { spans[tp] = nil }
+        spanOrder.removeAll { partitions.contains($0) }
+        // Re-encode the key maps against the filtered tables: the slot of a kept row moves.
+        for t in BatchTable.allCases {
+            let old = tables[t.rawValue]
+            var newSlot = [Int?](repeating: nil, count: old.slots.count)
+            var next = 0
+            for (s, slot) in old.slots.enumerated() where slot.length >= 0 && newIndex[Int(slot.item)] != nil {
+                newSlot[s] = next
+                next += 1
+            }
+            tables[t.rawValue] = old.filtered { newIndex[$0] }
+            slotByKey[t.rawValue] = slotByKey[t.rawValue].compactMapValues { newSlot[$0] }
+        }
+        deadLetterBytes = items.reduce(0) { if case .deadLetter(let d) = $1.outcome { $0 + (d.value?.count ?? 0) + (d.key?.count ?? 0) } else { $0 } }
+        if items.isEmpty { openedAt = nil }
+    }
+
+    static func eventTime(_ record: InputRecord) -> Timestamp? {
+        switch record {
+        case .scan(let r): r.detectedAt
+        case .action(let r): r.actionAt
+        case .lifecycle(let r): r.occurredAt
+        case .metrics(let r): r.points.map(\.ts).max()
+        case .privacy(let r): r.requestedAt
+        }
+    }
+}
+
+/// A composite primary key, hashed without concatenating strings.
+struct RowKey: Hashable {
+    var a: String
+    var b: String
+    var c: Int64 = 0
+}

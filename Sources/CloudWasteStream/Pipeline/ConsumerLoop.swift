@@ -1,0 +1,416 @@
+import CloudWasteKafka
+import CloudWastePostgres
+import Foundation
+import Logging
+
+/// The consumer thread: polls librdkafka, claims assigned partitions in PostgreSQL, and turns
+/// each message into rows (decode, validate, anonymize, COPY-encode) in the open batch of the
+/// writer lane that owns its partition. A partition always goes to the same lane, so it is only
+/// ever written by one writer: per-partition order and fencing hold as with a single writer.
+/// Batches are handed over adaptively (`BatchPolicy`). When a lane's queue is full the thread
+/// waits for room; if its writer stays stuck (PostgreSQL down), the lane's partitions are paused
+/// while the group keeps being served. Created on, and owned by, its thread; it is also the
+/// rebalance listener, which librdkafka calls on this same thread inside `poll` and `close`.
+final class ConsumerLoop: KafkaRebalanceListener {
+    private struct Owned {
+        var generation: Int64
+        /// Next offset to add (-1: none committed yet, start where librdkafka starts).
+        var expected: Int64
+    }
+
+    private let config: StreamConfig
+    private let options: StreamPipeline.Options
+    private let state: PipelineState
+    private let metrics: PipelineMetrics
+    private let logger: Logger
+    private let lanes: [WriterLane]
+    private let consumer: KafkaConsumer
+    private let offsetsDB: PostgresConnection
+    private let offsets: OffsetStore
+    private let builders: [BatchBuilder]
+    private let policy: BatchPolicy
+
+    private var owned: [TopicPartition: Owned] = [:]
+    private var needsClaim = Set<TopicPartition>()
+    private var gapChecked: [TopicPartition: Int64] = [:]
+    /// Partitions re-seeked while handling the current poll: its remaining messages are stale.
+    private var reseeked = Set<TopicPartition>()
+    /// A sealed batch per lane that its stuck writer has no room for yet (its partitions are paused).
+    private var held: [PreparedBatch?]
+    private var decodeTime = Duration.zero
+    private var consumedSinceReport = 0
+    private var recordsInCounters: [String: MetricCounter] = [:]
+    private var lastRecordAt = Date()
+    private var firstRecordAt: Date?
+    private var everAssigned = false
+    private let startedAt = Date()
+    /// Stall watchdog: where each lagging partition stood at the last check, and since when.
+    private var stalled: [TopicPartition: (expected: Int64, since: Date)] = [:]
+
+    init(config: StreamConfig, key: HMACKey, regions: RegionTable, options: StreamPipeline.Options, lanes: [WriterLane],
+         state: PipelineState, metrics: PipelineMetrics, logger: Logger) throws {
+        self.config = config
+        self.options = options
+        self.state = state
+        self.metrics = metrics
+        self.logger = logger
+        self.lanes = lanes
+        policy = BatchPolicy(config: config)
+        held = lanes.map { _ in nil }
+        offsetsDB = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
+        offsets = OffsetStore(connection: offsetsDB, schema: config.postgresSchema, groupId: config.groupId, owner: options.instanceName)
+        var consumerConfig = config.kafkaConfig
+        consumerConfig["group.id"] = config.groupId
+        consumerConfig["client.id"] = consumerConfig["client.id"] ?? "cloudwaste-stream"
+        consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
+        let anonymizer = Anonymizer(key: key, regions: regions)
+        anonymizer.onUnknownRegion = { [metrics] in metrics.unknownRegions(provider: $0.rawValue).increment() }
+        var limits = RecordDecoder.Limits()
+        limits.maxPayloadBytes = config.maxPayloadBytes
+        limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
+        var topicNames: [String: InputTopic] = [:]
+        for t in InputTopic.allCases { topicNames[config.topicName(t)] = t }
+        builders = lanes.map { _ in
+            BatchBuilder(decoder: RecordDecoder(limits: limits), anonymizer: anonymizer, topicNames: topicNames, consumerGroup: config.groupId)
+        }
+        consumer.setRebalanceListener(self)
+        try consumer.subscribe(topics: options.topics.map(config.topicName))
+    }
+
+    /// The writer lane of a partition: stable for the life of the process.
+    func lane(of tp: TopicPartition) -> Int { Self.lane(of: tp, lanes: lanes.count) }
+
+    static func lane(of tp: TopicPartition, lanes: Int) -> Int {
+        Int((stableHash(tp.topic) &+ UInt64(UInt32(bitPattern: tp.partition))) % UInt64(max(1, lanes)))
+    }
+
+    // MARK: - The loop
+
+    func run() {
+        var lastHousekeeping = Date.distantPast
+        while !state.isStopping {
+            handleFenced()
+            if !needsClaim.isEmpty { claimPending() }
+            releaseHeldBatches()
+            let anyOpen = builders.contains { $0.count > 0 }
+            let messages: [KafkaMessage]
+            do {
+                messages = try consumer.poll(maxMessages: 2000, timeoutMs: anyOpen ? 5 : 100)
+            } catch {
+                state.fail("Kafka consumer failed: \(error)")
+                break
+            }
+            for m in messages { add(m) }
+            reseeked.removeAll()
+            if !messages.isEmpty { lastRecordAt = Date() }
+            sealReadyBatches()
+            if Date().timeIntervalSince(lastHousekeeping) >= 1 {
+                housekeeping()
+                lastHousekeeping = Date()
+            }
+            if let idle = options.untilIdleSeconds {
+                if let reason = noAssignmentFailure() {
+                    state.fail(reason)
+                    break
+                }
+                if isIdle(for: idle) {
+                    logger.info("caught up and idle for \(idle) s: stopping (--until-idle)")
+                    break
+                }
+            }
+        }
+        stop()
+    }
+
+    /// Hands over what is open, waits (bounded) for the writers, then leaves the group.
+    private func stop() {
+        for i in lanes.indices { seal(i, force: true) }
+        reportConsumed()
+        let drainDeadline = Date(timeIntervalSinceNow: min(60, state.secondsLeft(margin: .seconds(7))))
+        for lane in lanes { _ = lane.queue.waitUntilDrained(timeout: max(0, drainDeadline.timeIntervalSinceNow)) }
+        commitKafkaOffsets()
+        consumer.close(timeoutMs: Int(min(10, max(1, state.secondsLeft(margin: .seconds(3)))) * 1000))
+        commitKafkaOffsets()
+        offsetsDB.close()
+    }
+
+    private func add(_ m: KafkaMessage) {
+        let tp = m.topicPartition
+        guard var own = owned[tp] else { return }  // not ours (yet): it will be re-read after the claim
+        if reseeked.contains(tp) { return }  // the rest of this poll for a partition just re-seeked
+        if own.expected >= 0 && m.offset < own.expected { return }  // fetched before a seek
+        if own.expected >= 0 && m.offset > own.expected && gapChecked[tp] != own.expected {
+            // Never skip silently: re-read from where we stand once. If the same gap comes back it
+            // is real (compaction, transaction markers, retention) and is accepted.
+            gapChecked[tp] = own.expected
+            logger.info("offset gap on \(tp): expected \(own.expected), got \(m.offset); re-reading")
+            try? consumer.seek(tp, to: own.expected)
+            reseeked.insert(tp)
+            return
+        }
+        let i = lane(of: tp)
+        let builder = builders[i]
+        if firstRecordAt == nil { firstRecordAt = Date() }
+        let started = ContinuousClock.now
+        builder.add(m, generation: own.generation, expectedOffset: own.expected)
+        decodeTime += ContinuousClock.now - started
+        own.expected = m.offset + 1
+        owned[tp] = own
+        consumedSinceReport += 1
+        recordsIn(m.topic).increment()
+        if held[i] == nil && policy.isFull(records: builder.count, rows: builder.rows, bytes: builder.bytes) {
+            seal(i, force: false)
+        }
+    }
+
+    private func recordsIn(_ topic: String) -> MetricCounter {
+        if let counter = recordsInCounters[topic] { return counter }
+        let counter = metrics.recordsIn(topic: topic)
+        recordsInCounters[topic] = counter
+        return counter
+    }
+
+    /// Adaptive hand-over: a lane's batch goes when it is full, or when its writer is idle and the
+    /// batch has lingered long enough for a burst to gather.
+    private func sealReadyBatches() {
+        let now = ContinuousClock.now
+        for (i, builder) in builders.enumerated() where builder.count > 0 && held[i] == nil {
+            let age = builder.openedAt.map { (now - $0).seconds } ?? 0
+            if policy.shouldSeal(records: builder.count, rows: builder.rows, bytes: builder.bytes, ageSeconds: age,
+                                 writerIdle: lanes[i].queue.isDrained) {
+                seal(i, force: false)
+            }
+        }
+    }
+
+    /// Seals lane `i`'s open batch and queues it. `force` queues beyond capacity (revocation,
+    /// shutdown). Otherwise waits for room; a writer stuck for longer gets its lane paused.
+    private func seal(_ i: Int, force: Bool) {
+        if force, let batch = held[i] {
+            lanes[i].queue.put(batch)
+            held[i] = nil
+            resume(lane: i)
+        }
+        let builder = builders[i]
+        guard builder.count > 0 else { return }
+        let batch = builder.seal()
+        if force || lanes[i].queue.hasRoom || lanes[i].queue.waitForRoom(timeout: 2) {
+            lanes[i].queue.put(batch)
+            return
+        }
+        held[i] = batch
+        let paused = owned.keys.filter { lane(of: $0) == i }
+        consumer.pause(paused)
+        logger.info("writer \(i) is stuck; pausing its \(paused.count) partitions until it has room")
+    }
+
+    /// Queues held batches whose writer has room again and resumes their partitions.
+    private func releaseHeldBatches() {
+        for i in lanes.indices where held[i] != nil && lanes[i].queue.hasRoom {
+            lanes[i].queue.put(held[i]!)
+            held[i] = nil
+            resume(lane: i)
+        }
+    }
+
+    /// Resumes lane `i`'s partitions at exactly where this loop stands (librdkafka 2.0 may resume
+    /// elsewhere; `add` skips or re-reads anything that does not line up).
+    private func resume(lane i: Int) {
+        let mine = owned.filter { lane(of: $0.key) == i && !needsClaim.contains($0.key) }
+        consumer.resume(Array(mine.keys))
+        var positions: [TopicPartition: Int64] = [:]
+        for (tp, own) in mine where own.expected >= 0 { positions[tp] = own.expected }
+        do { try consumer.seek(positions, timeoutMs: 0) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
+    }
+
+    // MARK: - Ownership
+
+    private func handleFenced() {
+        let fenced = state.takeFenced().filter { owned[$0.key]?.generation == $0.value }
+        guard !fenced.isEmpty else { return }
+        let partitions = Set(fenced.keys)
+        for builder in builders { builder.discard(partitions) }
+        for tp in partitions { owned[tp] = nil }
+        needsClaim.formUnion(partitions.filter { consumer.assignment.contains($0) })
+        consumer.pause(Array(partitions))
+    }
+
+    /// Claims partitions whose claim failed or was fenced, then seeks them to PostgreSQL's offset.
+    private func claimPending() {
+        let pending = needsClaim.filter { consumer.assignment.contains($0) }
+        needsClaim = pending
+        guard !pending.isEmpty else { return }
+        do {
+            let claims = try offsets.claim(Array(pending))
+            for (tp, claim) in claims {
+                try consumer.seek(tp, to: claim.nextOffset ?? config.startOffsetWithoutHistory)
+                owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
+                needsClaim.remove(tp)
+            }
+            let resumable = claims.keys.filter { held[lane(of: $0)] == nil }
+            consumer.resume(resumable)
+            logger.info("re-claimed \(claims.count) partitions")
+            logger.debug("re-claimed partitions", metadata: ["partitions": "\(claims.keys.sorted().map(\.description).joined(separator: ","))"])
+        } catch {
+            logger.warning("cannot claim partitions yet; retrying", metadata: ["error": "\(error)"])
+            try? offsets.reconnect()
+            state.sleep(0.5)
+        }
+    }
+
+    func partitionsAssigned(_ partitions: [TopicPartition]) -> (offsets: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+        everAssigned = true
+        do {
+            let claims = try offsets.claim(partitions)
+            var out: [TopicPartition: Int64] = [:]
+            for (tp, claim) in claims {
+                owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
+                out[tp] = claim.nextOffset ?? config.startOffsetWithoutHistory
+            }
+            state.status.withLock { $0.kafkaJoined = true }
+            let paused = Set(partitions.filter { held[lane(of: $0)] != nil })
+            return (out, paused)
+        } catch {
+            logger.warning("cannot claim assigned partitions in PostgreSQL; they stay paused until it answers", metadata: ["error": "\(error)"])
+            try? offsets.reconnect()
+            needsClaim.formUnion(partitions)
+            return ([:], Set(partitions))
+        }
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
+        let revoked = Set(partitions)
+        let affected = Set(revoked.map(lane(of:)))
+        if lost {
+            // Another member owns them already: whatever is uncommitted will be fenced anyway.
+            for builder in builders { builder.discard(revoked) }
+        } else {
+            // Commit what was read from these partitions before they move (bounded: a late commit
+            // is still safe, because the new owner's claim fences it).
+            for i in affected { seal(i, force: true) }
+            let wait = min(30, state.secondsLeft(margin: .seconds(7)))
+            for i in affected where !lanes[i].queue.waitUntilDrained(timeout: wait) {
+                logger.warning("revocation: writer \(i) did not drain within \(Int(wait)) s; its batch will be fenced if the new owner claimed first")
+            }
+        }
+        for tp in partitions {
+            owned[tp] = nil
+            needsClaim.remove(tp)
+            gapChecked[tp] = nil
+            stalled[tp] = nil
+        }
+        for builder in builders { builder.discard(revoked) }
+    }
+
+    // MARK: - Housekeeping (once a second)
+
+    private func housekeeping() {
+        reportConsumed()
+        commitKafkaOffsets()
+        restartStalledPartitions(lag: updateLag())
+    }
+
+    private func reportConsumed() {
+        let decoded = decodeTime.seconds
+        let consumed = consumedSinceReport
+        decodeTime = .zero
+        consumedSinceReport = 0
+        let first = firstRecordAt
+        state.status.withLock {
+            $0.stageSeconds["decode_anonymize_encode", default: 0] += decoded
+            $0.recordsConsumed += consumed
+            if $0.firstRecordAt == nil { $0.firstRecordAt = first }
+        }
+    }
+
+    /// Commits PostgreSQL's committed positions to Kafka too, so lag tools see progress.
+    private func commitKafkaOffsets() {
+        let committed = state.takeCommittedOffsets().filter { owned[$0.key] != nil }
+        if !committed.isEmpty { consumer.commit(committed) }
+    }
+
+    /// Records left per owned partition, where librdkafka knows the high watermark.
+    private func updateLag() -> [TopicPartition: Int64] {
+        var lag: [TopicPartition: Int64] = [:]
+        for (tp, own) in owned {
+            if let (_, high) = consumer.cachedWatermarks(tp) {
+                let l = max(0, high - max(own.expected, 0))
+                lag[tp] = l
+                metrics.partitionLag(topic: tp.topic, partition: tp.partition).set(Double(l))
+            }
+        }
+        let assigned = consumer.assignment.count
+        let writers = lanes.map(\.status)
+        let ready = state.status.withLock {
+            $0.lag = lag
+            $0.assignedPartitions = assigned
+            $0.kafkaJoined = $0.kafkaJoined || assigned > 0
+            $0.writers = writers
+            return $0.ready
+        }
+        metrics.ready.set(ready ? 1 : 0)
+        if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
+        return lag
+    }
+
+    /// A partition that has records to read (or was never fetched) but delivered none for
+    /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can
+    /// leave a partition idle after a lost session (brokers down longer than session.timeout.ms,
+    /// then a rejoin); nothing is lost by re-seeking, because positions come from our own state.
+    private func restartStalledPartitions(lag: [TopicPartition: Int64]) {
+        let now = Date()
+        var restart: [TopicPartition: Int64] = [:]
+        for (tp, own) in owned {
+            // Started at the end on purpose (auto.offset.reset=latest) and nothing new yet.
+            if own.expected < 0 && config.startOffsetWithoutHistory == KafkaOffset.end { continue }
+            // No lag figure means librdkafka has no watermarks: it has not fetched the partition
+            // at all since it was assigned, which counts as lagging too. A lane that is full or
+            // held back is not stalled: it waits for its writer.
+            let i = lane(of: tp)
+            guard (lag[tp] ?? 1) > 0, held[i] == nil, lanes[i].queue.hasRoom else {
+                stalled[tp] = nil
+                continue
+            }
+            if let s = stalled[tp], s.expected == own.expected {
+                if now.timeIntervalSince(s.since) >= config.partitionStallSeconds {
+                    restart[tp] = own.expected >= 0 ? own.expected : config.startOffsetWithoutHistory
+                    stalled[tp] = (own.expected, now)
+                }
+            } else {
+                stalled[tp] = (own.expected, now)
+            }
+        }
+        for tp in stalled.keys where owned[tp] == nil { stalled[tp] = nil }
+        guard !restart.isEmpty else { return }
+        let positions = consumer.positions(Array(restart.keys))
+        logger.warning("partitions with records to read delivered none; re-seeking them", metadata: [
+            "partitions": "\(restart.keys.sorted().map { "\($0)@\(restart[$0]!) (librdkafka position \(positions[$0] ?? -1))" }.joined(separator: ", "))",
+            "stall_seconds": "\(config.partitionStallSeconds)",
+        ])
+        metrics.partitionRestarts.increment(by: restart.count)
+        consumer.resume(Array(restart.keys))
+        do { try consumer.seek(restart, timeoutMs: 0) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
+    }
+
+    // MARK: - --until-idle
+
+    /// A bounded wait for the first assignment (SPEC §10): nil while still within it.
+    private func noAssignmentFailure() -> String? {
+        guard !everAssigned, Date().timeIntervalSince(startedAt) >= config.assignmentTimeoutSeconds else { return nil }
+        return "no partitions were assigned within \(Int(config.assignmentTimeoutSeconds)) s: \(consumer.diagnosis ?? "check the bootstrap servers, the topic names and the credentials")"
+    }
+
+    private func isIdle(for seconds: Double) -> Bool {
+        guard Date().timeIntervalSince(lastRecordAt) >= seconds, builders.allSatisfy({ $0.count == 0 }),
+              held.allSatisfy({ $0 == nil }), lanes.allSatisfy({ $0.queue.isDrained }) else { return false }
+        let assignment = consumer.assignment
+        if assignment.isEmpty { return everAssigned && Date().timeIntervalSince(startedAt) >= max(seconds, 30) }
+        guard needsClaim.isEmpty else { return false }
+        for tp in assignment {
+            guard let own = owned[tp] else { return false }
+            guard let (_, high) = consumer.cachedWatermarks(tp) else { return false }
+            if max(own.expected, 0) < high { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,122 @@
+import CloudWasteKafka
+import CloudWastePostgres
+import Foundation
+import Logging
+
+/// A dead letter on its way to the dead-letter topic: the original key and bytes, with the
+/// source position and the reason as headers.
+struct DeadLetterPublication: Sendable {
+    var source: SourcePosition
+    var key: [UInt8]?
+    var value: [UInt8]?
+    var reason: String
+    /// The bytes are not at hand (a row PostgreSQL rejected: only its encoded row was kept), so
+    /// they are read back from the source topic first.
+    var fetchFromSource = false
+
+    var bytes: Int { (key?.count ?? 0) + (value?.count ?? 0) }
+}
+
+/// Publishes dead letters to the dead-letter topic after their batch committed, so a batch that
+/// is retried (PostgreSQL down, fencing, bisection) never publishes twice. The table row records
+/// the publication (`published_at`). The raw bytes are never stored in PostgreSQL (SPEC §3): after
+/// a crash between commit and publication, the bytes are read back from the source topic.
+struct DeadLetterPublisher {
+    let producer: KafkaProducer
+    let db: PostgresConnection
+    let config: StreamConfig
+    let logger: Logger
+
+    /// Sends and flushes. Throws if Kafka did not take them all (the caller keeps them and
+    /// retries); then the caller records the publication with `markPublished`.
+    func send(_ letters: [DeadLetterPublication]) throws {
+        guard !letters.isEmpty else { return }
+        let missing = letters.filter(\.fetchFromSource)
+        let fetched = missing.isEmpty ? [:] : try fetch(Set(missing.map(\.source)))
+        for var d in letters {
+            if d.fetchFromSource {
+                d.key = fetched[d.source]?.key
+                d.value = fetched[d.source]?.value
+            }
+            try producer.send(topic: config.deadLetterTopic, key: d.key, value: d.value, headers: [
+                ("cw.source.topic", Array(d.source.topic.utf8)),
+                ("cw.source.partition", Array(String(d.source.partition).utf8)),
+                ("cw.source.offset", Array(String(d.source.offset).utf8)),
+                ("cw.reason", Array(d.reason.utf8)),
+            ])
+        }
+        try producer.flush(timeoutMs: 10_000)
+    }
+
+    func markPublished(_ sources: [SourcePosition]) throws {
+        guard !sources.isEmpty else { return }
+        try db.query("""
+            UPDATE \(unescaped: PostgresQuery.quoteIdentifier(config.postgresSchema)).dead_letters d SET published_at = now()
+              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map { String($0.partition) })::int[],
+                          \(sources.map { String($0.offset) })::bigint[]) AS v(topic, partition, "offset")
+             WHERE d.source_topic = v.topic AND d.source_partition = v.partition AND d.source_offset = v."offset"
+               AND d.published_at IS NULL
+            """)
+    }
+
+    /// Publishes dead letters committed before `cutoff` but never published (a crash or a Kafka
+    /// outage after their commit), reading their bytes back from the source topic. Returns how
+    /// many were published.
+    func recoverUnpublished(committedBefore cutoff: Date, limit: Int = 10_000) throws -> Int {
+        let rows = try db.query("""
+            SELECT source_topic, source_partition, source_offset, reason
+              FROM \(unescaped: PostgresQuery.quoteIdentifier(config.postgresSchema)).dead_letters
+             WHERE published_at IS NULL AND consumer_group = \(config.groupId)
+               AND received_at < to_timestamp(\(cutoff.timeIntervalSince1970))
+             ORDER BY source_topic, source_partition, source_offset LIMIT \(limit)
+            """)
+        guard rows.rowCount > 0 else { return 0 }
+        var wanted: [SourcePosition: String] = [:]
+        for r in 0..<rows.rowCount {
+            let source = SourcePosition(topic: rows.string(r, 0)!, partition: Int32(rows.int(r, 1)!), offset: Int64(rows.int(r, 2)!))
+            wanted[source] = rows.string(r, 3)!
+        }
+        let found = try fetch(Set(wanted.keys))
+        let letters = found.map { DeadLetterPublication(source: $0.key, key: $0.value.key, value: $0.value.value, reason: wanted[$0.key]!) }
+        try send(letters)
+        try markPublished(letters.map(\.source))
+        let gone = Set(wanted.keys).subtracting(found.keys)
+        if !gone.isEmpty {
+            logger.warning("\(gone.count) unpublished dead letters are no longer in their source topic (retention); marked as published without their bytes")
+            try markPublished(Array(gone))
+        }
+        return letters.count
+    }
+
+    /// The records at `positions`, read from their topics without a group.
+    private func fetch(_ positions: Set<SourcePosition>) throws -> [SourcePosition: KafkaMessage] {
+        var kc = config.kafkaConfig
+        kc["group.id"] = "\(config.groupId)-dead-letter-recovery"
+        kc["enable.partition.eof"] = "true"
+        let consumer = try KafkaConsumer(config: kc, logger: logger)
+        defer { consumer.close(timeoutMs: 2000) }
+        var start: [TopicPartition: Int64] = [:]
+        var last: [TopicPartition: Int64] = [:]
+        for p in positions {
+            start[p.topicPartition] = min(start[p.topicPartition] ?? .max, p.offset)
+            last[p.topicPartition] = max(last[p.topicPartition] ?? -1, p.offset)
+        }
+        try consumer.assign(start)
+        var out: [SourcePosition: KafkaMessage] = [:]
+        var done = Set<TopicPartition>()
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while done.count < start.count && Date() < deadline {
+            for m in try consumer.poll(maxMessages: 1000, timeoutMs: 500) {
+                let source = SourcePosition(topic: m.topic, partition: m.partition, offset: m.offset)
+                if positions.contains(source) { out[source] = m }
+                if m.offset >= last[m.topicPartition] ?? .max { done.insert(m.topicPartition) }
+            }
+            for tp in start.keys where !done.contains(tp) {
+                if let (_, high) = consumer.cachedWatermarks(tp), high <= last[tp]! + 1, consumer.positions([tp])[tp].map({ $0 >= high }) == true {
+                    done.insert(tp)
+                }
+            }
+        }
+        return out
+    }
+}

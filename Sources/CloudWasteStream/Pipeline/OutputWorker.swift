@@ -1,0 +1,166 @@
+import CloudWasteKafka
+import CloudWastePostgres
+import Foundation
+import Logging
+
+/// The output thread: everything that happens after a commit. It publishes dead letters, is the
+/// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, at most once per
+/// `windows.recompute_interval_ms`, at once after a privacy correction, and every 5 s to finalize
+/// months), and publishes the changed cost-trend rows. Its own PostgreSQL connection and the
+/// pipeline's only producer; created on, and owned by, its thread.
+final class OutputWorker {
+    private let config: StreamConfig
+    private let keyId: String
+    private let state: PipelineState
+    private let inbox: OutputInbox
+    private let metrics: PipelineMetrics
+    private let logger: Logger
+    private let db: PostgresConnection
+    private let producer: KafkaProducer
+    private let windows: CostTrendWindows
+    private let trends: TrendPublisher
+    private let deadLetters: DeadLetterPublisher
+    private let writersFinished: @Sendable () -> Bool
+    private let startedAt = Date()
+
+    private var unpublished: [DeadLetterPublication] = []
+    /// Sent and flushed, not yet recorded as published (PostgreSQL was away): never sent again.
+    private var toMark: [SourcePosition] = []
+    private var windowsDirty = true  // an earlier run may have left queued months
+    private var windowsUrgent = false
+    private var trendsPending = true  // and unpublished rows
+    private var recoveryPending = true
+    private var lastRecompute = ContinuousClock.now - .seconds(3600)
+    private var lastRetry = ContinuousClock.now - .seconds(3600)
+    private var deadLettersFailing = false
+    private let recomputeInterval: Duration
+
+    init(config: StreamConfig, keyId: String, state: PipelineState, inbox: OutputInbox, metrics: PipelineMetrics,
+         logger: Logger, writersFinished: @escaping @Sendable () -> Bool) throws {
+        self.config = config
+        self.keyId = keyId
+        self.state = state
+        self.inbox = inbox
+        self.metrics = metrics
+        self.logger = logger
+        self.writersFinished = writersFinished
+        db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
+        producer = try KafkaProducer(config: config.kafkaConfig, logger: logger)
+        windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
+        trends = TrendPublisher(producer: producer, windows: windows, topic: config.costTrendTopic)
+        deadLetters = DeadLetterPublisher(producer: producer, db: db, config: config, logger: logger)
+        recomputeInterval = .milliseconds(config.windowRecomputeIntervalMs)
+    }
+
+    var interrupter: PostgresInterrupter { db.interrupter }
+
+    func run() {
+        while true {
+            let finishing = state.isStopping && writersFinished()
+            let work = inbox.take(timeout: finishing ? 0 : 0.1)
+            unpublished += work.deadLetters
+            windowsDirty = windowsDirty || work.windowsChanged
+            windowsUrgent = windowsUrgent || work.windowsUrgent
+            if finishing {
+                finish()
+                break
+            }
+            step(final: false)
+        }
+        db.close()
+    }
+
+    /// One round: dead letters, then windows when due, then any trend rows left unpublished.
+    private func step(final: Bool) {
+        // What failed before (Kafka or PostgreSQL away) is retried every few seconds, not every round.
+        let retryDue = final || ContinuousClock.now - lastRetry >= .seconds(5)
+        do {
+            if recoveryPending && retryDue {
+                lastRetry = .now
+                let n = try deadLetters.recoverUnpublished(committedBefore: startedAt)
+                if n > 0 { logger.info("published \(n) dead letters left unpublished by an earlier run") }
+                recoveryPending = false
+            }
+            if !unpublished.isEmpty && (!deadLettersFailing || retryDue) {
+                lastRetry = .now
+                deadLettersFailing = true
+                try deadLetters.send(unpublished)
+                toMark += unpublished.map(\.source)
+                unpublished.removeAll()
+                deadLettersFailing = false
+            }
+            if !toMark.isEmpty {
+                try deadLetters.markPublished(toMark)
+                toMark.removeAll()
+            }
+        } catch {
+            metrics.kafkaErrors.increment()
+            logger.warning("dead letters not published yet; will retry", metadata: ["error": "\(error)", "pending": "\(unpublished.count)"])
+            if error is PostgresError { try? db.reconnect() }
+        }
+        guard config.windowsEnabled else { return }
+        let since = ContinuousClock.now - lastRecompute
+        if final || windowsUrgent || (windowsDirty && since >= recomputeInterval) || since >= .seconds(5) {
+            recompute(wait: final)
+        }
+        if trendsPending && retryDue {
+            lastRetry = .now
+            republishTrends()
+        }
+    }
+
+    private func finish() {
+        logger.debug("output: final round")
+        step(final: true)
+    }
+
+    /// Recomputes the queued account-months (as the schema's only recomputer) and publishes.
+    private func recompute(wait: Bool) {
+        do {
+            let timeout = wait ? Int(max(1, min(10, state.secondsLeft(margin: .seconds(3))))) : 10
+            guard let result = try windows.recompute(keyId: keyId, wait: wait, lockTimeoutSeconds: timeout) else {
+                // Another session recomputes right now; it takes the queue. Try again later.
+                lastRecompute = .now
+                return
+            }
+            lastRecompute = .now
+            windowsDirty = false
+            windowsUrgent = false
+            metrics.lateRecords.increment(by: result.lateRecords)
+            metrics.windowsFinalized.increment(by: result.finalizedMonths)
+            state.status.withLock { $0.windowRecomputes += 1 }
+            publish(result.emissions)
+        } catch {
+            lastRecompute = .now
+            logger.warning("cost-trend recompute failed; will retry", metadata: ["error": "\(error)"])
+            if error is PostgresError { try? db.reconnect() }
+        }
+    }
+
+    private func republishTrends() {
+        do {
+            let pending = try windows.unpublishedTrends()
+            if !pending.isEmpty {
+                logger.info("re-publishing \(pending.count) cost-trend rows left unpublished")
+                publish(pending)
+            } else {
+                trendsPending = false
+            }
+        } catch {
+            logger.debug("cannot read unpublished cost-trend rows yet", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Publishes changed cost-trend rows after their commit. If Kafka is unavailable the rows stay
+    /// marked unpublished in PostgreSQL and go out on a later round or at the next start.
+    private func publish(_ emissions: [TrendEmission]) {
+        guard !emissions.isEmpty else { return }
+        do {
+            try trends.publish(emissions, timeoutMs: Int32(max(1, min(10, state.secondsLeft(margin: .seconds(2)))) * 1000))
+            metrics.trendsEmitted.increment(by: emissions.count)
+        } catch {
+            trendsPending = true
+            logger.warning("cost-trend rows not published yet; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+}

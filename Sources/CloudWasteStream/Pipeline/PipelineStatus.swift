@@ -1,0 +1,41 @@
+public import CloudWasteKafka
+public import Foundation
+
+/// What one writer is doing, for /stats, the status page and the demo.
+public struct WriterStatus: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable { case starting, idle, writing, retrying, stopped }
+    public var index: Int
+    public var state: State = .starting
+    public var batchesCommitted = 0
+    public var recordsCommitted = 0
+    public var lastCommitAt: Date?
+    /// The last error while retrying (terse: SQLSTATE and the server's primary message).
+    public var lastError: String?
+}
+
+/// What /readyz, /stats and the demo read about a running pipeline.
+public struct PipelineStatus: Sendable {
+    public var assignedPartitions = 0
+    public var postgresHealthy = false
+    public var kafkaJoined = false
+    public var stopping = false
+    public var recordsConsumed = 0
+    public var recordsCommitted = 0
+    public var deadLetters = 0
+    public var batchesCommitted = 0
+    public var lag: [TopicPartition: Int64] = [:]
+    public var startedAt = Date()
+    public var lastCommitAt: Date?
+    public var firstRecordAt: Date?
+    public var writers: [WriterStatus] = []
+    /// Cost-trend recomputes done by this instance.
+    public var windowRecomputes = 0
+    /// Seconds per stage, summed over all batches: decode (consumer thread), then the writers' stages.
+    public var stageSeconds: [String: Double] = [:]
+    /// Records per second from the first consumed record to the last commit.
+    public var throughput: Double? {
+        guard let first = firstRecordAt, let last = lastCommitAt, last > first else { return nil }
+        return Double(recordsCommitted) / last.timeIntervalSince(first)
+    }
+    public var ready: Bool { assignedPartitions > 0 && postgresHealthy && kafkaJoined && !stopping }
+}

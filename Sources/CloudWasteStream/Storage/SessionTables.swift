@@ -1,0 +1,18 @@
+import CloudWastePostgres
+
+/// The temp tables a session works with: one staging table per COPY target, and `touched_months`
+/// for privacy corrections and recomputes. `ON COMMIT DELETE ROWS`, so every transaction starts
+/// with them empty. Created once per connection (idempotent).
+enum SessionTables {
+    static func prepare(_ db: PostgresConnection) throws {
+        try db.execute(([
+            "SET TIME ZONE 'UTC'",
+            TableDescription.mlTrainingData.stagingDDL,
+            TableDescription.userActionPatterns.stagingDDL,
+            TableDescription.resourceLifecycleEvents.stagingDDL,
+            TableDescription.cloudwatchMetricsHistory.stagingDDL,
+            TableDescription.deadLetters.stagingDDL,
+            "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, records int) ON COMMIT DELETE ROWS",
+        ]).joined(separator: ";\n"))
+    }
+}

@@ -1,0 +1,85 @@
+public import CloudWastePostgres
+
+/// One column: its name and type as PostgreSQL knows them, and how a row writes its value in
+/// binary COPY. Listing the columns once, in this form, is what keeps the staging table, the
+/// COPY encoding and the upsert statement of a table from drifting apart.
+public struct TableColumn<Row>: Sendable {
+    public let name: String
+    public let type: PostgresColumnType
+    let encode: @Sendable (Row, inout PostgresBinaryCopyEncoder) -> Void
+
+    init(_ name: String, _ type: PostgresColumnType, _ encode: @escaping @Sendable (Row, inout PostgresBinaryCopyEncoder) -> Void) {
+        self.name = name
+        self.type = type
+        self.encode = encode
+    }
+}
+
+/// What the batch transaction knows about a table that records are upserted into: its columns
+/// (in COPY order), its conflict key, its staging table, and the statements built from them.
+/// The migrations create the real tables; `TableDescriptionTests` checks that they agree.
+public struct TableDescription<Row>: Sendable {
+    public let name: String
+    /// The primary key: the conflict target of the upsert, and what a batch is de-duplicated by.
+    public let key: [String]
+    public let columns: [TableColumn<Row>]
+    /// Extra assignments of the upsert's DO UPDATE (e.g. `ingested_at = now()`).
+    let extraUpdates: [String]
+    /// A condition on the existing row (`t`) and the new one (`EXCLUDED`) for the update to happen.
+    let updateCondition: String?
+    /// false: a row whose key exists already is left as it is (`DO NOTHING`).
+    let updatesOnConflict: Bool
+
+    init(name: String, key: [String], columns: [TableColumn<Row>], extraUpdates: [String] = ["ingested_at = now()"],
+         updateCondition: String? = nil, updatesOnConflict: Bool = true) {
+        self.name = name
+        self.key = key
+        self.columns = columns
+        self.extraUpdates = extraUpdates
+        self.updateCondition = updateCondition
+        self.updatesOnConflict = updatesOnConflict
+    }
+
+    /// The session's temp table that a batch's rows are copied into (emptied at every commit).
+    public var stagingTable: String { "stage_\(name)" }
+
+    public var columnList: String { columns.map(\.name).joined(separator: ", ") }
+
+    public var stagingDDL: String {
+        "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS"
+    }
+
+    public var copyStatement: String { "COPY \(stagingTable) (\(columnList)) FROM STDIN (FORMAT binary)" }
+
+    /// Appends one row as a binary COPY tuple.
+    @inline(__always)
+    public func encode(_ row: Row, into encoder: inout PostgresBinaryCopyEncoder) {
+        encoder.beginRow(fields: columns.count)
+        for column in columns { column.encode(row, &encoder) }
+    }
+
+    /// `INSERT … SELECT … FROM staging [WHERE filter] ON CONFLICT (key) DO UPDATE …`; the staging
+    /// table is aliased `s`, the target `t`.
+    public func upsert(schema: String, filter: String? = nil, returning: String? = nil) -> String {
+        let keys = Set(key)
+        let updates = updatesOnConflict ? columns.filter { !keys.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" } + extraUpdates : []
+        var sql = """
+            INSERT INTO \(schema).\(name) AS t (\(columnList))
+            SELECT \(columns.map { "s.\($0.name)" }.joined(separator: ", ")) FROM \(stagingTable) s
+            """
+        if let filter { sql += " WHERE \(filter)" }
+        sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO "
+        sql += updates.isEmpty ? "NOTHING" : "UPDATE SET \(updates.joined(separator: ", "))"
+        if let updateCondition, !updates.isEmpty { sql += " WHERE \(updateCondition)" }
+        if let returning { sql += " RETURNING \(returning)" }
+        return sql
+    }
+}
+
+/// A row with where it came from and the key it was pseudonymized under: what every upserted
+/// table stores besides the row's own values.
+public struct SourcedRow<Row>: Sendable where Row: Sendable {
+    public var row: Row
+    public var source: SourcePosition
+    public var keyId: String
+}

@@ -1,0 +1,16 @@
+/// A cost-trend row to publish after its transaction committed.
+public struct TrendEmission: Sendable, Equatable {
+    public var accountHash: String
+    public var month: String
+    public var revision: Int
+    /// The row as JSON; empty for a deleted row (published as a tombstone).
+    public var json: String
+    public var key: String { "\(accountHash):\(month)" }
+
+    /// The newest revision per key, in key order.
+    static func latestPerKey(_ emissions: [TrendEmission]) -> [TrendEmission] {
+        var latest: [String: TrendEmission] = [:]
+        for e in emissions where latest[e.key].map({ e.revision > $0.revision }) ?? true { latest[e.key] = e }
+        return latest.values.sorted { $0.key < $1.key }
+    }
+}

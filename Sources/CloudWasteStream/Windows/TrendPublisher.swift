@@ -1,0 +1,26 @@
+public import CloudWasteKafka
+import Foundation
+
+/// Publishes changed cost-trend rows to the cost-trend topic after their commit, keyed by
+/// `account_hash:month` (a deleted row as a tombstone), and records the published revision. A
+/// row whose publication fails stays `emitted_revision < revision` and is published later.
+public struct TrendPublisher {
+    let producer: KafkaProducer
+    let windows: CostTrendWindows
+    let topic: String
+
+    public init(producer: KafkaProducer, windows: CostTrendWindows, topic: String) {
+        self.producer = producer
+        self.windows = windows
+        self.topic = topic
+    }
+
+    public func publish(_ emissions: [TrendEmission], timeoutMs: Int32 = 10_000) throws {
+        guard !emissions.isEmpty else { return }
+        for e in emissions {
+            try producer.send(topic: topic, key: Array(e.key.utf8), value: e.json.isEmpty ? nil : Array(e.json.utf8))
+        }
+        try producer.flush(timeoutMs: timeoutMs)
+        try windows.markPublished(emissions)
+    }
+}
