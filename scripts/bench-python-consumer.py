@@ -57,7 +57,7 @@ def main():
             CREATE INDEX IF NOT EXISTS py_training_detected ON py_training USING brin (detected_at);
             CREATE INDEX IF NOT EXISTS py_training_user ON py_training (user_hash);
             CREATE TABLE IF NOT EXISTS py_offsets (topic text, partition int, next_offset bigint, PRIMARY KEY (topic, partition));
-            CREATE TEMP TABLE stage (LIKE py_training) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE stage (LIKE py_training INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
         """)
     db.commit()
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])
@@ -104,7 +104,7 @@ def main():
                     pseudonym("resource", r["parent_resource_id"]) if r.get("parent_resource_id") else None,
                     r["detected_at"], key_id, m.topic(), m.partition(), m.offset(),
                 ))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 pass  # a dead letter for the daemon; skipped here
         # One row per key per statement.
         rows = list({(row[0], row[1]): row for row in rows}.values())

@@ -104,7 +104,7 @@ public struct TrafficGenerator: Sendable {
     public func largeMetricSamples(count: Int, points: Int) -> [Message] {
         var rng = SplitMix64(seed: seed)
         return (0..<count).map { i in
-            let account = "large-account-\(i % 7)"
+            let account = "large-account-\(i)"
             var json = "{\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"arn:aws:ec2:us-east-1:\(account):instance/i-\(i)\",\"metric\":\"CPUUtilization\",\"unit\":\"Percent\",\"points\":["
             json.reserveCapacity(points * 48)
             for p in 0..<points {

@@ -39,10 +39,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             "session.timeout.ms": "10000",
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": "100",
-            // Bounded prefetch (memory ceiling with a backlog of millions of records). In librdkafka
-            // 2.0 the byte limit is per partition; smaller values starve fetching on the mock broker.
-            "queued.max.messages.kbytes": "4096",
-            "queued.min.messages": "5000",
+            // Bounded prefetch. In librdkafka 2.0 these two limits apply to the one consumer queue
+            // that every partition's fetches feed, and a partition that finds the queue over them
+            // is backed off for a whole second: so the queue must hold about a second of
+            // consumption (≈48 MB at 50,000 records/s of 900 B), and the record count must not be
+            // the limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
+            // librdkafka holds however many partitions are assigned.
+            "queued.max.messages.kbytes": "49152",
+            "queued.min.messages": "500000",
             "fetch.max.bytes": "16777216",
         ])
         let conf = try effective.makeNative()

@@ -29,6 +29,7 @@ struct BenchCommand: AsyncParsableCommand {
             let bench = try Benchmark(records: records, batchSize: batchSize, writers: writers,
                                       stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
             defer { bench.shutdown() }
+            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { print("kafka", try bench.kafkaLimit()); return }
             if endToEndOnly {
                 for run in 1...runs {
                     let on = try bench.endToEnd(windows: true, tag: "on\(run)")
@@ -97,6 +98,8 @@ final class Benchmark {
     let largeRecords: Int
     let messages: [TrafficGenerator.Message]
     let partitions: [InputTopic: Int]
+    let large: [TrafficGenerator.Message]
+    let largeLayout: LocalEnvironment.KeyLayout
     let averageBytes: Int
     let postgres: ScratchPostgres
     let broker: MockBrokerProcess
@@ -117,6 +120,8 @@ final class Benchmark {
         averageBytes = messages.isEmpty ? 0 : messages.reduce(0) { $0 + $1.value.count } / messages.count
         // The mock broker keeps ~5 MiB per partition: enough partitions for every record, and no
         // more (its cost grows with the partition count).
+        large = TrafficGenerator(seed: 7).largeMetricSamples(count: largeRecords, points: 10_000)
+        largeLayout = LocalEnvironment.packedLayout(for: large)
         let layout = LocalEnvironment.packedLayout(for: messages)
         let parts = layout.partitions
         partitions = parts
@@ -128,7 +133,7 @@ final class Benchmark {
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: true)
         try postgres.start()
         var topics = LocalEnvironment.topics(prefix: "cloudwaste.", partitions: parts)
-        topics.merge(LocalEnvironment.topics(prefix: Self.largePrefix, partitions: [.metricSamples: max(1, largeRecords / 8 + 1)])) { a, _ in a }
+        topics.merge(LocalEnvironment.topics(prefix: Self.largePrefix, partitions: largeLayout.partitions)) { a, _ in a }
         broker = try MockBrokerProcess(executable: selfExecutable(), topics: topics, directory: stateDirectory.appendingPathComponent("kafka"))
         let started = Date()
         try LocalEnvironment.publish(messages, bootstrap: broker.bootstrapServers, layout: layout)
@@ -142,7 +147,8 @@ final class Benchmark {
 
     func shutdown() {
         broker.shutdown()
-        postgres.destroy()
+        // CLOUDWASTE_BENCH_KEEP=1 leaves the server's folder and log for inspection.
+        if ProcessInfo.processInfo.environment["CLOUDWASTE_BENCH_KEEP"] != nil { try? postgres.stop() } else { postgres.destroy() }
     }
 
     private func keptRecords(prefix: String, partitions: [InputTopic: Int]) throws -> Int64 {
@@ -172,6 +178,9 @@ final class Benchmark {
             "bootstrap.servers": broker.bootstrapServers, "group.id": "bench-raw-\(UUID().uuidString)",
             "fetch.max.bytes": "52428800", "max.partition.fetch.bytes": "10485760",
             "queued.min.messages": "1000000", "fetch.wait.max.ms": "100",
+            // librdkafka 2.0 backs a partition off for a whole second once its local queue holds
+            // this much: the daemon's memory-bounding default would make this limit a sleep.
+            "queued.max.messages.kbytes": "1048576",
         ]), logger: Logger(label: "bench.kafka"))
         var offsets: [TopicPartition: Int64] = [:]
         for (t, n) in partitions { for p in 0..<n { offsets[TopicPartition(topic: t.name(prefix: "cloudwaste."), partition: Int32(p))] = KafkaOffset.beginning } }
@@ -183,6 +192,7 @@ final class Benchmark {
             if batch.isEmpty { break }
             if first == nil { first = Date() }
             count += batch.count
+            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { print(String(format: "%.3f", Date().timeIntervalSince(first!)), count) }
         }
         consumer.close(timeoutMs: 1000)
         return Double(count) / max(1e-6, Date().timeIntervalSince(first ?? Date()))
@@ -279,8 +289,9 @@ final class Benchmark {
 
     /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.
     func largeRecordsRSS() throws -> Double {
-        let large = TrafficGenerator(seed: 7).largeMetricSamples(count: largeRecords, points: 10_000)
-        try LocalEnvironment.publish(large, bootstrap: broker.bootstrapServers, topicPrefix: Self.largePrefix)
+        try LocalEnvironment.publish(large, bootstrap: broker.bootstrapServers, topicPrefix: Self.largePrefix, layout: largeLayout)
+        let kept = try keptRecords(prefix: Self.largePrefix, partitions: largeLayout.partitions)
+        guard kept == Int64(large.count) else { throw RuntimeFailure("the mock broker kept \(kept) of \(large.count) large records") }
         print("large records: \(large.count) × \(large.first.map { $0.value.count / 1024 } ?? 0) KiB")
         return try endToEnd(windows: true, tag: "large", topicPrefix: Self.largePrefix, expected: large.count).peakRSSMB
     }

@@ -1,21 +1,17 @@
 import ArgumentParser
 import CloudWasteDevTools
+import CloudWasteKafka
 import CloudWastePostgres
 import CloudWasteStream
 import Foundation
 
-/// `cloudwaste-stream bench-upsert`: the three ways to batch-upsert rows of ml_training_data's
-/// shape, measured on this machine (new keys, then every key conflicting), to choose the write path.
+/// `cloudwaste-stream bench-upsert`: ways of writing the daemon's own ml_training_data rows (as
+/// its consumer thread encodes them), PostgreSQL alone, one connection, fsync on, 5,000 rows per
+/// transaction, new keys then every key conflicting. It is how the write path was chosen.
 struct BenchUpsertCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-upsert", abstract: "Compare COPY+staging, multi-row VALUES and unnest for batch upserts.")
+    static let configuration = CommandConfiguration(commandName: "bench-upsert", abstract: "Compare ways of batch-upserting ml_training_data rows.")
     @Option(help: "Rows per method and round.") var rows = 100_000
     @Option(help: "Folder for the scratch PostgreSQL.") var stateDir = ".state/bench-upsert"
-
-    static let columns = ["scan_hash", "resource_hash", "account_hash", "user_hash", "event_hash", "provider", "region_bucket",
-                          "resource_type", "scenario", "confidence", "estimated_monthly_cost", "currency", "metrics", "tag_keys",
-                          "detected_at", "key_id", "source_topic", "source_partition", "source_offset"]
-    static let types = ["text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "float8", "text", "jsonb",
-                        "text[]", "timestamptz", "text", "text", "int", "bigint"]
 
     func run() async throws {
         try await withExitCodes {
@@ -28,62 +24,58 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             defer { pg.destroy() }
             let db = try PostgresConnection(connectionString: pg.url())
             try Migrator(schema: "public").migrate(db)
-            let data = (0..<rows).map { i -> [String] in
-                let h = { (d: String) in sha256Hex(Array("\(d)\(i)".utf8)) }
-                return [h("s"), h("r"), h("a"), h("u"), h("e"), "aws", "eu-*", "ebs_volume", "unattached", "high", "\(Double(i % 5000) / 10)",
-                        "USD", "{\"CPUUtilization\":{\"avg\":1.5,\"p95\":3.25,\"trend\":\"down\"}}", "{\"env\",\"owner\"}",
-                        "2026-06-01 10:00:00+00", "abcd1234", "cloudwaste.scan-resources.v1", "0", "\(i)"]
+
+            // The rows exactly as the pipeline encodes them: generated scan records, decoded,
+            // anonymized, binary-encoded in batches of 5,000.
+            let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
+            let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
+                                       topicNames: [topic: .scanResources])
+            var binary: [ArraySlice<UInt8>] = []
+            var offset: Int64 = 0
+            for m in TrafficGenerator(seed: 5, badRecordShare: 0).messages(count: rows * 2) where m.topic == .scanResources {
+                builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value), generation: 1, expectedOffset: -1)
+                offset += 1
+                if builder.count == 5000 { binary.append(builder.seal()[.training].tuples) }
+                if binary.count * 5000 >= rows { break }
             }
-            let cols = Self.columns.joined(separator: ", ")
-            let updates = Self.columns.dropFirst(2).map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+            let n = binary.count * 5000
+            let columns = TableDescription.mlTrainingData.columnList
+            let updates = TableDescription.mlTrainingData.columns.dropFirst(2).map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
+            let upsert = "INSERT INTO ml_training_data (\(columns)) SELECT \(columns) FROM stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
             try db.execute("CREATE TEMP TABLE stage (LIKE ml_training_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-            func timed(_ name: String, _ body: () throws -> Void) throws -> Double {
-                try db.execute("TRUNCATE ml_training_data")
+
+            // The same rows in COPY text format, from PostgreSQL itself.
+            for chunk in binary { try db.copyIn("COPY ml_training_data (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: chunk) }
+            var text: [[UInt8]] = []
+            try db.copyOut("COPY (SELECT \(columns) FROM ml_training_data ORDER BY source_offset) TO STDOUT") { text.append($0) }
+
+            func timed(_ name: String, _ body: (Int) throws -> Void) throws {
+                try db.execute("TRUNCATE ml_training_data; CHECKPOINT")
                 let t0 = Date()
-                try body()  // new keys
-                let insert = Double(rows) / Date().timeIntervalSince(t0)
+                for i in binary.indices { try db.transaction { try body(i) } }
+                let insert = Double(n) / Date().timeIntervalSince(t0)
                 let t1 = Date()
-                try body()  // every key conflicts
-                let update = Double(rows) / Date().timeIntervalSince(t1)
-                print("\(name.padding(toLength: 52, withPad: " ", startingAt: 0)) new keys \(Int(insert).description.leftPadded(7)) rows/s   all conflicts \(Int(update).description.leftPadded(7)) rows/s")
-                return insert
-            }
-            print("batch upsert into ml_training_data (\(rows) rows, fsync on, one transaction per batch):")
-            _ = try timed("COPY text → temp staging → INSERT…ON CONFLICT ×5000") {
-                for chunk in stride(from: 0, to: rows, by: 5000) {
-                    try db.transaction {
-                        try db.copyIn("COPY stage (\(cols)) FROM STDIN") { w in
-                            for r in data[chunk..<min(chunk + 5000, rows)] { try w.write(r.joined(separator: "\t") + "\n") }
-                        }
-                        try db.execute("INSERT INTO ml_training_data (\(cols)) SELECT \(cols) FROM stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)")
-                    }
+                var conflicts = "n/a (insert only)"
+                if name.contains("ON CONFLICT") {
+                    for i in binary.indices { try db.transaction { try body(i) } }
+                    conflicts = "\(Int(Double(n) / Date().timeIntervalSince(t1))) rows/s"
                 }
+                print("\(name.padding(toLength: 58, withPad: " ", startingAt: 0)) new keys \(Int(insert).description.leftPadded(7)) rows/s   all conflicts \(conflicts)")
             }
-            _ = try timed("multi-row VALUES with binds ×1000") {
-                for chunk in stride(from: 0, to: rows, by: 1000) {
-                    let slice = data[chunk..<min(chunk + 1000, rows)]
-                    var sql = "INSERT INTO ml_training_data (\(cols)) VALUES "
-                    var binds: [String?] = []
-                    for (i, r) in slice.enumerated() {
-                        sql += (i > 0 ? "," : "") + "(" + r.indices.map { "$\(binds.count + $0 + 1)::\(Self.types[$0])" }.joined(separator: ",") + ")"
-                        binds += r.map { Optional($0) }
-                    }
-                    sql += " ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
-                    try db.transaction { try db.query(PostgresQuery(unsafeSQL: sql, binds: binds)) }
-                }
+            print("ml_training_data, \(n) rows of the daemon's own encoding, fsync on, 5,000 rows per transaction:")
+            try timed("COPY text → temp staging → INSERT … ON CONFLICT") { i in
+                try db.copyIn("COPY stage (\(columns)) FROM STDIN") { w in for row in text[(i * 5000)..<((i + 1) * 5000)] { try w.write(row) } }
+                try db.execute(upsert)
             }
-            _ = try timed("unnest of array parameters ×5000") {
-                for chunk in stride(from: 0, to: rows, by: 5000) {
-                    let slice = Array(data[chunk..<min(chunk + 5000, rows)])
-                    let arrays = Self.columns.indices.map { c in
-                        Self.types[c] == "text[]" || Self.types[c] == "jsonb"
-                            ? PostgresNullableArray(slice.map { $0[c] }).postgresText : slice.map { $0[c] }.postgresText
-                    }
-                    let params = Self.columns.indices.map { "$\($0 + 1)::\(Self.types[$0] == "text[]" ? "text" : Self.types[$0])[]" }.joined(separator: ", ")
-                    let select = Self.columns.indices.map { Self.types[$0] == "text[]" ? "c\($0)::text[]" : "c\($0)" }.joined(separator: ", ")
-                    let sql = "INSERT INTO ml_training_data (\(cols)) SELECT \(select) FROM unnest(\(params)) AS u(\(Self.columns.indices.map { "c\($0)" }.joined(separator: ", "))) ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
-                    try db.transaction { try db.query(PostgresQuery(unsafeSQL: sql, binds: arrays.map { Optional($0) })) }
-                }
+            try timed("COPY binary → temp staging → INSERT … ON CONFLICT") { i in
+                try db.copyIn("COPY stage (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: binary[i])
+                try db.execute(upsert)
+            }
+            try timed("COPY binary straight into the table") { i in
+                try db.copyIn("COPY ml_training_data (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: binary[i])
+            }
+            try timed("COPY text straight into the table") { i in
+                try db.copyIn("COPY ml_training_data (\(columns)) FROM STDIN") { w in for row in text[(i * 5000)..<((i + 1) * 5000)] { try w.write(row) } }
             }
         }
     }

@@ -22,10 +22,10 @@ import TestSupport
     }
 
     static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
-                       logLevel: String = "warning", stderr: URL? = nil) throws -> Process {
+                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: daemonPath)
-        p.arguments = ["run", "--until-idle", String(untilIdle)]
+        p.arguments = ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? [])
         p.currentDirectoryURL = TestEnvironment.repositoryRoot
         p.environment = ProcessInfo.processInfo.environment.merging([
             "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers,

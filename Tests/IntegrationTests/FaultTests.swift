@@ -107,4 +107,61 @@ import TestSupport
         let actual = try TableChecksums.compute(db)
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }
+
+    /// SPEC §10: a stop is bounded even while PostgreSQL is down (the open batches are dropped:
+    /// their offsets were never committed), a second signal ends the process at once, and the
+    /// next run completes to exactly the clean rows.
+    @Test func sigtermWhilePostgresIsDownEndsWithinTheGracePeriodAndLosesNothing() throws {
+        let messages = TrafficGenerator(seed: 24, badRecordShare: 0.01).messages(count: 30_000)
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        let expected = try ExactlyOnceTests.cleanRun(env)
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-stop-\(UUID().uuidString.prefix(8))")
+        let pg = try ScratchPostgres(directory: dir, durable: true)
+        try pg.start()
+        defer { pg.destroy() }
+        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE stop")
+        let database = pg.url(database: "stop")
+        let configFile = dir.appendingPathComponent("stop.toml").path
+        try "[pipeline]\nshutdown_grace_seconds = 12\nbatch_max_records = 300\nretry_max_backoff_seconds = 2\n"
+            .write(toFile: configFile, atomically: true, encoding: .utf8)
+        func committed() -> Int {
+            (try? PostgresConnection(connectionString: database).execute("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").int(0, 0)) ?? 0
+        }
+
+        // A second signal: the process ends at once.
+        let first = try ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
+        #expect(waitFor(60) { committed() > 0 })
+        try pg.stop()
+        Thread.sleep(forTimeInterval: 1)
+        kill(first.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 1)
+        let signalled = Date()
+        kill(first.processIdentifier, SIGTERM)
+        try waitForExit(first, within: 30)
+        #expect(Date().timeIntervalSince(signalled) < 3)
+        #expect(first.terminationStatus == 128 + SIGTERM)
+
+        // One signal: the stop takes at most the graceful period, and exits 0.
+        try pg.start()
+        let before = committed()
+        let second = try ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
+        #expect(waitFor(60) { committed() > before })
+        try pg.stop()
+        Thread.sleep(forTimeInterval: 1)
+        let stopAt = Date()
+        kill(second.processIdentifier, SIGTERM)
+        try waitForExit(second, within: 60)
+        let took = Date().timeIntervalSince(stopAt)
+        #expect(took < 12 + 3, "stopped after \(took) s")
+        #expect(second.terminationStatus == 0)
+
+        // Nothing was lost or duplicated by the dropped batches.
+        try pg.start()
+        let last = try ExactlyOnceTests.daemon(env, database: database, group: "stop", config: configFile)
+        try waitForExit(last)
+        #expect(last.terminationStatus == 0)
+        let actual = try TableChecksums.compute(try PostgresConnection(connectionString: database))
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+    }
 }

@@ -94,7 +94,7 @@ public final class Anonymizer {
 
     /// Tag keys only: lowercased, de-duplicated, sorted. Values are dropped.
     static func tagKeys(_ tags: [(key: String, value: String?)]) -> [String] {
-        var keys = tags.map { $0.key.lowercased() }
+        var keys = tags.map { asciiLowercased($0.key) ?? $0.key.lowercased() }
         keys.sort()
         var out: [String] = []
         out.reserveCapacity(keys.count)
@@ -113,11 +113,12 @@ public final class Anonymizer {
     /// prod/staging/dev/test from an allow-listed tag key, `other` for any other value, nil without one.
     static func environmentClass(_ tags: [(key: String, value: String?)]) -> String? {
         var tag: (key: String, value: String?)?
-        for t in tags where t.key.utf8.count <= 11 && environmentKeys.contains(t.key.lowercased()) {
+        for t in tags where t.key.utf8.count <= 11 && environmentKeys.contains(asciiLowercased(t.key) ?? t.key.lowercased()) {
             if tag == nil || t.key < tag!.key { tag = t }
         }
         guard let tag else { return nil }
-        guard let value = tag.value?.trimmingCharacters(in: .whitespaces).lowercased() else { return "other" }
+        guard let raw = tag.value else { return "other" }
+        let value = asciiLowercased(raw, unlessPadded: true) ?? raw.trimmingCharacters(in: .whitespaces).lowercased()
         return environmentValues[value] ?? "other"
     }
 
@@ -130,6 +131,27 @@ public final class Anonymizer {
             out += "}"
         }
         return out + "}"
+    }
+}
+
+/// `s` lower-cased, when it is plain ASCII (and, with `unlessPadded`, has no surrounding space or
+/// tab); nil otherwise, for the Unicode-aware path. The common case allocates nothing.
+@inline(__always)
+func asciiLowercased(_ s: String, unlessPadded: Bool = false) -> String? {
+    var text = s
+    return text.withUTF8 { u -> String? in
+        var upper = false
+        for b in u {
+            if b >= 0x80 { return nil }
+            if b >= 65 && b <= 90 { upper = true }
+        }
+        if unlessPadded, let first = u.first, let last = u.last,
+           first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return nil }
+        guard upper else { return s }
+        return String(unsafeUninitializedCapacity: u.count) { out in
+            for (i, b) in u.enumerated() { out[i] = b >= 65 && b <= 90 ? b + 32 : b }
+            return u.count
+        }
     }
 }
 

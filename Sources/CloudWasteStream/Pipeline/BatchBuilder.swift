@@ -18,6 +18,7 @@ public final class BatchBuilder {
     /// Primary key → slot of the row that currently holds it, per table.
     private var slotByKey = BatchTable.allCases.map { _ in [RowKey: Int]() }
     private var deadLetterBytes = 0
+    private var users = Set<String>()
     public private(set) var openedAt: ContinuousClock.Instant?
 
     public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
@@ -68,11 +69,13 @@ public final class BatchBuilder {
         let keyId = anonymizer.keyId
         switch record {
         case .training(let r):
-            put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item) {
+            users.insert(r.userHash)
+            put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item, detection: WindowDetection(r, source: source)) {
                 TableDescription.mlTrainingData.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
             }
             return .rows(.training)
         case .action(let r):
+            users.insert(r.userHash)
             put(.actions, key: RowKey(a: r.eventHash, b: ""), item: item) {
                 TableDescription.userActionPatterns.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
             }
@@ -95,8 +98,9 @@ public final class BatchBuilder {
     }
 
     /// Appends a row, superseding an earlier row of the batch with the same key.
-    private func put(_ table: BatchTable, key: RowKey, item: Int, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) {
-        let slot = tables[table.rawValue].append(item: item, encode)
+    private func put(_ table: BatchTable, key: RowKey, item: Int, detection: WindowDetection? = nil,
+                     _ encode: (inout PostgresBinaryCopyEncoder) -> Void) {
+        let slot = tables[table.rawValue].append(item: item, detection: detection, encode)
         if let earlier = slotByKey[table.rawValue].updateValue(slot, forKey: key) {
             tables[table.rawValue].supersede(slot: earlier)
         }
@@ -113,13 +117,14 @@ public final class BatchBuilder {
     /// Hands over what was added and starts a new batch.
     public func seal() -> PreparedBatch {
         let batch = PreparedBatch(spans: spanOrder.map { spans[$0]! }, items: items, tables: tables.map { $0.compacted() },
-                                  keyId: anonymizer.keyId)
+                                  keyId: anonymizer.keyId, users: users)
         items = []
         spans = [:]
         spanOrder = []
         tables = BatchTable.allCases.map { _ in EncodedRows() }
         slotByKey = BatchTable.allCases.map { _ in [:] }
         deadLetterBytes = 0
+        users = []
         openedAt = nil
         return batch
     }
@@ -163,9 +168,19 @@ public final class BatchBuilder {
     }
 }
 
-/// A composite primary key, hashed without concatenating strings.
+/// A composite primary key. Its parts are mostly pseudonyms (uniformly random hex), so hashing
+/// their first 16 bytes spreads as well as hashing all 64; equality still compares everything.
 struct RowKey: Hashable {
     var a: String
     var b: String
     var c: Int64 = 0
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(c)
+        var a = a, b = b
+        a.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(16)))) }
+        b.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(16)))) }
+    }
+
+    static func == (x: RowKey, y: RowKey) -> Bool { x.c == y.c && x.a == y.a && x.b == y.b }
 }

@@ -29,6 +29,9 @@ public struct EncodedRows: Sendable {
 
     private var encoder = PostgresBinaryCopyEncoder()
     private(set) var slots: [Slot] = []
+    /// For detections (ml_training_data): what each row contributes to the window state, so the
+    /// batch can hand PostgreSQL its reduced window rows. Empty for the other tables.
+    private(set) var detections: [WindowDetection] = []
     private var superseded = 0
 
     public init() {}
@@ -41,11 +44,17 @@ public struct EncodedRows: Sendable {
 
     /// Appends a row of batch item `item`; returns its slot index.
     @discardableResult
-    mutating func append(item: Int, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) -> Int {
+    mutating func append(item: Int, detection: WindowDetection? = nil, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) -> Int {
         let start = encoder.count
         encode(&encoder)
         slots.append(Slot(item: Int32(item), start: Int32(start), length: Int32(encoder.count - start)))
+        if let detection { detections.append(detection) }
         return slots.count - 1
+    }
+
+    /// The window rows of the rows that will be written, reduced to the latest per resource and month.
+    var windowDetections: [WindowDetection] {
+        WindowDetection.reduce(zip(slots, detections).filter { $0.0.length >= 0 }.map(\.1))
     }
 
     /// Marks a row as replaced by a later one with the same key.
@@ -64,13 +73,33 @@ public struct EncodedRows: Sendable {
     /// The rows of items that `keep` accepts, with item numbers mapped by it (nil drops the row).
     func filtered(_ keep: (Int) -> Int?) -> EncodedRows {
         var out = EncodedRows()
-        for slot in slots where slot.length >= 0 {
+        for (i, slot) in slots.enumerated() where slot.length >= 0 {
             guard let item = keep(Int(slot.item)) else { continue }
             let start = Int(slot.start)
             out.slots.append(Slot(item: Int32(item), start: Int32(out.encoder.count), length: slot.length))
             out.encoder.append(tuples: encoder.bytes[start..<(start + Int(slot.length))])
+            if !detections.isEmpty { out.detections.append(detections[i]) }
         }
         return out
+    }
+
+    /// The rows whose detection `first` accepts, and the others (for detections only).
+    func partitioned(_ first: (WindowDetection) -> Bool) -> (EncodedRows, EncodedRows) {
+        var a = EncodedRows(), b = EncodedRows()
+        for (i, slot) in slots.enumerated() where slot.length >= 0 {
+            let start = Int(slot.start)
+            let tuple = encoder.bytes[start..<(start + Int(slot.length))]
+            if first(detections[i]) {
+                a.slots.append(Slot(item: slot.item, start: Int32(a.encoder.count), length: slot.length))
+                a.encoder.append(tuples: tuple)
+                a.detections.append(detections[i])
+            } else {
+                b.slots.append(Slot(item: slot.item, start: Int32(b.encoder.count), length: slot.length))
+                b.encoder.append(tuples: tuple)
+                b.detections.append(detections[i])
+            }
+        }
+        return (a, b)
     }
 
     /// Without superseded rows (a no-op when there are none).

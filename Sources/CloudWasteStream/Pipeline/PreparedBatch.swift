@@ -63,13 +63,17 @@ public struct PreparedBatch: Sendable {
     /// Indexed by `BatchTable.rawValue`.
     public var tables: [EncodedRows]
     public var keyId: String
+    /// Pseudonyms of the users whose records the batch stores (a superset after a split): the
+    /// privacy locks it takes.
+    public var users: Set<String>
 
     public init(spans: [PartitionSpan], items: [BatchItem], tables: [EncodedRows] = BatchTable.allCases.map { _ in EncodedRows() },
-                keyId: String) {
+                keyId: String, users: Set<String> = []) {
         self.spans = spans
         self.items = items
         self.tables = tables
         self.keyId = keyId
+        self.users = users
     }
 
     /// Bytes of the consumed values.
@@ -122,8 +126,8 @@ public struct PreparedBatch: Sendable {
                                                  maxEventTime: theirs.compactMap(\.eventTime).max()))
             }
         }
-        return (PreparedBatch(spans: firstSpans, items: first, tables: tables.map { $0.filtered { $0 < count ? $0 : nil } }, keyId: keyId),
-                PreparedBatch(spans: secondSpans, items: second, tables: tables.map { $0.filtered { $0 >= count ? $0 - count : nil } }, keyId: keyId))
+        return (PreparedBatch(spans: firstSpans, items: first, tables: tables.map { $0.filtered { $0 < count ? $0 : nil } }, keyId: keyId, users: users),
+                PreparedBatch(spans: secondSpans, items: second, tables: tables.map { $0.filtered { $0 >= count ? $0 - count : nil } }, keyId: keyId, users: users))
     }
 
     /// The batch without the records of `partitions` (after they were fenced).
@@ -136,7 +140,7 @@ public struct PreparedBatch: Sendable {
             kept.append(item)
         }
         return PreparedBatch(spans: spans.filter { !partitions.contains($0.partition) }, items: kept,
-                             tables: tables.map { $0.filtered { newIndex[$0] } }, keyId: keyId)
+                             tables: tables.map { $0.filtered { newIndex[$0] } }, keyId: keyId, users: users)
     }
 
     /// The batch with item `index` turned into a dead letter (a row PostgreSQL rejected): its rows

@@ -1,12 +1,12 @@
-/// A parsed JSON document. Objects keep fields in a dictionary: duplicate names are rejected by
-/// the parser, so there is never a question of which duplicate wins.
+/// A parsed JSON document. Duplicate object names are rejected by the parser, so there is never
+/// a question of which duplicate wins.
 public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     public var typeName: String {
         switch self {
@@ -100,9 +100,9 @@ private struct Cursor {
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw .tooDeep }
         index += 1
-        var fields = [String: JSONValue](minimumCapacity: depth == 1 ? 32 : 4)
+        var fields = JSONObjectBuilder(capacity: depth == 1 ? 24 : 4)
         skipWhitespace()
-        if !atEnd, current == UInt8(ascii: "}") { index += 1; return .object(fields) }
+        if !atEnd, current == UInt8(ascii: "}") { index += 1; return .object(fields.object) }
         while true {
             skipWhitespace()
             guard !atEnd, current == UInt8(ascii: "\"") else { throw .malformed(offset: index) }
@@ -113,13 +113,13 @@ private struct Cursor {
             skipWhitespace()
             if depth == 1 { topLevelKey = key }
             let value = try parseValue(depth: depth)
-            if fields.updateValue(value, forKey: key) != nil {
+            if !fields.add(key, value) {
                 throw .duplicateKey(key, topLevelKey: depth == 1 ? nil : topLevelKey)
             }
             skipWhitespace()
             guard !atEnd else { throw .malformed(offset: index) }
             if current == UInt8(ascii: ",") { index += 1; continue }
-            if current == UInt8(ascii: "}") { index += 1; return .object(fields) }
+            if current == UInt8(ascii: "}") { index += 1; return .object(fields.object) }
             throw .malformed(offset: index)
         }
     }

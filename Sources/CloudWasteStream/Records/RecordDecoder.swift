@@ -154,7 +154,7 @@ public struct RecordDecoder: Sendable {
 
 /// Typed, validated access to one JSON object's fields.
 struct FieldReader {
-    let fields: [String: JSONValue]
+    let fields: JSONObject
     let limits: RecordDecoder.Limits
     let now: Timestamp
 

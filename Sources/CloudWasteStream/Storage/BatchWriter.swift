@@ -36,13 +36,21 @@ extension Duration {
 
 /// Writes a `PreparedBatch` into PostgreSQL in ONE transaction:
 ///
-/// 1. `BEGIN` and the schema's privacy lock (shared; exclusive when the batch carries privacy
-///    requests, which must not interleave with other batches' consent checks);
+/// 1. `BEGIN` and the `PrivacyLocks` of the batch's users (shared; exclusive for the users of
+///    its privacy requests, which must not interleave with batches that store those users);
 /// 2. the partitions' offsets, fenced by generation and start offset (`OffsetStore.advance`);
 /// 3. privacy requests;
 /// 4. one binary COPY per table into its staging table (bytes encoded on the consumer thread);
 /// 5. one multi-statement round trip: each table's upsert (with the consent filter and, for
 ///    detections and eliminations, the window state and the recompute queue), then `COMMIT`.
+///
+/// Detections, most of the volume, take a faster path when none of the batch's users has any
+/// consent history or erasure (the usual case in opt-out mode): their rows are copied straight
+/// into ml_training_data, and the window state is folded from the batch's own reduced detections
+/// (`WindowDetection`), without staging, upsert or RETURNING. PostgreSQL alone takes such a COPY
+/// about half again as fast as the staging upsert (`bench-upsert`). A row that exists already (a
+/// record delivered twice) makes that COPY fail; the transaction is then redone through staging,
+/// and the writer stays on staging for a while.
 ///
 /// Owns its connection; used by one writer thread.
 public final class BatchWriter {
@@ -66,8 +74,12 @@ public final class BatchWriter {
     private let offsets: OffsetStore
     private let privacy: PrivacyRequests
     private let consent: ConsentRules
-    private let privacyLock: Int64
+    private let privacyLocks: PrivacyLocks
     private var sessionReady = false
+    /// Batches to write through staging before trying the straight COPY again (after a conflict).
+    private var stagingOnlyBatches = 0
+    /// How many batches took the straight COPY (for tests and diagnostics).
+    public private(set) var directBatches = 0
 
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
@@ -77,7 +89,7 @@ public final class BatchWriter {
         privacy = PrivacyRequests(connection: connection, schema: settings.schema, consentMode: settings.consentMode,
                                   windowsEnabled: settings.windowsEnabled)
         consent = ConsentRules(schema: settings.schema, mode: settings.consentMode)
-        privacyLock = PrivacyRequests.lockKey(schema: settings.schema)
+        privacyLocks = PrivacyLocks(schema: settings.schema)
     }
 
     /// Re-opens the connection after a failure (the caller retries with back-off).
@@ -87,13 +99,27 @@ public final class BatchWriter {
     }
 
     public func write(_ batch: PreparedBatch) throws -> WriteResult {
+        do {
+            return try write(batch, direct: stagingOnlyBatches == 0 && settings.consentMode == .optOut)
+        } catch let error as DirectCopyConflict {
+            // A detection that is already stored: redo the batch through the staging upsert.
+            stagingOnlyBatches = 100
+            _ = error
+            return try write(batch, direct: false)
+        }
+    }
+
+    private struct DirectCopyConflict: Error {}
+
+    private func write(_ batch: PreparedBatch, direct allowDirect: Bool) throws -> WriteResult {
         if !sessionReady {
             try SessionTables.prepare(db)
             sessionReady = true
         }
+        if stagingOnlyBatches > 0 { stagingOnlyBatches -= 1 }
         var clock = StageClock()
         let requests = batch.privacyRequests
-        try db.execute("BEGIN; SELECT \(requests.isEmpty ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock")(\(privacyLock))")
+        try db.execute("BEGIN; " + privacyLocks.statement(shared: batch.users, exclusive: requests.map(\.userHash)))
         do {
             let fenced = try offsets.advance(batch.spans)
             clock.mark("offsets")
@@ -107,16 +133,36 @@ public final class BatchWriter {
             counts.rows["user_preferences"] = requests.count
             clock.mark("privacy")
             var statements: [(table: BatchTable, sql: String)] = []
+            var directRows = 0
             for table in BatchTable.allCases where !batch[table].isEmpty {
-                try copy(table, batch[table])
+                var rows = batch[table]
+                if table == .training, allowDirect, requests.isEmpty {
+                    // Users with consent history go through the filtered upsert; the rest straight in.
+                    let flagged = try usersWithConsentHistory(rows.detections)
+                    let (plain, filtered) = rows.partitioned { !flagged.contains($0.userHash) }
+                    if !plain.isEmpty {
+                        directRows = try copyDetectionsDirectly(plain)
+                        if settings.windowsEnabled { statements.append((table, detectionWindowState())) }
+                        directBatches += 1
+                    }
+                    rows = filtered
+                    if rows.isEmpty { continue }
+                }
+                try copy(table, rows)
                 statements.append((table, upsert(table)))
             }
             clock.mark("copy")
             let results = try db.executeAll((statements.map(\.sql) + ["COMMIT"]).joined(separator: ";\n"))
             clock.mark("upsert_commit")
+            counts.rows[BatchTable.training.name] = directRows
             for (i, statement) in statements.enumerated() {
                 let n = results[i].int(0, 0) ?? 0
-                if statement.table == .deadLetters { counts.deadLetters = n } else { counts.rows[statement.table.name] = n }
+                switch statement.table {
+                case .deadLetters: counts.deadLetters = n
+                // The window statement of the straight COPY counts staged window rows, not records.
+                case .training where i == 0 && directRows > 0 && settings.windowsEnabled: break
+                default: counts.rows[statement.table.name, default: 0] += n
+                }
             }
             counts.stageSeconds = clock.seconds
             return .committed(counts)
@@ -124,6 +170,40 @@ public final class BatchWriter {
             if db.isConnected { _ = try? db.execute("ROLLBACK") }
             throw error
         }
+    }
+
+    /// The users of these detections with consent history or an erasure: their rows need the
+    /// per-row consent filter of the staging upsert.
+    private func usersWithConsentHistory(_ detections: [WindowDetection]) throws -> Set<String> {
+        let users = Array(Set(detections.map(\.userHash)))
+        let result = try db.query("""
+            SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::text[])
+            UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::text[])
+            """)
+        return Set((0..<result.rowCount).compactMap { result.string($0, 0) })
+    }
+
+    /// COPY of new detections straight into ml_training_data, plus their reduced window rows into
+    /// staging. Returns the rows copied; a row that exists already throws `DirectCopyConflict`.
+    private func copyDetectionsDirectly(_ rows: EncodedRows) throws -> Int {
+        let copied: Int
+        do {
+            copied = try db.copyIn(TableDescription.mlTrainingData.directCopyStatement(schema: s), binaryTuples: rows.tuples)
+        } catch let error as PostgresError where error.sqlState == "23505" {
+            throw DirectCopyConflict()
+        }
+        if settings.windowsEnabled {
+            var encoder = PostgresBinaryCopyEncoder()
+            for d in rows.windowDetections { TableDescription.windowDetections.encode(d, into: &encoder) }
+            try db.copyIn(TableDescription.windowDetections.copyStatement, binaryTuples: encoder.bytes[...])
+        }
+        return copied
+    }
+
+    /// The window state of a batch's reduced detections (staged by `copyDetectionsDirectly`).
+    private func detectionWindowState() -> String {
+        "WITH rows AS (SELECT * FROM \(TableDescription.windowDetections.stagingTable)), "
+            + CostTrendWindows.detectionState(schema: s, from: "rows", records: "sum(records)") + " SELECT count(*) FROM rows"
     }
 
     private func copy(_ table: BatchTable, _ rows: EncodedRows) throws {

@@ -11,9 +11,7 @@ public struct ErasureReport: Sendable, CustomStringConvertible {
 }
 
 /// Consent changes and erasures (SPEC §7), inside the caller's transaction, which must hold the
-/// schema's privacy lock exclusively (`lockKey`): batch transactions hold it shared, so no batch
-/// can store a record of a user while that user's consent or erasure is being applied, whichever
-/// writer or instance it runs on. Window state of the months whose rows were deleted is rebuilt
+/// user's `PrivacyLocks` bucket exclusively (batches hold their users' buckets shared). Window state of the months whose rows were deleted is rebuilt
 /// here and the months are queued for the recomputer.
 public struct PrivacyRequests {
     let db: PostgresConnection
@@ -29,9 +27,6 @@ public struct PrivacyRequests {
         consent = ConsentRules(schema: schema, mode: consentMode)
         self.windowsEnabled = windowsEnabled
     }
-
-    /// The advisory-lock key: batches hold it shared, privacy requests exclusively.
-    static func lockKey(schema: String) -> Int64 { stableLockKey("cloudwaste-stream/privacy/\(schema)") }
 
     /// Applies one privacy request. Consent is recorded as history (so records are judged by the
     /// consent in force at their event time), and rows that an opt-out now forbids are removed.
@@ -165,7 +160,7 @@ public struct PrivacyRequests {
     public func forget(userHash: String, keyId: String) throws -> ErasureReport {
         try SessionTables.prepare(db)
         return try db.transaction {
-            try db.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey(schema: schema)))")
+            try db.execute(PrivacyLocks(schema: schema).statement(shared: [], exclusive: [userHash]))
             let now = Timestamp.now()
             return try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
         }

@@ -12,6 +12,7 @@ enum SessionTables {
             TableDescription.resourceLifecycleEvents.stagingDDL,
             TableDescription.cloudwatchMetricsHistory.stagingDDL,
             TableDescription.deadLetters.stagingDDL,
+            TableDescription.windowDetections.stagingDDL,
             "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, records int) ON COMMIT DELETE ROWS",
         ]).joined(separator: ";\n"))
     }

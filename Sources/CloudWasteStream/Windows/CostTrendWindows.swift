@@ -58,9 +58,11 @@ public struct CostTrendWindows {
         source_partition, source_offset, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month
         """
 
-    /// CTEs that fold the detections returned by CTE `rows` into the window state (latest estimate
-    /// per resource and month) and queue their account-months for a recompute; `s` is the quoted schema.
-    static func detectionState(schema s: String, from rows: String) -> String {
+    /// CTEs that fold the detections in `rows` (an upsert's RETURNING with `detectionColumns`, or
+    /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (latest
+    /// estimate per resource and month) and queue their account-months for a recompute, with
+    /// `records` (an aggregate) records each; `s` is the quoted schema.
+    static func detectionState(schema s: String, from rows: String, records: String = "count(*)") -> String {
         """
         win_detect AS (
             INSERT INTO \(s).window_resource_costs AS w
@@ -78,7 +80,7 @@ public struct CostTrendWindows {
                    >= (w.detected_at, w.source_partition, w.source_offset)
         ), dirty_detect AS (
             INSERT INTO \(s).window_dirty_months (account_hash, month, records)
-            SELECT account_hash, month, count(*) FROM \(rows) GROUP BY account_hash, month
+            SELECT account_hash, month, \(records) FROM \(rows) GROUP BY account_hash, month
         )
         """
     }

@@ -14,7 +14,7 @@ public struct DeadLetterRow: Sendable {
 extension TableDescription where Row == DeadLetterRow {
     /// dead_letters: one row per rejected record, keyed by its source position (a re-read of the
     /// same offset changes nothing).
-    static let deadLetters = TableDescription(name: "dead_letters", key: ["source_topic", "source_partition", "source_offset"], columns: [
+    public static let deadLetters = TableDescription(name: "dead_letters", key: ["source_topic", "source_partition", "source_offset"], columns: [
         .init("source_topic", .text) { r, e in e.text(r.source.topic) },
         .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },
         .init("source_offset", .int8) { r, e in e.int8(r.source.offset) },

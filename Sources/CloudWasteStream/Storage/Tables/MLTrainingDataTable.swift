@@ -2,7 +2,7 @@ import CloudWastePostgres
 
 extension TableDescription where Row == SourcedRow<TrainingRow> {
     /// ml_training_data: one row per resource per scan, keyed by (scan_hash, resource_hash).
-    static let mlTrainingData = TableDescription(name: "ml_training_data", key: ["scan_hash", "resource_hash"], columns: [
+    public static let mlTrainingData = TableDescription(name: "ml_training_data", key: ["scan_hash", "resource_hash"], columns: [
         .init("scan_hash", .text) { r, e in e.text(r.row.scanHash) },
         .init("resource_hash", .text) { r, e in e.text(r.row.resourceHash) },
         .init("account_hash", .text) { r, e in e.text(r.row.accountHash) },

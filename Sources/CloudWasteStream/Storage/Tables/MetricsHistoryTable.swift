@@ -2,7 +2,7 @@ import CloudWastePostgres
 
 extension TableDescription where Row == SourcedRow<MetricPointRow> {
     /// cloudwatch_metrics_history: one row per resource, metric and point in time.
-    static let cloudwatchMetricsHistory = TableDescription(name: "cloudwatch_metrics_history", key: ["resource_hash", "metric", "ts"], columns: [
+    public static let cloudwatchMetricsHistory = TableDescription(name: "cloudwatch_metrics_history", key: ["resource_hash", "metric", "ts"], columns: [
         .init("resource_hash", .text) { r, e in e.text(r.row.resourceHash) },
         .init("metric", .text) { r, e in e.text(r.row.metric) },
         .init("ts", .timestamptz) { r, e in e.timestamptz(unixMicros: r.row.ts.micros) },

@@ -2,7 +2,7 @@ import CloudWastePostgres
 
 extension TableDescription where Row == SourcedRow<LifecycleRow> {
     /// resource_lifecycle_events: resources changing state, one row per event.
-    static let resourceLifecycleEvents = TableDescription(name: "resource_lifecycle_events", key: ["event_hash"], columns: [
+    public static let resourceLifecycleEvents = TableDescription(name: "resource_lifecycle_events", key: ["event_hash"], columns: [
         .init("event_hash", .text) { r, e in e.text(r.row.eventHash) },
         .init("account_hash", .text) { r, e in e.text(r.row.accountHash) },
         .init("resource_hash", .text) { r, e in e.text(r.row.resourceHash) },

@@ -51,6 +51,9 @@ public struct TableDescription<Row>: Sendable {
 
     public var copyStatement: String { "COPY \(stagingTable) (\(columnList)) FROM STDIN (FORMAT binary)" }
 
+    /// COPY into the table itself (no staging, no upsert): only for rows known to be new.
+    public func directCopyStatement(schema: String) -> String { "COPY \(schema).\(name) (\(columnList)) FROM STDIN (FORMAT binary)" }
+
     /// Appends one row as a binary COPY tuple.
     @inline(__always)
     public func encode(_ row: Row, into encoder: inout PostgresBinaryCopyEncoder) {

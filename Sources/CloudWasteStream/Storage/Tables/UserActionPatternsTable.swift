@@ -2,7 +2,7 @@ import CloudWastePostgres
 
 extension TableDescription where Row == SourcedRow<ActionRow> {
     /// user_action_patterns: what users did about findings, one row per action event.
-    static let userActionPatterns = TableDescription(name: "user_action_patterns", key: ["event_hash"], columns: [
+    public static let userActionPatterns = TableDescription(name: "user_action_patterns", key: ["event_hash"], columns: [
         .init("event_hash", .text) { r, e in e.text(r.row.eventHash) },
         .init("user_hash", .text) { r, e in e.text(r.row.userHash) },
         .init("account_hash", .text) { r, e in e.text(r.row.accountHash) },

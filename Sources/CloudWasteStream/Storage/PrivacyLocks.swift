@@ -1,0 +1,34 @@
+/// Advisory locks that keep a privacy request and the batches carrying the same user apart, and
+/// nothing else. A batch holds, shared, the lock of each of its users' buckets; a privacy request
+/// holds its user's bucket exclusively. So no batch can store a user's record while that user's
+/// consent change or erasure is being applied, on whatever writer or instance either runs, and
+/// batches of other users never wait. Users are hashed into a fixed number of buckets so that a
+/// batch with thousands of users stays within PostgreSQL's lock table; keys are taken in
+/// ascending order, so transactions never wait on each other in a cycle.
+struct PrivacyLocks {
+    static let buckets = 1024
+    private let base: UInt64
+
+    init(schema: String) { base = stableHash("cloudwaste-stream/privacy/\(schema)") }
+
+    func key(user: String) -> Int64 {
+        let bucket = stableHash(user) % UInt64(Self.buckets)
+        return Int64(bitPattern: (base &+ bucket) & 0x7FFF_FFFF_FFFF_FFFF)
+    }
+
+    /// One statement that takes the locks of `shared` users shared and of `exclusive` users
+    /// exclusively (a bucket in both is taken exclusively), in key order.
+    func statement(shared: some Sequence<String>, exclusive: some Sequence<String>) -> String {
+        var mode: [Int64: Bool] = [:]
+        for u in shared where mode[key(user: u)] == nil { mode[key(user: u)] = false }
+        for u in exclusive { mode[key(user: u)] = true }
+        guard !mode.isEmpty else { return "SELECT 1" }
+        // Integers only: safe to inline. unnest keeps the array's (ascending) order.
+        let sorted = mode.keys.sorted()
+        return """
+            SELECT CASE WHEN x THEN pg_advisory_xact_lock(k) ELSE pg_advisory_xact_lock_shared(k) END
+              FROM unnest('{\(sorted.map(String.init).joined(separator: ","))}'::bigint[],
+                          '{\(sorted.map { mode[$0]! ? "t" : "f" }.joined(separator: ","))}'::boolean[]) AS u(k, x)
+            """
+    }
+}

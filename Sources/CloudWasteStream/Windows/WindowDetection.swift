@@ -1,0 +1,77 @@
+import CloudWastePostgres
+
+/// A detection as the window state sees it: one resource's estimate in one account-month. A
+/// batch reduces its scan rows to the latest detection per resource and month (by detection time,
+/// then source position) before they reach PostgreSQL, counting the records each stands for.
+public struct WindowDetection: Sendable, Equatable {
+    public var accountHash: String
+    /// First day of the UTC month, as days since 1970-01-01.
+    public var monthDays: Int
+    public var resourceHash: String
+    public var userHash: String
+    public var provider: Provider
+    public var resourceType: String
+    public var cost: Double
+    public var detectedAt: Timestamp
+    public var source: SourcePosition
+    public var records = 1
+
+    init(_ r: TrainingRow, source: SourcePosition) {
+        accountHash = r.accountHash
+        monthDays = Int(r.detectedAt.monthStart.micros / 86_400_000_000)
+        resourceHash = r.resourceHash
+        userHash = r.userHash
+        provider = r.provider
+        resourceType = r.resourceType
+        cost = r.estimatedMonthlyCost
+        detectedAt = r.detectedAt
+        self.source = source
+    }
+
+    struct Key: Hashable {
+        var accountHash: String
+        var monthDays: Int
+        var resourceHash: String
+    }
+
+    var key: Key { Key(accountHash: accountHash, monthDays: monthDays, resourceHash: resourceHash) }
+
+    /// Whether this detection replaces `other` in the window state (the later one, ties by source position).
+    func isNewer(than other: WindowDetection) -> Bool {
+        (detectedAt.micros, source.partition, source.offset) >= (other.detectedAt.micros, other.source.partition, other.source.offset)
+    }
+
+    /// The latest detection per resource and month, with the records of each group counted.
+    static func reduce(_ detections: [WindowDetection]) -> [WindowDetection] {
+        var latest: [Key: WindowDetection] = [:]
+        latest.reserveCapacity(detections.count / 2)
+        for d in detections {
+            if var current = latest[d.key] {
+                let records = current.records + d.records
+                if d.isNewer(than: current) { current = d }
+                current.records = records
+                latest[d.key] = current
+            } else {
+                latest[d.key] = d
+            }
+        }
+        return latest.values.sorted { ($0.accountHash, $0.monthDays, $0.resourceHash) < ($1.accountHash, $1.monthDays, $1.resourceHash) }
+    }
+}
+
+extension TableDescription where Row == WindowDetection {
+    /// The staging table of a batch's reduced detections (`CostTrendWindows.detectionState`).
+    public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash"], columns: [
+        .init("account_hash", .text) { r, e in e.text(r.accountHash) },
+        .init("month", .date) { r, e in e.date(unixDays: r.monthDays) },
+        .init("resource_hash", .text) { r, e in e.text(r.resourceHash) },
+        .init("user_hash", .text) { r, e in e.text(r.userHash) },
+        .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
+        .init("resource_type", .text) { r, e in e.text(r.resourceType) },
+        .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },
+        .init("detected_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.detectedAt.micros) },
+        .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },
+        .init("source_offset", .int8) { r, e in e.int8(r.source.offset) },
+        .init("records", .int4) { r, e in e.int4(r.records) },
+    ])
+}

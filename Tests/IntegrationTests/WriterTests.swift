@@ -1,0 +1,158 @@
+import CloudWasteDevTools
+import CloudWasteKafka
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// Several writers, each with its own connection and a disjoint set of partitions: the same rows
+/// as one writer, fencing that hits one writer only, dead letters published once, and a stop that
+/// is bounded even while PostgreSQL is down.
+@Suite(.serialized) struct WriterTests {
+    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    @Test func severalWritersWithInterleavedPartitionsGiveTheRowsOfOne() throws {
+        let messages = TrafficGenerator(seed: 41, badRecordShare: 0.02).messages(count: 12_000)
+        let env = try TestEnvironment(partitions: [.scanResources: 8, .userActions: 5, .resourceLifecycle: 3, .metricSamples: 3, .privacyRequests: 2])
+        try env.publish(messages)
+        var one = env.config
+        one.writers = 1
+        one.postgresURL = try TestPostgres.newDatabase("one")
+        one.groupId = "one"
+        try env.runPipeline(config: one)
+        var four = env.config
+        four.writers = 4
+        four.batchMaxRecords = 300  // many small batches, interleaved across writers
+        four.postgresURL = try TestPostgres.newDatabase("four")
+        four.groupId = "four"
+        let pipeline = try env.runPipeline(config: four)
+        let writers = pipeline.status.writers
+        #expect(writers.count == 4)
+        #expect(writers.filter { $0.batchesCommitted > 0 }.count >= 3, "\(writers.map(\.batchesCommitted))")
+        let expected = try TableChecksums.compute(try env.connect(one.postgresURL))
+        let actual = try TableChecksums.compute(try env.connect(four.postgresURL))
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+        // Every partition was written by exactly one writer lane.
+        let lanes = Dictionary(grouping: try env.connect(four.postgresURL).execute("SELECT topic, partition FROM stream_offsets").rows) {
+            ConsumerLoop.lane(of: TopicPartition(topic: $0[0]!, partition: Int32($0[1]!)!), lanes: 4)
+        }
+        #expect(lanes.count >= 3)
+    }
+
+    @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() throws {
+        let messages = TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 20_000)
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        let expected = try ExactlyOnceTests.cleanRun(env)
+        var config = env.config
+        config.writers = 2
+        config.batchMaxRecords = 400
+        config.postgresURL = try TestPostgres.newDatabase("fenced")
+        config.groupId = "fenced"
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 3), logger: testLogger("test.fenced"))
+        try pipeline.start()
+        #expect(Self.waitFor(60) { pipeline.status.batchesCommitted >= 4 })
+        // Another owner claims the partitions of writer 0 (as a rebalance elsewhere would): its
+        // next batches are fenced, the consumer re-claims and re-reads them from PostgreSQL's offsets.
+        let db = try env.connect(config.postgresURL)
+        let owned = try db.execute("SELECT topic, partition FROM stream_offsets").rows.map { TopicPartition(topic: $0[0]!, partition: Int32($0[1]!)!) }
+        let lane0 = owned.filter { ConsumerLoop.lane(of: $0, lanes: 2) == 0 }
+        for tp in lane0 {
+            try db.query("UPDATE stream_offsets SET generation = generation + 1 WHERE topic = \(tp.topic) AND partition = \(Int(tp.partition))")
+        }
+        let lane1Before = pipeline.status.writers[1].batchesCommitted
+        try TestEnvironment.finish(pipeline, within: 180)
+        #expect(pipeline.failure == nil)
+        #expect(pipeline.metrics.fencedBatches.value > 0)
+        #expect(pipeline.status.writers[1].batchesCommitted > lane1Before)
+        let actual = try TableChecksums.compute(db)
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+    }
+
+    @Test func eachDeadLetterReachesItsTopicOnceAcrossAPostgresOutage() throws {
+        let messages = TrafficGenerator(seed: 43, badRecordShare: 0.05).messages(count: 8_000)
+        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-dlq-\(UUID().uuidString.prefix(8))")
+        let pg = try ScratchPostgres(directory: dir, durable: true)
+        try pg.start()
+        defer { pg.destroy() }
+        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE dlq")
+        var config = env.config
+        config.postgresURL = pg.url(database: "dlq")
+        config.groupId = "dlq"
+        config.batchMaxRecords = 300
+        config.retryMaxBackoffSeconds = 1
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 3), logger: testLogger("test.dlq"))
+        try pipeline.start()
+        #expect(Self.waitFor(60) { pipeline.status.batchesCommitted >= 2 })
+        try pg.stop()  // every batch in flight now fails and is retried several times
+        Thread.sleep(forTimeInterval: 6)
+        try pg.start()
+        try TestEnvironment.finish(pipeline, within: 180)
+        #expect(pipeline.failure == nil)
+        #expect(pipeline.metrics.postgresErrors.value > 0)
+        let db = try PostgresConnection(connectionString: config.postgresURL)
+        let rows = try db.execute("SELECT count(*), count(published_at) FROM dead_letters")
+        let deadLetters = rows.int(0, 0)!
+        #expect(deadLetters > 100)
+        #expect(rows.int(0, 1) == deadLetters)
+        let topic = try env.readTopic("cloudwaste.dead-letters.v1")
+        var copies: [String: Int] = [:]
+        for m in topic {
+            let h = m.headers ?? [:]
+            let source = [h["cw.source.topic"], h["cw.source.partition"], h["cw.source.offset"]].map { String(decoding: $0 ?? [], as: UTF8.self) }
+            copies[source.joined(separator: ":"), default: 0] += 1
+        }
+        #expect(copies.count == deadLetters)
+        #expect(copies.values.allSatisfy { $0 == 1 }, "published more than once: \(copies.filter { $0.value > 1 }.count)")
+    }
+
+    @Test func largeRecordsAreBatchedByRowsNotRecords() throws {
+        let large = TrafficGenerator(seed: 44).largeMetricSamples(count: 12, points: 5_000)
+        let env = try TestEnvironment(partitions: [.metricSamples: 6])
+        try env.publish(large)
+        var config = env.config
+        config.batchMaxRows = 10_000
+        let pipeline = try env.runPipeline(config: config)
+        #expect(try TableChecksums.count(try env.connect(), "cloudwatch_metrics_history") == 12 * 5_000)
+        // At most two records of 5,000 points fit a batch of 10,000 rows.
+        #expect(pipeline.status.batchesCommitted >= 6)
+    }
+
+    @Test func tableDescriptionsMatchTheMigratedTables() throws {
+        let db = try TestPostgres.newDatabase("shape")
+        let conn = try PostgresConnection(connectionString: db)
+        try Migrator(schema: "public").migrate(conn)
+        func columns(_ table: String) throws -> [String: String] {
+            let r = try conn.query("""
+                SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                 WHERE a.attrelid = ('public.' || \(table))::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                """)
+            return Dictionary(uniqueKeysWithValues: r.rows.map { ($0[0]!, $0[1]!) })
+        }
+        let sqlName: [PostgresColumnType: String] = [
+            .text: "text", .float8: "double precision", .int2: "smallint", .int4: "integer", .int8: "bigint", .bool: "boolean",
+            .date: "date", .timestamptz: "timestamp with time zone", .jsonb: "jsonb", .textArray: "text[]", .bytea: "bytea",
+        ]
+        func check<Row>(_ d: TableDescription<Row>) throws {
+            let actual = try columns(d.name)
+            for c in d.columns { #expect(actual[c.name] == sqlName[c.type], "\(d.name).\(c.name)") }
+        }
+        try check(TableDescription.mlTrainingData)
+        try check(TableDescription.userActionPatterns)
+        try check(TableDescription.resourceLifecycleEvents)
+        try check(TableDescription.cloudwatchMetricsHistory)
+        try check(TableDescription.deadLetters)
+    }
+}
