@@ -42,10 +42,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             // Bounded prefetch. In librdkafka 2.0 these two limits apply to the one consumer queue
             // that every partition's fetches feed, and a partition that finds the queue over them
             // is backed off for a whole second: so the queue must hold about a second of
-            // consumption (≈48 MB at 50,000 records/s of 900 B), and the record count must not be
-            // the limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
+            // consumption (32 MB ≈ 45,000 records of 700 B), and the record count must not be the
+            // limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
             // librdkafka holds however many partitions are assigned.
-            "queued.max.messages.kbytes": "49152",
+            "queued.max.messages.kbytes": "32768",
             "queued.min.messages": "500000",
             "fetch.max.bytes": "16777216",
         ])
@@ -279,7 +279,8 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
     let tps = list.elements.map(\.0)
     switch err {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        context.logger.info("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
+        context.logger.info("partitions assigned: \(countsPerTopic(tps))")
+        context.logger.debug("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
         let decision = context.listener?.partitionsAssigned(tps) ?? (offsets: [:], paused: [])
         for (i, tp) in tps.enumerated() {
             list.setOffset(decision.offsets[tp] ?? KafkaOffset.stored, at: i)
@@ -299,7 +300,8 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
         }
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         let lost = rd_kafka_assignment_lost(rk) != 0
-        context.logger.info("partitions revoked", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
+        context.logger.info("partitions revoked\(lost ? " (lost)" : ""): \(countsPerTopic(tps))")
+        context.logger.debug("partitions revoked", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
         context.listener?.partitionsRevoked(tps, lost: lost)
         if cooperative {
             if let error = rd_kafka_incremental_unassign(rk, partitions) {
@@ -315,6 +317,11 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
         _ = rd_kafka_assign(rk, nil)
         context.assignment = []
     }
+}
+
+/// `cloudwaste.scan-resources.v1 ×12, cloudwaste.user-actions.v1 ×6`: one line however many partitions.
+func countsPerTopic(_ partitions: [TopicPartition]) -> String {
+    Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value.count)" }.joined(separator: ", ")
 }
 
 func kafkaPartitions(_ rk: OpaquePointer, topic: String, timeoutMs: Int32) throws(KafkaError) -> [Int32] {

@@ -29,7 +29,6 @@ struct BenchCommand: AsyncParsableCommand {
             let bench = try Benchmark(records: records, batchSize: batchSize, writers: writers,
                                       stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
             defer { bench.shutdown() }
-            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { print("kafka", try bench.kafkaLimit()); return }
             if endToEndOnly {
                 for run in 1...runs {
                     let on = try bench.endToEnd(windows: true, tag: "on\(run)")
@@ -72,7 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
                 \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
                 | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
                 | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
-                | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms |
+                | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
 
                 """)
             print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
@@ -192,7 +191,6 @@ final class Benchmark {
             if batch.isEmpty { break }
             if first == nil { first = Date() }
             count += batch.count
-            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { print(String(format: "%.3f", Date().timeIntervalSince(first!)), count) }
         }
         consumer.close(timeoutMs: 1000)
         return Double(count) / max(1e-6, Date().timeIntervalSince(first ?? Date()))

@@ -151,9 +151,9 @@ import Testing
         #expect(fromHex.keyId == "630dcd29")
         #expect(try HMACKey(text: Self.keyHex.uppercased()).bytes == Self.keyBytes)
         #expect(try HMACKey(text: "  \(Self.keyHex)\n").bytes == Self.keyBytes)
-        let fromBase64 = try HMACKey(text: Self.keyBase64)
+        let fromBase64 = try HMACKey(text: "base64:" + Self.keyBase64)
         #expect(fromBase64.bytes == Self.keyBytes)
-        #expect(try HMACKey(text: Self.keyBase64 + "\n").bytes == Self.keyBytes)
+        #expect(try HMACKey(text: "base64:" + Self.keyBase64 + "\n").bytes == Self.keyBytes)
         #expect(fromHex.hex == Self.keyHex)
     }
 
@@ -172,7 +172,7 @@ import Testing
         }
         #expect(throws: HMACKey.Invalid.self) { try HMACKey(bytes: Array(0..<31)) }
         #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "000102030405060708090a0b0c0d0e0f") }  // 16 bytes as hex
-        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "AAECAwQFBgcICQoLDA0ODw==") }  // 16 bytes as base64
+        #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "base64:AAECAwQFBgcICQoLDA0ODw==") }  // 16 bytes as base64
         #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "") }
         #expect(throws: HMACKey.Invalid.self) { try HMACKey(text: "not a key at all!") }
     }
@@ -182,8 +182,49 @@ import Testing
         let bytes = (0..<64).map { UInt8($0) }
         let wrapped = Data(bytes).base64EncodedString(options: .lineLength64Characters) + "\n"
         #expect(wrapped.dropLast().contains("\n") || wrapped.contains("\r"))
-        #expect(try HMACKey(text: wrapped).bytes == bytes)
-        #expect(try HMACKey(text: wrapped.replacingOccurrences(of: "\n", with: "\r\n")).bytes == bytes)
+        #expect(try HMACKey(text: "base64:" + wrapped).bytes == bytes)
+        #expect(try HMACKey(text: "base64:" + wrapped.replacingOccurrences(of: "\n", with: "\r\n")).bytes == bytes)
+    }
+
+    /// SPEC §3 (v1.1): never guessed, never weak. Each text is refused with a line that says how
+    /// to make a key, and never repeats the key.
+    @Test(arguments: [
+        ("changemechangemechangemechangemechangemechange", "neither hex nor base64"),  // 48 letters, was read as base64
+        (String(repeating: "z", count: 64), "neither hex nor base64"),
+        (String(repeating: "0", count: 64), "every byte is the same"),                 // all-zero key
+        ("base64:" + String(repeating: "AAAA", count: 11), "every byte is the same"),  // 33 zero bytes
+        (String(repeating: "ab", count: 28), "56 hex digits (28 bytes)"),             // was read as base64: 42 bytes
+        (String(repeating: "a1", count: 31), "62 hex digits"),
+        (String(repeating: "a", count: 65), "odd number of hex digits"),
+        ("000102030405060708090a0b0c0d0e0f", "32 hex digits (16 bytes)"),             // was reported as 24 bytes
+        (String(repeating: "deadbeef", count: 8), "a pattern of 4 bytes repeated"),
+        ("base64:" + Data("correct horse battery staple, my secret key".utf8).base64EncodedString(), "printable text"),
+        ("base64:***not base64***", "not valid base64"),
+        ("", "neither hex nor base64"),
+    ])
+    func weakOrMisreadKeysAreRefused(text: String, reason: String) {
+        do {
+            _ = try HMACKey(text: text)
+            Issue.record("accepted: \(text.prefix(20))…")
+        } catch {
+            #expect(error.description.contains(reason), "\(error.description)")
+            #expect(error.description.contains("openssl rand -hex 32"))
+            if text.count > 8 { #expect(!error.description.contains(text)) }
+        }
+    }
+
+    @Test func keyFilesAreCheckedLikeTheVariable() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-weak-\(UUID().uuidString)").path
+        try (String(repeating: "00", count: 32) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try HMACKey.load(file: path)
+            Issue.record("a zero key file was accepted")
+        } catch {
+            #expect(error.description.contains(path))
+            #expect(error.description.contains("every byte is the same"))
+            #expect(error.description.contains("openssl rand -hex 32"))
+        }
     }
 
     @Test func nonASCIIHexDigitsAreRejectedNotACrash() {

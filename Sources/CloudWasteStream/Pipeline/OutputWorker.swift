@@ -72,6 +72,10 @@ final class OutputWorker {
 
     /// One round: dead letters, then windows when due, then any trend rows left unpublished.
     private func step(final: Bool) {
+        if !db.isConnected && (final || ContinuousClock.now - lastRetry >= .seconds(5)) {
+            lastRetry = .now
+            try? db.reconnect()
+        }
         // What failed before (Kafka or PostgreSQL away) is retried every few seconds, not every round.
         let retryDue = final || ContinuousClock.now - lastRetry >= .seconds(5)
         do {
@@ -131,7 +135,8 @@ final class OutputWorker {
             state.status.withLock { $0.windowRecomputes += 1 }
             publish(result.emissions)
         } catch {
-            lastRecompute = .now
+            // Retried with the 5 s finalization tick, not at every interval.
+            lastRecompute = .now + .seconds(4) - recomputeInterval
             logger.warning("cost-trend recompute failed; will retry", metadata: ["error": "\(error)"])
             if error is PostgresError { try? db.reconnect() }
         }

@@ -167,6 +167,10 @@ public struct Migrator {
         ALTER TABLE {s}.dead_letters ADD COLUMN published_at timestamptz;
         UPDATE {s}.dead_letters SET published_at = received_at;
         CREATE INDEX dead_letters_unpublished ON {s}.dead_letters (received_at) WHERE published_at IS NULL;
+        -- Daily rescans update each resource's window row in place: room on the page lets those
+        -- be HOT updates (no new index entries).
+        ALTER TABLE {s}.window_resource_costs SET (fillfactor = 70);
+        ALTER TABLE {s}.window_eliminations SET (fillfactor = 70);
         """),
     ]
 }
