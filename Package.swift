@@ -23,22 +23,24 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // The one redaction step for every error and log line (below both wrappers).
+        .target(name: "CloudWasteSecrets", swiftSettings: strict),
         // Thin wrappers: the only Swift code that touches librdkafka and libpq.
         .target(
             name: "CloudWasteKafka",
-            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "CloudWasteSecrets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "CloudWastePostgres",
-            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibPQ", "CloudWasteSecrets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The product: records, anonymization, windows (pure), pipeline, operations, HTTP.
         .target(
             name: "CloudWasteStream",
             dependencies: [
-                "CloudWasteKafka", "CloudWastePostgres", "COpenSSL",
+                "CloudWasteKafka", "CloudWastePostgres", "CloudWasteSecrets", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -55,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "cloudwaste-stream",
             dependencies: [
-                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools",
+                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "CloudWasteSecrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

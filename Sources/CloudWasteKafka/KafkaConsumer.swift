@@ -32,7 +32,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
         self.logger = logger
-        let effective = config.withDefaults([
+        let effective = config.forRole(.consumer).withDefaults([
             "enable.auto.commit": "false",
             "enable.auto.offset.store": "false",
             "auto.offset.reset": "earliest",

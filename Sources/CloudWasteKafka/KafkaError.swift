@@ -1,4 +1,5 @@
 package import CRdKafka
+import CloudWasteSecrets
 
 /// A librdkafka failure with its code and whether it is worth retrying, plus where we saw it.
 public struct KafkaError: Error, CustomStringConvertible, Sendable {
@@ -12,7 +13,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public init(code: Int32 = -1, message: String, isFatal: Bool = false, isRetriable: Bool = false,
                 file: String = #fileID, line: Int = #line) {
         self.code = code
-        self.message = message
+        self.message = SecretRedactor.redact(message)  // librdkafka echoes property values
         self.isFatal = isFatal
         self.isRetriable = isRetriable
         self.file = file

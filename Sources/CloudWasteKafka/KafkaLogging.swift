@@ -1,4 +1,5 @@
 package import CRdKafka
+import CloudWasteSecrets
 package import Logging
 
 /// What a librdkafka handle keeps in its opaque pointer: the logger that its log callback uses,
@@ -12,7 +13,7 @@ package class KafkaHandleContext: @unchecked Sendable {
 let kafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = { rk, level, facility, message in
     guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
     let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue()
-    let text = message.map { String(cString: $0) } ?? ""
+    let text = SecretRedactor.redact(message.map { String(cString: $0) } ?? "")
     let fac = facility.map { String(cString: $0) } ?? ""
     let swiftLevel: Logger.Level
     switch level {

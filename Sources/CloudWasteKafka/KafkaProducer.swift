@@ -16,7 +16,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
         self.logger = logger
-        let effective = config.withDefaults([
+        let effective = config.forRole(.producer).withDefaults([
             "enable.idempotence": "true",
             "linger.ms": "5",
             "queue.buffering.max.messages": "1000000",

@@ -66,6 +66,17 @@ public final class PostgresConnection: @unchecked Sendable {
         _ = try? execute("SET client_min_messages = warning")
     }
 
+    /// Checks a connection string's syntax without connecting (libpq's own parser); the error is
+    /// libpq's message, redacted.
+    public static func checkSyntax(_ connectionString: String) throws(PostgresError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(connectionString, &errorMessage) else {
+            defer { if let errorMessage { PQfreemem(errorMessage) } }
+            throw PostgresError(kind: .connection, message: firstLine(errorMessage.map { UnsafePointer($0) }))
+        }
+        PQconninfoFree(options)
+    }
+
     /// Closes the connection; safe to call more than once.
     public func close() {
         interrupter.detach()

@@ -1,3 +1,5 @@
+import CloudWasteSecrets
+
 /// A libpq failure. `description` is deliberately terse (SQLSTATE and the server's primary message)
 /// so that row data never reaches logs; `detail` keeps the server's DETAIL line for debugging.
 public struct PostgresError: Error, CustomStringConvertible, Sendable {
@@ -13,11 +15,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var detail: String?
 
+    /// `message` and `detail` are redacted here: libpq echoes connection strings, passwords included.
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
-        self.message = message
-        self.detail = detail
+        self.message = SecretRedactor.redact(message)
+        self.detail = detail.map(SecretRedactor.redact)
     }
 
     public var description: String {

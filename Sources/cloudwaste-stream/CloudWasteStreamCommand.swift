@@ -1,4 +1,6 @@
 import ArgumentParser
+import CloudWastePostgres
+import CloudWasteSecrets
 import CloudWasteStream
 import Foundation
 import Logging
@@ -12,6 +14,33 @@ struct CloudWasteStreamCommand: AsyncParsableCommand {
                       StatsCommand.self, ForgetCommand.self, DeadLetterCommand.self, BenchCommand.self, BenchDecodeCommand.self, BenchUpsertCommand.self,
                       ExportCommand.self, RetentionCommand.self, ReplayCommand.self, MockBrokerCommand.self]
     )
+
+    /// SPEC §10's exit codes for everything, the argument parser's errors included: 0 success
+    /// (and --help), 2 bad usage or configuration, 1 runtime failure.
+    static func main() async {
+        do {
+            try ProcessLogging.bootstrap(environment: ProcessInfo.processInfo.environment)
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)  // the one-line message is already on stderr
+        } catch let e as UsageFailure {
+            FileHandle.standardError.write(Data("cloudwaste-stream: \(SecretRedactor.redact(e.description))\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))  // --help
+                Foundation.exit(0)
+            }
+            // The parser's own message and usage line, but SPEC §10's exit code.
+            FileHandle.standardError.write(Data("cloudwaste-stream: \(SecretRedactor.redact(fullMessage(for: error)))\n".utf8))
+            Foundation.exit(2)
+        }
+    }
 }
 
 /// Options every subcommand shares (SPEC §10).
@@ -19,8 +48,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (default: config/cloudwaste-stream.toml if present).")
     var config: String?
 
+    /// The configuration, validated, with its secrets registered for redaction.
     func load() throws -> StreamConfig {
-        do { return try StreamConfig.load(path: config) } catch { throw UsageFailure(error.description) }
+        do {
+            let config = try StreamConfig.load(path: config)
+            config.registerSecrets()
+            return config
+        } catch {
+            throw UsageFailure(error.description)
+        }
     }
 }
 
@@ -41,22 +77,21 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let e as UsageFailure {
-        FileHandle.standardError.write(Data("cloudwaste-stream: \(e.description)\n".utf8))
+        FileHandle.standardError.write(Data("cloudwaste-stream: \(SecretRedactor.redact(e.description))\n".utf8))
         throw ExitCode(2)
     } catch let e as ExitCode {
         throw e
+    } catch let e as PostgresError where e.kind == .connection && e.message.hasPrefix("invalid ") {
+        // libpq refuses an option value before connecting: configuration, not an outage.
+        FileHandle.standardError.write(Data("cloudwaste-stream: \(e.message): check postgres.url / CLOUDWASTE_POSTGRES_URL\n".utf8))
+        throw ExitCode(2)
     } catch {
-        FileHandle.standardError.write(Data("cloudwaste-stream: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("cloudwaste-stream: \(SecretRedactor.redact("\(error)"))\n".utf8))
         throw ExitCode(1)
     }
 }
 
-func makeLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    let level = ProcessInfo.processInfo.environment["CLOUDWASTE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-    logger.logLevel = level ?? .info
-    return logger
-}
+func makeLogger(_ label: String) -> Logger { Logger(label: label) }
 
 func loadRegions(_ config: StreamConfig) throws -> RegionTable {
     do { return try RegionTable.load(path: config.regionTablePath) } catch { throw UsageFailure(error.description) }

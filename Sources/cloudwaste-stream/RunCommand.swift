@@ -9,8 +9,15 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the daemon until SIGTERM/SIGINT.")
 
     @OptionGroup var options: GlobalOptions
-    @Option(name: .customLong("until-idle"), help: "Exit 0 once every assigned partition is caught up and idle this many seconds.")
+    @Option(name: .customLong("until-idle"), parsing: .unconditional,
+            help: "Exit 0 once every assigned partition is caught up and idle this many seconds.")
     var untilIdle: Double?
+
+    func validate() throws {
+        if let untilIdle, !(untilIdle.isFinite && untilIdle >= 0) {
+            throw ValidationError("--until-idle takes a number of seconds, zero or more, not \(untilIdle)")
+        }
+    }
 
     func run() async throws {
         try await withExitCodes {

@@ -33,33 +33,16 @@ struct StatsCommand: AsyncParsableCommand {
             let config = try options.load()
             let db = try PostgresConnection(connectionString: config.postgresURL)
             let report = try StatsReport.collect(db, schema: config.postgresSchema, groupId: config.groupId)
-            let lag = Self.lag(config: config, offsets: report.offsets)
+            let lag = ConsumerLag.measure(config: config, offsets: report.offsets, logger: makeLogger("cloudwaste.stats"))
             if json {
-                print(report.json(lag: lag))
+                print(report.json(lag: lag.perPartition, lagUnknown: lag.unknownBecause))
             } else {
                 print(report.text, terminator: "")
                 print("\nconsumer lag (group \(config.groupId)):")
-                if lag.isEmpty { print("  (unknown: Kafka not reachable or nothing consumed yet)") }
-                for k in lag.keys.sorted() { print("  \(k)  \(lag[k]!)") }
+                if let reason = lag.unknownBecause { print("  lag unknown: \(reason)") }
+                for k in lag.perPartition.keys.sorted() { print("  \(k)  \(lag.perPartition[k]!)") }
             }
         }
-    }
-
-    /// High watermark minus PostgreSQL's committed offset, per partition (best effort).
-    static func lag(config: StreamConfig, offsets: [(topic: String, partition: Int, nextOffset: Int)]) -> [String: Int] {
-        guard !offsets.isEmpty else { return [:] }
-        var kc = config.kafkaConfig
-        kc["group.id"] = "\(config.groupId)-stats"
-        guard let consumer = try? KafkaConsumer(config: kc, logger: makeLogger("cloudwaste.stats")) else { return [:] }
-        var out: [String: Int] = [:]
-        for o in offsets {
-            let tp = TopicPartition(topic: o.topic, partition: Int32(o.partition))
-            if let (_, high) = try? consumer.queryWatermarks(tp, timeoutMs: 3000) {
-                out[tp.description] = max(0, Int(high) - max(o.nextOffset, 0))
-            }
-        }
-        consumer.close(timeoutMs: 1000)
-        return out
     }
 }
 

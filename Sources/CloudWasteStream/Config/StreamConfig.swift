@@ -1,4 +1,6 @@
 public import CloudWasteKafka
+import CloudWasteSecrets
+import CloudWastePostgres
 import Foundation
 
 /// Every setting of the daemon: built-in defaults, then `config/cloudwaste-stream.toml` (or
@@ -219,7 +221,27 @@ public struct StreamConfig: Sendable {
         }
     }
 
+    static let topicCharacters = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8))
+
+    /// Tells the redaction step what must never be shown: the database password, secret Kafka
+    /// properties, the HMAC key text.
+    public func registerSecrets() {
+        SecretRedactor.register(connectionString: postgresURL)
+        SecretRedactor.register(kafkaProperties.filter { KafkaConfig.isSecret($0.key) }.map(\.value))
+        if let hmacKeyText { SecretRedactor.register([hmacKeyText]) }
+    }
+
     func validate() throws(Invalid) {
+        registerSecrets()
+        do { try kafkaConfig.validate() } catch { throw Invalid("\(error.message) (kafka.properties or CLOUDWASTE_KAFKA_*)") }
+        do { try PostgresConnection.checkSyntax(postgresURL) } catch {
+            throw Invalid("postgres.url / CLOUDWASTE_POSTGRES_URL is not a valid libpq connection string: \(error.message)")
+        }
+        // Kafka topic names: up to 249 of [A-Za-z0-9._-].
+        let longest = ([deadLetterTopic, costTrendTopic] + InputTopic.allCases.map(topicName)).map(\.utf8.count).max() ?? 0
+        if !topicPrefix.utf8.allSatisfy({ Self.topicCharacters.contains($0) }) || longest > 249 {
+            throw Invalid("kafka.topic_prefix / CLOUDWASTE_TOPIC_PREFIX may only hold letters, digits, '.', '_' and '-' (topics up to 249 characters), not '\(topicPrefix)'")
+        }
         if kafkaBootstrapServers.isEmpty { throw Invalid("kafka.bootstrap_servers is empty: set it or CLOUDWASTE_KAFKA_BOOTSTRAP") }
         if groupId.isEmpty { throw Invalid("kafka.group_id is empty: set it or CLOUDWASTE_GROUP_ID") }
         if !["jsonl", "csv"].contains(exportFormat) { throw Invalid("schedules.export_format must be \"jsonl\" or \"csv\"") }

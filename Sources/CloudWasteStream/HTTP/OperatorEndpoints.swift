@@ -16,10 +16,11 @@ public final class OperatorEndpoints: Sendable {
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         switch request.path {
-        case "/healthz": return .text("ok\n")
+        case "/healthz": return pipeline.isStopping ? .text("stopping\n", status: 503) : .text("ok\n")
         case "/readyz":
             let s = pipeline.status
             let body = "kafka_joined=\(s.kafkaJoined) postgres_healthy=\(s.postgresHealthy) assigned_partitions=\(s.assignedPartitions)\n"
+                + (s.notReadyReason.map { "not ready: \($0)\n" } ?? "")
             return .text(body, status: s.ready ? 200 : 503)
         case "/metrics":
             return .text(pipeline.metrics.registry.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")

@@ -45,12 +45,12 @@ public struct StatsReport: Sendable {
         return out
     }
 
-    public func json(lag: [String: Int] = [:]) -> String {
+    public func json(lag: [String: Int] = [:], lagUnknown: String? = nil) -> String {
         let tablesJSON = tables.map { "\"\($0.table)\":{\"total\":\($0.total),\"last_7_days\":\($0.last7Days),\"last_30_days\":\($0.last30Days)}" }.joined(separator: ",")
         let dlJSON = deadLettersByReason.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",")
         let lagJSON = lag.keys.sorted().map { "\(jsonString($0)):\(lag[$0]!)" }.joined(separator: ",")
         let month = latestFinalizedMonth.map(jsonString) ?? "null"
-        return "{\"tables\":{\(tablesJSON)},\"dead_letters\":{\(dlJSON)},\"lag\":{\(lagJSON)},\"latest_finalized_month\":\(month)}"
+        return "{\"tables\":{\(tablesJSON)},\"dead_letters\":{\(dlJSON)},\"lag\":{\(lagJSON)},\"lag_unknown\":\(lagUnknown.map(jsonString) ?? "null"),\"latest_finalized_month\":\(month)}"
     }
 }
 

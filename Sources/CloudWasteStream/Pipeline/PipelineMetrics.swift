@@ -15,6 +15,7 @@ public final class PipelineMetrics: Sendable {
     let ready: MetricGauge
     let residentMemory: MetricGauge
     let postgresUp: MetricGauge
+    let assignedPartitions: MetricGauge
 
     public init(registry: MetricsRegistry = MetricsRegistry()) {
         self.registry = registry
@@ -33,6 +34,7 @@ public final class PipelineMetrics: Sendable {
         residentMemory = registry.gauge("process_resident_memory_bytes", help: "Resident memory of the daemon (VmRSS)")
         ready = registry.gauge("cloudwaste_ready", help: "1 when connected to Kafka and PostgreSQL with partitions assigned")
         postgresUp = registry.gauge("cloudwaste_postgres_up", help: "1 when the last PostgreSQL operation succeeded")
+        assignedPartitions = registry.gauge("cloudwaste_assigned_partitions", help: "Partitions assigned to this instance (0 while it has none: see /readyz for why)")
     }
 
     func recordsIn(topic: String) -> MetricCounter {

@@ -37,5 +37,20 @@ public struct PipelineStatus: Sendable {
         guard let first = firstRecordAt, let last = lastCommitAt, last > first else { return nil }
         return Double(recordsCommitted) / last.timeIntervalSince(first)
     }
+    /// The latest Kafka client error (no broker reachable, authentication, unknown topic).
+    public var kafkaDiagnosis: String?
+    /// The latest PostgreSQL error of any writer.
+    public var postgresDiagnosis: String?
+
     public var ready: Bool { assignedPartitions > 0 && postgresHealthy && kafkaJoined && !stopping }
+
+    /// Why the pipeline is not ready (nil when it is), for /readyz and the status page.
+    public var notReadyReason: String? {
+        if stopping { return "stopping" }
+        if !postgresHealthy { return "PostgreSQL not reachable" + (postgresDiagnosis.map { ": \($0)" } ?? "") }
+        if assignedPartitions == 0 || !kafkaJoined {
+            return "no partitions assigned yet" + (kafkaDiagnosis.map { " (Kafka: \($0))" } ?? "")
+        }
+        return nil
+    }
 }
