@@ -43,9 +43,14 @@ final class PipelineState: Sendable {
         return max(0, (deadline - margin - .now).seconds)
     }
 
-    /// Sleeps up to `seconds`; returns early (true) when a stop is requested.
+    /// Sleeps up to `seconds`; returns early (true) when a stop is requested meanwhile. Once
+    /// stopping, it sleeps the whole time (retries keep their back-off until the deadline).
     @discardableResult
     func sleep(_ seconds: Double) -> Bool {
+        if isStopping {
+            Thread.sleep(forTimeInterval: seconds)
+            return true
+        }
         stopSignal.lock()
         defer { stopSignal.unlock() }
         let until = Date(timeIntervalSinceNow: seconds)
