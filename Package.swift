@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -16,12 +16,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // No traits: swift-configuration support is not used (our config reader is small and strict).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config. Each is imported by exactly one Swift module.
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The one redaction step for every error and log line (below both wrappers).
         .target(name: "CloudWasteSecrets", swiftSettings: strict),
@@ -40,7 +45,20 @@ let package = Package(
         .target(
             name: "CloudWasteStream",
             dependencies: [
-                "CloudWasteKafka", "CloudWastePostgres", "CloudWasteSecrets", "COpenSSL",
+                "CloudWasteKafka", "CloudWastePostgres", "CloudWasteSecrets", "COpenSSL", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        // The operator's HTTP surface (Hummingbird): health, readiness, metrics, stats, status page, exports.
+        .target(
+            name: "CloudWasteHTTP",
+            dependencies: [
+                "CloudWasteStream", "CloudWastePostgres", "CloudWasteSecrets",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -57,8 +75,10 @@ let package = Package(
         .executableTarget(
             name: "cloudwaste-stream",
             dependencies: [
-                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "CloudWasteSecrets",
+                "CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "CloudWasteSecrets", "CloudWasteHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -79,7 +99,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "TestSupport"],
+            dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CloudWasteDevTools", "CloudWasteHTTP", "TestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
     ]

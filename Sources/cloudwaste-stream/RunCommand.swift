@@ -2,6 +2,8 @@ import ArgumentParser
 import CloudWasteStream
 import Foundation
 import Logging
+import CloudWasteHTTP
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -50,16 +52,16 @@ func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger,
         do { scheduler = try Scheduler(config: config, logger: makeLogger("cloudwaste.scheduler")) } catch { throw UsageFailure("\(error)") }
         services.append(.init(service: SchedulerService(scheduler: scheduler)))
     }
+    // Libraries that report through swift-metrics land in the pipeline's registry, on /metrics.
+    MetricsSystem.bootstrap(pipeline.metrics.factory)
     if config.httpPort != 0 {
-        let endpoints = OperatorEndpoints(pipeline: pipeline, config: config)
-        let server: HTTPServer
-        do {
-            server = try HTTPServer(host: config.httpHost, port: config.httpPort) { endpoints.handle($0) }
-        } catch {
-            throw UsageFailure("\(error)")
-        }
-        logger.info("HTTP on port \(server.port): /healthz /readyz /metrics /stats /")
-        services.append(.init(service: HTTPService(server: server)))
+        let token: String?
+        do { token = try config.loadHTTPToken() } catch { throw UsageFailure("\(error)") }
+        let state = OperatorState(pipeline: pipeline, config: config)
+        services.append(.init(service: OperatorServer.application(state: state, host: config.httpHost, port: config.httpPort, token: token,
+                                                                  logger: makeLogger("cloudwaste.http"))))
+        services.append(.init(service: DatabaseSnapshotService(state: state, logger: makeLogger("cloudwaste.http"))))
+        logger.info("HTTP on \(config.httpHost):\(config.httpPort): /healthz /readyz /metrics /stats /\(token == nil ? "" : " (bearer token on /stats, / and /exports)")")
     }
     services.append(.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup))
@@ -93,15 +95,6 @@ final class SecondSignalExit {
     }
 
     func cancel() { for s in sources { s.cancel() } }
-}
-
-struct HTTPService: Service {
-    let server: HTTPServer
-    func run() async throws {
-        server.start()
-        try? await gracefulShutdown()
-        server.stop()
-    }
 }
 
 /// The built-in export and retention schedules (one instance per group runs each, by advisory lock).

@@ -88,7 +88,7 @@ import TestSupport
         Case(name: "illegal topic prefix", arguments: ["migrate"], environment: ["CLOUDWASTE_TOPIC_PREFIX": "a\"b; --"],
              status: 2, message: "may only hold letters, digits"),
         Case(name: "bad HTTP port", arguments: ["migrate"], environment: ["CLOUDWASTE_HTTP_PORT": "80x"],
-             status: 2, message: "CLOUDWASTE_HTTP_PORT must be a port number"),
+             status: 2, message: "CLOUDWASTE_HTTP_PORT must be a whole number from 0 to 65535"),
         Case(name: "missing config file", arguments: ["migrate", "--config", "/nonexistent/cw.toml"], status: 2,
              message: "cannot read config file /nonexistent/cw.toml"),
         Case(name: "no HMAC key", arguments: ["run"], status: 2, message: "no HMAC key: set CLOUDWASTE_HMAC_KEY"),

@@ -49,7 +49,7 @@ import TestSupport
         #expect(pipeline.failure == nil)
         let actual = try TableChecksums.compute(try PostgresConnection(connectionString: config.postgresURL))
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
-        #expect(pipeline.metrics.postgresErrors.value > 0)
+        #expect((pipeline.metrics.value("cloudwaste_postgres_errors_total") ?? 0) > 0)
         #expect(try PostgresConnection(connectionString: config.postgresURL).execute("SELECT count(*) FROM dead_letters WHERE reason_code = 'rejected_by_database'").int(0, 0) == 0)
     }
 

@@ -72,7 +72,7 @@ import TestSupport
         let lane1Before = pipeline.status.writers[1].batchesCommitted
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
-        #expect(pipeline.metrics.fencedBatches.value > 0)
+        #expect((pipeline.metrics.value("cloudwaste_fenced_batches_total") ?? 0) > 0)
         #expect(pipeline.status.writers[1].batchesCommitted > lane1Before)
         let actual = try TableChecksums.compute(db)
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
@@ -101,7 +101,7 @@ import TestSupport
         try pg.start()
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
-        #expect(pipeline.metrics.postgresErrors.value > 0)
+        #expect((pipeline.metrics.value("cloudwaste_postgres_errors_total") ?? 0) > 0)
         let db = try PostgresConnection(connectionString: config.postgresURL)
         let rows = try db.execute("SELECT count(*), count(published_at) FROM dead_letters")
         let deadLetters = rows.int(0, 0)!

@@ -6,7 +6,7 @@ import Foundation
 /// Every setting of the daemon: built-in defaults, then `config/cloudwaste-stream.toml` (or
 /// `--config FILE`), then environment variables (SPEC §10). Unknown keys are errors.
 public struct StreamConfig: Sendable {
-    public enum ConsentMode: String, Sendable { case optOut = "opt_out", optIn = "opt_in" }
+    public enum ConsentMode: String, Sendable, CaseIterable { case optOut = "opt_out", optIn = "opt_in" }
 
     public var kafkaBootstrapServers = "localhost:9092"
     public var groupId = "cloudwaste-stream"
@@ -51,9 +51,14 @@ public struct StreamConfig: Sendable {
     public var windowIdleTimeoutSeconds = 300
     public var windowRecomputeIntervalMs = 1000
 
-    public var httpHost = "0.0.0.0"
+    /// Loopback unless set: the endpoints are for the machine's own monitoring by default.
+    public var httpHost = "127.0.0.1"
     /// 0 disables the HTTP server.
     public var httpPort = 8080
+    /// A file holding the bearer token that /stats, the status page and /exports require (none:
+    /// open). `CLOUDWASTE_HTTP_TOKEN` gives the token itself.
+    public var httpTokenFile: String?
+    public var httpTokenText: String?
 
     public var retentionDays = 730
     public var retentionTableDays: [String: Int] = ["dead_letters": 90]
@@ -121,95 +126,37 @@ public struct StreamConfig: Sendable {
     }
 
     private mutating func set(_ key: String, _ value: TOMLSubset.Value) throws(Invalid) {
-        func string() throws(Invalid) -> String {
-            guard case .string(let s) = value else { throw Invalid("'\(key)' must be a string") }
-            return s
-        }
-        func int(_ range: ClosedRange<Int>) throws(Invalid) -> Int {
-            guard case .integer(let i) = value else { throw Invalid("'\(key)' must be a whole number") }
-            guard range.contains(i) else { throw Invalid("'\(key)' must be between \(range.lowerBound) and \(range.upperBound), not \(i)") }
-            return i
-        }
-        func bool() throws(Invalid) -> Bool {
-            guard case .bool(let b) = value else { throw Invalid("'\(key)' must be true or false") }
-            return b
-        }
-        func optionalString() throws(Invalid) -> String? {
-            let s = try string()
-            return s.isEmpty ? nil : s
-        }
         if key.hasPrefix("kafka.properties.") {
             let property = String(key.dropFirst("kafka.properties.".count))
-            if property == "bootstrap.servers" {
-                kafkaBootstrapServers = try string()
-                return
-            }
+            let text: String
             switch value {
-            case .string(let s): kafkaProperties[property] = s
-            case .integer(let i): kafkaProperties[property] = String(i)
-            case .bool(let b): kafkaProperties[property] = b ? "true" : "false"
+            case .string(let s): text = s
+            case .integer(let i): text = String(i)
+            case .bool(let b): text = b ? "true" : "false"
             default: throw Invalid("'\(key)' must be a string, number or boolean")
             }
+            if property == "bootstrap.servers" { kafkaBootstrapServers = text } else { kafkaProperties[property] = text }
             return
         }
         if key.hasPrefix("retention.tables.") {
-            retentionTableDays[String(key.dropFirst("retention.tables.".count))] = try int(1...36500)
+            retentionTableDays[String(key.dropFirst("retention.tables.".count))] = try Setting.integer(key, value, 1...36500)
             return
         }
-        switch key {
-        case "kafka.bootstrap_servers": kafkaBootstrapServers = try string()
-        case "kafka.group_id": groupId = try string()
-        case "kafka.topic_prefix": topicPrefix = try string()
-        case "postgres.url": postgresURL = try string()
-        case "postgres.schema": postgresSchema = try string()
-        case "anonymization.key_file": hmacKeyFile = try optionalString()
-        case "anonymization.region_table": regionTablePath = try optionalString()
-        case "anonymization.consent_mode":
-            guard let mode = ConsentMode(rawValue: try string()) else { throw Invalid("'\(key)' must be \"opt_out\" or \"opt_in\"") }
-            consentMode = mode
-        case "pipeline.writers": writers = try int(0...64)
-        case "pipeline.batch_max_records": batchMaxRecords = try int(1...100_000)
-        case "pipeline.batch_max_rows": batchMaxRows = try int(1...10_000_000)
-        case "pipeline.batch_max_bytes": batchMaxBytes = try int(65_536...1 << 30)
-        case "pipeline.shutdown_grace_seconds": shutdownGraceSeconds = try int(10...3600)
-        case "pipeline.assignment_timeout_seconds": assignmentTimeoutSeconds = Double(try int(1...3600))
-        case "pipeline.batch_linger_ms": batchLingerMs = try int(0...60_000)
-        case "pipeline.max_payload_bytes": maxPayloadBytes = try int(1024...64 * 1_048_576)
-        case "pipeline.max_future_skew_hours": maxFutureSkewHours = try int(0...8760)
-        case "pipeline.retry_max_backoff_seconds": retryMaxBackoffSeconds = Double(try int(1...3600))
-        case "pipeline.max_queued_batches": maxQueuedBatches = try int(1...16)
-        case "pipeline.partition_stall_seconds": partitionStallSeconds = Double(try int(1...3600))
-        case "windows.enabled": windowsEnabled = try bool()
-        case "windows.grace_hours": windowGraceHours = try int(0...24 * 366)
-        case "windows.out_of_orderness_minutes": windowOutOfOrdernessMinutes = try int(0...10_080)
-        case "windows.idle_timeout_seconds": windowIdleTimeoutSeconds = try int(1...86_400 * 7)
-        case "windows.recompute_interval_ms": windowRecomputeIntervalMs = try int(0...60_000)
-        case "http.host": httpHost = try string()
-        case "http.port": httpPort = try int(0...65535)
-        case "retention.days": retentionDays = try int(1...36500)
-        case "retention.batch_rows": retentionBatchRows = try int(100...1_000_000)
-        case "schedules.export": exportSchedule = try optionalString()
-        case "schedules.retention": retentionSchedule = try optionalString()
-        case "schedules.export_directory": exportDirectory = try string()
-        case "schedules.export_days": exportDays = try int(1...36500)
-        case "schedules.export_format": exportFormat = try string()
-        default: throw Invalid("unknown setting '\(key)' (see config/cloudwaste-stream.toml for the settings)")
+        guard let setting = Self.settings.first(where: { $0.key == key }) else {
+            throw Invalid("unknown setting '\(key)' (see config/cloudwaste-stream.toml for the settings)")
         }
+        try setting.apply(&self, value)
     }
 
     mutating func apply(environment env: [String: String]) throws(Invalid) {
-        if let v = env["CLOUDWASTE_KAFKA_BOOTSTRAP"], !v.isEmpty { kafkaBootstrapServers = v }
-        if let v = env["CLOUDWASTE_GROUP_ID"], !v.isEmpty { groupId = v }
-        if let v = env["CLOUDWASTE_POSTGRES_URL"], !v.isEmpty { postgresURL = v }
-        if let v = env["CLOUDWASTE_HMAC_KEY"], !v.isEmpty { hmacKeyText = v }
-        if let v = env["CLOUDWASTE_HMAC_KEY_FILE"], !v.isEmpty { hmacKeyFile = v }
-        if let v = env["CLOUDWASTE_TOPIC_PREFIX"] { topicPrefix = v }
-        if let v = env["CLOUDWASTE_HTTP_PORT"], !v.isEmpty {
-            guard let port = Int(v), (0...65535).contains(port) else {
-                throw Invalid("CLOUDWASTE_HTTP_PORT must be a port number (0 disables HTTP), not '\(v)'")
-            }
-            httpPort = port
+        for setting in Self.settings {
+            guard let variable = setting.environment, let text = env[variable] else { continue }
+            // An empty value leaves the setting as it was, except where empty means something.
+            if text.isEmpty && !setting.emptyFromEnvironment { continue }
+            try setting.applyText(&self, text, variable)
         }
+        if let v = env["CLOUDWASTE_HMAC_KEY"], !v.isEmpty { hmacKeyText = v }
+        if let v = env["CLOUDWASTE_HTTP_TOKEN"], !v.isEmpty { httpTokenText = v }
         for (name, value) in env where name.hasPrefix("CLOUDWASTE_KAFKA_") && name != "CLOUDWASTE_KAFKA_BOOTSTRAP" {
             let property = name.dropFirst("CLOUDWASTE_KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
             guard !property.isEmpty else { continue }
@@ -229,6 +176,7 @@ public struct StreamConfig: Sendable {
         SecretRedactor.register(connectionString: postgresURL)
         SecretRedactor.register(kafkaProperties.filter { KafkaConfig.isSecret($0.key) }.map(\.value))
         if let hmacKeyText { SecretRedactor.register([hmacKeyText]) }
+        if let httpTokenText { SecretRedactor.register([httpTokenText]) }
     }
 
     func validate() throws(Invalid) {
@@ -244,12 +192,28 @@ public struct StreamConfig: Sendable {
         }
         if kafkaBootstrapServers.isEmpty { throw Invalid("kafka.bootstrap_servers is empty: set it or CLOUDWASTE_KAFKA_BOOTSTRAP") }
         if groupId.isEmpty { throw Invalid("kafka.group_id is empty: set it or CLOUDWASTE_GROUP_ID") }
-        if !["jsonl", "csv"].contains(exportFormat) { throw Invalid("schedules.export_format must be \"jsonl\" or \"csv\"") }
         if postgresSchema.isEmpty || postgresSchema.utf8.count > 63 { throw Invalid("postgres.schema must be a schema name of 1-63 characters") }
         do { try RetentionCleaner(config: self).validate() } catch { throw Invalid("\(error)") }
         for schedule in [exportSchedule, retentionSchedule].compactMap({ $0 }) {
             do { _ = try CronSchedule(schedule) } catch { throw Invalid("schedule '\(schedule)': \(error)") }
         }
+    }
+
+    /// The bearer token of the HTTP endpoints, if one is configured (at least 16 characters).
+    public func loadHTTPToken() throws(Invalid) -> String? {
+        var token = httpTokenText
+        if token == nil, let file = httpTokenFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw Invalid("cannot read the HTTP token file \(file) (http.token_file / CLOUDWASTE_HTTP_TOKEN_FILE)")
+            }
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let token else { return nil }
+        guard token.count >= 16, !token.contains(where: \.isWhitespace) else {
+            throw Invalid("the HTTP token must be at least 16 characters without spaces (e.g. `openssl rand -hex 16`)")
+        }
+        SecretRedactor.register([token])
+        return token
     }
 
     /// The HMAC key from `CLOUDWASTE_HMAC_KEY` or the key file; an error says how to provide one.

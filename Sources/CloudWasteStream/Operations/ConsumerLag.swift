@@ -12,7 +12,7 @@ public enum ConsumerLag {
         public var unknownBecause: String?
     }
 
-    public static func measure(config: StreamConfig, offsets: [(topic: String, partition: Int, nextOffset: Int)],
+    public static func measure(config: StreamConfig, offsets: [StatsReport.PartitionOffset],
                                logger: Logger, budgetSeconds: Double = 10) -> Result {
         guard !offsets.isEmpty else { return Result(unknownBecause: "nothing consumed yet") }
         var kc = config.kafkaConfig

@@ -97,7 +97,6 @@ public struct Exporter: Sendable {
     public func run(db: PostgresConnection, schema: String, days: Int, format: Format, gzip: Bool,
                     tables: [String], outputDirectory: URL) throws -> ExportManifest {
         let selected = try Self.validate(days: days, tables: tables, outputDirectory: outputDirectory)
-        let gzipPath = gzip ? try Self.findGzip() : nil
         var written: [String] = []  // final paths of this run, removed if the run fails
         do {
             try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -108,7 +107,7 @@ public struct Exporter: Sendable {
             var files: [ExportManifest.File] = []
             for table in selected {
                 let file = try exportTable(db: db, schema: schema, table: table, from: from, to: to, format: format,
-                                           gzipPath: gzipPath, directory: outputDirectory, written: &written)
+                                           gzip: gzip, directory: outputDirectory, written: &written)
                 files.append(file)
                 logger.info("exported \(table): \(file.rows) rows, \(file.bytes) bytes → \(file.file)")
             }
@@ -116,9 +115,9 @@ public struct Exporter: Sendable {
             let manifest = ExportManifest(createdAt: .now(), schema: schema, days: days, format: format, gzip: gzip,
                                           from: from, to: to, files: files)
             let manifestURL = outputDirectory.appendingPathComponent(Self.manifestName)
-            let sink = try ExportFileSink(partialPath: manifestURL.path + ".partial", gzipPath: nil)
+            let sink = try ExportFileSink(partialPath: manifestURL.path + ".partial", gzip: false)
             do {
-                try sink.write(Array((manifest.json + "\n").utf8))
+                try sink.write(manifest.jsonBytes + [0x0A])
                 try sink.finish()
             } catch {
                 sink.abort()
@@ -134,7 +133,7 @@ public struct Exporter: Sendable {
     }
 
     private func exportTable(db: PostgresConnection, schema: String, table: String, from: Timestamp, to: Timestamp,
-                             format: Format, gzipPath: String?, directory: URL, written: inout [String]) throws -> ExportManifest.File {
+                             format: Format, gzip: Bool, directory: URL, written: inout [String]) throws -> ExportManifest.File {
         let timeColumn = Self.exportableTables[table]!
         let columns = try db.query("""
             SELECT column_name, data_type FROM information_schema.columns
@@ -175,10 +174,10 @@ public struct Exporter: Sendable {
         case .csv:
             copy = "COPY (\(select)) TO STDOUT WITH (FORMAT csv, HEADER)"
         }
-        let name = "\(table).\(format.fileExtension)\(gzipPath != nil ? ".gz" : "")"
+        let name = "\(table).\(format.fileExtension)\(gzip ? ".gz" : "")"
         let finalPath = directory.appendingPathComponent(name).path
         let partialPath = finalPath + ".partial"
-        let sink = try ExportFileSink(partialPath: partialPath, gzipPath: gzipPath)
+        let sink = try ExportFileSink(partialPath: partialPath, gzip: gzip)
         var messages = 0
         do {
             try db.copyOut(copy) { row in
@@ -247,11 +246,6 @@ public struct Exporter: Sendable {
         }
     }
 
-    static func findGzip() throws(ExportError) -> String {
-        for path in ["/usr/bin/gzip", "/bin/gzip", "/usr/local/bin/gzip"] where access(path, X_OK) == 0 { return path }
-        throw ExportError(runtime: "gzip was not found in /usr/bin, /bin or /usr/local/bin: install gzip or export without --gzip")
-    }
-
     /// `mkdir -p` that reports the system's reason ("Permission denied", "Read-only file system"),
     /// which FileManager's errors on Linux do not carry in their message. Nil on success.
     static func makeDirectories(_ path: String) -> String? {
@@ -274,166 +268,4 @@ public struct ExportError: Error, CustomStringConvertible, Sendable {
 
     public init(usage: String) { description = usage; isUsage = true }
     public init(runtime: String) { description = runtime; isUsage = false }
-}
-
-/// What an export wrote; `json` is the content of `manifest.json`.
-public struct ExportManifest: Sendable, Equatable {
-    public struct File: Sendable, Equatable {
-        public var table: String
-        public var file: String
-        public var rows: Int
-        public var bytes: Int64
-        public var sha256: String
-        public var timeColumn: String
-        public var keyIds: [String]
-        /// Earliest and latest value of the time column among the exported rows (nil: no rows).
-        public var minTime: Timestamp?
-        public var maxTime: Timestamp?
-    }
-
-    public var createdAt: Timestamp
-    public var schema: String
-    public var days: Int
-    public var format: Exporter.Format
-    public var gzip: Bool
-    /// The window `[from, to)`; `to` is the instant of the snapshot.
-    public var from: Timestamp
-    public var to: Timestamp
-    public var files: [File]
-
-    /// Distinct key ids over every file: more than one means the data straddles a key rotation.
-    public var keyIds: [String] { Array(Set(files.flatMap(\.keyIds))).sorted() }
-    public var totalRows: Int { files.reduce(0) { $0 + $1.rows } }
-
-    public var json: String {
-        func strings(_ a: [String]) -> String { "[" + a.map(jsonString).joined(separator: ",") + "]" }
-        func time(_ t: Timestamp?) -> String { t.map { jsonString($0.description) } ?? "null" }
-        let filesJSON = files.map { f in
-            "{\"table\":\(jsonString(f.table)),\"file\":\(jsonString(f.file)),\"rows\":\(f.rows),\"bytes\":\(f.bytes),"
-                + "\"sha256\":\(jsonString(f.sha256)),\"time_column\":\(jsonString(f.timeColumn)),\"key_ids\":\(strings(f.keyIds)),"
-                + "\"min_time\":\(time(f.minTime)),\"max_time\":\(time(f.maxTime))}"
-        }
-        return "{\"manifest_version\":1,\"created_at\":\(jsonString(createdAt.description)),\"schema\":\(jsonString(schema)),"
-            + "\"days\":\(days),\"format\":\(jsonString(format.rawValue)),\"gzip\":\(gzip),"
-            + "\"time_range\":{\"from\":\(jsonString(from.description)),\"to\":\(jsonString(to.description))},"
-            + "\"key_ids\":\(strings(keyIds)),\"total_rows\":\(totalRows),\"files\":[\(filesJSON.joined(separator: ","))]}"
-    }
-}
-
-/// Where one file's bytes go: straight into `name.partial`, or through `gzip -c -n` whose stdout is
-/// that file. gzip is a child process (posix_spawn, not Foundation's Process, whose waitUntilExit
-/// can hang under Swift concurrency) fed through a socketpair written with MSG_NOSIGNAL, so a gzip
-/// that dies is an error here, never a SIGPIPE that kills the daemon.
-final class ExportFileSink {
-    let partialPath: String
-    private var fileFD: Int32
-    private var inputFD: Int32
-    private var gzipPID: pid_t = 0
-    private var buffer: [UInt8] = []
-    private var finished = false
-    private static let chunkSize = 256 * 1024
-
-    init(partialPath: String, gzipPath: String?) throws(ExportError) {
-        self.partialPath = partialPath
-        fileFD = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fileFD >= 0 else { throw ExportError(runtime: "cannot create \(partialPath): \(String(cString: strerror(errno)))") }
-        inputFD = fileFD
-        buffer.reserveCapacity(Self.chunkSize + 64 * 1024)
-        guard let gzipPath else { return }
-        var fds: [Int32] = [-1, -1]
-        // CLOEXEC on both ends: no other child spawned meanwhile may hold gzip's input open.
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fileFD); unlink(partialPath)
-            throw ExportError(runtime: "cannot create a socketpair for gzip: \(reason)")
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 0)
-        posix_spawn_file_actions_adddup2(&actions, fileFD, 1)
-        let args: [String] = [gzipPath, "-c", "-n"]
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, gzipPath, &actions, nil, argv, environ)
-        close(fds[1])
-        guard rc == 0 else {
-            close(fds[0]); close(fileFD); unlink(partialPath)
-            throw ExportError(runtime: "cannot start \(gzipPath): \(String(cString: strerror(rc)))")
-        }
-        gzipPID = pid
-        inputFD = fds[0]
-    }
-
-    deinit { abort() }
-
-    func write(_ bytes: [UInt8]) throws(ExportError) {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= Self.chunkSize { try flush() }
-    }
-
-    private func flush() throws(ExportError) {
-        guard !buffer.isEmpty else { return }
-        let isSocket = gzipPID != 0
-        let failure: Int32? = buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = isSocket
-                    ? send(inputFD, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                    : Glibc.write(inputFD, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return n < 0 ? errno : EIO }
-            }
-            return nil
-        }
-        if let failure {
-            let what = isSocket ? "gzip stopped reading (see its message above)" : String(cString: strerror(failure))
-            throw ExportError(runtime: "cannot write \(partialPath): \(what)")
-        }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    /// Flushes, ends gzip's input and waits for it, then fsyncs and closes the file.
-    func finish() throws(ExportError) {
-        try flush()
-        if gzipPID != 0 {
-            close(inputFD)
-            inputFD = -1
-            let status = Self.wait(gzipPID)
-            gzipPID = 0
-            guard status == 0 else { throw ExportError(runtime: "gzip failed (exit status \(status)) writing \(partialPath)") }
-        }
-        guard fsync(fileFD) == 0 else { throw ExportError(runtime: "cannot write \(partialPath): \(String(cString: strerror(errno)))") }
-        let closed = close(fileFD)
-        fileFD = -1
-        inputFD = -1
-        guard closed == 0 else { throw ExportError(runtime: "cannot write \(partialPath): \(String(cString: strerror(errno)))") }
-        finished = true
-    }
-
-    /// Stops gzip, closes and deletes the partial file. Safe to call more than once.
-    func abort() {
-        if gzipPID != 0 {
-            kill(gzipPID, SIGTERM)
-            if inputFD >= 0 { close(inputFD) }
-            _ = Self.wait(gzipPID)
-            gzipPID = 0
-            inputFD = -1
-        }
-        if fileFD >= 0 {
-            close(fileFD)
-            fileFD = -1
-        }
-        if !finished {
-            finished = true
-            unlink(partialPath)
-        }
-    }
-
-    private static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
-    }
 }

@@ -1,78 +1,145 @@
 public import CloudWastePostgres
+public import Foundation
 
-/// `cloudwaste-stream stats`: what is in the tables, what was rejected, how far behind we are.
-public struct StatsReport: Sendable {
-    public struct TableCounts: Sendable { public var table: String; public var total: Int; public var last7Days: Int; public var last30Days: Int }
+/// `cloudwaste-stream stats`, `/stats` and the status page: what is in the tables, what was
+/// rejected, where each partition stands, and the monthly totals of the cost trends. Counts for
+/// the last 7 and 30 days are by ingestion time (what was collected lately, as the old admin panel
+/// showed it), and by event time beside them (what happened lately).
+public struct StatsReport: Sendable, Codable, Equatable {
+    public struct TableCounts: Sendable, Codable, Equatable {
+        public var table: String
+        public var total: Int
+        /// Rows stored in the last 7 / 30 days.
+        public var last7Days: Int
+        public var last30Days: Int
+        /// Rows whose event time (`eventTimeColumn`) falls in the last 7 / 30 days.
+        public var eventTimeLast7Days: Int?
+        public var eventTimeLast30Days: Int?
+        public var eventTimeColumn: String?
+    }
+
+    public struct ReasonCount: Sendable, Codable, Equatable {
+        public var reason: String
+        public var count: Int
+    }
+
+    public struct PartitionOffset: Sendable, Codable, Equatable {
+        public var topic: String
+        public var partition: Int
+        public var nextOffset: Int
+    }
+
+    /// Waste detected and eliminated over all accounts in one month and currency.
+    public struct MonthTotals: Sendable, Codable, Equatable {
+        public var month: String
+        public var currency: String
+        public var wasteDetected: Double
+        public var wasteEliminated: Double
+        public var accounts: Int
+    }
+
     public var tables: [TableCounts] = []
-    public var deadLettersByReason: [(reason: String, count: Int)] = []
-    public var offsets: [(topic: String, partition: Int, nextOffset: Int)] = []
+    public var deadLettersByReason: [ReasonCount] = []
+    /// Dead letters per source topic (`reason` holds the topic).
+    public var deadLettersByTopic: [ReasonCount] = []
+    public var offsets: [PartitionOffset] = []
     public var latestFinalizedMonth: String?
+    public var costTrends: [MonthTotals] = []
+    public var takenAt = Date()
 
-    /// Event-time column per table, for the 7/30-day counts.
-    public static let timeColumns: [(String, String)] = [
-        ("ml_training_data", "detected_at"), ("user_action_patterns", "action_at"),
-        ("resource_lifecycle_events", "occurred_at"), ("cloudwatch_metrics_history", "ts"),
-        ("user_preferences", "updated_at"), ("cost_trend_data", "month"), ("dead_letters", "received_at"),
+    /// Per table: the column that says when a row was stored, and the one that says when it happened.
+    public static let timeColumns: [(table: String, ingested: String, event: String?)] = [
+        ("ml_training_data", "ingested_at", "detected_at"), ("user_action_patterns", "ingested_at", "action_at"),
+        ("resource_lifecycle_events", "ingested_at", "occurred_at"), ("cloudwatch_metrics_history", "ingested_at", "ts"),
+        ("user_preferences", "updated_at", nil), ("cost_trend_data", "updated_at", "month"), ("dead_letters", "received_at", nil),
     ]
 
     public static func collect(_ db: PostgresConnection, schema: String, groupId: String) throws -> StatsReport {
         let s = PostgresQuery.quoteIdentifier(schema)
         var report = StatsReport()
-        for (table, column) in timeColumns {
+        for (table, ingested, event) in timeColumns {
+            let eventCounts = event.map {
+                ", count(*) FILTER (WHERE \($0) >= now() - interval '7 days'), count(*) FILTER (WHERE \($0) >= now() - interval '30 days')"
+            } ?? ""
             let r = try db.execute("""
-                SELECT count(*), count(*) FILTER (WHERE \(column) >= now() - interval '7 days'),
-                       count(*) FILTER (WHERE \(column) >= now() - interval '30 days') FROM \(s).\(table)
+                SELECT count(*), count(*) FILTER (WHERE \(ingested) >= now() - interval '7 days'),
+                       count(*) FILTER (WHERE \(ingested) >= now() - interval '30 days')\(eventCounts) FROM \(s).\(table)
                 """)
-            report.tables.append(TableCounts(table: table, total: r.int(0, 0)!, last7Days: r.int(0, 1)!, last30Days: r.int(0, 2)!))
+            report.tables.append(TableCounts(table: table, total: r.int(0, 0)!, last7Days: r.int(0, 1)!, last30Days: r.int(0, 2)!,
+                                             eventTimeLast7Days: event == nil ? nil : r.int(0, 3), eventTimeLast30Days: event == nil ? nil : r.int(0, 4),
+                                             eventTimeColumn: event))
         }
         let dl = try db.execute("SELECT reason, count(*) FROM \(s).dead_letters GROUP BY reason ORDER BY 2 DESC, 1")
-        report.deadLettersByReason = (0..<dl.rowCount).map { (dl.string($0, 0)!, dl.int($0, 1)!) }
+        report.deadLettersByReason = (0..<dl.rowCount).map { ReasonCount(reason: dl.string($0, 0)!, count: dl.int($0, 1)!) }
+        let dt = try db.execute("SELECT source_topic, count(*) FROM \(s).dead_letters GROUP BY 1 ORDER BY 1")
+        report.deadLettersByTopic = (0..<dt.rowCount).map { ReasonCount(reason: dt.string($0, 0)!, count: dt.int($0, 1)!) }
         let off = try db.query("SELECT topic, partition, next_offset FROM \(unescaped: s).stream_offsets WHERE consumer_group = \(groupId) ORDER BY 1, 2")
-        report.offsets = (0..<off.rowCount).map { (off.string($0, 0)!, off.int($0, 1)!, off.int($0, 2)!) }
+        report.offsets = (0..<off.rowCount).map { PartitionOffset(topic: off.string($0, 0)!, partition: off.int($0, 1)!, nextOffset: off.int($0, 2)!) }
         report.latestFinalizedMonth = try db.execute("SELECT to_char(max(month), 'YYYY-MM') FROM \(s).cost_trend_data WHERE finalized").string(0, 0)
+        let trends = try db.execute("""
+            SELECT to_char(month, 'YYYY-MM'), \(CostTrendWindows.currencyColumnSQL), sum(waste_detected_monthly_cost)::float8,
+                   sum(waste_eliminated_monthly_cost)::float8, count(*)::int
+              FROM \(s).cost_trend_data GROUP BY 1, 2 ORDER BY 1 DESC, 2 LIMIT 48
+            """)
+        report.costTrends = (0..<trends.rowCount).reversed().map {
+            MonthTotals(month: trends.string($0, 0)!, currency: trends.string($0, 1)!, wasteDetected: trends.double($0, 2) ?? 0,
+                        wasteEliminated: trends.double($0, 3) ?? 0, accounts: trends.int($0, 4) ?? 0)
+        }
         return report
     }
 
     public var text: String {
-        var out = "table                         total     7 days    30 days\n"
+        var out = "table                         total  stored 7 d  stored 30 d  event 7 d  event 30 d\n"
         for t in tables {
             out += t.table.padding(toLength: 28, withPad: " ", startingAt: 0)
-                + String(t.total).leftPad(7) + String(t.last7Days).leftPad(11) + String(t.last30Days).leftPad(11) + "\n"
+                + String(t.total).leftPad(7) + String(t.last7Days).leftPad(12) + String(t.last30Days).leftPad(13)
+                + (t.eventTimeLast7Days.map { String($0) } ?? "-").leftPad(11) + (t.eventTimeLast30Days.map { String($0) } ?? "-").leftPad(12) + "\n"
         }
+        out += "(stored: by ingestion time; event: by the record's own time)\n"
         out += "\ndead letters by reason:\n"
         out += deadLettersByReason.isEmpty ? "  (none)\n" : deadLettersByReason.map { "  \($0.count.description.leftPad(7))  \($0.reason)" }.joined(separator: "\n") + "\n"
         out += "\nlatest finalized month: \(latestFinalizedMonth ?? "none")\n"
         return out
     }
 
+    /// The JSON of `stats --json`: the report plus lag per partition.
     public func json(lag: [String: Int] = [:], lagUnknown: String? = nil) -> String {
-        let tablesJSON = tables.map { "\"\($0.table)\":{\"total\":\($0.total),\"last_7_days\":\($0.last7Days),\"last_30_days\":\($0.last30Days)}" }.joined(separator: ",")
-        let dlJSON = deadLettersByReason.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",")
-        let lagJSON = lag.keys.sorted().map { "\(jsonString($0)):\(lag[$0]!)" }.joined(separator: ",")
-        let month = latestFinalizedMonth.map(jsonString) ?? "null"
-        return "{\"tables\":{\(tablesJSON)},\"dead_letters\":{\(dlJSON)},\"lag\":{\(lagJSON)},\"lag_unknown\":\(lagUnknown.map(jsonString) ?? "null"),\"latest_finalized_month\":\(month)}"
+        struct Document: Encodable {
+            var tables: [String: TableCounts]
+            var deadLetters: [String: Int]
+            var lag: [String: Int]
+            var lagUnknown: String?
+            var latestFinalizedMonth: String?
+            var costTrends: [MonthTotals]
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(tables, forKey: .tables)
+                try c.encode(deadLetters, forKey: .deadLetters)
+                try c.encode(lag, forKey: .lag)
+                try c.encode(lagUnknown, forKey: .lagUnknown)  // null, not absent
+                try c.encode(latestFinalizedMonth, forKey: .latestFinalizedMonth)
+                try c.encode(costTrends, forKey: .costTrends)
+            }
+            enum CodingKeys: String, CodingKey { case tables, deadLetters, lag, lagUnknown, latestFinalizedMonth, costTrends }
+        }
+        let doc = Document(tables: Dictionary(uniqueKeysWithValues: tables.map { ($0.table, $0) }),
+                           deadLetters: Dictionary(deadLettersByReason.map { ($0.reason, $0.count) }, uniquingKeysWith: +),
+                           lag: lag, lagUnknown: lagUnknown, latestFinalizedMonth: latestFinalizedMonth, costTrends: costTrends)
+        return String(decoding: (try? JSONCoding.encoder.encode(doc)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// The project's JSON encoding off the hot path: snake_case keys, sorted, no escaped slashes.
+public enum JSONCoding {
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
     }
 }
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
-
-/// A JSON string literal with the required escapes.
-public func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
-
-import Foundation

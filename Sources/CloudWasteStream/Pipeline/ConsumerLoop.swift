@@ -1,3 +1,4 @@
+import CoreMetrics
 import CloudWasteKafka
 import CloudWastePostgres
 import Foundation
@@ -39,7 +40,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var held: [PreparedBatch?]
     private var decodeTime = Duration.zero
     private var consumedSinceReport = 0
-    private var recordsInCounters: [String: MetricCounter] = [:]
+    private var recordsInCounters: [String: Counter] = [:]
     private var lastRecordAt = Date()
     private var firstRecordAt: Date?
     private var everAssigned = false
@@ -163,7 +164,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         }
     }
 
-    private func recordsIn(_ topic: String) -> MetricCounter {
+    private func recordsIn(_ topic: String) -> Counter {
         if let counter = recordsInCounters[topic] { return counter }
         let counter = metrics.recordsIn(topic: topic)
         recordsInCounters[topic] = counter

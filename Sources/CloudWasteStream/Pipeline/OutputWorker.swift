@@ -1,3 +1,4 @@
+import CoreMetrics
 import CloudWasteKafka
 import CloudWastePostgres
 import Foundation

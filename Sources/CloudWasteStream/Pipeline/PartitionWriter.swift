@@ -1,3 +1,4 @@
+import CoreMetrics
 import CloudWasteKafka
 import CloudWastePostgres
 import Foundation
@@ -106,8 +107,8 @@ final class PartitionWriter {
 
     private func committed(_ batch: PreparedBatch, counts: WriteCounts, seconds: Double) {
         metrics.batchesCommitted.increment()
-        metrics.batchRecords.observe(Double(batch.items.count))
-        metrics.commitSeconds.observe(seconds)
+        metrics.batchRecords.record(Double(batch.items.count))
+        metrics.commitSeconds.recordSeconds(seconds)
         metrics.postgresUp.set(1)
         for (table, n) in counts.rows where n > 0 { metrics.rowsWritten(table: table).increment(by: n) }
         for (_, d) in batch.deadLetters { metrics.deadLetters(reason: d.rejection.code.rawValue).increment() }

@@ -1,65 +1,146 @@
-/// The pipeline's Prometheus metrics. Labels carry topic names, table names and reason codes
-/// only: never an identifier from a record.
+public import CoreMetrics
+public import Prometheus
+
+/// The pipeline's metrics, reported through swift-metrics and rendered by swift-prometheus. Each
+/// is created in the pipeline's own registry with its help text (which says its unit), and wrapped
+/// in the swift-metrics type the code records through; libraries that report through the global
+/// `MetricsSystem` land in the same registry when the daemon bootstraps it with `factory`.
+/// Labels carry topic names, table names, reason codes and providers only: never an identifier
+/// from a record. The names are the operators' dashboards' names: they do not change.
 public final class PipelineMetrics: Sendable {
-    public let registry: MetricsRegistry
-    let batchesCommitted: MetricCounter
-    let batchRecords: MetricHistogram
-    let commitSeconds: MetricHistogram
-    let fencedBatches: MetricCounter
-    let postgresErrors: MetricCounter
-    let kafkaErrors: MetricCounter
-    let partitionRestarts: MetricCounter
-    let lateRecords: MetricCounter
-    let trendsEmitted: MetricCounter
-    let windowsFinalized: MetricCounter
-    let ready: MetricGauge
-    let residentMemory: MetricGauge
-    let postgresUp: MetricGauge
-    let assignedPartitions: MetricGauge
+    public let registry: PrometheusCollectorRegistry
+    /// For `MetricsSystem.bootstrap`, so that libraries report into the same registry.
+    public var factory: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
-    public init(registry: MetricsRegistry = MetricsRegistry()) {
+    let batchesCommitted: CoreMetrics.Counter
+    let batchRecords: Recorder
+    let commitSeconds: CoreMetrics.Timer
+    let fencedBatches: CoreMetrics.Counter
+    let postgresErrors: CoreMetrics.Counter
+    let kafkaErrors: CoreMetrics.Counter
+    let partitionRestarts: CoreMetrics.Counter
+    let lateRecords: CoreMetrics.Counter
+    let trendsEmitted: CoreMetrics.Counter
+    let windowsFinalized: CoreMetrics.Counter
+    let ready: Meter
+    let residentMemory: Meter
+    let postgresUp: Meter
+    let assignedPartitions: Meter
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        batchesCommitted = registry.counter("cloudwaste_batches_committed_total", help: "Batches committed to PostgreSQL")
-        batchRecords = registry.histogram("cloudwaste_batch_records", help: "Records per committed batch",
-                                          buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000])
-        commitSeconds = registry.histogram("cloudwaste_commit_seconds", help: "Time to write and commit one batch",
-                                           buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
-        fencedBatches = registry.counter("cloudwaste_fenced_batches_total", help: "Batches rolled back because another instance owns a partition")
-        postgresErrors = registry.counter("cloudwaste_postgres_errors_total", help: "PostgreSQL failures (retried)")
-        kafkaErrors = registry.counter("cloudwaste_kafka_errors_total", help: "Kafka failures (retried)")
-        partitionRestarts = registry.counter("cloudwaste_partition_restarts_total", help: "Lagging partitions that delivered nothing and were re-seeked")
-        lateRecords = registry.counter("cloudwaste_window_late_records_total", help: "Records applied to an already finalized month")
-        trendsEmitted = registry.counter("cloudwaste_cost_trends_emitted_total", help: "Cost-trend rows published")
-        windowsFinalized = registry.counter("cloudwaste_windows_finalized_total", help: "Months finalized by the watermark")
-        residentMemory = registry.gauge("process_resident_memory_bytes", help: "Resident memory of the daemon (VmRSS)")
-        ready = registry.gauge("cloudwaste_ready", help: "1 when connected to Kafka and PostgreSQL with partitions assigned")
-        postgresUp = registry.gauge("cloudwaste_postgres_up", help: "1 when the last PostgreSQL operation succeeded")
-        assignedPartitions = registry.gauge("cloudwaste_assigned_partitions", help: "Partitions assigned to this instance (0 while it has none: see /readyz for why)")
+        func counter(_ name: String, _ help: String) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: name, dimensions: [], handler: registry.makeCounter(name: name, help: help))
+        }
+        func gauge(_ name: String, _ help: String) -> Meter {
+            Meter(label: name, dimensions: [], handler: registry.makeGauge(name: name, help: help))
+        }
+        batchesCommitted = counter("cloudwaste_batches_committed_total", "Batches committed to PostgreSQL (count)")
+        batchRecords = Recorder(label: "cloudwaste_batch_records", dimensions: [], aggregate: true, handler: registry.makeValueHistogram(
+            name: "cloudwaste_batch_records", buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000],
+            help: "Records per committed batch (records)"))
+        commitSeconds = CoreMetrics.Timer(label: "cloudwaste_commit_seconds", dimensions: [], handler: registry.makeDurationHistogram(
+            name: "cloudwaste_commit_seconds",
+            buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)],
+            help: "Time to write and commit one batch (seconds)"))
+        fencedBatches = counter("cloudwaste_fenced_batches_total", "Batches rolled back because another instance owns a partition (count)")
+        postgresErrors = counter("cloudwaste_postgres_errors_total", "PostgreSQL failures, each retried (count)")
+        kafkaErrors = counter("cloudwaste_kafka_errors_total", "Kafka publication failures, each retried (count)")
+        partitionRestarts = counter("cloudwaste_partition_restarts_total", "Lagging partitions that delivered nothing and were re-seeked (count)")
+        lateRecords = counter("cloudwaste_window_late_records_total", "Records applied to an already finalized month (records)")
+        trendsEmitted = counter("cloudwaste_cost_trends_emitted_total", "Cost-trend rows published (rows)")
+        windowsFinalized = counter("cloudwaste_windows_finalized_total", "Months finalized by the watermark (account-months)")
+        residentMemory = gauge("process_resident_memory_bytes", "Resident memory of the daemon, VmRSS (bytes)")
+        ready = gauge("cloudwaste_ready", "1 when connected to Kafka and PostgreSQL with partitions assigned (boolean)")
+        postgresUp = gauge("cloudwaste_postgres_up", "1 when the last PostgreSQL operation succeeded (boolean)")
+        assignedPartitions = gauge("cloudwaste_assigned_partitions", "Partitions assigned to this instance; 0 while it has none, see /readyz for why (partitions)")
     }
 
-    func recordsIn(topic: String) -> MetricCounter {
-        registry.counter("cloudwaste_records_in_total", help: "Records consumed", labels: ["topic": topic])
+    func recordsIn(topic: String) -> CoreMetrics.Counter {
+        labeledCounter("cloudwaste_records_in_total", ["topic": topic], "Records consumed, per topic (records)")
     }
 
-    func rowsWritten(table: String) -> MetricCounter {
-        registry.counter("cloudwaste_rows_written_total", help: "Rows inserted or updated", labels: ["table": table])
+    func rowsWritten(table: String) -> CoreMetrics.Counter {
+        labeledCounter("cloudwaste_rows_written_total", ["table": table], "Rows inserted or updated, per table (rows)")
     }
 
-    func deadLetters(reason: String) -> MetricCounter {
-        registry.counter("cloudwaste_dead_letters_total", help: "Records sent to the dead-letter topic and table", labels: ["reason": reason])
+    func deadLetters(reason: String) -> CoreMetrics.Counter {
+        labeledCounter("cloudwaste_dead_letters_total", ["reason": reason], "Records sent to the dead-letter topic and table, per reason (records)")
     }
 
-    func unknownRegions(provider: String) -> MetricCounter {
-        registry.counter("cloudwaste_unknown_regions_total", help: "Records whose region is not in the region table", labels: ["provider": provider])
+    func unknownRegions(provider: String) -> CoreMetrics.Counter {
+        labeledCounter("cloudwaste_unknown_regions_total", ["provider": provider], "Records whose region is not in the region table (records)")
     }
 
-    func partitionLag(topic: String, partition: Int32) -> MetricGauge {
-        registry.gauge("cloudwaste_partition_lag", help: "High watermark minus committed offset",
-                       labels: ["topic": topic, "partition": String(partition)])
+    func partitionLag(topic: String, partition: Int32) -> Meter {
+        let labels = [("partition", String(partition)), ("topic", topic)]
+        return Meter(label: "cloudwaste_partition_lag", dimensions: labels, handler: registry.makeGauge(
+            name: "cloudwaste_partition_lag", labels: labels, help: "High watermark minus committed offset (records)"))
     }
 
-    func eventFreshness(table: String) -> MetricGauge {
-        registry.gauge("cloudwaste_event_time_freshness_seconds", help: "Now minus the newest event time committed",
-                       labels: ["table": table])
+    private func labeledCounter(_ name: String, _ labels: [String: String], _ help: String) -> CoreMetrics.Counter {
+        let pairs = labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return CoreMetrics.Counter(label: name, dimensions: pairs, handler: registry.makeCounter(name: name, labels: pairs, help: help))
+    }
+
+    /// The Prometheus exposition text (/metrics).
+    public func render() -> String { registry.emitToString() }
+
+    /// The current value of a series, read back from the exposition (the status page, tests).
+    public func value(_ name: String, labels: [String: String] = [:]) -> Double? {
+        MetricsExposition(render()).value(name, labels: labels)
+    }
+}
+
+/// Samples read back from Prometheus exposition text.
+public struct MetricsExposition: Sendable {
+    public struct Sample: Sendable {
+        public var name: String
+        public var labels: [String: String]
+        public var value: Double
+    }
+
+    public let samples: [Sample]
+
+    public init(_ text: String) {
+        var out: [Sample] = []
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            let series = line[..<space]
+            var labels: [String: String] = [:]
+            var name = String(series)
+            if let open = series.firstIndex(of: "{"), series.last == "}" {
+                name = String(series[..<open])
+                for pair in series[series.index(after: open)..<series.index(before: series.endIndex)].split(separator: ",") {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    if kv.count == 2 { labels[String(kv[0])] = String(kv[1]).trimmingCharacters(in: ["\""]) }
+                }
+            }
+            out.append(Sample(name: name, labels: labels, value: value))
+        }
+        samples = out
+    }
+
+    /// The sample whose labels include `labels` (the sum when several match).
+    public func value(_ name: String, labels: [String: String] = [:]) -> Double? {
+        let matching = samples.filter { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }
+        return matching.isEmpty ? nil : matching.reduce(0) { $0 + $1.value }
+    }
+
+    /// Per value of `label`, for the series of `name`.
+    public func values(_ name: String, by label: String) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for s in samples where s.name == name { if let v = s.labels[label] { out[v, default: 0] += s.value } }
+        return out
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
     }
 }

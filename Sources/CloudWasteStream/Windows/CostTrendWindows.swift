@@ -147,6 +147,9 @@ public struct CostTrendWindows {
         try db.execute("SELECT EXISTS (SELECT 1 FROM \(s).window_dirty_months)").bool(0, 0) ?? false
     }
 
+    /// The currency of a cost-trend row, as SQL.
+    static let currencyColumnSQL = "'USD'"
+
     static let trendJSON = """
         jsonb_build_object('account_hash', account_hash, 'month', to_char(month, 'YYYY-MM-DD'), 'provider', provider,
             'resources_detected', resources_detected, 'waste_detected_monthly_cost', waste_detected_monthly_cost,

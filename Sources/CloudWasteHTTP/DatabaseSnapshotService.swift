@@ -1,0 +1,65 @@
+import CloudWastePostgres
+import CloudWasteStream
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// Refreshes the database snapshot behind /stats and the status page every `interval`, on a
+/// connection of its own with a statement timeout, and samples the pipeline's progress every 10 s.
+/// A slow or frozen database delays the next snapshot, never a request.
+public struct DatabaseSnapshotService: Service {
+    let state: OperatorState
+    let interval: Duration
+    let logger: Logger
+    private let refresher: Refresher
+
+    public init(state: OperatorState, interval: Duration = .seconds(15), logger: Logger) {
+        self.state = state
+        self.interval = interval
+        self.logger = logger
+        refresher = Refresher(state: state, logger: logger)
+    }
+
+    /// One refresh now, blocking (tests; the service does this every `interval`).
+    public func refreshNow() { refresher.refresh() }
+
+    public func run() async throws {
+        let refresher = self.refresher
+        var lastRefresh = ContinuousClock.now - interval
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            state.sample()
+            if ContinuousClock.now - lastRefresh >= interval {
+                lastRefresh = .now
+                // Blocking libpq calls, off the cooperative pool; bounded by statement_timeout.
+                _ = try? await DedicatedThread.run(name: "cloudwaste-stats") { refresher.refresh() }
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
+        }
+    }
+
+    /// Owns the snapshot's connection (one refresh at a time: the service's loop, or a test).
+    final class Refresher: @unchecked Sendable {
+        let state: OperatorState
+        let logger: Logger
+        private var db: PostgresConnection?
+
+        init(state: OperatorState, logger: Logger) {
+            self.state = state
+            self.logger = logger
+        }
+
+        func refresh() {
+            do {
+                if db?.isConnected != true {
+                    db = try PostgresConnection(connectionString: state.config.postgresURL, logger: logger)
+                    try db!.execute("SET statement_timeout = '10s'; SET lock_timeout = '2s'")
+                }
+                state.store(report: try StatsReport.collect(db!, schema: state.config.postgresSchema, groupId: state.config.groupId))
+            } catch {
+                db = nil
+                state.store(error: "\(error)")
+                logger.debug("stats snapshot not refreshed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
