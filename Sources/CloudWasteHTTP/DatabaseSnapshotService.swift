@@ -4,16 +4,16 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 
-/// Refreshes the database snapshot behind /stats and the status page every `interval`, on a
-/// connection of its own with a statement timeout, and samples the pipeline's progress every 10 s.
-/// A slow or frozen database delays the next snapshot, never a request.
+/// Refreshes the database snapshot behind /stats and the status page, on a connection of its own
+/// with a statement timeout: within 5 s of new commits or recomputes, else every `interval`. Samples the pipeline's
+/// progress every 5 s. A slow or frozen database delays the next snapshot, never a request.
 public struct DatabaseSnapshotService: Service {
     let state: OperatorState
     let interval: Duration
     let logger: Logger
     private let refresher: Refresher
 
-    public init(state: OperatorState, interval: Duration = .seconds(15), logger: Logger) {
+    public init(state: OperatorState, interval: Duration = .seconds(60), logger: Logger) {
         self.state = state
         self.interval = interval
         self.logger = logger
@@ -26,14 +26,19 @@ public struct DatabaseSnapshotService: Service {
     public func run() async throws {
         let refresher = self.refresher
         var lastRefresh = ContinuousClock.now - interval
+        var progressAtRefresh = (-1, -1)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             state.sample()
-            if ContinuousClock.now - lastRefresh >= interval {
+            let s = state.pipeline.status
+            // New commits or a new cost-trend recompute change what the snapshot would show.
+            let progress = (s.recordsCommitted, s.windowRecomputes)
+            if ContinuousClock.now - lastRefresh >= interval || progress != progressAtRefresh {
                 lastRefresh = .now
+                progressAtRefresh = progress
                 // Blocking libpq calls, off the cooperative pool; bounded by statement_timeout.
                 _ = try? await DedicatedThread.run(name: "cloudwaste-stats") { refresher.refresh() }
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }
     }
 

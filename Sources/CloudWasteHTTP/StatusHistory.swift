@@ -1,6 +1,6 @@
 public import Foundation
 
-/// The last hour of the pipeline's progress, one sample every 10 s, in memory: the status page's
+/// The last hour of the pipeline's progress, one sample every 5 s, in memory: the status page's
 /// records/s and lag curves (an average over the uptime hides every change).
 public struct StatusHistory: Sendable {
     public struct Sample: Sendable, Equatable {
@@ -12,7 +12,7 @@ public struct StatusHistory: Sendable {
     public let capacity: Int
     public private(set) var samples: [Sample] = []
 
-    public init(capacity: Int = 360) { self.capacity = capacity }
+    public init(capacity: Int = 720) { self.capacity = capacity }
 
     public mutating func append(_ sample: Sample) {
         samples.append(sample)

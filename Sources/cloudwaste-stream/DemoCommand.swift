@@ -22,7 +22,10 @@ struct DemoCommand: AsyncParsableCommand {
             guard records > 0 else { throw UsageFailure("--records must be positive") }
             guard (0...1).contains(badShare) else { throw UsageFailure("--bad-share must be between 0 and 1") }
             let logger = makeLogger("cloudwaste.demo")
-            let generator = TrafficGenerator(badRecordShare: badShare)
+            // Recent traffic (the last weeks up to a few days ago), so that the 7- and 30-day counts
+            // of `stats` and the status page show something, whatever today's date.
+            let today = Timestamp(micros: Timestamp.now().micros / 86_400_000_000 * 86_400_000_000)
+            let generator = TrafficGenerator(badRecordShare: badShare, start: Timestamp(micros: today.micros - 45 * 86_400_000_000), months: 2)
             let messages = generator.messages(count: records)
             print("Starting scratch PostgreSQL and the mock Kafka cluster…")
             let env = try LocalEnvironment(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL,
