@@ -99,11 +99,27 @@ def parse_timestamp(text: str) -> dt.datetime | None:
         return None
 
 
+DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_date(text: str) -> dt.datetime | None:
+    """A calendar day YYYY-MM-DD as its first instant in UTC, as the decoder reads it; None if impossible."""
+    m = DATE_RE.match(text)
+    if not m:
+        return None
+    try:
+        return dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
 def make_format_checker() -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker()
     if "date-time" not in checker.checkers:
         # jsonschema checks date-time only when rfc3339-validator is installed; fall back to ours.
         checker.checks("date-time")(lambda value: not isinstance(value, str) or parse_timestamp(value) is not None)
+    if "date" not in checker.checkers:
+        checker.checks("date")(lambda value: not isinstance(value, str) or parse_date(value) is not None)
     return checker
 
 
@@ -247,12 +263,14 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 
 def _timestamps(instance, schema, root, top):
-    """Yield (top-level field, string) for every date-time value the schema describes."""
+    """Yield (top-level field, instant or None) for every date-time or date value the schema describes."""
     schema = _resolve(schema, root)
     if not isinstance(schema, dict):
         return
     if schema.get("format") == "date-time" and isinstance(instance, str):
-        yield top, instance
+        yield top, parse_timestamp(instance)
+    if schema.get("format") == "date" and isinstance(instance, str):
+        yield top, parse_date(instance)
     if isinstance(instance, dict):
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -269,8 +287,7 @@ def decoder_only_problems(record, schema: dict, now: dt.datetime) -> list[str]:
     if not isinstance(record, dict):
         return []
     problems = []
-    for field, text in _timestamps(record, schema, schema, None):
-        when = parse_timestamp(text)
+    for field, when in _timestamps(record, schema, schema, None):
         if when is None:
             continue  # the schema reports it (pattern / format)
         try:

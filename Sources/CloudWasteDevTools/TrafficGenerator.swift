@@ -2,8 +2,10 @@ public import CloudWasteStream
 
 /// Realistic scanner traffic for the demo, the benchmark and tests: accounts on AWS, Azure, GCP
 /// and Microsoft 365 with their own id shapes and regions, daily scans over several months, user
-/// actions, lifecycle events, metric samples, privacy requests, and a configurable share of bad
-/// records. Deterministic for a seed.
+/// actions, lifecycle events, metric samples, privacy requests, billed costs (a day after the scan
+/// that saw the resource, some restated a day later with a corrected amount, some for resources
+/// before any scan detects them; Azure subscriptions billed in EUR every other one), and a
+/// configurable share of bad records. Deterministic for a seed.
 public struct TrafficGenerator: Sendable {
     public struct Message: Sendable {
         public var topic: InputTopic
@@ -35,6 +37,8 @@ public struct TrafficGenerator: Sendable {
         var provider: Provider
         var user: String
         var regions: [String]
+        /// What the account is billed in: every scan, action and billed record of it uses it.
+        var currency: String
         var resources: [(id: String, type: String, cost: Double, created: Timestamp, parent: String?)]
     }
 
@@ -50,8 +54,12 @@ public struct TrafficGenerator: Sendable {
         out.reserveCapacity(count)
         var day = 0
         var scanNo = 0
+        /// Billed days to restate (send again with a corrected amount) at the start of the next day.
+        var restatements: [Message] = []
         while out.count < count {
             let dayStart = Timestamp(micros: start.micros + Int64(day % days) * 86_400_000_000)
+            for m in restatements where out.count < count { out.append(m) }
+            restatements = []
             for a in accounts.indices {
                 if out.count >= count { break }
                 scanNo += 1
@@ -59,7 +67,14 @@ public struct TrafficGenerator: Sendable {
                 let scanId = "scan-\(seed)-\(scanNo)"
                 for (r, res) in account.resources.enumerated() {
                     if out.count >= count { break }
-                    if rng.nextDouble() < 0.3 { continue }
+                    if rng.nextDouble() < 0.3 {
+                        // Billing covers resources that no scan reports (yet): a later scan may detect them.
+                        if rng.nextDouble() < 0.05 {
+                            out.append(billed(account: account, resource: res.id, day: dayStart, amount: res.cost / 30,
+                                              eventId: "bill-\(seed)-\(scanNo)-\(r)-early", costType: "unblended"))
+                        }
+                        continue
+                    }
                     let detected = Timestamp(micros: dayStart.micros + Int64(rng.next() % 86_000) * 1_000_000)
                     if rng.nextDouble() < badRecordShare {
                         out.append(Message(topic: .scanResources, key: account.id, value: badRecord(&rng, account: account)))
@@ -75,12 +90,25 @@ public struct TrafficGenerator: Sendable {
                         let actionAt = Timestamp(micros: detected.micros + Int64(1 + rng.next() % 72) * 3_600_000_000)
                         var json = "{\"event_id\":\"act-\(seed)-\(scanNo)-\(r)\",\"user_id\":\"\(account.user)\",\"cloud_account_id\":\"\(account.id)\",\"provider\":\"\(account.provider.rawValue)\",\"resource_id\":\"\(res.id)\",\"resource_type\":\"\(res.type)\",\"action\":\"\(action)\",\"detected_at\":\"\(detected)\",\"action_at\":\"\(actionAt)\""
                         if action == "deleted" { json += ",\"cost_saved_monthly\":\(cost)" }
+                        if account.currency != "USD" { json += ",\"currency\":\"\(account.currency)\"" }
                         out.append(Message(topic: .userActions, key: account.id, value: Array((json + "}").utf8)))
                         if action == "deleted" {
                             out.append(Message(topic: .resourceLifecycle, key: account.id, value: Array("{\"event_id\":\"lc-\(seed)-\(scanNo)-\(r)\",\"cloud_account_id\":\"\(account.id)\",\"provider\":\"\(account.provider.rawValue)\",\"resource_id\":\"\(res.id)\",\"resource_type\":\"\(res.type)\",\"from_state\":\"stopped\",\"to_state\":\"deleted\",\"occurred_at\":\"\(actionAt)\"}".utf8)))
                             accounts[a].resources[r].id = res.id + "-v2"  // a replacement resource appears
                         }
-                    } else if roll < 0.06 {
+                    } else if roll < 0.14 {
+                        // Yesterday's bill for this resource; some are restated tomorrow.
+                        let yesterday = Timestamp(micros: dayStart.micros - 86_400_000_000)
+                        let amount = (res.cost / 30 * (0.8 + rng.nextDouble() * 0.4) * 10_000).rounded() / 10_000
+                        let costType = rng.nextDouble() < 0.15 ? "amortized" : "unblended"
+                        out.append(billed(account: account, resource: res.id, day: yesterday, amount: amount,
+                                          eventId: "bill-\(seed)-\(scanNo)-\(r)", costType: costType))
+                        if rng.nextDouble() < 0.25 {
+                            restatements.append(billed(account: account, resource: res.id, day: yesterday,
+                                                       amount: (amount * 1.07 * 10_000).rounded() / 10_000,
+                                                       eventId: "bill-\(seed)-\(scanNo)-\(r)-restated", costType: costType))
+                        }
+                    } else if roll < 0.18 {
                         var points: [String] = []
                         for h in 0..<6 {
                             let ts = Timestamp(micros: dayStart.micros + Int64(h * 4) * 3_600_000_000)
@@ -113,6 +141,18 @@ public struct TrafficGenerator: Sendable {
             }
             return Message(topic: .metricSamples, key: account, value: Array((json + "]}").utf8))
         }
+    }
+
+    /// A billed-cost record as the billing exports of each provider would give it.
+    private func billed(account: Account, resource: String, day: Timestamp, amount: Double, eventId: String, costType: String) -> Message {
+        let source = switch account.provider {
+        case .aws: "cost_explorer"
+        case .azure: "azure_cost_management"
+        case .gcp: "gcp_billing_export"
+        case .microsoft365: "microsoft365_billing"
+        }
+        let json = "{\"event_id\":\"\(eventId)\",\"cloud_account_id\":\"\(account.id)\",\"provider\":\"\(account.provider.rawValue)\",\"resource_id\":\"\(resource)\",\"usage_date\":\"\(day.dayKey)\",\"amount\":\(amount),\"currency\":\"\(account.currency)\",\"cost_type\":\"\(costType)\",\"source\":\"\(source)\"}"
+        return Message(topic: .billedCosts, key: account.id, value: Array(json.utf8))
     }
 
     private func makeAccount(_ i: Int, _ rng: inout SplitMix64) -> Account {
@@ -158,7 +198,8 @@ public struct TrafficGenerator: Sendable {
             let created = Timestamp(micros: start.micros - Int64(rng.next() % 400) * 86_400_000_000 - Int64(rng.next() % 86_400) * 1_000_000)
             resources.append((rid, type, base * (0.5 + rng.nextDouble()), created, r % 5 == 4 ? resources.first?.id : nil))
         }
-        return Account(id: id, provider: provider, user: user, regions: regions, resources: resources)
+        let currency = provider == .azure && (i / 4) % 2 == 0 ? "EUR" : "USD"
+        return Account(id: id, provider: provider, user: user, regions: regions, currency: currency, resources: resources)
     }
 
     private func scanJSON(eventId: String, scanId: String, detected: Timestamp, account: Account,
@@ -166,7 +207,7 @@ public struct TrafficGenerator: Sendable {
                           cost: Double, region: String, rng: inout SplitMix64) -> String {
         let env = ["prod", "production", "staging", "dev", "test", "sandbox"][Int(rng.next() % 6)]
         let trend = ["down", "flat", "up"][Int(rng.next() % 3)]
-        var json = "{\"event_id\":\"\(eventId)\",\"scan_id\":\"\(scanId)\",\"detected_at\":\"\(detected)\",\"user_id\":\"\(account.user)\",\"cloud_account_id\":\"\(account.id)\",\"provider\":\"\(account.provider.rawValue)\",\"region\":\"\(region)\",\"resource_type\":\"\(resource.type)\",\"resource_id\":\"\(resource.id)\",\"scenario\":\"idle_\(resource.type)\",\"confidence\":\"\(["critical", "high", "medium", "low"][Int(rng.next() % 4)])\",\"estimated_monthly_cost\":\(cost),\"resource_name\":\"name-\(eventId)\",\"resource_created_at\":\"\(resource.created)\",\"currency\":\"USD\""
+        var json = "{\"event_id\":\"\(eventId)\",\"scan_id\":\"\(scanId)\",\"detected_at\":\"\(detected)\",\"user_id\":\"\(account.user)\",\"cloud_account_id\":\"\(account.id)\",\"provider\":\"\(account.provider.rawValue)\",\"region\":\"\(region)\",\"resource_type\":\"\(resource.type)\",\"resource_id\":\"\(resource.id)\",\"scenario\":\"idle_\(resource.type)\",\"confidence\":\"\(["critical", "high", "medium", "low"][Int(rng.next() % 4)])\",\"estimated_monthly_cost\":\(cost),\"resource_name\":\"name-\(eventId)\",\"resource_created_at\":\"\(resource.created)\",\"currency\":\"\(account.currency)\""
         json += ",\"metrics\":{\"CPUUtilization\":{\"avg\":\((rng.nextDouble() * 500).rounded() / 100),\"p95\":\((rng.nextDouble() * 2000).rounded() / 100),\"trend\":\"\(trend)\"}}"
         json += ",\"tags\":{\"Environment\":\"\(env)\",\"Owner\":\"owner-\(eventId)@example.com\",\"CostCenter\":\"cc-\(rng.next() % 100)\"}"
         if let parent = resource.parent { json += ",\"parent_resource_id\":\"\(parent)\"" }

@@ -46,6 +46,7 @@ enum StatusPage {
             html += "<h3>\(escape(currency))</h3>" + SVGChart.bars(labels: months.map(\.month), series: [
                 .init(name: "waste detected per month", color: "#c0392b", values: months.map(\.wasteDetected)),
                 .init(name: "waste eliminated per month", color: "#27ae60", values: months.map(\.wasteEliminated)),
+                .init(name: "billed for detected waste", color: "#7f8c8d", values: months.map(\.billedWaste)),
             ], unit: currency, id: "cost-trend-chart-\(currency)")
         }
         html += "</div>\n"

@@ -305,6 +305,12 @@ import Testing
         #expect(row.timeToActionHours == 0)
     }
 
+    static let billedJSON = """
+        {"event_id": "evt-1", "cloud_account_id": "123456789012", "provider": "aws",
+         "resource_id": "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", "usage_date": "2026-03-14",
+         "amount": 1.3152, "currency": "USD", "cost_type": "amortized", "source": "cur"}
+        """
+
     static let lifecycleJSON = """
         {"event_id": "evt-1", "cloud_account_id": "123456789012", "provider": "aws",
          "resource_id": "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", "resource_type": "ebs_volume",
@@ -341,6 +347,13 @@ import Testing
             Issue.record("not privacy"); return
         }
         #expect(p.userHash == Self.userHash && p.eventHash == Self.eventHash && p.request == .erase)
+
+        guard case .billed(let b) = a.anonymize(try Self.decode(.billedCosts, Self.billedJSON)) else {
+            Issue.record("not billed"); return
+        }
+        #expect(b.eventHash == Self.eventHash && b.accountHash == Self.accountHash && b.resourceHash == Self.resourceHash)
+        #expect(b.usageDate.dayKey == "2026-03-14" && b.amount == 1.3152 && b.currency == "USD")
+        #expect(b.costType == .amortized && b.source == "cur")
     }
 
     // MARK: - Leak check
@@ -353,6 +366,7 @@ import Testing
             (.resourceLifecycle, Self.lifecycleJSON),
             (.metricSamples, Self.metricsSampleJSON),
             (.privacyRequests, Self.privacyJSON),
+            (.billedCosts, Self.billedJSON),
         ]
         let secrets = [
             Self.accountId, Self.resourceId, "vol-0abc", Self.parentId, "i-0fedcba9876543210", Self.email, "example.com",

@@ -94,7 +94,7 @@ import Testing
         let record = try Self.decoder().decode(example.topic, try Self.bytes(example.path))
         switch (example.topic, record) {
         case (.scanResources, .scan), (.userActions, .action), (.resourceLifecycle, .lifecycle),
-             (.metricSamples, .metrics), (.privacyRequests, .privacy):
+             (.metricSamples, .metrics), (.privacyRequests, .privacy), (.billedCosts, .billed):
             break
         default:
             Issue.record("\(example.testDescription) decoded to the wrong kind: \(record)")
@@ -356,6 +356,42 @@ import Testing
         #expect(p.request == .optOut)
         #expect(p.requestedAt == Timestamp.parseRFC3339("2026-03-10T03:00:00Z"))
         #expect(rejection(.privacyRequests, Array(json.replacingOccurrences(of: "opt_out", with: "delete").utf8)) == "invalid_value: request")
+    }
+
+    @Test func billedCosts() throws {
+        let json = #"{"event_id":"b-1","cloud_account_id":"123456789012","provider":"aws","resource_id":"vol-1","usage_date":"2026-02-28","amount":1.5,"currency":"EUR"}"#
+        guard case .billed(let b) = try Self.decoder().decode(.billedCosts, Array(json.utf8)) else {
+            Issue.record("not billed"); return
+        }
+        #expect(b.usageDate == Timestamp.parseRFC3339("2026-02-28T00:00:00Z"))
+        #expect(b.costType == .unblended)  // the default
+        #expect(b.source == nil)
+        #expect(b.currency == "EUR" && b.amount == 1.5)
+        func with(_ from: String, _ to: String) -> [UInt8] { Array(json.replacingOccurrences(of: from, with: to).utf8) }
+        #expect(rejection(.billedCosts, with(#""usage_date":"2026-02-28""#, #""usage_date":"2026-02-29""#)) == "invalid_timestamp: usage_date")
+        #expect(rejection(.billedCosts, with(#""usage_date":"2026-02-28""#, #""usage_date":"2026-2-28""#)) == "invalid_timestamp: usage_date")
+        #expect(rejection(.billedCosts, with(#""usage_date":"2026-02-28""#, #""usage_date":20260228"#)) == "wrong_type: usage_date")
+        #expect(rejection(.billedCosts, with(#","currency":"EUR""#, "")) == "missing_field: currency")
+        #expect(rejection(.billedCosts, with(#""amount":1.5"#, #""amount":-0.01"#)) == "invalid_money: amount")
+        #expect(rejection(.billedCosts, with(#""currency":"EUR""#, #""currency":"EUR","cost_type":"Unblended""#)) == "invalid_value: cost_type")
+        guard case .billed(let net) = try Self.decoder().decode(.billedCosts, with(#""currency":"EUR""#, #""currency":"EUR","cost_type":"net","source":"cur""#)) else {
+            Issue.record("not billed"); return
+        }
+        #expect(net.costType == .net && net.source == "cur")
+        // A day that starts more than 24 h from now is in the future.
+        let soon = Timestamp(micros: Timestamp.now().micros + 3 * 86_400_000_000).dayKey
+        #expect(rejection(.billedCosts, with("2026-02-28", soon)) == "future_timestamp: usage_date")
+    }
+
+    @Test func userActionCurrencyDefaultsToUSD() throws {
+        let json = #"{"event_id":"a-1","user_id":"u","cloud_account_id":"c","provider":"azure","resource_id":"r","resource_type":"disk","action":"deleted","detected_at":"2026-03-01T00:00:00Z","action_at":"2026-03-02T00:00:00Z","cost_saved_monthly":3}"#
+        guard case .action(let a) = try Self.decoder().decode(.userActions, Array(json.utf8)) else { Issue.record("not an action"); return }
+        #expect(a.currency == "USD")
+        guard case .action(let eur) = try Self.decoder().decode(.userActions, Array(json.replacingOccurrences(of: "}", with: #","currency":"EUR"}"#).utf8)) else {
+            Issue.record("not an action"); return
+        }
+        #expect(eur.currency == "EUR")
+        #expect(rejection(.userActions, Array(json.replacingOccurrences(of: "}", with: #","currency":"eur"}"#).utf8)) == "invalid_value: currency")
     }
 
     @Test func reasonsNeverContainRecordValues() {

@@ -12,6 +12,9 @@ import TestSupport
     /// What the rows should be, computed independently of the pipeline from the same messages.
     struct Expected {
         var training = Set<String>(), actions = Set<String>(), lifecycle = Set<String>(), metricPoints = Set<String>()
+        /// resource_hash|usage_date|cost_type → the amount of the last record for it (restatements win).
+        var billed: [String: Double] = [:]
+        var restated = 0
         var invalid = 0
     }
 
@@ -27,6 +30,9 @@ import TestSupport
             case .lifecycle(let r): e.lifecycle.insert(r.eventHash)
             case .metricPoints(let ps): for p in ps { e.metricPoints.insert(p.resourceHash + p.metric + p.ts.description) }
             case .privacy: break
+            case .billed(let r):
+                let key = "\(r.resourceHash)|\(r.usageDate.dayKey)|\(r.costType.rawValue)"
+                if e.billed.updateValue(r.amount, forKey: key) != nil { e.restated += 1 }
             }
         }
         return e
@@ -46,6 +52,11 @@ import TestSupport
         #expect(try TableChecksums.count(db, "resource_lifecycle_events") == expected.lifecycle.count)
         #expect(try TableChecksums.count(db, "cloudwatch_metrics_history") == expected.metricPoints.count)
         #expect(try TableChecksums.count(db, "dead_letters") == expected.invalid + 2)
+        // Billed days: one row per resource, day and cost type, restated days at their latest amount.
+        let billed = try db.execute("SELECT resource_hash || '|' || to_char(usage_date, 'YYYY-MM-DD') || '|' || cost_type, amount FROM resource_billed_costs")
+        #expect(expected.restated > 5)
+        #expect(billed.rowCount == expected.billed.count)
+        #expect(billed.rows.filter { expected.billed[$0[0]!] != Double($0[1]!) }.count == 0)
         #expect(expected.invalid > 50)
         #expect(pipeline.status.recordsCommitted == messages.count + 2)
 

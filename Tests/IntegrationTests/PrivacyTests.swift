@@ -21,6 +21,10 @@ import TestSupport
         (.privacyRequests, user, Array("{\"event_id\":\"\(event)\",\"user_id\":\"\(user)\",\"request\":\"\(request)\",\"requested_at\":\"\(at)\"}".utf8))
     }
 
+    static func bill(account: String, resource: String, day: String, amount: Double, event: String) -> (InputTopic, String?, [UInt8]?) {
+        (.billedCosts, account, Array("{\"event_id\":\"\(event)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"usage_date\":\"\(day)\",\"amount\":\(amount),\"currency\":\"USD\"}".utf8))
+    }
+
     @Test func optOutAppliesFromItsTimeEvenWhenItArrivesLate() throws {
         let env = try TestEnvironment()
         let alice = "alice@example.com"
@@ -53,6 +57,8 @@ import TestSupport
             Self.scan(carol, account: "333333333333", resource: "vol-c2", at: "2026-04-02T10:00:00Z", cost: 50, event: "c2"),
             Self.action(carol, account: "333333333333", resource: "vol-c1", at: "2026-04-03T10:00:00Z", event: "c3"),
             Self.scan("dave@example.com", account: "333333333333", resource: "vol-d1", at: "2026-04-02T10:00:00Z", cost: 7, event: "d1"),
+            Self.bill(account: "333333333333", resource: "vol-c1", day: "2026-04-02", amount: 3.25, event: "bc1"),
+            Self.bill(account: "333333333333", resource: "vol-d1", day: "2026-04-02", amount: 0.5, event: "bd1"),
         ]
         try env.publish(records)
         try env.runPipeline()
@@ -61,6 +67,7 @@ import TestSupport
         let carolHash = p.pseudonym(.user, carol)
         let account = p.pseudonym(.account, "333333333333")
         #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").int(0, 0) == 3)
+        #expect(try db.query("SELECT billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)").string(0, 0) == "3.7500")
 
         try env.publish([Self.privacy(carol, "erase", at: "2026-04-10T00:00:00Z", event: "e1"),
                          Self.privacy(carol, "erase", at: "2026-04-10T00:00:00Z", event: "e1"),  // a duplicate erase is harmless
@@ -70,8 +77,13 @@ import TestSupport
             #expect(try db.query("SELECT count(*) FROM \(unescaped: table) WHERE user_hash = \(carolHash)").int(0, 0) == 0, "\(table)")
         }
         #expect(try db.query("SELECT count(*) FROM erasures WHERE user_hash = \(carolHash)").int(0, 0) == 1)
-        let corrected = try db.query("SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated FROM cost_trend_data WHERE account_hash = \(account)").rows[0]
-        #expect(corrected == ["1", "7.0000", "0"])
+        let corrected = try db.query("""
+            SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated, billed_resources,
+                   billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)
+            """).rows[0]
+        // Billed days carry no user: they stay, but nothing links Carol's resources to them any more.
+        #expect(corrected == ["1", "7.0000", "0", "1", "0.5000"])
+        #expect(try TableChecksums.count(db, "resource_billed_costs") == 2)
 
         // Replay: the same records arrive again (here re-published; a replay reads them again).
         try env.publish(records)

@@ -29,7 +29,9 @@ import TestSupport
         let old = try replayer.swap()
         #expect(old.hasPrefix("public_old_"))
         let after = try TableChecksums.compute(db)
-        for table in ["ml_training_data", "user_action_patterns", "resource_lifecycle_events", "cloudwatch_metrics_history", "cost_trend_data", "erasures"] {
+        #expect(try TableChecksums.count(db, "resource_billed_costs") > 20)
+        for table in ["ml_training_data", "user_action_patterns", "resource_lifecycle_events", "cloudwatch_metrics_history",
+                      "resource_billed_costs", "cost_trend_data", "erasures"] {
             #expect(after[table] == before[table], "table \(table)")
         }
         #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(hash)").int(0, 0) == 0)
@@ -39,6 +41,28 @@ import TestSupport
         try env.publish([TrafficGenerator.Message(topic: .scanResources, key: "888888888888", value: Array("{\"event_id\":\"n1\",\"scan_id\":\"n1\",\"detected_at\":\"2026-06-03T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"888888888888\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-n\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":9}".utf8))])
         let pipeline = try env.runPipeline()
         #expect(pipeline.status.recordsCommitted == 1)
+    }
+
+    /// Re-reading one topic keeps what the others built: the window state of the topics not re-read
+    /// is copied, and every month is recomputed from it, not only the months the topic touches.
+    @Test func replayOfBilledCostsAloneKeepsEveryCostTrend() throws {
+        let env = try TestEnvironment()
+        var messages = TrafficGenerator(seed: 34, badRecordShare: 0).messages(count: 2000).filter { $0.topic != .privacyRequests }
+        // A month that no billed record touches.
+        messages.append(TrafficGenerator.Message(topic: .scanResources, key: "777777777777", value: Array("{\"event_id\":\"q1\",\"scan_id\":\"q1\",\"detected_at\":\"2025-01-02T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"777777777777\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-q\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":9}".utf8)))
+        try env.publish(messages)
+        try env.runPipeline()
+        let db = try env.connect()
+        let before = try TableChecksums.compute(db)
+        let replayer = Replayer(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.replay"))
+        let report = try replayer.rebuild(from: .beginning, topics: [.billedCosts]) { _ in }
+        #expect(report.records == messages.filter { $0.topic == .billedCosts }.count)
+        #expect(report.records > 50)
+        try replayer.swap()
+        let after = try TableChecksums.compute(db)
+        for table in ["ml_training_data", "user_action_patterns", "resource_billed_costs", "cost_trend_data"] {
+            #expect(after[table] == before[table], "table \(table)")
+        }
     }
 
     @Test func replayFromATimestampAfterTheLastRecordReadsNothing() throws {

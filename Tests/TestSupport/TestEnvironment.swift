@@ -151,11 +151,12 @@ public struct TestFailure: Error, CustomStringConvertible {
 public enum TableChecksums {
     public static let columns: [String: String] = [
         "ml_training_data": "scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket, resource_type, scenario, confidence, estimated_monthly_cost, currency, resource_age_days, created_hour_utc, created_dow, metrics, tag_keys, env_class, parent_hash, detected_at, key_id, source_topic, source_partition, source_offset",
-        "user_action_patterns": "event_hash, user_hash, account_hash, resource_hash, provider, resource_type, action, detected_at, action_at, time_to_action_hours, cost_saved_monthly, key_id, source_topic, source_partition, source_offset",
+        "user_action_patterns": "event_hash, user_hash, account_hash, resource_hash, provider, resource_type, action, detected_at, action_at, time_to_action_hours, cost_saved_monthly, currency, key_id, source_topic, source_partition, source_offset",
         "resource_lifecycle_events": "event_hash, account_hash, resource_hash, provider, resource_type, from_state, to_state, occurred_at, key_id",
         "cloudwatch_metrics_history": "resource_hash, metric, ts, account_hash, provider, unit, value, key_id",
+        "resource_billed_costs": "resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency, amount, source, key_id, source_topic, source_partition, source_offset",
         "user_preferences": "user_hash, consent, updated_at, erased_at",
-        "cost_trend_data": "account_hash, month, provider, resources_detected, waste_detected_monthly_cost, resources_eliminated, waste_eliminated_monthly_cost, top_categories",
+        "cost_trend_data": "account_hash, month, currency, provider, resources_detected, waste_detected_monthly_cost, resources_eliminated, waste_eliminated_monthly_cost, top_categories, billed_resources, billed_waste_monthly_cost",
         "dead_letters": "source_topic, source_partition, source_offset, reason, reason_code, payload_sha256, payload_bytes",
         "erasures": "user_hash, erased_at",
     ]

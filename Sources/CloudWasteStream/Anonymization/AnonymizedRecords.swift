@@ -36,6 +36,7 @@ public struct ActionRow: Equatable, Sendable {
     public var actionAt: Timestamp
     public var timeToActionHours: Double
     public var costSavedMonthly: Double?
+    public var currency: String
 }
 
 public struct LifecycleRow: Equatable, Sendable {
@@ -66,10 +67,24 @@ public struct PrivacyRow: Equatable, Sendable {
     public var requestedAt: Timestamp
 }
 
+/// One billed day of one resource: pseudonyms for the account and the resource, the money as billed.
+public struct BilledCostRow: Equatable, Sendable {
+    public var eventHash: String
+    public var accountHash: String
+    public var resourceHash: String
+    public var provider: Provider
+    public var usageDate: Timestamp
+    public var costType: CostType
+    public var amount: Double
+    public var currency: String
+    public var source: String?
+}
+
 public enum AnonymizedRecord: Equatable, Sendable {
     case training(TrainingRow)
     case action(ActionRow)
     case lifecycle(LifecycleRow)
     case metricPoints([MetricPointRow])
     case privacy(PrivacyRow)
+    case billed(BilledCostRow)
 }

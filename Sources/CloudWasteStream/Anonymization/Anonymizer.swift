@@ -62,7 +62,8 @@ public final class Anonymizer {
                 detectedAt: r.detectedAt,
                 actionAt: r.actionAt,
                 timeToActionHours: Double(r.actionAt.micros - r.detectedAt.micros) / 3_600_000_000,
-                costSavedMonthly: r.costSavedMonthly
+                costSavedMonthly: r.costSavedMonthly,
+                currency: r.currency
             ))
         case .lifecycle(let r):
             return .lifecycle(LifecycleRow(
@@ -88,6 +89,18 @@ public final class Anonymizer {
                 userHash: p.pseudonym(.user, r.userId),
                 request: r.request,
                 requestedAt: r.requestedAt
+            ))
+        case .billed(let r):
+            return .billed(BilledCostRow(
+                eventHash: p.pseudonym(.event, r.eventId),
+                accountHash: p.pseudonym(.account, r.cloudAccountId, provider: r.provider),
+                resourceHash: p.pseudonym(.resource, r.resourceId, provider: r.provider),
+                provider: r.provider,
+                usageDate: r.usageDate,
+                costType: r.costType,
+                amount: r.amount,
+                currency: r.currency,
+                source: r.source
             ))
         }
     }

@@ -11,7 +11,7 @@ struct Setting: Sendable {
     let apply: @Sendable (inout StreamConfig, TOMLSubset.Value) throws(Invalid) -> Void
     let applyText: @Sendable (inout StreamConfig, String, String) throws(Invalid) -> Void
 
-    static func text(_ key: String, _ path: WritableKeyPath<StreamConfig, String> & Sendable, env: String? = nil,
+    static func text(_ key: String, _ path: any WritableKeyPath<StreamConfig, String> & Sendable, env: String? = nil,
                      emptyFromEnvironment: Bool = false, allowed: [String]? = nil) -> Setting {
         Setting(key: key, environment: env, emptyFromEnvironment: emptyFromEnvironment, apply: { c, v throws(Invalid) in
             c[keyPath: path] = try checked(try string(key, v), key, allowed)
@@ -21,14 +21,14 @@ struct Setting: Sendable {
     }
 
     /// A string where "" means "none".
-    static func optionalText(_ key: String, _ path: WritableKeyPath<StreamConfig, String?> & Sendable, env: String? = nil) -> Setting {
+    static func optionalText(_ key: String, _ path: any WritableKeyPath<StreamConfig, String?> & Sendable, env: String? = nil) -> Setting {
         Setting(key: key, environment: env, emptyFromEnvironment: false, apply: { c, v throws(Invalid) in
             let s = try string(key, v)
             c[keyPath: path] = s.isEmpty ? nil : s
         }, applyText: { c, t, _ in c[keyPath: path] = t.isEmpty ? nil : t })
     }
 
-    static func integer(_ key: String, _ path: WritableKeyPath<StreamConfig, Int> & Sendable, _ range: ClosedRange<Int>,
+    static func integer(_ key: String, _ path: any WritableKeyPath<StreamConfig, Int> & Sendable, _ range: ClosedRange<Int>,
                         env: String? = nil, hint: String = "") -> Setting {
         Setting(key: key, environment: env, emptyFromEnvironment: false, apply: { c, v throws(Invalid) in
             c[keyPath: path] = try integer(key, v, range)
@@ -41,20 +41,20 @@ struct Setting: Sendable {
     }
 
     /// Whole seconds in the file, kept as a Double.
-    static func seconds(_ key: String, _ path: WritableKeyPath<StreamConfig, Double> & Sendable, _ range: ClosedRange<Int>) -> Setting {
+    static func seconds(_ key: String, _ path: any WritableKeyPath<StreamConfig, Double> & Sendable, _ range: ClosedRange<Int>) -> Setting {
         Setting(key: key, environment: nil, emptyFromEnvironment: false, apply: { c, v throws(Invalid) in
             c[keyPath: path] = Double(try integer(key, v, range))
         }, applyText: { _, _, _ in })
     }
 
-    static func flag(_ key: String, _ path: WritableKeyPath<StreamConfig, Bool> & Sendable) -> Setting {
+    static func flag(_ key: String, _ path: any WritableKeyPath<StreamConfig, Bool> & Sendable) -> Setting {
         Setting(key: key, environment: nil, emptyFromEnvironment: false, apply: { c, v throws(Invalid) in
             guard case .bool(let b) = v else { throw Invalid("'\(key)' must be true or false") }
             c[keyPath: path] = b
         }, applyText: { _, _, _ in })
     }
 
-    static func choice<E: RawRepresentable & Sendable>(_ key: String, _ path: WritableKeyPath<StreamConfig, E> & Sendable) -> Setting
+    static func choice<E: RawRepresentable & Sendable>(_ key: String, _ path: any WritableKeyPath<StreamConfig, E> & Sendable) -> Setting
         where E.RawValue == String, E: CaseIterable {
         Setting(key: key, environment: nil, emptyFromEnvironment: false, apply: { c, v throws(Invalid) in
             let s = try string(key, v)

@@ -22,7 +22,8 @@ import Glibc
 ///   tables themselves.
 /// - Time window: rows whose time column is in `[to − days, to)`, `to` being the snapshot time, so
 ///   consecutive weekly exports neither overlap nor leave gaps. cost_trend_data (a `month` date)
-///   contributes every month that overlaps the window.
+///   contributes every month that overlaps the window; resource_billed_costs (a `usage_date`)
+///   the days that start in it.
 public struct Exporter: Sendable {
     public enum Format: String, Sendable, CaseIterable {
         case jsonl, csv
@@ -35,6 +36,7 @@ public struct Exporter: Sendable {
         "user_action_patterns": "action_at",
         "resource_lifecycle_events": "occurred_at",
         "cloudwatch_metrics_history": "ts",
+        "resource_billed_costs": "usage_date",
         "cost_trend_data": "month",
         "user_preferences": "updated_at",
     ]
@@ -42,7 +44,7 @@ public struct Exporter: Sendable {
     /// The tables in the order they are exported when none are named.
     public static let defaultTableOrder = [
         "ml_training_data", "user_action_patterns", "resource_lifecycle_events",
-        "cloudwatch_metrics_history", "cost_trend_data", "user_preferences",
+        "cloudwatch_metrics_history", "resource_billed_costs", "cost_trend_data", "user_preferences",
     ]
 
     /// Columns that are internal to the daemon and left out of exports (see the type's comment).
@@ -150,9 +152,13 @@ public struct Exporter: Sendable {
         let col = q(timeColumn)
         // Literals, not binds: COPY takes no parameters. Both values come from the program.
         let fromSQL = "'\(from.postgresText)'::timestamptz", toSQL = "'\(to.postgresText)'::timestamptz"
-        let condition = isDate
-            ? "\(col) >= date_trunc('month', \(fromSQL) AT TIME ZONE 'UTC')::date AND \(col) < (\(toSQL) AT TIME ZONE 'UTC')"
-            : "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
+        let condition = switch (isDate, timeColumn == "month") {
+        case (true, true):  // a month: every month that overlaps the window
+            "\(col) >= date_trunc('month', \(fromSQL) AT TIME ZONE 'UTC')::date AND \(col) < (\(toSQL) AT TIME ZONE 'UTC')"
+        case (true, false):  // a UTC day: the days that start in the window
+            "(\(col)::timestamp AT TIME ZONE 'UTC') >= \(fromSQL) AND (\(col)::timestamp AT TIME ZONE 'UTC') < \(toSQL)"
+        default: "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
+        }
         let select = "SELECT \(exported.map { q($0.name) }.joined(separator: ", ")) FROM \(relation) WHERE \(condition)"
 
         // Same snapshot as the COPY below, so these agree with the file exactly.

@@ -21,10 +21,11 @@ public struct Replayer {
         .resourceLifecycle: ["resource_lifecycle_events"],
         .metricSamples: ["cloudwatch_metrics_history"],
         .privacyRequests: ["user_preferences", "consent_events"],
+        .billedCosts: ["resource_billed_costs", "cost_trend_data", "window_dirty_months"],
     ]
 
     public static let swappedTables = ["ml_training_data", "user_action_patterns", "resource_lifecycle_events",
-                                       "cloudwatch_metrics_history", "user_preferences", "consent_events",
+                                       "cloudwatch_metrics_history", "resource_billed_costs", "user_preferences", "consent_events",
                                        "cost_trend_data", "window_resource_costs", "window_eliminations", "window_dirty_months"]
 
     public let config: StreamConfig
@@ -63,6 +64,15 @@ public struct Replayer {
                 let rebuilt = Set(topics.flatMap { Self.tablesByTopic[$0] ?? [] })
                 for table in Self.swappedTables where !rebuilt.contains(table) {
                     try db.execute("INSERT INTO \(shadow).\(table) SELECT * FROM \(live).\(table)")
+                }
+                if rebuilt.contains("cost_trend_data") {
+                    // Months whose window state was copied (its topic is not re-read) are recomputed
+                    // from it, or they would be missing from the rebuilt cost_trend_data.
+                    try db.execute("""
+                        INSERT INTO \(shadow).window_dirty_months (account_hash, month, currency, records)
+                        SELECT account_hash, month, NULL, 0 FROM \(shadow).window_resource_costs
+                        UNION SELECT account_hash, month, NULL, 0 FROM \(shadow).window_eliminations
+                        """)
                 }
                 if case .timestamp(let t) = start {
                     try seedOffsets(db, shadow: shadow, topics: topics, timestamp: t)

@@ -18,27 +18,37 @@ import Glibc
 /// are state, not data.
 public struct RetentionCleaner: Sendable {
     public struct Table: Sendable {
+        public enum Granularity: Sendable {
+            /// A timestamptz: the row ages with it.
+            case instant
+            /// A `date` holding a UTC day: the row ages when its whole day does.
+            case day
+            /// A `date` holding the first day of a UTC month: the row ages when its whole month does.
+            case month
+        }
+
         public var name: String
         public var timeColumn: String
-        /// A `date` holding the first day of a UTC month: the row ages when its whole month does.
-        public var monthly: Bool
+        public var granularity: Granularity
     }
 
     /// Cleaned tables, in the order they are cleaned.
     public static let tables: [Table] = [
-        Table(name: "ml_training_data", timeColumn: "detected_at", monthly: false),
-        Table(name: "user_action_patterns", timeColumn: "action_at", monthly: false),
-        Table(name: "resource_lifecycle_events", timeColumn: "occurred_at", monthly: false),
-        Table(name: "cloudwatch_metrics_history", timeColumn: "ts", monthly: false),
-        Table(name: "cost_trend_data", timeColumn: "month", monthly: true),
-        Table(name: "window_resource_costs", timeColumn: "month", monthly: true),
-        Table(name: "window_eliminations", timeColumn: "month", monthly: true),
-        Table(name: "dead_letters", timeColumn: "received_at", monthly: false),
+        Table(name: "ml_training_data", timeColumn: "detected_at", granularity: .instant),
+        Table(name: "user_action_patterns", timeColumn: "action_at", granularity: .instant),
+        Table(name: "resource_lifecycle_events", timeColumn: "occurred_at", granularity: .instant),
+        Table(name: "cloudwatch_metrics_history", timeColumn: "ts", granularity: .instant),
+        Table(name: "resource_billed_costs", timeColumn: "usage_date", granularity: .day),
+        Table(name: "cost_trend_data", timeColumn: "month", granularity: .month),
+        Table(name: "window_resource_costs", timeColumn: "month", granularity: .month),
+        Table(name: "window_eliminations", timeColumn: "month", granularity: .month),
+        Table(name: "dead_letters", timeColumn: "received_at", granularity: .instant),
     ]
 
     /// Window state is what a month's cost_trend_data row is recomputed from, and it carries user
-    /// pseudonyms: it follows cost_trend_data's age unless given its own.
-    static let followsCostTrends: Set<String> = ["window_resource_costs", "window_eliminations"]
+    /// pseudonyms: it follows cost_trend_data's age unless given its own. Billed days are window
+    /// state too (a month's billed figures are recomputed from them when a late record arrives).
+    static let followsCostTrends: Set<String> = ["window_resource_costs", "window_eliminations", "resource_billed_costs"]
 
     public struct TableResult: Sendable, Equatable {
         public var table: String
@@ -150,14 +160,16 @@ public struct RetentionCleaner: Sendable {
         "\(PostgresQuery.quoteIdentifier(schema)).\(PostgresQuery.quoteIdentifier(table.name))"
     }
 
-    /// The cutoff and the predicate on it (`$1`). A monthly row goes once its month ended before
-    /// the cutoff, i.e. its month is before the cutoff's UTC month.
+    /// The cutoff and the predicate on it (`$1`). A daily or monthly row goes once its day or month
+    /// ended before the cutoff, i.e. it is before the cutoff's UTC day or month.
     private func condition(_ table: Table, now: Timestamp) -> (Timestamp, String) {
         let cutoff = Timestamp(micros: now.micros - Int64(days(for: table.name)) * 86_400_000_000)
         let col = PostgresQuery.quoteIdentifier(table.timeColumn)
-        let sql = table.monthly
-            ? "\(col) < date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC')::date"
-            : "\(col) < $1::timestamptz"
+        let sql = switch table.granularity {
+        case .instant: "\(col) < $1::timestamptz"
+        case .day: "\(col) < ($1::timestamptz AT TIME ZONE 'UTC')::date"
+        case .month: "\(col) < date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC')::date"
+        }
         return (cutoff, sql)
     }
 

@@ -29,12 +29,15 @@ public struct StatsReport: Sendable, Codable, Equatable {
         public var nextOffset: Int
     }
 
-    /// Waste detected and eliminated over all accounts in one month and currency.
+    /// Waste detected, eliminated and billed over all accounts in one month and one currency
+    /// (amounts in different currencies are never added up).
     public struct MonthTotals: Sendable, Codable, Equatable {
         public var month: String
         public var currency: String
         public var wasteDetected: Double
         public var wasteEliminated: Double
+        /// What billing reported for the month's detected resources (unblended).
+        public var billedWaste: Double
         public var accounts: Int
     }
 
@@ -51,7 +54,8 @@ public struct StatsReport: Sendable, Codable, Equatable {
     public static let timeColumns: [(table: String, ingested: String, event: String?)] = [
         ("ml_training_data", "ingested_at", "detected_at"), ("user_action_patterns", "ingested_at", "action_at"),
         ("resource_lifecycle_events", "ingested_at", "occurred_at"), ("cloudwatch_metrics_history", "ingested_at", "ts"),
-        ("user_preferences", "updated_at", nil), ("cost_trend_data", "updated_at", "month"), ("dead_letters", "received_at", nil),
+        ("resource_billed_costs", "ingested_at", "usage_date"), ("user_preferences", "updated_at", nil),
+        ("cost_trend_data", "updated_at", "month"), ("dead_letters", "received_at", nil),
     ]
 
     public static func collect(_ db: PostgresConnection, schema: String, groupId: String) throws -> StatsReport {
@@ -77,13 +81,14 @@ public struct StatsReport: Sendable, Codable, Equatable {
         report.offsets = (0..<off.rowCount).map { PartitionOffset(topic: off.string($0, 0)!, partition: off.int($0, 1)!, nextOffset: off.int($0, 2)!) }
         report.latestFinalizedMonth = try db.execute("SELECT to_char(max(month), 'YYYY-MM') FROM \(s).cost_trend_data WHERE finalized").string(0, 0)
         let trends = try db.execute("""
-            SELECT to_char(month, 'YYYY-MM'), \(CostTrendWindows.currencyColumnSQL), sum(waste_detected_monthly_cost)::float8,
-                   sum(waste_eliminated_monthly_cost)::float8, count(*)::int
+            SELECT to_char(month, 'YYYY-MM'), currency, sum(waste_detected_monthly_cost)::float8,
+                   sum(waste_eliminated_monthly_cost)::float8, sum(billed_waste_monthly_cost)::float8, count(*)::int
               FROM \(s).cost_trend_data GROUP BY 1, 2 ORDER BY 1 DESC, 2 LIMIT 48
             """)
         report.costTrends = (0..<trends.rowCount).reversed().map {
             MonthTotals(month: trends.string($0, 0)!, currency: trends.string($0, 1)!, wasteDetected: trends.double($0, 2) ?? 0,
-                        wasteEliminated: trends.double($0, 3) ?? 0, accounts: trends.int($0, 4) ?? 0)
+                        wasteEliminated: trends.double($0, 3) ?? 0, billedWaste: trends.double($0, 4) ?? 0,
+                        accounts: trends.int($0, 5) ?? 0)
         }
         return report
     }

@@ -94,6 +94,11 @@ public final class BatchBuilder {
             return .rows(.metrics)
         case .privacy(let r):
             return .privacy(r)
+        case .billed(let r):
+            put(.billed, key: RowKey(a: r.resourceHash, b: r.costType.rawValue, c: r.usageDate.micros), item: item) {
+                TableDescription.resourceBilledCosts.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+            }
+            return .rows(.billed)
         }
     }
 
@@ -164,6 +169,7 @@ public final class BatchBuilder {
         case .lifecycle(let r): r.occurredAt
         case .metrics(let r): r.points.map(\.ts).max()
         case .privacy(let r): r.requestedAt
+        case .billed(let r): r.usageDate
         }
     }
 }

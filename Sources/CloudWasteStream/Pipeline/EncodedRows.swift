@@ -2,7 +2,7 @@ public import CloudWastePostgres
 
 /// The tables a batch writes rows into through COPY, in the order the transaction writes them.
 public enum BatchTable: Int, CaseIterable, Sendable {
-    case training, actions, lifecycle, metrics, deadLetters
+    case training, actions, lifecycle, metrics, billed, deadLetters
 
     public var name: String {
         switch self {
@@ -10,6 +10,7 @@ public enum BatchTable: Int, CaseIterable, Sendable {
         case .actions: "user_action_patterns"
         case .lifecycle: "resource_lifecycle_events"
         case .metrics: "cloudwatch_metrics_history"
+        case .billed: "resource_billed_costs"
         case .deadLetters: "dead_letters"
         }
     }

@@ -10,6 +10,7 @@ public enum InputTopic: String, Sendable, CaseIterable {
     case resourceLifecycle = "resource-lifecycle"
     case metricSamples = "metric-samples"
     case privacyRequests = "privacy-requests"
+    case billedCosts = "billed-costs"
 
     /// Topic name under a prefix, e.g. `cloudwaste.scan-resources.v1`.
     public func name(prefix: String) -> String { "\(prefix)\(rawValue).v1" }
@@ -68,6 +69,8 @@ public struct UserActionRecord: Equatable, Sendable {
     public var detectedAt: Timestamp
     public var actionAt: Timestamp
     public var costSavedMonthly: Double?
+    /// ISO 4217; USD when the record has none.
+    public var currency: String = "USD"
 }
 
 /// A resource changing state (created, stopped, deleted, ...).
@@ -107,6 +110,24 @@ public struct PrivacyRequestRecord: Equatable, Sendable {
     public var requestedAt: Timestamp
 }
 
+public enum CostType: String, Sendable, CaseIterable { case unblended, amortized, net }
+
+/// What a billing API reported for one resource and day (AWS Cost Explorer / CUR line items, Azure
+/// Cost Management, GCP billing export). Billing data is restated: the same resource, day and cost
+/// type may come again with a corrected amount; the latest record wins.
+public struct BilledCostRecord: Equatable, Sendable {
+    public var eventId: String
+    public var cloudAccountId: String
+    public var provider: Provider
+    public var resourceId: String
+    /// The billing day (UTC midnight).
+    public var usageDate: Timestamp
+    public var amount: Double
+    public var currency: String
+    public var costType: CostType
+    public var source: String?
+}
+
 /// One decoded, validated input record.
 public enum InputRecord: Equatable, Sendable {
     case scan(ScanResourceRecord)
@@ -114,4 +135,5 @@ public enum InputRecord: Equatable, Sendable {
     case lifecycle(ResourceLifecycleRecord)
     case metrics(MetricSampleRecord)
     case privacy(PrivacyRequestRecord)
+    case billed(BilledCostRecord)
 }

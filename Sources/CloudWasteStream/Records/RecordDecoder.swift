@@ -29,11 +29,12 @@ public struct RecordDecoder: Sendable {
                          "resource_type", "resource_id", "scenario", "confidence", "estimated_monthly_cost",
                          "resource_name", "resource_created_at", "currency", "metrics", "tags", "parent_resource_id"],
         .userActions: ["event_id", "user_id", "cloud_account_id", "provider", "resource_id", "resource_type", "action",
-                       "detected_at", "action_at", "cost_saved_monthly"],
+                       "detected_at", "action_at", "cost_saved_monthly", "currency"],
         .resourceLifecycle: ["event_id", "cloud_account_id", "provider", "resource_id", "resource_type", "to_state",
                              "occurred_at", "from_state"],
         .metricSamples: ["cloud_account_id", "provider", "resource_id", "metric", "points", "unit"],
         .privacyRequests: ["event_id", "user_id", "request", "requested_at"],
+        .billedCosts: ["event_id", "cloud_account_id", "provider", "resource_id", "usage_date", "amount", "currency", "cost_type", "source"],
     ]
 
     /// Field names from the record are echoed in reasons only when they are the topic's own fields.
@@ -69,6 +70,7 @@ public struct RecordDecoder: Sendable {
         case .resourceLifecycle: return .lifecycle(try decodeLifecycle(r))
         case .metricSamples: return .metrics(try decodeMetrics(r))
         case .privacyRequests: return .privacy(try decodePrivacy(r))
+        case .billedCosts: return .billed(try decodeBilled(r))
         }
     }
 
@@ -110,12 +112,27 @@ public struct RecordDecoder: Sendable {
         let detectedAt = try r.timestamp("detected_at")
         let actionAt = try r.timestamp("action_at")
         let saved = try r.optionalMoney("cost_saved_monthly")
+        let currency = try r.optionalCurrency("currency") ?? "USD"
         guard actionAt >= detectedAt else { throw RecordRejection(.inconsistentRecord, field: "action_at") }
         return UserActionRecord(
             eventId: eventId, userId: userId, cloudAccountId: account, provider: provider, resourceId: resourceId,
             resourceType: resourceType, action: action, detectedAt: detectedAt, actionAt: actionAt,
-            costSavedMonthly: saved
+            costSavedMonthly: saved, currency: currency
         )
+    }
+
+    private func decodeBilled(_ r: FieldReader) throws(RecordRejection) -> BilledCostRecord {
+        let eventId = try r.identifier("event_id")
+        let account = try r.identifier("cloud_account_id")
+        let provider = try r.provider()
+        let resourceId = try r.identifier("resource_id", maxLength: 2048)
+        let usageDate = try r.date("usage_date")
+        let amount = try r.money("amount")
+        guard let currency = try r.optionalCurrency("currency") else { throw RecordRejection(.missingField, field: "currency") }
+        let costType = try r.optionalEnumeration("cost_type", CostType.allCases.map(\.rawValue)).flatMap(CostType.init) ?? .unblended
+        let source = try r.optionalToken("source")
+        return BilledCostRecord(eventId: eventId, cloudAccountId: account, provider: provider, resourceId: resourceId,
+                                usageDate: usageDate, amount: amount, currency: currency, costType: costType, source: source)
     }
 
     private func decodeLifecycle(_ r: FieldReader) throws(RecordRejection) -> ResourceLifecycleRecord {
@@ -220,6 +237,24 @@ struct FieldReader {
         guard let s = try optionalString(name, maxLength: 32) else { return nil }
         guard Self.isToken(s, maxLength: 32, extra: UInt8(ascii: "%")) else { throw RecordRejection(.invalidValue, field: name) }
         return s
+    }
+
+    func optionalEnumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String? {
+        guard present(name) != nil else { return nil }
+        return try enumeration(name, allowed)
+    }
+
+    /// A calendar day `YYYY-MM-DD` (UTC), from the year 2000 on and not after tomorrow.
+    func date(_ name: String) throws(RecordRejection) -> Timestamp {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard case .string(let s) = v else { throw RecordRejection(.wrongType, field: name) }
+        guard let t = Timestamp.parseDate(s), t.civil.year >= limits.earliestYear else {
+            throw RecordRejection(.invalidTimestamp, field: name)
+        }
+        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+            throw RecordRejection(.futureTimestamp, field: name)
+        }
+        return t
     }
 
     func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {

@@ -10,6 +10,32 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public var seconds: Int64 { micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000 }
 
+    /// Parses a calendar day `YYYY-MM-DD` as its first instant in UTC. Returns nil for anything else.
+    public static func parseDate(_ text: String) -> Timestamp? {
+        let b = Array(text.utf8)
+        guard b.count == 10, b[4] == 45, b[7] == 45 else { return nil }
+        func digits(_ from: Int, _ count: Int) -> Int? {
+            var v = 0
+            for i in from..<(from + count) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int(b[i] - 48)
+            }
+            return v
+        }
+        guard let year = digits(0, 4), let month = digits(5, 2), let day = digits(8, 2), (1...12).contains(month),
+              day >= 1, day <= daysInMonth(year: year, month: month) else { return nil }
+        return Timestamp(seconds: Int64(daysFromCivil(year: year, month: month, day: day)) * 86400)
+    }
+
+    /// Days since 1970-01-01 of this instant's UTC calendar day.
+    public var unixDays: Int { Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400) }
+
+    /// `YYYY-MM-DD` of this instant's UTC day.
+    public var dayKey: String {
+        let c = civil
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))"
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. Returns nil for anything else.
     public static func parseRFC3339(_ text: String) -> Timestamp? {
         var text = text

@@ -42,7 +42,8 @@ extension Duration {
 /// 3. privacy requests;
 /// 4. one binary COPY per table into its staging table (bytes encoded on the consumer thread);
 /// 5. one multi-statement round trip: each table's upsert (with the consent filter and, for
-///    detections and eliminations, the window state and the recompute queue), then `COMMIT`.
+///    detections, eliminations and billed days, the window state and the recompute queue), then
+///    `COMMIT`.
 ///
 /// Detections, most of the volume, take a faster path when none of the batch's users has any
 /// consent history or erasure (the usual case in opt-out mode): their rows are copied straight
@@ -212,6 +213,7 @@ public final class BatchWriter {
         case .actions: TableDescription.userActionPatterns.copyStatement
         case .lifecycle: TableDescription.resourceLifecycleEvents.copyStatement
         case .metrics: TableDescription.cloudwatchMetricsHistory.copyStatement
+        case .billed: TableDescription.resourceBilledCosts.copyStatement
         case .deadLetters: TableDescription.deadLetters.copyStatement
         }
         try db.copyIn(statement, binaryTuples: rows.tuples)
@@ -234,6 +236,11 @@ public final class BatchWriter {
                 + CostTrendWindows.eliminationState(schema: s, from: "ins") + " SELECT count(*) FROM ins"
         case .lifecycle: return counted(TableDescription.resourceLifecycleEvents.upsert(schema: s, returning: "1"))
         case .metrics: return counted(TableDescription.cloudwatchMetricsHistory.upsert(schema: s, returning: "1"))
+        case .billed:
+            let t = TableDescription.resourceBilledCosts
+            guard settings.windowsEnabled else { return counted(t.upsert(schema: s, returning: "1")) }
+            return "WITH ins AS (\(t.upsert(schema: s, returning: CostTrendWindows.billedColumns))), "
+                + CostTrendWindows.billedState(schema: s, from: "ins") + " SELECT count(*) FROM ins"
         case .deadLetters: return counted(TableDescription.deadLetters.upsert(schema: s, returning: "1"))
         }
     }

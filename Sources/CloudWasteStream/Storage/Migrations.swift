@@ -172,6 +172,43 @@ public struct Migrator {
         ALTER TABLE {s}.window_resource_costs SET (fillfactor = 70);
         ALTER TABLE {s}.window_eliminations SET (fillfactor = 70);
         """),
+        // SPEC v1.1: money per currency, billed costs. Cost-trend rows were keyed by account and
+        // month and summed every currency together; they become one row per currency. Rows from
+        // before this version are USD (actions had no currency); account-months whose window
+        // state holds another currency are queued, so the recomputer splits them per currency.
+        Migration(version: 5, name: "money per currency; billed costs per resource and day", sql: """
+        ALTER TABLE {s}.user_action_patterns ADD COLUMN currency text NOT NULL DEFAULT 'USD';
+        ALTER TABLE {s}.window_eliminations ADD COLUMN currency text NOT NULL DEFAULT 'USD';
+        ALTER TABLE {s}.window_eliminations DROP CONSTRAINT window_eliminations_pkey,
+            ADD PRIMARY KEY (account_hash, month, resource_hash, currency);
+        ALTER TABLE {s}.window_resource_costs ADD COLUMN currency text NOT NULL DEFAULT 'USD';
+        UPDATE {s}.window_resource_costs w SET currency = m.currency
+          FROM {s}.ml_training_data m
+         WHERE m.currency <> 'USD' AND m.resource_hash = w.resource_hash AND m.account_hash = w.account_hash
+           AND m.detected_at = w.detected_at AND m.source_partition = w.source_partition AND m.source_offset = w.source_offset;
+        ALTER TABLE {s}.window_resource_costs DROP CONSTRAINT window_resource_costs_pkey,
+            ADD PRIMARY KEY (account_hash, month, resource_hash, currency);
+        ALTER TABLE {s}.window_dirty_months ADD COLUMN currency text;
+        ALTER TABLE {s}.cost_trend_data ADD COLUMN currency text NOT NULL DEFAULT 'USD',
+            ADD COLUMN billed_resources int NOT NULL DEFAULT 0,
+            ADD COLUMN billed_waste_monthly_cost numeric(18,4) NOT NULL DEFAULT 0;
+        ALTER TABLE {s}.cost_trend_data DROP CONSTRAINT cost_trend_data_pkey, ADD PRIMARY KEY (account_hash, month, currency);
+        INSERT INTO {s}.window_dirty_months (account_hash, month, currency, records)
+        SELECT DISTINCT account_hash, month, NULL::text, 0 FROM {s}.window_resource_costs WHERE currency <> 'USD';
+
+        -- What billing reported per resource, day and cost type; a restated day keeps the record
+        -- with the latest source position.
+        CREATE TABLE {s}.resource_billed_costs (
+            resource_hash text COLLATE "C" NOT NULL, usage_date date NOT NULL, cost_type text NOT NULL,
+            account_hash text COLLATE "C" NOT NULL, event_hash text COLLATE "C" NOT NULL, provider text NOT NULL,
+            currency text NOT NULL, amount double precision NOT NULL, source text, key_id text NOT NULL,
+            source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
+            ingested_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (resource_hash, usage_date, cost_type));
+        CREATE INDEX resource_billed_costs_usage_brin ON {s}.resource_billed_costs USING brin (usage_date);
+        -- The dataset labels each detection with the first later action on its resource.
+        CREATE INDEX user_action_patterns_resource ON {s}.user_action_patterns (resource_hash, action_at);
+        """),
     ]
 }
 

@@ -132,26 +132,27 @@ public struct PrivacyRequests {
             DELETE FROM \(s).window_eliminations w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             INSERT INTO \(s).window_resource_costs
-                (account_hash, month, resource_hash, user_hash, provider, resource_type, cost, detected_at, source_partition, source_offset)
-            SELECT DISTINCT ON (m.account_hash, g.month, m.resource_hash)
-                   m.account_hash, g.month, m.resource_hash, m.user_hash, m.provider, m.resource_type,
+                (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
+                 source_partition, source_offset)
+            SELECT DISTINCT ON (m.account_hash, g.month, m.resource_hash, m.currency)
+                   m.account_hash, g.month, m.resource_hash, m.currency, m.user_hash, m.provider, m.resource_type,
                    m.estimated_monthly_cost::numeric(18,4), m.detected_at, m.source_partition, m.source_offset
               FROM \(s).ml_training_data m JOIN g ON m.account_hash = g.account_hash
                AND m.detected_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND m.detected_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             ORDER BY m.account_hash, g.month, m.resource_hash, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC;
+             ORDER BY m.account_hash, g.month, m.resource_hash, m.currency, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC;
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             INSERT INTO \(s).window_eliminations
-                (account_hash, month, resource_hash, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
-            SELECT DISTINCT ON (a.account_hash, g.month, a.resource_hash)
-                   a.account_hash, g.month, a.resource_hash, a.user_hash, a.provider,
+                (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
+            SELECT DISTINCT ON (a.account_hash, g.month, a.resource_hash, a.currency)
+                   a.account_hash, g.month, a.resource_hash, a.currency, a.user_hash, a.provider,
                    COALESCE(a.cost_saved_monthly, 0)::numeric(18,4), a.action_at, a.source_partition, a.source_offset
               FROM \(s).user_action_patterns a JOIN g ON a.account_hash = g.account_hash AND a.action = 'deleted'
                AND a.action_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             ORDER BY a.account_hash, g.month, a.resource_hash, a.action_at DESC, a.source_partition DESC, a.source_offset DESC;
-            INSERT INTO \(s).window_dirty_months (account_hash, month, records)
-            SELECT account_hash, month, sum(records)::int FROM touched_months GROUP BY account_hash, month;
+             ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC;
+            INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
+            SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency;
             """)
     }
 

@@ -11,9 +11,10 @@ enum SessionTables {
             TableDescription.userActionPatterns.stagingDDL,
             TableDescription.resourceLifecycleEvents.stagingDDL,
             TableDescription.cloudwatchMetricsHistory.stagingDDL,
+            TableDescription.resourceBilledCosts.stagingDDL,
             TableDescription.deadLetters.stagingDDL,
             TableDescription.windowDetections.stagingDDL,
-            "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, records int) ON COMMIT DELETE ROWS",
+            "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, currency text, records int) ON COMMIT DELETE ROWS",
         ]).joined(separator: ";\n"))
     }
 }

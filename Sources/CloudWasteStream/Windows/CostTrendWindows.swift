@@ -54,64 +54,89 @@ public struct CostTrendWindows {
 
     /// Columns a detection upsert must return for `detectionState(from:)`.
     static let detectionColumns = """
-        account_hash, resource_hash, user_hash, provider, resource_type, estimated_monthly_cost, detected_at,
+        account_hash, resource_hash, user_hash, provider, resource_type, estimated_monthly_cost, currency, detected_at,
         source_partition, source_offset, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month
         """
 
     /// CTEs that fold the detections in `rows` (an upsert's RETURNING with `detectionColumns`, or
     /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (latest
-    /// estimate per resource and month) and queue their account-months for a recompute, with
-    /// `records` (an aggregate) records each; `s` is the quoted schema.
+    /// estimate per resource, month and currency) and queue their account-months for a recompute,
+    /// with `records` (an aggregate) records each; `s` is the quoted schema.
     static func detectionState(schema s: String, from rows: String, records: String = "count(*)") -> String {
         """
         win_detect AS (
             INSERT INTO \(s).window_resource_costs AS w
-                (account_hash, month, resource_hash, user_hash, provider, resource_type, cost, detected_at, source_partition, source_offset)
-            SELECT DISTINCT ON (account_hash, month, resource_hash)
-                   account_hash, month, resource_hash, user_hash, provider, resource_type,
+                (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
+                 source_partition, source_offset)
+            SELECT DISTINCT ON (account_hash, month, resource_hash, currency)
+                   account_hash, month, resource_hash, currency, user_hash, provider, resource_type,
                    estimated_monthly_cost::numeric(18,4), detected_at, source_partition, source_offset
               FROM \(rows)
-             ORDER BY account_hash, month, resource_hash, detected_at DESC, source_partition DESC, source_offset DESC
-            ON CONFLICT (account_hash, month, resource_hash) DO UPDATE
+             ORDER BY account_hash, month, resource_hash, currency, detected_at DESC, source_partition DESC, source_offset DESC
+            ON CONFLICT (account_hash, month, resource_hash, currency) DO UPDATE
                SET user_hash = EXCLUDED.user_hash, provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type,
                    cost = EXCLUDED.cost, detected_at = EXCLUDED.detected_at,
                    source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
              WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset)
                    >= (w.detected_at, w.source_partition, w.source_offset)
         ), dirty_detect AS (
-            INSERT INTO \(s).window_dirty_months (account_hash, month, records)
-            SELECT account_hash, month, \(records) FROM \(rows) GROUP BY account_hash, month
+            INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
+            SELECT account_hash, month, currency, \(records) FROM \(rows) GROUP BY account_hash, month, currency
         )
         """
     }
 
     /// Columns an action upsert must return for `eliminationState(from:)`.
     static let eliminationColumns = """
-        account_hash, resource_hash, user_hash, provider, action, action_at, cost_saved_monthly,
+        account_hash, resource_hash, user_hash, provider, action, action_at, cost_saved_monthly, currency,
         source_partition, source_offset, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
         """
 
     /// CTEs that fold the `deleted` actions returned by CTE `rows` into the window state (latest
-    /// saving per deleted resource and month) and queue their account-months.
+    /// saving per deleted resource, month and currency) and queue their account-months.
     static func eliminationState(schema s: String, from rows: String) -> String {
         """
         win_elim AS (
             INSERT INTO \(s).window_eliminations AS w
-                (account_hash, month, resource_hash, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
-            SELECT DISTINCT ON (account_hash, month, resource_hash)
-                   account_hash, month, resource_hash, user_hash, provider, COALESCE(cost_saved_monthly, 0)::numeric(18,4),
-                   action_at, source_partition, source_offset
+                (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at,
+                 source_partition, source_offset)
+            SELECT DISTINCT ON (account_hash, month, resource_hash, currency)
+                   account_hash, month, resource_hash, currency, user_hash, provider,
+                   COALESCE(cost_saved_monthly, 0)::numeric(18,4), action_at, source_partition, source_offset
               FROM \(rows) WHERE action = 'deleted'
-             ORDER BY account_hash, month, resource_hash, action_at DESC, source_partition DESC, source_offset DESC
-            ON CONFLICT (account_hash, month, resource_hash) DO UPDATE
+             ORDER BY account_hash, month, resource_hash, currency, action_at DESC, source_partition DESC, source_offset DESC
+            ON CONFLICT (account_hash, month, resource_hash, currency) DO UPDATE
                SET user_hash = EXCLUDED.user_hash, provider = EXCLUDED.provider, cost_saved = EXCLUDED.cost_saved,
                    action_at = EXCLUDED.action_at, source_partition = EXCLUDED.source_partition,
                    source_offset = EXCLUDED.source_offset
              WHERE (EXCLUDED.action_at, EXCLUDED.source_partition, EXCLUDED.source_offset)
                    >= (w.action_at, w.source_partition, w.source_offset)
         ), dirty_elim AS (
-            INSERT INTO \(s).window_dirty_months (account_hash, month, records)
-            SELECT account_hash, month, count(*) FROM \(rows) WHERE action = 'deleted' GROUP BY account_hash, month
+            INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
+            SELECT account_hash, month, currency, count(*) FROM \(rows) WHERE action = 'deleted'
+             GROUP BY account_hash, month, currency
+        )
+        """
+    }
+
+    /// Columns a billed-cost upsert must return for `billedState(from:)`.
+    static let billedColumns = """
+        account_hash, resource_hash, currency, cost_type, date_trunc('month', usage_date)::date AS month
+        """
+
+    /// A CTE that queues the account-months of the unblended billed days in CTE `rows` (the
+    /// billed-cost table itself is the window state: the recompute joins it with the month's
+    /// detected resources). Every such day is queued, detected or not, because the scan that
+    /// detects its resource may be committing at the same moment in another writer; only days of
+    /// resources already detected in that month count as records (for `late_records`).
+    static func billedState(schema s: String, from rows: String) -> String {
+        """
+        dirty_billed AS (
+            INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
+            SELECT i.account_hash, i.month, i.currency,
+                   sum(CASE WHEN EXISTS (SELECT 1 FROM \(s).window_resource_costs w WHERE w.account_hash = i.account_hash
+                                           AND w.month = i.month AND w.resource_hash = i.resource_hash) THEN 1 ELSE 0 END)::int
+              FROM \(rows) i WHERE i.cost_type = 'unblended' GROUP BY 1, 2, 3
         )
         """
     }
@@ -131,9 +156,9 @@ public struct CostTrendWindows {
                 return nil
             }
             try db.execute("""
-                WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, records)
-                INSERT INTO touched_months (account_hash, month, records)
-                SELECT account_hash, month, sum(records)::int FROM d GROUP BY account_hash, month
+                WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, currency, records)
+                INSERT INTO touched_months (account_hash, month, currency, records)
+                SELECT account_hash, month, currency, sum(records)::int FROM d GROUP BY account_hash, month, currency
                 """)
             let (recomputed, late) = try recomputeTouchedMonths(keyId: keyId)
             let finalized = try finalizeMonths()
@@ -147,89 +172,108 @@ public struct CostTrendWindows {
         try db.execute("SELECT EXISTS (SELECT 1 FROM \(s).window_dirty_months)").bool(0, 0) ?? false
     }
 
-    /// The currency of a cost-trend row, as SQL.
-    static let currencyColumnSQL = "'USD'"
-
     static let trendJSON = """
-        jsonb_build_object('account_hash', account_hash, 'month', to_char(month, 'YYYY-MM-DD'), 'provider', provider,
-            'resources_detected', resources_detected, 'waste_detected_monthly_cost', waste_detected_monthly_cost,
+        jsonb_build_object('account_hash', account_hash, 'month', to_char(month, 'YYYY-MM-DD'), 'currency', currency,
+            'provider', provider, 'resources_detected', resources_detected,
+            'waste_detected_monthly_cost', waste_detected_monthly_cost,
             'resources_eliminated', resources_eliminated, 'waste_eliminated_monthly_cost', waste_eliminated_monthly_cost,
-            'top_categories', top_categories, 'late_records', late_records, 'revision', revision,
+            'top_categories', top_categories, 'billed_resources', billed_resources,
+            'billed_waste_monthly_cost', billed_waste_monthly_cost, 'late_records', late_records, 'revision', revision,
             'finalized', finalized, 'updated_at', updated_at, 'key_id', key_id)::text
         """
 
-    /// Recomputes every account-month in `touched_months` from the window state and upserts the
-    /// cost-trend row where it changed (or where a late record reached a finalized month). A month
-    /// left without any resource (after an erasure or opt-out) is deleted and a tombstone emitted.
+    /// Recomputes every account-month in `touched_months`, in every currency, from the window
+    /// state and upserts each (account, month, currency) row where it changed (or where a late
+    /// record reached a finalized one). A currency left without any figure in a month (after an
+    /// erasure, an opt-out, or a resource whose latest scan changed currency) loses its row, and a
+    /// tombstone is emitted for it.
     func recomputeTouchedMonths(keyId: String) throws -> ([TrendEmission], Int) {
         let result = try db.query("""
-            WITH g AS (
-                SELECT account_hash, month, sum(records)::int AS records FROM touched_months GROUP BY account_hash, month
+            WITH q AS (
+                SELECT account_hash, month, currency, sum(records)::int AS records
+                  FROM touched_months WHERE currency IS NOT NULL GROUP BY 1, 2, 3
+            ), g AS (
+                SELECT DISTINCT account_hash, month FROM touched_months
             ), det AS (
-                SELECT w.account_hash, w.month, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost) AS cost
-                  FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month) GROUP BY 1, 2
+                SELECT w.account_hash, w.month, w.currency, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost) AS cost
+                  FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month) GROUP BY 1, 2, 3
             ), cat AS (
-                SELECT account_hash, month,
+                SELECT account_hash, month, currency,
                        jsonb_agg(jsonb_build_object('resource_type', resource_type, 'cost', cost, 'count', n)
                                  ORDER BY cost DESC, resource_type) AS top
-                  FROM (SELECT w.account_hash, w.month, w.resource_type, sum(w.cost) AS cost, count(*)::int AS n,
-                               row_number() OVER (PARTITION BY w.account_hash, w.month ORDER BY sum(w.cost) DESC, w.resource_type) AS rn
+                  FROM (SELECT w.account_hash, w.month, w.currency, w.resource_type, sum(w.cost) AS cost, count(*)::int AS n,
+                               row_number() OVER (PARTITION BY w.account_hash, w.month, w.currency
+                                                  ORDER BY sum(w.cost) DESC, w.resource_type) AS rn
                           FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)
-                         GROUP BY 1, 2, 3) t
-                 WHERE rn <= 5 GROUP BY 1, 2
+                         GROUP BY 1, 2, 3, 4) t
+                 WHERE rn <= 5 GROUP BY 1, 2, 3
             ), elim AS (
-                SELECT w.account_hash, w.month, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost_saved) AS cost
-                  FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month) GROUP BY 1, 2
+                SELECT w.account_hash, w.month, w.currency, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost_saved) AS cost
+                  FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month) GROUP BY 1, 2, 3
+            ), bill AS (
+                SELECT r.account_hash, r.month, b.currency, min(b.provider) AS provider,
+                       count(DISTINCT b.resource_hash)::int AS n, sum(b.amount::numeric)::numeric(18,4) AS cost
+                  FROM (SELECT DISTINCT w.account_hash, w.month, w.resource_hash
+                          FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)) r
+                  JOIN \(unescaped: s).resource_billed_costs b
+                    ON b.resource_hash = r.resource_hash AND b.account_hash = r.account_hash AND b.cost_type = 'unblended'
+                   AND b.usage_date >= r.month AND b.usage_date < (r.month + interval '1 month')::date
+                 GROUP BY 1, 2, 3
+            ), k AS (
+                SELECT account_hash, month, currency FROM det
+                UNION SELECT account_hash, month, currency FROM elim
+                UNION SELECT account_hash, month, currency FROM bill
             ), upserted AS (
                 INSERT INTO \(unescaped: s).cost_trend_data AS c
-                    (account_hash, month, provider, resources_detected, waste_detected_monthly_cost, resources_eliminated,
-                     waste_eliminated_monthly_cost, top_categories, late_records, revision, finalized, key_id)
-                SELECT g.account_hash, g.month, COALESCE(det.provider, elim.provider, 'unknown'), COALESCE(det.n, 0),
-                       COALESCE(det.cost, 0), COALESCE(elim.n, 0), COALESCE(elim.cost, 0), COALESCE(cat.top, '[]'::jsonb),
-                       0, 1, false, \(keyId)
-                  FROM g LEFT JOIN det USING (account_hash, month) LEFT JOIN elim USING (account_hash, month)
-                         LEFT JOIN cat USING (account_hash, month)
-                 WHERE det.n IS NOT NULL OR elim.n IS NOT NULL
-                 ORDER BY g.account_hash, g.month
-                ON CONFLICT (account_hash, month) DO UPDATE SET
+                    (account_hash, month, currency, provider, resources_detected, waste_detected_monthly_cost,
+                     resources_eliminated, waste_eliminated_monthly_cost, top_categories, billed_resources,
+                     billed_waste_monthly_cost, late_records, revision, finalized, key_id)
+                SELECT k.account_hash, k.month, k.currency, COALESCE(det.provider, elim.provider, bill.provider, 'unknown'),
+                       COALESCE(det.n, 0), COALESCE(det.cost, 0), COALESCE(elim.n, 0), COALESCE(elim.cost, 0),
+                       COALESCE(cat.top, '[]'::jsonb), COALESCE(bill.n, 0), COALESCE(bill.cost, 0), 0, 1, false, \(keyId)
+                  FROM k LEFT JOIN det USING (account_hash, month, currency) LEFT JOIN elim USING (account_hash, month, currency)
+                         LEFT JOIN bill USING (account_hash, month, currency) LEFT JOIN cat USING (account_hash, month, currency)
+                 ORDER BY k.account_hash, k.month, k.currency
+                ON CONFLICT (account_hash, month, currency) DO UPDATE SET
                     provider = EXCLUDED.provider, resources_detected = EXCLUDED.resources_detected,
                     waste_detected_monthly_cost = EXCLUDED.waste_detected_monthly_cost,
                     resources_eliminated = EXCLUDED.resources_eliminated,
                     waste_eliminated_monthly_cost = EXCLUDED.waste_eliminated_monthly_cost,
-                    top_categories = EXCLUDED.top_categories,
+                    top_categories = EXCLUDED.top_categories, billed_resources = EXCLUDED.billed_resources,
+                    billed_waste_monthly_cost = EXCLUDED.billed_waste_monthly_cost,
                     late_records = c.late_records + CASE WHEN c.finalized
-                        THEN (SELECT g2.records FROM g g2 WHERE g2.account_hash = c.account_hash AND g2.month = c.month) ELSE 0 END,
+                        THEN COALESCE((SELECT q.records FROM q WHERE q.account_hash = c.account_hash AND q.month = c.month
+                                         AND q.currency = c.currency), 0) ELSE 0 END,
                     revision = c.revision + 1, updated_at = now(), key_id = EXCLUDED.key_id
-                WHERE (c.finalized AND EXISTS (SELECT 1 FROM g g2 WHERE g2.account_hash = c.account_hash
-                                                AND g2.month = c.month AND g2.records > 0))
+                WHERE (c.finalized AND EXISTS (SELECT 1 FROM q WHERE q.account_hash = c.account_hash AND q.month = c.month
+                                                AND q.currency = c.currency AND q.records > 0))
                    OR (c.resources_detected, c.waste_detected_monthly_cost, c.resources_eliminated,
-                       c.waste_eliminated_monthly_cost, c.top_categories, c.provider)
+                       c.waste_eliminated_monthly_cost, c.top_categories, c.provider, c.billed_resources,
+                       c.billed_waste_monthly_cost)
                       IS DISTINCT FROM
                       (EXCLUDED.resources_detected, EXCLUDED.waste_detected_monthly_cost, EXCLUDED.resources_eliminated,
-                       EXCLUDED.waste_eliminated_monthly_cost, EXCLUDED.top_categories, EXCLUDED.provider)
-                RETURNING account_hash, month, revision, finalized, \(unescaped: Self.trendJSON) AS json
+                       EXCLUDED.waste_eliminated_monthly_cost, EXCLUDED.top_categories, EXCLUDED.provider,
+                       EXCLUDED.billed_resources, EXCLUDED.billed_waste_monthly_cost)
+                RETURNING account_hash, month, currency, revision, finalized, \(unescaped: Self.trendJSON) AS json
+            ), deleted AS (
+                DELETE FROM \(unescaped: s).cost_trend_data c USING g
+                 WHERE c.account_hash = g.account_hash AND c.month = g.month
+                   AND NOT EXISTS (SELECT 1 FROM k WHERE k.account_hash = c.account_hash AND k.month = c.month
+                                     AND k.currency = c.currency)
+                RETURNING c.account_hash, c.month, c.currency, c.revision + 1 AS revision
             )
-            SELECT u.account_hash, to_char(u.month, 'YYYY-MM-DD'), u.revision, u.json,
-                   CASE WHEN u.finalized THEN g.records ELSE 0 END
-              FROM upserted u JOIN g USING (account_hash, month)
+            SELECT u.account_hash, to_char(u.month, 'YYYY-MM-DD'), u.currency, u.revision, u.json,
+                   CASE WHEN u.finalized THEN COALESCE(q.records, 0) ELSE 0 END
+              FROM upserted u LEFT JOIN q USING (account_hash, month, currency)
+            UNION ALL
+            SELECT account_hash, to_char(month, 'YYYY-MM-DD'), currency, revision, '', 0 FROM deleted
             """)
         var late = 0
         var out: [TrendEmission] = []
-        let emptied = try db.execute("""
-            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
-            DELETE FROM \(s).cost_trend_data c USING g
-             WHERE c.account_hash = g.account_hash AND c.month = g.month
-               AND NOT EXISTS (SELECT 1 FROM \(s).window_resource_costs w WHERE w.account_hash = g.account_hash AND w.month = g.month)
-               AND NOT EXISTS (SELECT 1 FROM \(s).window_eliminations w WHERE w.account_hash = g.account_hash AND w.month = g.month)
-            RETURNING c.account_hash, to_char(c.month, 'YYYY-MM-DD'), c.revision + 1
-            """)
-        for r in 0..<emptied.rowCount {
-            out.append(TrendEmission(accountHash: emptied.string(r, 0)!, month: emptied.string(r, 1)!, revision: emptied.int(r, 2)!, json: ""))
-        }
         for r in 0..<result.rowCount {
-            out.append(TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!,
-                                     revision: result.int(r, 2)!, json: result.string(r, 3)!))
-            late += result.int(r, 4) ?? 0
+            out.append(TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!, currency: result.string(r, 2)!,
+                                     revision: result.int(r, 3)!, json: result.string(r, 4) ?? ""))
+            late += result.int(r, 5) ?? 0
         }
         return (out, late)
     }
@@ -255,12 +299,17 @@ public struct CostTrendWindows {
               FROM wm
              WHERE NOT c.finalized AND wm.watermark IS NOT NULL
                AND (c.month + interval '1 month' + make_interval(hours => \(settings.graceHours))) <= wm.watermark
-            RETURNING c.account_hash, to_char(c.month, 'YYYY-MM-DD'), c.revision,
+            RETURNING c.account_hash, to_char(c.month, 'YYYY-MM-DD'), c.currency, c.revision,
                       \(unescaped: Self.trendJSON.replacingOccurrences(of: "account_hash,", with: "c.account_hash,"))
             """)
-        return (0..<result.rowCount).map { r in
-            TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!,
-                          revision: result.int(r, 2)!, json: result.string(r, 3)!)
+        return Self.emissions(result)
+    }
+
+    /// Rows of (account_hash, month, currency, revision, json) as emissions.
+    static func emissions(_ result: PostgresResult) -> [TrendEmission] {
+        (0..<result.rowCount).map { r in
+            TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!, currency: result.string(r, 2)!,
+                          revision: result.int(r, 3)!, json: result.string(r, 4)!)
         }
     }
 
@@ -269,14 +318,11 @@ public struct CostTrendWindows {
     /// Rows changed but not yet published (after a crash or a Kafka outage between commit and publish).
     public func unpublishedTrends(limit: Int = 10_000) throws -> [TrendEmission] {
         let result = try db.query("""
-            SELECT account_hash, to_char(month, 'YYYY-MM-DD'), revision, \(unescaped: Self.trendJSON)
+            SELECT account_hash, to_char(month, 'YYYY-MM-DD'), currency, revision, \(unescaped: Self.trendJSON)
               FROM \(unescaped: s).cost_trend_data WHERE emitted_revision < revision
-             ORDER BY account_hash, month LIMIT \(limit)
+             ORDER BY account_hash, month, currency LIMIT \(limit)
             """)
-        return (0..<result.rowCount).map { r in
-            TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!,
-                          revision: result.int(r, 2)!, json: result.string(r, 3)!)
-        }
+        return Self.emissions(result)
     }
 
     /// Records that these revisions reached the cost-trend topic.
@@ -285,9 +331,10 @@ public struct CostTrendWindows {
         guard !rows.isEmpty else { return }
         try db.query("""
             UPDATE \(unescaped: s).cost_trend_data c SET emitted_revision = v.revision
-              FROM unnest(\(rows.map(\.accountHash))::text[], \(rows.map(\.month))::date[],
-                          \(rows.map { String($0.revision) })::int[]) AS v(account_hash, month, revision)
-             WHERE c.account_hash = v.account_hash AND c.month = v.month AND c.emitted_revision < v.revision
+              FROM unnest(\(rows.map(\.accountHash))::text[], \(rows.map(\.month))::date[], \(rows.map(\.currency))::text[],
+                          \(rows.map { String($0.revision) })::int[]) AS v(account_hash, month, currency, revision)
+             WHERE c.account_hash = v.account_hash AND c.month = v.month AND c.currency = v.currency
+               AND c.emitted_revision < v.revision
             """)
     }
 }

@@ -2,10 +2,13 @@
 public struct TrendEmission: Sendable, Equatable {
     public var accountHash: String
     public var month: String
+    public var currency: String
     public var revision: Int
     /// The row as JSON; empty for a deleted row (published as a tombstone).
     public var json: String
-    public var key: String { "\(accountHash):\(month)" }
+    /// The Kafka key: one row per account, month and currency (SPEC §4), so a compacted topic
+    /// keeps every currency's row of a month.
+    public var key: String { "\(accountHash):\(month):\(currency)" }
 
     /// The newest revision per key, in key order.
     static func latestPerKey(_ emissions: [TrendEmission]) -> [TrendEmission] {

@@ -2,7 +2,7 @@ public import CloudWasteKafka
 import Foundation
 
 /// Publishes changed cost-trend rows to the cost-trend topic after their commit, keyed by
-/// `account_hash:month` (a deleted row as a tombstone), and records the published revision. A
+/// `account_hash:month:currency` (a deleted row as a tombstone), and records the published revision. A
 /// row whose publication fails stays `emitted_revision < revision` and is published later.
 public struct TrendPublisher {
     let producer: KafkaProducer

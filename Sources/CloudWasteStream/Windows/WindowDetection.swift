@@ -1,8 +1,9 @@
 import CloudWastePostgres
 
-/// A detection as the window state sees it: one resource's estimate in one account-month. A
-/// batch reduces its scan rows to the latest detection per resource and month (by detection time,
-/// then source position) before they reach PostgreSQL, counting the records each stands for.
+/// A detection as the window state sees it: one resource's estimate in one account-month and
+/// currency. A batch reduces its scan rows to the latest detection per resource, month and
+/// currency (by detection time, then source position) before they reach PostgreSQL, counting the
+/// records each stands for.
 public struct WindowDetection: Sendable, Equatable {
     public var accountHash: String
     /// First day of the UTC month, as days since 1970-01-01.
@@ -12,6 +13,7 @@ public struct WindowDetection: Sendable, Equatable {
     public var provider: Provider
     public var resourceType: String
     public var cost: Double
+    public var currency: String
     public var detectedAt: Timestamp
     public var source: SourcePosition
     public var records = 1
@@ -24,6 +26,7 @@ public struct WindowDetection: Sendable, Equatable {
         provider = r.provider
         resourceType = r.resourceType
         cost = r.estimatedMonthlyCost
+        currency = r.currency
         detectedAt = r.detectedAt
         self.source = source
     }
@@ -32,16 +35,17 @@ public struct WindowDetection: Sendable, Equatable {
         var accountHash: String
         var monthDays: Int
         var resourceHash: String
+        var currency: String
     }
 
-    var key: Key { Key(accountHash: accountHash, monthDays: monthDays, resourceHash: resourceHash) }
+    var key: Key { Key(accountHash: accountHash, monthDays: monthDays, resourceHash: resourceHash, currency: currency) }
 
     /// Whether this detection replaces `other` in the window state (the later one, ties by source position).
     func isNewer(than other: WindowDetection) -> Bool {
         (detectedAt.micros, source.partition, source.offset) >= (other.detectedAt.micros, other.source.partition, other.source.offset)
     }
 
-    /// The latest detection per resource and month, with the records of each group counted.
+    /// The latest detection per resource, month and currency, with the records of each group counted.
     static func reduce(_ detections: [WindowDetection]) -> [WindowDetection] {
         var latest: [Key: WindowDetection] = [:]
         latest.reserveCapacity(detections.count / 2)
@@ -55,13 +59,15 @@ public struct WindowDetection: Sendable, Equatable {
                 latest[d.key] = d
             }
         }
-        return latest.values.sorted { ($0.accountHash, $0.monthDays, $0.resourceHash) < ($1.accountHash, $1.monthDays, $1.resourceHash) }
+        return latest.values.sorted {
+            ($0.accountHash, $0.monthDays, $0.resourceHash, $0.currency) < ($1.accountHash, $1.monthDays, $1.resourceHash, $1.currency)
+        }
     }
 }
 
 extension TableDescription where Row == WindowDetection {
     /// The staging table of a batch's reduced detections (`CostTrendWindows.detectionState`).
-    public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash"], columns: [
+    public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash", "currency"], columns: [
         .init("account_hash", .text) { r, e in e.text(r.accountHash) },
         .init("month", .date) { r, e in e.date(unixDays: r.monthDays) },
         .init("resource_hash", .text) { r, e in e.text(r.resourceHash) },
@@ -69,6 +75,7 @@ extension TableDescription where Row == WindowDetection {
         .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.resourceType) },
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },
+        .init("currency", .text) { r, e in e.text(r.currency) },
         .init("detected_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.detectedAt.micros) },
         .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },
         .init("source_offset", .int8) { r, e in e.int8(r.source.offset) },

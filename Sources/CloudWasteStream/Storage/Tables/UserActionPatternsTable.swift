@@ -14,6 +14,7 @@ extension TableDescription where Row == SourcedRow<ActionRow> {
         .init("action_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.row.actionAt.micros) },
         .init("time_to_action_hours", .float8) { r, e in e.float8(r.row.timeToActionHours) },
         .init("cost_saved_monthly", .float8) { r, e in e.float8(r.row.costSavedMonthly) },
+        .init("currency", .text) { r, e in e.text(r.row.currency) },
         .init("key_id", .text) { r, e in e.text(r.keyId) },
         .init("source_topic", .text) { r, e in e.text(r.source.topic) },
         .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },

@@ -1,0 +1,62 @@
+import CloudWastePostgres
+@testable import CloudWasteStream
+import Foundation
+import Testing
+import TestSupport
+
+/// Schema changes applied to tables that already hold rows, as an upgrade meets them.
+@Suite(.serialized) struct MigrationTests {
+    /// A database at `version`, migrated step by step as the releases before would have done.
+    static func database(atVersion version: Int) throws -> PostgresConnection {
+        let db = try PostgresConnection(connectionString: try TestPostgres.newDatabase("migrate"))
+        try db.execute("""
+            CREATE TABLE public.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+            """)
+        for m in Migrator.migrations where m.version <= version {
+            try db.execute(m.sql.replacingOccurrences(of: "{s}", with: "\"public\""))
+            try db.query("INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
+        }
+        return db
+    }
+
+    /// Version 5 keys cost trends by currency. Before it, account B's month added an EUR resource
+    /// and a USD one into one figure; after the migration and one recompute, B has one row per
+    /// currency, and A (USD only) keeps its row untouched.
+    @Test func moneyPerCurrencySplitsMonthsThatMixedCurrencies() throws {
+        let db = try Self.database(atVersion: 4)
+        for (account, resource, cost, currency, offset) in [("A", "a1", 10.0, "USD", 1), ("B", "b1", 10.0, "EUR", 2), ("B", "b2", 20.0, "USD", 3)] {
+            try db.query("""
+                INSERT INTO ml_training_data (scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket,
+                    resource_type, scenario, confidence, estimated_monthly_cost, currency, metrics, tag_keys, detected_at, key_id,
+                    source_topic, source_partition, source_offset)
+                VALUES ('s', \(resource), \(account), 'u', 'e', 'azure', 'eu-*', 'managed_disk', 'idle', 'high', \(cost), \(currency),
+                        '{}', '{}', '2026-03-10T00:00:00Z', 'k', 'cloudwaste.scan-resources.v1', 0, \(offset))
+                """)
+            try db.query("""
+                INSERT INTO window_resource_costs (account_hash, month, resource_hash, user_hash, provider, resource_type, cost,
+                    detected_at, source_partition, source_offset)
+                VALUES (\(account), '2026-03-01', \(resource), 'u', 'azure', 'managed_disk', \(cost), '2026-03-10T00:00:00Z', 0, \(offset))
+                """)
+        }
+        try db.execute("""
+            INSERT INTO cost_trend_data (account_hash, month, provider, resources_detected, waste_detected_monthly_cost,
+                resources_eliminated, waste_eliminated_monthly_cost, top_categories, revision, emitted_revision, key_id)
+            VALUES ('A', '2026-03-01', 'azure', 1, 10, 0, 0, '[]', 4, 4, 'k'), ('B', '2026-03-01', 'azure', 2, 30, 0, 0, '[]', 7, 7, 'k')
+            """)
+        #expect(try Migrator(schema: "public").migrate(db) == [5])
+        let migrated = try db.execute("SELECT account_hash, currency, waste_detected_monthly_cost::text, billed_waste_monthly_cost::text FROM cost_trend_data ORDER BY 1")
+        #expect(migrated.rows == [["A", "USD", "10.0000", "0.0000"], ["B", "USD", "30.0000", "0.0000"]])
+        #expect(try db.execute("SELECT resource_hash, currency FROM window_resource_costs ORDER BY 1").rows == [["a1", "USD"], ["b1", "EUR"], ["b2", "USD"]])
+        #expect(try db.execute("SELECT DISTINCT account_hash FROM window_dirty_months").rows == [["B"]])
+        #expect(try db.execute("SELECT count(*) FROM user_action_patterns WHERE currency <> 'USD'").int(0, 0) == 0)
+
+        var config = StreamConfig()
+        config.postgresSchema = "public"
+        let windows = CostTrendWindows(connection: db, settings: .init(config: config))
+        let recomputed = try #require(try windows.recompute(keyId: "k", wait: true))
+        #expect(Set(recomputed.emissions.map(\.key)) == ["B:2026-03-01:USD", "B:2026-03-01:EUR"])
+        let rows = try db.execute("SELECT account_hash, currency, resources_detected, waste_detected_monthly_cost::text, revision FROM cost_trend_data ORDER BY 1, 2")
+        #expect(rows.rows == [["A", "USD", "1", "10.0000", "4"], ["B", "EUR", "1", "10.0000", "1"], ["B", "USD", "1", "20.0000", "8"]])
+        #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
+    }
+}
