@@ -67,7 +67,7 @@ def main():
         "bootstrap.servers": args.bootstrap, "group.id": args.group, "auto.offset.reset": "earliest",
         "enable.auto.commit": False, "session.timeout.ms": 10000,
     })
-    topics = [f"cloudwaste.{t}.v1" for t in ("scan-resources", "user-actions", "resource-lifecycle", "metric-samples", "privacy-requests")]
+    topics = [f"cloudwaste.{t}.v1" for t in ("scan-resources", "user-actions", "resource-lifecycle", "metric-samples", "privacy-requests", "billed-costs")]
     consumer.subscribe(topics)
     seen = 0
     first = None

@@ -12,7 +12,7 @@ struct CloudWasteStreamCommand: AsyncParsableCommand {
         abstract: "Kafka → anonymize → PostgreSQL, exactly once, for CloudWaste's ML tables.",
         subcommands: [RunCommand.self, DemoCommand.self, MigrateCommand.self, GenerateCommand.self,
                       StatsCommand.self, ForgetCommand.self, DeadLetterCommand.self, BenchCommand.self, BenchDecodeCommand.self, BenchUpsertCommand.self,
-                      ExportCommand.self, RetentionCommand.self, ReplayCommand.self, MockBrokerCommand.self]
+                      ExportCommand.self, DatasetCommand.self, RetentionCommand.self, ReplayCommand.self, MockBrokerCommand.self]
     )
 
     /// SPEC §10's exit codes for everything, the argument parser's errors included: 0 success

@@ -58,6 +58,10 @@ struct DemoCommand: AsyncParsableCommand {
             if let failure = pipeline.failure { throw RuntimeFailure(failure) }
             let db = try PostgresConnection(connectionString: env.databaseURL)
             print(try DemoSummary.render(db, status: pipeline.status, keyId: key.keyId))
+            // The ML-ready dataset of what was just ingested.
+            let datasetDirectory = URL(fileURLWithPath: stateDir).standardizedFileURL.appendingPathComponent("dataset-\(Scheduler.folderName(for: .now()))")
+            let dataset = try DatasetExporter(logger: logger).run(db: db, schema: "public", options: .init(), outputDirectory: datasetDirectory)
+            print(DemoSummary.dataset(dataset, directory: datasetDirectory))
         }
     }
 }
@@ -85,23 +89,41 @@ enum DemoSummary {
                            (r[6] ?? "-").padding(toLength: 4, withPad: " ", startingAt: 0), (r[7] ?? "-").padding(toLength: 7, withPad: " ", startingAt: 0),
                            (r[8] ?? "").padding(toLength: 30, withPad: " ", startingAt: 0), r[9]!].joined(separator: " ") + "\n"
         }
-        out += "\nMonthly cost trends (top accounts by detected waste):\n"
+        out += "\nMonthly cost trends (top accounts by detected waste; one row per currency, never summed across):\n"
         let trends = try db.execute("""
-            SELECT left(account_hash, 12) || '…', to_char(month, 'YYYY-MM'), provider, resources_detected,
+            SELECT left(account_hash, 12) || '…', to_char(month, 'YYYY-MM'), currency, provider, resources_detected,
                    round(waste_detected_monthly_cost, 2), resources_eliminated, round(waste_eliminated_monthly_cost, 2),
-                   top_categories->0->>'resource_type', revision, finalized
+                   billed_resources, round(billed_waste_monthly_cost, 2), top_categories->0->>'resource_type', revision, finalized
               FROM cost_trend_data ORDER BY waste_detected_monthly_cost DESC LIMIT 10
             """)
-        out += "  account        month    provider      detected   waste/month  eliminated    saved/month  top category      rev final\n"
+        out += "  account        month   cur provider     detected  waste/month eliminated  saved/month billed  billed/month top category      rev final\n"
         for r in trends.rows {
-            out += "  \(r[0]!.padding(toLength: 14, withPad: " ", startingAt: 0)) \(r[1]!)  \(r[2]!.padding(toLength: 12, withPad: " ", startingAt: 0)) \(r[3]!.leftPadded(8)) \(r[4]!.leftPadded(13)) \(r[5]!.leftPadded(11)) \(r[6]!.leftPadded(14))  \((r[7] ?? "-").padding(toLength: 16, withPad: " ", startingAt: 0)) \(r[8]!.leftPadded(3)) \(r[9]! == "t" ? "yes" : "no")\n"
+            out += "  \(r[0]!.padding(toLength: 14, withPad: " ", startingAt: 0)) \(r[1]!) \(r[2]!) \(r[3]!.padding(toLength: 12, withPad: " ", startingAt: 0))"
+            out += " \(r[4]!.leftPadded(8)) \(r[5]!.leftPadded(12)) \(r[6]!.leftPadded(10)) \(r[7]!.leftPadded(12)) \(r[8]!.leftPadded(6)) \(r[9]!.leftPadded(13))"
+            out += "  \((r[10] ?? "-").padding(toLength: 16, withPad: " ", startingAt: 0)) \(r[11]!.leftPadded(3)) \(r[12]! == "t" ? "yes" : "no")\n"
         }
+        let totals = report.costTrends.suffix(6).map {
+            "  \($0.month) \($0.currency): detected \(String(format: "%.2f", $0.wasteDetected)), eliminated \(String(format: "%.2f", $0.wasteEliminated)), billed \(String(format: "%.2f", $0.billedWaste)) over \($0.accounts) accounts"
+        }
+        out += "\nMonthly totals per currency (latest):\n" + totals.joined(separator: "\n") + "\n"
         let months = try db.execute("SELECT count(*), count(*) FILTER (WHERE finalized) FROM cost_trend_data")
         out += "  (\(months.string(0, 0)!) account-months, \(months.string(0, 1)!) finalized)\n"
         out += "\nThroughput: \(status.recordsCommitted) records in \(status.batchesCommitted) batches"
         if let t = status.throughput { out += ", \(Int(t)) records/s from first poll to last commit" }
         out += "\nTime per stage (s): " + status.stageSeconds.sorted { $0.value > $1.value }
             .map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", ") + "\n"
+        return out
+    }
+}
+
+extension DemoSummary {
+    static func dataset(_ m: DatasetManifest, directory: URL) -> String {
+        var out = "\nML dataset (cloudwaste-stream dataset): \(m.totalRows) labelled examples in \(directory.path)\n"
+        for f in m.files {
+            out += "  \(f.split.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(f.rows).leftPadded(7)) examples  "
+            out += DatasetExporter.labels.map { "\($0) \(f.labels[$0] ?? 0)" }.joined(separator: ", ") + "\n"
+        }
+        out += "  (split by account pseudonym, label = first user action within 30 days; data card in manifest.json)\n"
         return out
     }
 }

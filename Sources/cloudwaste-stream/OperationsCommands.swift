@@ -17,7 +17,7 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: "Rows whose time column falls in the last N days (default: schedules.export_days).") var days: Int?
     @Option(help: "jsonl or csv (default: schedules.export_format).") var format: String?
     @Flag(help: "Compress each file with gzip (.gz).") var gzip = false
-    @Option(parsing: .upToNextOption, help: "Tables to export, space- or comma-separated (default: all six ML tables).")
+    @Option(parsing: .upToNextOption, help: "Tables to export, space- or comma-separated (default: all seven ML tables).")
     var tables: [String] = []
     @Option(help: "Output folder, created if missing; must not already hold a manifest.json (default: schedules.export_directory/<UTC time>).")
     var out: String?

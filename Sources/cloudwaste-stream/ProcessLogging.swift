@@ -42,10 +42,10 @@ struct RedactingLogHandler: LogHandler {
         set { inner[metadataKey: key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let clean = metadata?.mapValues { Logger.MetadataValue.string(SecretRedactor.redact($0.description)) }
-        inner.log(level: level, message: "\(SecretRedactor.redact(message.description))", metadata: clean, source: source,
-                  file: file, function: function, line: line)
+    func log(event: LogEvent) {
+        var clean = event
+        clean.message = "\(SecretRedactor.redact(event.message.description))"
+        clean.metadata = event.metadata?.mapValues { Logger.MetadataValue.string(SecretRedactor.redact($0.description)) }
+        inner.log(event: clean)
     }
 }

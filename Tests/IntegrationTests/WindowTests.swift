@@ -162,8 +162,19 @@ import TestSupport
         #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month < '2026-03-01'").int(0, 0)! > 0)
         #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month >= '2026-04-01'").int(0, 0) == 0)
         // Every row reached the topic under its own account:month:currency key.
-        let published = Set(try env.readTopic("cloudwaste.cost-trends.v1").compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
+        let emitted = try env.readTopic("cloudwaste.cost-trends.v1")
+        let published = Set(emitted.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
         #expect(published == Set(actual.keys.map { $0.replacingOccurrences(of: "|", with: ":") }))
+        // Each message has every field the topic's schema requires.
+        let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("topics/cost-trends/schema.json")
+        let schema = try JSONSerialization.jsonObject(with: Data(contentsOf: schemaURL)) as! [String: Any]
+        let required = Set(schema["required"] as! [String])
+        for m in emitted.prefix(50) {
+            guard let v = m.value else { continue }
+            let fields = Set((try JSONSerialization.jsonObject(with: Data(v)) as! [String: Any]).keys)
+            #expect(required.isSubset(of: fields), "missing \(required.subtracting(fields))")
+        }
     }
 
     /// Ten-thousandths as a decimal with 4 places, as numeric(18,4) prints it.

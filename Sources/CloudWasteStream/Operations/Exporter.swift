@@ -76,6 +76,13 @@ public struct Exporter: Sendable {
         if !unknown.isEmpty {
             throw ExportError(usage: "unknown table\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")): choose from \(defaultTableOrder.joined(separator: ", "))")
         }
+        try prepareOutputDirectory(outputDirectory)
+        return selected
+    }
+
+    /// Creates the output folder if missing and proves it writable; refuses a folder that holds a
+    /// finished export or dataset already (its manifest).
+    static func prepareOutputDirectory(_ outputDirectory: URL) throws(ExportError) {
         let dir = outputDirectory.path
         if let failure = Self.makeDirectories(dir) {
             throw ExportError(usage: "cannot create the output folder \(dir) (\(failure)); choose a writable --out folder")
@@ -91,7 +98,6 @@ public struct Exporter: Sendable {
         if FileManager.default.fileExists(atPath: outputDirectory.appendingPathComponent(manifestName).path) {
             throw ExportError(usage: "\(dir) already holds a finished export (\(manifestName)); choose a new --out folder or remove the old export")
         }
-        return selected
     }
 
     /// Exports `tables` (all exportable tables when empty) from `schema` into `outputDirectory`.
@@ -116,16 +122,7 @@ public struct Exporter: Sendable {
             try db.execute("COMMIT")
             let manifest = ExportManifest(createdAt: .now(), schema: schema, days: days, format: format, gzip: gzip,
                                           from: from, to: to, files: files)
-            let manifestURL = outputDirectory.appendingPathComponent(Self.manifestName)
-            let sink = try ExportFileSink(partialPath: manifestURL.path + ".partial", gzip: false)
-            do {
-                try sink.write(manifest.jsonBytes + [0x0A])
-                try sink.finish()
-            } catch {
-                sink.abort()
-                throw error
-            }
-            try Self.publish(partial: manifestURL.path + ".partial", final: manifestURL.path)
+            try Self.writeManifest(manifest.jsonBytes, into: outputDirectory)
             return manifest
         } catch {
             if db.isConnected { _ = try? db.execute("ROLLBACK") }
@@ -170,25 +167,30 @@ public struct Exporter: Sendable {
         let expectedRows = summary.int(0, 0) ?? 0
         let keyIds = summary.string(0, 3).map { $0.split(separator: ",").map(String.init) } ?? []
 
-        let copy: String
-        switch format {
-        case .jsonl:
-            // CSV mode with QUOTE and DELIMITER set to control characters that JSON text never
-            // contains raw (row_to_json escapes them): the value is then never quoted or escaped, so
-            // each COPY row is exactly the JSON plus "\n". Text mode would double every backslash.
-            copy = "COPY (SELECT row_to_json(t)::text FROM (\(select)) t) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
-        case .csv:
-            copy = "COPY (\(select)) TO STDOUT WITH (FORMAT csv, HEADER)"
-        }
+        let copy = Self.copyStatement(select, format: format)
         let name = "\(table).\(format.fileExtension)\(gzip ? ".gz" : "")"
         let finalPath = directory.appendingPathComponent(name).path
+        let (rows, bytes, sha256) = try writeFile(db: db, copy: copy, format: format, gzip: gzip, finalPath: finalPath,
+                                                  what: table, expectedRows: expectedRows)
+        written.append(finalPath)
+        return ExportManifest.File(
+            table: table, file: name, rows: rows, bytes: bytes, sha256: sha256, timeColumn: timeColumn, keyIds: keyIds,
+            minTime: summary.string(0, 1).flatMap(Int64.init).map { Timestamp(micros: $0) },
+            maxTime: summary.string(0, 2).flatMap(Int64.init).map { Timestamp(micros: $0) })
+    }
+
+    /// Streams one `COPY … TO STDOUT` into `finalPath.partial`, checks that it holds the
+    /// `expectedRows` of the snapshot, then publishes it under `finalPath`. Returns rows, bytes and
+    /// the SHA-256 of the file as it is on disk. A failure leaves no file behind.
+    func writeFile(db: PostgresConnection, copy: String, format: Format, gzip: Bool, finalPath: String,
+                   what: String, expectedRows: Int) throws -> (rows: Int, bytes: Int64, sha256: String) {
         let partialPath = finalPath + ".partial"
         let sink = try ExportFileSink(partialPath: partialPath, gzip: gzip)
         var messages = 0
         do {
             try db.copyOut(copy) { row in
                 if format == .jsonl, row.first == 0x01 {
-                    throw ExportError(runtime: "\(table): a JSON row came back quoted by COPY; the export was stopped rather than write altered JSON")
+                    throw ExportError(runtime: "\(what): a JSON row came back quoted by COPY; the export was stopped rather than write altered JSON")
                 }
                 messages += 1
                 if messages & 0x3FFF == 0, isCancelled() { throw ExportError(runtime: "export cancelled (shutting down)") }
@@ -200,22 +202,30 @@ public struct Exporter: Sendable {
             throw error
         }
         let rows = format == .csv ? max(0, messages - 1) : messages  // CSV: the header is not a row
-        let bytes: Int64, sha256: String
         do {
             guard rows == expectedRows else {
-                throw ExportError(runtime: "\(table): wrote \(rows) rows but the snapshot holds \(expectedRows); export abandoned")
+                throw ExportError(runtime: "\(what): wrote \(rows) rows but the snapshot holds \(expectedRows); export abandoned")
             }
-            (bytes, sha256) = try Self.digest(path: partialPath)
+            let (bytes, sha256) = try Self.digest(path: partialPath)
             try Self.publish(partial: partialPath, final: finalPath)
+            return (rows, bytes, sha256)
         } catch {
             unlink(partialPath)
             throw error
         }
-        written.append(finalPath)
-        return ExportManifest.File(
-            table: table, file: name, rows: rows, bytes: bytes, sha256: sha256, timeColumn: timeColumn, keyIds: keyIds,
-            minTime: summary.string(0, 1).flatMap(Int64.init).map { Timestamp(micros: $0) },
-            maxTime: summary.string(0, 2).flatMap(Int64.init).map { Timestamp(micros: $0) })
+    }
+
+    /// The COPY that writes `select` in `format`: CSV with a header, or one JSON object per line.
+    static func copyStatement(_ select: String, format: Format) -> String {
+        switch format {
+        case .jsonl:
+            // CSV mode with QUOTE and DELIMITER set to control characters that JSON text never
+            // contains raw (row_to_json escapes them): the value is then never quoted or escaped, so
+            // each COPY row is exactly the JSON plus "\n". Text mode would double every backslash.
+            "COPY (SELECT row_to_json(t)::text FROM (\(select)) t) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+        case .csv:
+            "COPY (\(select)) TO STDOUT WITH (FORMAT csv, HEADER)"
+        }
     }
 
     /// Size and SHA-256 of the bytes on disk (read back in 1 MiB chunks), so the manifest describes
@@ -236,6 +246,21 @@ public struct Exporter: Sendable {
             total += Int64(n)
         }
         return (total, hash.finalizeHex())
+    }
+
+    /// Writes `manifest.json` the way every file is written (partial, fsync, rename): last, so that
+    /// its presence means the folder is complete.
+    static func writeManifest(_ json: [UInt8], into directory: URL) throws(ExportError) {
+        let path = directory.appendingPathComponent(manifestName).path
+        let sink = try ExportFileSink(partialPath: path + ".partial", gzip: false)
+        do {
+            try sink.write(json + [0x0A])
+            try sink.finish()
+        } catch {
+            sink.abort()
+            throw error
+        }
+        try publish(partial: path + ".partial", final: path)
     }
 
     /// Renames a finished `.partial` file into place and makes the rename durable.

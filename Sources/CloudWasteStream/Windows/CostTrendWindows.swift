@@ -194,30 +194,35 @@ public struct CostTrendWindows {
                   FROM touched_months WHERE currency IS NOT NULL GROUP BY 1, 2, 3
             ), g AS (
                 SELECT DISTINCT account_hash, month FROM touched_months
+            ), wr AS MATERIALIZED (
+                SELECT w.account_hash, w.month, w.currency, w.resource_hash, w.provider, w.resource_type, w.cost
+                  FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)
             ), det AS (
-                SELECT w.account_hash, w.month, w.currency, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost) AS cost
-                  FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month) GROUP BY 1, 2, 3
+                SELECT account_hash, month, currency, min(provider) AS provider, count(*)::int AS n, sum(cost) AS cost
+                  FROM wr GROUP BY 1, 2, 3
             ), cat AS (
                 SELECT account_hash, month, currency,
                        jsonb_agg(jsonb_build_object('resource_type', resource_type, 'cost', cost, 'count', n)
                                  ORDER BY cost DESC, resource_type) AS top
-                  FROM (SELECT w.account_hash, w.month, w.currency, w.resource_type, sum(w.cost) AS cost, count(*)::int AS n,
-                               row_number() OVER (PARTITION BY w.account_hash, w.month, w.currency
-                                                  ORDER BY sum(w.cost) DESC, w.resource_type) AS rn
-                          FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)
-                         GROUP BY 1, 2, 3, 4) t
+                  FROM (SELECT account_hash, month, currency, resource_type, sum(cost) AS cost, count(*)::int AS n,
+                               row_number() OVER (PARTITION BY account_hash, month, currency
+                                                  ORDER BY sum(cost) DESC, resource_type) AS rn
+                          FROM wr GROUP BY 1, 2, 3, 4) t
                  WHERE rn <= 5 GROUP BY 1, 2, 3
             ), elim AS (
                 SELECT w.account_hash, w.month, w.currency, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost_saved) AS cost
                   FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month) GROUP BY 1, 2, 3
             ), bill AS (
+                -- One index range scan of the billed days per detected resource and month (OFFSET 0
+                -- keeps it a per-resource lookup: joined, the planner misjudges the ranges badly).
                 SELECT r.account_hash, r.month, b.currency, min(b.provider) AS provider,
-                       count(DISTINCT b.resource_hash)::int AS n, sum(b.amount::numeric)::numeric(18,4) AS cost
-                  FROM (SELECT DISTINCT w.account_hash, w.month, w.resource_hash
-                          FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)) r
-                  JOIN \(unescaped: s).resource_billed_costs b
-                    ON b.resource_hash = r.resource_hash AND b.account_hash = r.account_hash AND b.cost_type = 'unblended'
-                   AND b.usage_date >= r.month AND b.usage_date < (r.month + interval '1 month')::date
+                       count(DISTINCT r.resource_hash)::int AS n, sum(b.amount::numeric)::numeric(18,4) AS cost
+                  FROM (SELECT DISTINCT account_hash, month, resource_hash FROM wr) r
+                 CROSS JOIN LATERAL (
+                       SELECT c.currency, c.provider, c.amount FROM \(unescaped: s).resource_billed_costs c
+                        WHERE c.resource_hash = r.resource_hash AND c.usage_date >= r.month
+                          AND c.usage_date < (r.month + interval '1 month')::date AND c.cost_type = 'unblended'
+                          AND c.account_hash = r.account_hash OFFSET 0) b
                  GROUP BY 1, 2, 3
             ), k AS (
                 SELECT account_hash, month, currency FROM det
@@ -258,8 +263,7 @@ public struct CostTrendWindows {
             ), deleted AS (
                 DELETE FROM \(unescaped: s).cost_trend_data c USING g
                  WHERE c.account_hash = g.account_hash AND c.month = g.month
-                   AND NOT EXISTS (SELECT 1 FROM k WHERE k.account_hash = c.account_hash AND k.month = c.month
-                                     AND k.currency = c.currency)
+                   AND (c.account_hash, c.month, c.currency) NOT IN (SELECT account_hash, month, currency FROM k)
                 RETURNING c.account_hash, c.month, c.currency, c.revision + 1 AS revision
             )
             SELECT u.account_hash, to_char(u.month, 'YYYY-MM-DD'), u.currency, u.revision, u.json,
