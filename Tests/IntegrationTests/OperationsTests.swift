@@ -303,6 +303,11 @@ import Glibc
             INSERT INTO window_resource_costs VALUES ('old', (date_trunc('month', now()) - interval '30 months')::date, 'r', 'u', 'aws', 'ebs', 1, now() - interval '900 days', 0, 1),
                                                      ('new', date_trunc('month', now())::date, 'r', 'u', 'aws', 'ebs', 1, now(), 0, 2);
             INSERT INTO user_preferences VALUES ('u-old', 'opted_out', now() - interval '2000 days', NULL, 'aaaa1111');
+            INSERT INTO resource_billed_costs (resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency,
+                                               amount, key_id, source_topic, source_partition, source_offset)
+            SELECT 'r' || d, ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', 'a', 'e', 'aws', 'USD',
+                   1, 'aaaa1111', 'cloudwaste.billed-costs.v1', 0, d
+              FROM unnest(ARRAY[800, 731, 730, 10]) d;
             """)
         let cleaner = RetentionCleaner(schema: "public", defaultDays: 730, tableDays: ["dead_letters": 90], batchRows: 10)
         let preview = Dictionary(uniqueKeysWithValues: try cleaner.count(db).map { ($0.table, $0.deletedRows) })
@@ -319,6 +324,9 @@ import Glibc
         #expect(results["cost_trend_data"]?.deletedRows == 1)
         #expect(results["window_resource_costs"]?.deletedRows == 1)
         #expect(results["user_action_patterns"]?.deletedRows == 0)
+        // Billed days go once their whole UTC day is older than the cutoff (the day it falls in stays).
+        #expect(results["resource_billed_costs"]?.deletedRows == 2)
+        #expect(try db.execute("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM resource_billed_costs").string(0, 0) == "10,730")
         #expect(results.keys.contains("user_preferences") == false)
         #expect(preview == results.mapValues(\.deletedRows))
 
