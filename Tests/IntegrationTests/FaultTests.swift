@@ -27,13 +27,10 @@ import TestSupport
         let expected = try ExactlyOnceTests.cleanRun(env)
 
         // A PostgreSQL of its own, so that stopping it does not disturb other tests.
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-restart-\(UUID().uuidString.prefix(8))")
-        let pg = try ScratchPostgres(directory: dir, durable: true)
-        try pg.start()
+        let (pg, database) = try TestPostgres.ownServer("restart", durable: true)
         defer { pg.destroy() }
-        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE restart")
         var config = env.config
-        config.postgresURL = pg.url(database: "restart")
+        config.postgresURL = database
         config.groupId = "restart"
         config.batchMaxRecords = 500
         config.retryMaxBackoffSeconds = 2
@@ -116,12 +113,9 @@ import TestSupport
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-stop-\(UUID().uuidString.prefix(8))")
-        let pg = try ScratchPostgres(directory: dir, durable: true)
-        try pg.start()
+        let (pg, database) = try TestPostgres.ownServer("stop", durable: true)
         defer { pg.destroy() }
-        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE stop")
-        let database = pg.url(database: "stop")
+        let dir = pg.directory
         let configFile = dir.appendingPathComponent("stop.toml").path
         try "[pipeline]\nshutdown_grace_seconds = 12\nbatch_max_records = 300\nretry_max_backoff_seconds = 2\n"
             .write(toFile: configFile, atomically: true, encoding: .utf8)

@@ -184,13 +184,10 @@ import TestSupport
     @Test func endpointsAnswerWhilePostgresIsFrozen() async throws {
         let env = try TestEnvironment()
         try env.publish(TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 800))
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-frozen-\(UUID().uuidString.prefix(8))")
-        let pg = try ScratchPostgres(directory: dir, durable: false)
-        try pg.start()
+        let (pg, database) = try TestPostgres.ownServer("frozen", durable: false)
         defer { pg.destroy() }
-        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE frozen")
         var config = env.config
-        config.postgresURL = pg.url(database: "frozen")
+        config.postgresURL = database
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: nil), logger: testLogger("test.frozen"))
         let state = OperatorState(pipeline: pipeline, config: config)

@@ -14,11 +14,9 @@ import TestSupport
     @Test func knownSecretsNeverReachAnyOutput() throws {
         let env = try TestEnvironment()
         try env.publish(TrafficGenerator(seed: 51, badRecordShare: 0.05).messages(count: 2000))
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-secret-\(UUID().uuidString.prefix(8))")
-        let pg = try ScratchPostgres(directory: dir, durable: false)
-        try pg.start()
+        let (pg, _) = try TestPostgres.ownServer("secrets", durable: false)
         defer { pg.destroy() }
-        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE secrets")
+        let dir = pg.directory
         let dbPassword = "S3cretDbPassw0rd"
         let saslPassword = "K4fkaSaslPassw0rd"
         // Trust authentication ignores the password, so the daemon runs with it in its URL.

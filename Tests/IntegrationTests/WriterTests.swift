@@ -82,13 +82,10 @@ import TestSupport
         let messages = TrafficGenerator(seed: 43, badRecordShare: 0.05, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 8_000)
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-dlq-\(UUID().uuidString.prefix(8))")
-        let pg = try ScratchPostgres(directory: dir, durable: true)
-        try pg.start()
+        let (pg, database) = try TestPostgres.ownServer("dlq", durable: true)
         defer { pg.destroy() }
-        try PostgresConnection(connectionString: pg.url()).execute("CREATE DATABASE dlq")
         var config = env.config
-        config.postgresURL = pg.url(database: "dlq")
+        config.postgresURL = database
         config.groupId = "dlq"
         config.batchMaxRecords = 300
         config.retryMaxBackoffSeconds = 1

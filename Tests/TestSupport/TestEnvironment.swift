@@ -27,6 +27,23 @@ public enum TestPostgres {
         server.withLock { $0?.destroy() }
     }
 
+    /// A PostgreSQL server of the caller's own (to stop or freeze it without disturbing other
+    /// tests) with one empty database `name`; the caller destroys it.
+    public static func ownServer(_ name: String, durable: Bool) throws -> (server: ScratchPostgres, url: String) {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-\(name)-\(UUID().uuidString.prefix(8))")
+        let pg = try ScratchPostgres(directory: dir, durable: durable)
+        try pg.start()
+        do {
+            let admin = try PostgresConnection(connectionString: pg.url())
+            try admin.execute("CREATE DATABASE \(name)")
+            admin.close()
+        } catch {
+            pg.destroy()
+            throw error
+        }
+        return (pg, pg.url(database: name))
+    }
+
     /// A new, empty database; returns its libpq URL.
     public static func newDatabase(_ prefix: String = "t") throws -> String {
         let pg = try shared()
