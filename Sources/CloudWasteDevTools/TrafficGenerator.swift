@@ -24,10 +24,7 @@ public struct TrafficGenerator: Sendable {
     /// First day of the generated period (UTC); scans run daily from there.
     public var start: Timestamp
     public var months: Int
-    /// The privacy requests to generate. Tests that compare two runs leave out `opt_in`: an
-    /// opt-in read after records that it re-admits cannot bring back what was dropped before it
-    /// was known, so with opt-ins the rows depend on the order in which topics are read
-    /// (docs/privacy.md).
+    /// The kinds of privacy request to generate (none: a test brings its own).
     public var privacyRequests: [String]
 
     public init(seed: UInt64 = 42, badRecordShare: Double = 0.01, start: Timestamp = Timestamp.parseRFC3339("2026-06-01T00:00:00Z")!, months: Int = 4,
@@ -38,9 +35,6 @@ public struct TrafficGenerator: Sendable {
         self.months = months
         self.privacyRequests = privacyRequests
     }
-
-    /// The privacy requests whose effect does not depend on the order of topics.
-    public static let orderIndependentPrivacyRequests = ["opt_out", "erase"]
 
     struct Account {
         var id: String

@@ -53,7 +53,7 @@ import TestSupport
     }
 
     @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
-        let messages = TrafficGenerator(seed: 3, badRecordShare: 0.02, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: Self.recordCount * 2)
+        let messages = TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount * 2)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
@@ -84,7 +84,7 @@ import TestSupport
     }
 
     @Test func twoInstancesWithARebalanceGiveTheRowsOfOne() throws {
-        let messages = TrafficGenerator(seed: 5, badRecordShare: 0.02, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: Self.recordCount)
+        let messages = TrafficGenerator(seed: 5, badRecordShare: 0.02).messages(count: Self.recordCount)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)

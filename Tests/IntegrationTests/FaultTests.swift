@@ -20,7 +20,7 @@ import TestSupport
     }
 
     @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() throws {
-        let messages = TrafficGenerator(seed: 21, badRecordShare: 0.01, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: Self.records)
+        let messages = TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
@@ -51,7 +51,7 @@ import TestSupport
     }
 
     @Test func brokersDownAndUpAndRequestErrorsLoseNothing() throws {
-        let messages = TrafficGenerator(seed: 22, badRecordShare: 0.01, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: Self.records)
+        let messages = TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
@@ -80,7 +80,7 @@ import TestSupport
     }
 
     @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() throws {
-        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 30_000)
+        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
@@ -109,7 +109,7 @@ import TestSupport
     /// their offsets were never committed), a second signal ends the process at once, and the
     /// next run completes to exactly the clean rows.
     @Test func sigtermWhilePostgresIsDownEndsWithinTheGracePeriodAndLosesNothing() throws {
-        let messages = TrafficGenerator(seed: 24, badRecordShare: 0.01, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 30_000)
+        let messages = TrafficGenerator(seed: 24, badRecordShare: 0.01).messages(count: 30_000)
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)

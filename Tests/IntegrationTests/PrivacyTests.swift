@@ -126,6 +126,41 @@ import TestSupport
         #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com")])
     }
 
+    /// An opt-in published after a backlog of the user's records: the data topics wait until the
+    /// privacy requests published before the assignment are applied (`PrivacyCatchUp`), so the
+    /// records after the opt-in are stored whatever order librdkafka fetches the topics in, and
+    /// those between the opt-out and the opt-in are not. (With `privacy_catch_up_seconds = 0`
+    /// this test fails: the backlog's first batches commit before the opt-in's.)
+    @Test func anOptInReadAfterItsBacklogStillReadmitsTheRecordsItCovers() throws {
+        let env = try TestEnvironment(partitions: [.scanResources: 8, .userActions: 3, .resourceLifecycle: 2, .metricSamples: 2,
+                                                   .privacyRequests: 2, .billedCosts: 2])
+        env.config.batchMaxRecords = 100
+        let erin = "erin@example.com"
+        try env.publish([Self.privacy(erin, "opt_out", at: "2026-05-01T00:00:00Z", event: "q1")])
+        try env.runPipeline()
+        // Erin's records head the data partitions; other traffic follows.
+        var backlog: [(InputTopic, String?, [UInt8]?)] = []
+        for i in 0..<200 {
+            let day = 11 + i % 15
+            backlog.append(Self.scan(erin, account: String(100_000_000_000 + i), resource: "vol-e\(i)", at: "2026-05-\(day)T10:00:00Z", event: "e\(i)"))
+        }
+        for i in 0..<20 {
+            backlog.append(Self.scan(erin, account: String(100_000_000_000 + i), resource: "vol-x\(i)", at: "2026-05-05T10:00:00Z", event: "x\(i)"))
+        }
+        backlog += TrafficGenerator(seed: 61, badRecordShare: 0, privacyRequests: []).messages(count: 6000).map { ($0.topic, $0.key, $0.value) }
+        try env.publish(backlog + [Self.privacy(erin, "opt_in", at: "2026-05-10T00:00:00Z", event: "q2")])
+        try env.runPipeline()
+        let db = try env.connect()
+        let erinHash = Pseudonymizer(key: env.key).pseudonym(.user, erin)
+        let stored = try db.query("""
+            SELECT count(*) FILTER (WHERE detected_at >= '2026-05-10'), count(*) FILTER (WHERE detected_at < '2026-05-10')
+              FROM ml_training_data WHERE user_hash = \(erinHash)
+            """)
+        #expect(stored.int(0, 0) == 200)  // after the opt-in: all of them
+        #expect(stored.int(0, 1) == 0)    // between the opt-out and the opt-in: none
+        #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(erinHash)").string(0, 0) == "collect")
+    }
+
     /// Every string of every record holds a unique canary; none may appear in any table, any
     /// output-topic message or the daemon's debug log, nor may any 8-character piece of a raw id.
     @Test func noRawIdentifierLeaksAnywhere() throws {

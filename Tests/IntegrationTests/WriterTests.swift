@@ -20,7 +20,7 @@ import TestSupport
     }
 
     @Test func severalWritersWithInterleavedPartitionsGiveTheRowsOfOne() throws {
-        let messages = TrafficGenerator(seed: 41, badRecordShare: 0.02, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 12_000)
+        let messages = TrafficGenerator(seed: 41, badRecordShare: 0.02).messages(count: 12_000)
         let env = try TestEnvironment(partitions: [.scanResources: 8, .userActions: 5, .resourceLifecycle: 3, .metricSamples: 3, .privacyRequests: 2])
         try env.publish(messages)
         var one = env.config
@@ -48,7 +48,7 @@ import TestSupport
     }
 
     @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() throws {
-        let messages = TrafficGenerator(seed: 42, badRecordShare: 0.01, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 20_000)
+        let messages = TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 20_000)
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
         let expected = try ExactlyOnceTests.cleanRun(env)
@@ -79,7 +79,7 @@ import TestSupport
     }
 
     @Test func eachDeadLetterReachesItsTopicOnceAcrossAPostgresOutage() throws {
-        let messages = TrafficGenerator(seed: 43, badRecordShare: 0.05, privacyRequests: TrafficGenerator.orderIndependentPrivacyRequests).messages(count: 8_000)
+        let messages = TrafficGenerator(seed: 43, badRecordShare: 0.05).messages(count: 8_000)
         let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
         let (pg, database) = try TestPostgres.ownServer("dlq", durable: true)

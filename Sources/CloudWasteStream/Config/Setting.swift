@@ -105,6 +105,7 @@ extension StreamConfig {
         .seconds("pipeline.retry_max_backoff_seconds", \.retryMaxBackoffSeconds, 1...3600),
         .integer("pipeline.max_queued_batches", \.maxQueuedBatches, 1...16),
         .seconds("pipeline.partition_stall_seconds", \.partitionStallSeconds, 1...3600),
+        .seconds("pipeline.privacy_catch_up_seconds", \.privacyCatchUpSeconds, 0...3600),
         .integer("pipeline.shutdown_grace_seconds", \.shutdownGraceSeconds, 10...3600),
         .seconds("pipeline.assignment_timeout_seconds", \.assignmentTimeoutSeconds, 1...3600),
         .flag("windows.enabled", \.windowsEnabled),

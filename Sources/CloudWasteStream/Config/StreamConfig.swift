@@ -40,6 +40,9 @@ public struct StreamConfig: Sendable {
     /// Sealed batches waiting per writer, besides the one being written.
     public var maxQueuedBatches = 1
     public var partitionStallSeconds = 15.0
+    /// How long the data topics wait, at an assignment, for the privacy requests published
+    /// before it to be applied (0: they do not wait).
+    public var privacyCatchUpSeconds = 60.0
     /// The graceful period of a stop (SIGTERM): open batches are finished or dropped within it.
     public var shutdownGraceSeconds = 30
     /// How long `run --until-idle` waits for its first partition assignment before it fails.

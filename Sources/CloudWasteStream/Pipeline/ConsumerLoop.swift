@@ -47,6 +47,11 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private let startedAt = Date()
     /// Stall watchdog: where each lagging partition stood at the last check, and since when.
     private var stalled: [TopicPartition: (expected: Int64, since: Date)] = [:]
+    /// Data partitions held back until the privacy requests published before their assignment are applied.
+    private var privacyCatchUp: PrivacyCatchUp
+    /// Where a held partition without committed history is to be read again: messages fetched
+    /// before its pause took effect are skipped until it is released.
+    private var readAgainFrom: [TopicPartition: Int64] = [:]
 
     init(config: StreamConfig, key: HMACKey, regions: RegionTable, options: StreamPipeline.Options, lanes: [WriterLane],
          state: PipelineState, metrics: PipelineMetrics, logger: Logger) throws {
@@ -57,6 +62,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
         self.logger = logger
         self.lanes = lanes
         policy = BatchPolicy(config: config)
+        privacyCatchUp = PrivacyCatchUp(topic: options.topics.contains(.privacyRequests) ? config.topicName(.privacyRequests) : nil,
+                                        timeoutSeconds: config.privacyCatchUpSeconds,
+                                        startsAtEnd: config.startOffsetWithoutHistory == KafkaOffset.end)
         held = lanes.map { _ in nil }
         offsetsDB = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         offsets = OffsetStore(connection: offsetsDB, schema: config.postgresSchema, groupId: config.groupId, owner: options.instanceName)
@@ -139,6 +147,10 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let tp = m.topicPartition
         guard var own = owned[tp] else { return }  // not ours (yet): it will be re-read after the claim
         if reseeked.contains(tp) { return }  // the rest of this poll for a partition just re-seeked
+        if privacyCatchUp.holds(tp) {
+            if own.expected < 0 && readAgainFrom[tp] == nil { readAgainFrom[tp] = m.offset }
+            return
+        }
         if own.expected >= 0 && m.offset < own.expected { return }  // fetched before a seek
         if own.expected >= 0 && m.offset > own.expected && gapChecked[tp] != own.expected {
             // Never skip silently: re-read from where we stand once. If the same gap comes back it
@@ -214,13 +226,23 @@ final class ConsumerLoop: KafkaRebalanceListener {
         }
     }
 
-    /// Resumes lane `i`'s partitions at exactly where this loop stands (librdkafka 2.0 may resume
-    /// elsewhere; `add` skips or re-reads anything that does not line up).
     private func resume(lane i: Int) {
-        let mine = owned.filter { lane(of: $0.key) == i && !needsClaim.contains($0.key) }
+        resume(Set(owned.keys.filter { lane(of: $0) == i }))
+    }
+
+    /// Resumes `partitions` at exactly where this loop stands (librdkafka 2.0 may resume
+    /// elsewhere; `add` skips or re-reads anything that does not line up), except those that wait
+    /// for a claim or for the privacy catch-up.
+    private func resume(_ partitions: Set<TopicPartition>) {
+        let mine = owned.filter { partitions.contains($0.key) && !needsClaim.contains($0.key) && !privacyCatchUp.holds($0.key) }
+        guard !mine.isEmpty else { return }
         consumer.resume(Array(mine.keys))
         var positions: [TopicPartition: Int64] = [:]
-        for (tp, own) in mine where own.expected >= 0 { positions[tp] = own.expected }
+        for (tp, own) in mine {
+            if own.expected >= 0 { positions[tp] = own.expected } else if let first = readAgainFrom[tp] { positions[tp] = first }
+            readAgainFrom[tp] = nil
+        }
+        guard !positions.isEmpty else { return }
         do { try consumer.seek(positions, timeoutMs: 0) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
     }
 
@@ -248,7 +270,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
                 needsClaim.remove(tp)
             }
-            let resumable = claims.keys.filter { held[lane(of: $0)] == nil }
+            let resumable = claims.keys.filter { held[lane(of: $0)] == nil && !privacyCatchUp.holds($0) }
             consumer.resume(resumable)
             logger.info("re-claimed \(claims.count) partitions")
             logger.debug("re-claimed partitions", metadata: ["partitions": "\(claims.keys.sorted().map(\.description).joined(separator: ","))"])
@@ -261,6 +283,10 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     func partitionsAssigned(_ partitions: [TopicPartition]) -> (offsets: [TopicPartition: Int64], paused: Set<TopicPartition>) {
         everAssigned = true
+        let heldBack = privacyCatchUp.hold(partitions)
+        if !heldBack.isEmpty {
+            logger.info("holding \(heldBack.count) data partitions until the privacy requests published before this assignment are applied")
+        }
         do {
             let claims = try offsets.claim(partitions)
             var out: [TopicPartition: Int64] = [:]
@@ -269,7 +295,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 out[tp] = claim.nextOffset ?? config.startOffsetWithoutHistory
             }
             state.status.withLock { $0.kafkaJoined = true }
-            let paused = Set(partitions.filter { held[lane(of: $0)] != nil })
+            let paused = Set(partitions.filter { held[lane(of: $0)] != nil }).union(heldBack)
             return (out, paused)
         } catch {
             logger.warning("cannot claim assigned partitions in PostgreSQL; they stay paused until it answers", metadata: ["error": "\(error)"])
@@ -299,13 +325,17 @@ final class ConsumerLoop: KafkaRebalanceListener {
             needsClaim.remove(tp)
             gapChecked[tp] = nil
             stalled[tp] = nil
+            readAgainFrom[tp] = nil
         }
         for builder in builders { builder.discard(revoked) }
+        privacyCatchUp.forget(revoked)
     }
 
     // MARK: - Housekeeping (once a second)
 
     private func housekeeping() {
+        let released = privacyCatchUp.check(consumer: consumer, offsets: offsets, logger: logger)
+        if !released.isEmpty { resume(released.filter { held[lane(of: $0)] == nil }) }
         reportConsumed()
         commitKafkaOffsets()
         restartStalledPartitions(lag: updateLag())
@@ -372,7 +402,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             // at all since it was assigned, which counts as lagging too. A lane that is full or
             // held back is not stalled: it waits for its writer.
             let i = lane(of: tp)
-            guard (lag[tp] ?? 1) > 0, held[i] == nil, lanes[i].queue.hasRoom else {
+            guard (lag[tp] ?? 1) > 0, held[i] == nil, lanes[i].queue.hasRoom, !privacyCatchUp.holds(tp) else {
                 stalled[tp] = nil
                 continue
             }

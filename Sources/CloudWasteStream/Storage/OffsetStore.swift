@@ -49,6 +49,18 @@ public struct OffsetStore {
         return out
     }
 
+    /// The committed next offset of every partition of `topic` in this group that has a row (-1:
+    /// claimed, nothing committed yet), whoever owns it.
+    public func nextOffsets(topic: String) throws -> [Int32: Int64] {
+        let result = try db.query("""
+            SELECT partition, next_offset FROM \(unescaped: schema).stream_offsets
+             WHERE consumer_group = \(groupId) AND topic = \(topic)
+            """)
+        var out: [Int32: Int64] = [:]
+        for r in 0..<result.rowCount { out[Int32(result.int(r, 0)!)] = Int64(result.int(r, 1)!) }
+        return out
+    }
+
     /// Inside the batch transaction: moves every span's offset forward, only where the span's
     /// generation and start offset still match. Returns the partitions that did not (fenced).
     public func advance(_ spans: [PartitionSpan]) throws -> Set<TopicPartition> {

@@ -1,0 +1,85 @@
+import CloudWasteKafka
+import Foundation
+import Logging
+
+/// Holds the data topics' partitions back at each assignment until every privacy request
+/// published before it has been applied, by whichever writer or instance owns its partition.
+/// librdkafka fetches all topics at once, so without it a backlog's records could be judged
+/// before the consent changes published ahead of them: an opt-in read late cannot re-admit
+/// the records it covers that were dropped before it was known (docs/privacy.md), and the rows
+/// would depend on the order of reading. "Applied" means that PostgreSQL's stored offset of every
+/// privacy partition reached the high watermark seen at the assignment; privacy partitions are
+/// never held, so the wait always ends, and it is bounded (`pipeline.privacy_catch_up_seconds`).
+/// Owned by the consumer thread.
+struct PrivacyCatchUp {
+    /// The privacy topic; nil when this pipeline does not read it (nothing to wait for).
+    let topic: String?
+    let timeoutSeconds: Double
+    /// Whether a partition without stored history starts at its end (`auto.offset.reset=latest`):
+    /// then what it held before is never read, and is not waited for.
+    let startsAtEnd: Bool
+    private(set) var held = Set<TopicPartition>()
+    /// Privacy partition → (low, high) watermarks to reach; nil until queried.
+    private var targets: [Int32: (low: Int64, high: Int64)]?
+    private var since = Date()
+
+    init(topic: String?, timeoutSeconds: Double, startsAtEnd: Bool) {
+        self.topic = timeoutSeconds > 0 ? topic : nil
+        self.timeoutSeconds = timeoutSeconds
+        self.startsAtEnd = startsAtEnd
+    }
+
+    func holds(_ tp: TopicPartition) -> Bool { held.contains(tp) }
+
+    /// Adds the data partitions of a new assignment; returns them (to be assigned paused).
+    mutating func hold(_ partitions: [TopicPartition]) -> Set<TopicPartition> {
+        guard let topic else { return [] }
+        let data = partitions.filter { $0.topic != topic }
+        guard !data.isEmpty else { return [] }
+        if held.isEmpty { since = Date() }
+        held.formUnion(data)
+        targets = nil  // what was published up to this assignment
+        return Set(data)
+    }
+
+    mutating func forget(_ partitions: Set<TopicPartition>) { held.subtract(partitions) }
+
+    /// Checks how far the privacy partitions are applied; returns the partitions to release (all
+    /// held ones) once they are, or once the wait timed out. Errors (a broker or PostgreSQL that
+    /// does not answer) are retried at the next check.
+    mutating func check(consumer: KafkaConsumer, offsets: OffsetStore, logger: Logger) -> Set<TopicPartition> {
+        guard let topic, !held.isEmpty else { return [] }
+        let waited = Date().timeIntervalSince(since)
+        if waited >= timeoutSeconds {
+            logger.warning("privacy requests not applied within \(Int(timeoutSeconds)) s of the assignment; reading the data topics anyway (a late opt-in may not re-admit records read before it)",
+                           metadata: ["held_partitions": "\(held.count)"])
+            return releaseAll()
+        }
+        do {
+            if targets == nil {
+                var found: [Int32: (low: Int64, high: Int64)] = [:]
+                for p in try consumer.partitions(of: topic, timeoutMs: 2000) {
+                    found[p] = try consumer.queryWatermarks(TopicPartition(topic: topic, partition: p), timeoutMs: 2000)
+                }
+                targets = found
+            }
+            let stored = try offsets.nextOffsets(topic: topic)
+            let pending = targets!.filter { p, w in
+                guard let next = stored[p], next >= 0 else { return w.high > w.low && !startsAtEnd }
+                return next < w.high
+            }
+            guard pending.isEmpty else { return [] }
+            logger.info("privacy requests applied up to the assignment; reading \(held.count) data partitions",
+                        metadata: ["waited_ms": "\(Int(waited * 1000))"])
+            return releaseAll()
+        } catch {
+            logger.debug("privacy catch-up check failed; retrying", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    private mutating func releaseAll() -> Set<TopicPartition> {
+        defer { held.removeAll() }
+        return held
+    }
+}
