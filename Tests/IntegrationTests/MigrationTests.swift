@@ -1,3 +1,4 @@
+import CloudWasteKafka
 import CloudWastePostgres
 @testable import CloudWasteStream
 import Foundation
@@ -49,6 +50,10 @@ import TestSupport
         #expect(try db.execute("SELECT resource_hash, currency FROM window_resource_costs ORDER BY 1").rows == [["a1", "USD"], ["b1", "EUR"], ["b2", "USD"]])
         #expect(try db.execute("SELECT DISTINCT account_hash FROM window_dirty_months").rows == [["B"]])
         #expect(try db.execute("SELECT count(*) FROM user_action_patterns WHERE currency <> 'USD'").int(0, 0) == 0)
+        // Both rows were published under account_hash:month: those keys get a tombstone, and every
+        // row goes out again under its new key.
+        #expect(try db.execute("SELECT key FROM legacy_trend_keys ORDER BY 1").rows == [["A:2026-03-01"], ["B:2026-03-01"]])
+        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE emitted_revision > 0").int(0, 0) == 0)
 
         var config = StreamConfig()
         config.postgresSchema = "public"
@@ -58,5 +63,17 @@ import TestSupport
         let rows = try db.execute("SELECT account_hash, currency, resources_detected, waste_detected_monthly_cost::text, revision FROM cost_trend_data ORDER BY 1, 2")
         #expect(rows.rows == [["A", "USD", "1", "10.0000", "4"], ["B", "EUR", "1", "10.0000", "1"], ["B", "USD", "1", "20.0000", "8"]])
         #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
+
+        let env = try TestEnvironment()
+        let topic = "cloudwaste.cost-trends.v1"
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: testLogger("test.migrate"))
+        let publisher = TrendPublisher(producer: producer, windows: windows, topic: topic)
+        #expect(try publisher.retireLegacyKeys() == 2)
+        #expect(try publisher.retireLegacyKeys() == 0)  // once
+        try publisher.publish(try windows.unpublishedTrends())
+        #expect(try windows.unpublishedTrends().isEmpty)
+        let published = try env.readTopic(topic, idleMs: 1500).map { (String(decoding: $0.key ?? [], as: UTF8.self), $0.value == nil) }
+        #expect(published.filter(\.1).map(\.0).sorted() == ["A:2026-03-01", "B:2026-03-01"])
+        #expect(published.filter { !$0.1 }.map(\.0).sorted() == ["A:2026-03-01:USD", "B:2026-03-01:EUR", "B:2026-03-01:USD"])
     }
 }

@@ -128,7 +128,8 @@ public struct DatasetExporter: Sendable {
                 let name = "\(split.rawValue).\(options.format.fileExtension)\(options.gzip ? ".gz" : "")"
                 let finalPath = outputDirectory.appendingPathComponent(name).path
                 let expected = perSplitLabel[split.rawValue, default: [:]].values.reduce(0, +)
-                let select = "SELECT * FROM (\(examples)) e WHERE split = '\(split.rawValue)'"
+                // In key order, so that the same rows give the same file (and checksum).
+                let select = "SELECT * FROM (\(examples)) e WHERE split = '\(split.rawValue)' ORDER BY scan_hash, resource_hash"
                 let (rows, bytes, sha256) = try Exporter(logger: logger, isCancelled: isCancelled).writeFile(
                     db: db, copy: Exporter.copyStatement(select, format: options.format), format: options.format, gzip: options.gzip,
                     finalPath: finalPath, what: "\(split.rawValue) split", expectedRows: expected)
@@ -175,12 +176,13 @@ public struct DatasetExporter: Sendable {
                       FROM \(s).ml_training_data t) m
               LEFT JOIN LATERAL (
                    SELECT u.action, u.action_at FROM \(s).user_action_patterns u
-                    WHERE u.resource_hash = m.resource_hash AND u.action_at >= m.detected_at
+                    WHERE u.resource_hash = m.resource_hash AND u.account_hash = m.account_hash AND u.action_at >= m.detected_at
                       AND u.action_at <= m.detected_at + make_interval(days => \(window))
                     ORDER BY u.action_at, u.source_partition, u.source_offset LIMIT 1) a ON true
               CROSS JOIN LATERAL (
                    SELECT sum(c.amount::numeric)::numeric(18,4) AS amount, count(*)::int AS days FROM \(s).resource_billed_costs c
-                    WHERE c.resource_hash = m.resource_hash AND c.cost_type = 'unblended' AND c.currency = m.currency
+                    WHERE c.resource_hash = m.resource_hash AND c.account_hash = m.account_hash AND c.cost_type = 'unblended'
+                      AND c.currency = m.currency
                       AND c.usage_date >= (m.detected_at AT TIME ZONE 'UTC')::date
                       AND c.usage_date < (m.detected_at AT TIME ZONE 'UTC')::date + \(window)) b
              WHERE \(detectionFilter(from: from))

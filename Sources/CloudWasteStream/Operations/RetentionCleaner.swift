@@ -21,9 +21,8 @@ public struct RetentionCleaner: Sendable {
         public enum Granularity: Sendable {
             /// A timestamptz: the row ages with it.
             case instant
-            /// A `date` holding a UTC day: the row ages when its whole day does.
-            case day
-            /// A `date` holding the first day of a UTC month: the row ages when its whole month does.
+            /// A `date` (a month's first day, or a day in it): the row ages when the whole UTC month
+            /// it falls in does.
             case month
         }
 
@@ -38,7 +37,7 @@ public struct RetentionCleaner: Sendable {
         Table(name: "user_action_patterns", timeColumn: "action_at", granularity: .instant),
         Table(name: "resource_lifecycle_events", timeColumn: "occurred_at", granularity: .instant),
         Table(name: "cloudwatch_metrics_history", timeColumn: "ts", granularity: .instant),
-        Table(name: "resource_billed_costs", timeColumn: "usage_date", granularity: .day),
+        Table(name: "resource_billed_costs", timeColumn: "usage_date", granularity: .month),
         Table(name: "cost_trend_data", timeColumn: "month", granularity: .month),
         Table(name: "window_resource_costs", timeColumn: "month", granularity: .month),
         Table(name: "window_eliminations", timeColumn: "month", granularity: .month),
@@ -47,7 +46,8 @@ public struct RetentionCleaner: Sendable {
 
     /// Window state is what a month's cost_trend_data row is recomputed from, and it carries user
     /// pseudonyms: it follows cost_trend_data's age unless given its own. Billed days are window
-    /// state too (a month's billed figures are recomputed from them when a late record arrives).
+    /// state too (a month's billed figures are recomputed from them when a late record arrives),
+    /// so they go by whole months as well: a kept month keeps all its days.
     static let followsCostTrends: Set<String> = ["window_resource_costs", "window_eliminations", "resource_billed_costs"]
 
     public struct TableResult: Sendable, Equatable {
@@ -167,7 +167,6 @@ public struct RetentionCleaner: Sendable {
         let col = PostgresQuery.quoteIdentifier(table.timeColumn)
         let sql = switch table.granularity {
         case .instant: "\(col) < $1::timestamptz"
-        case .day: "\(col) < ($1::timestamptz AT TIME ZONE 'UTC')::date"
         case .month: "\(col) < date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC')::date"
         }
         return (cutoff, sql)

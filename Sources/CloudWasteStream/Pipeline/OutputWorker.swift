@@ -145,6 +145,11 @@ final class OutputWorker {
 
     private func republishTrends() {
         do {
+            let retired = try trends.retireLegacyKeys(timeoutMs: Int32(max(1, min(10, state.secondsLeft(margin: .seconds(2)))) * 1000))
+            if retired > 0 {
+                logger.info("published tombstones for \(retired) cost-trend keys from before money per currency (account_hash:month)")
+                return  // more may follow; trendsPending stays set
+            }
             let pending = try windows.unpublishedTrends()
             if !pending.isEmpty {
                 logger.info("re-publishing \(pending.count) cost-trend rows left unpublished")

@@ -176,6 +176,7 @@ public struct Migrator {
         // month and summed every currency together; they become one row per currency. Rows from
         // before this version are USD (actions had no currency); account-months whose window
         // state holds another currency are queued, so the recomputer splits them per currency.
+        // Instances of an older version cannot write the new keys: stop them all, then migrate.
         Migration(version: 5, name: "money per currency; billed costs per resource and day", sql: """
         ALTER TABLE {s}.user_action_patterns ADD COLUMN currency text NOT NULL DEFAULT 'USD';
         ALTER TABLE {s}.window_eliminations ADD COLUMN currency text NOT NULL DEFAULT 'USD';
@@ -189,6 +190,14 @@ public struct Migrator {
         ALTER TABLE {s}.window_resource_costs DROP CONSTRAINT window_resource_costs_pkey,
             ADD PRIMARY KEY (account_hash, month, resource_hash, currency);
         ALTER TABLE {s}.window_dirty_months ADD COLUMN currency text;
+        -- The cost-trend topic's keys were account_hash:month; they become
+        -- account_hash:month:currency. Every row is published again under its new key, and each
+        -- old key that was published gets one tombstone, so a compacted topic keeps no sum over
+        -- several currencies (the publisher empties this table).
+        CREATE TABLE {s}.legacy_trend_keys (key text PRIMARY KEY);
+        INSERT INTO {s}.legacy_trend_keys
+        SELECT account_hash || ':' || to_char(month, 'YYYY-MM-DD') FROM {s}.cost_trend_data WHERE emitted_revision > 0;
+        UPDATE {s}.cost_trend_data SET emitted_revision = 0;
         ALTER TABLE {s}.cost_trend_data ADD COLUMN currency text NOT NULL DEFAULT 'USD',
             ADD COLUMN billed_resources int NOT NULL DEFAULT 0,
             ADD COLUMN billed_waste_monthly_cost numeric(18,4) NOT NULL DEFAULT 0;

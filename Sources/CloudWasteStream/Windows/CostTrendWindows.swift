@@ -2,8 +2,9 @@ public import CloudWastePostgres
 import Foundation
 
 /// The monthly cost-trend windows (SPEC §6) in PostgreSQL. Writers maintain the window state
-/// (each resource's latest estimate per account and month, each deleted resource's latest saving)
-/// in their batch transactions and append the account-months they touched to
+/// (each resource's latest estimate per account, month and currency, each deleted resource's
+/// latest saving; billed days are read from resource_billed_costs itself) in their batch
+/// transactions and append the account-months they touched to
 /// `window_dirty_months`; one recomputer at a time per schema (an advisory lock) turns that queue
 /// into `cost_trend_data` rows and finalizes months past the watermark. So several writers, and
 /// several instances, never update one cost-trend row concurrently, and the rows are the same as
@@ -185,8 +186,7 @@ public struct CostTrendWindows {
     /// Recomputes every account-month in `touched_months`, in every currency, from the window
     /// state and upserts each (account, month, currency) row where it changed (or where a late
     /// record reached a finalized one). A currency left without any figure in a month (after an
-    /// erasure, an opt-out, or a resource whose latest scan changed currency) loses its row, and a
-    /// tombstone is emitted for it.
+    /// erasure or an opt-out) loses its row, and a tombstone is emitted for it.
     func recomputeTouchedMonths(keyId: String) throws -> ([TrendEmission], Int) {
         let result = try db.query("""
             WITH q AS (
@@ -327,6 +327,19 @@ public struct CostTrendWindows {
              ORDER BY account_hash, month, currency LIMIT \(limit)
             """)
         return Self.emissions(result)
+    }
+
+    /// Keys of the cost-trend topic from before SPEC v1.1 (`account_hash:month`) that still need
+    /// their one tombstone (migration 5).
+    public func legacyTrendKeys(limit: Int = 10_000) throws -> [String] {
+        let result = try db.query("SELECT key FROM \(unescaped: s).legacy_trend_keys ORDER BY key LIMIT \(limit)")
+        return (0..<result.rowCount).map { result.string($0, 0)! }
+    }
+
+    /// Records that these legacy keys' tombstones reached the topic.
+    public func retireLegacyTrendKeys(_ keys: [String]) throws {
+        guard !keys.isEmpty else { return }
+        try db.query("DELETE FROM \(unescaped: s).legacy_trend_keys WHERE key = ANY(\(keys)::text[])")
     }
 
     /// Records that these revisions reached the cost-trend topic.

@@ -23,4 +23,15 @@ public struct TrendPublisher {
         try producer.flush(timeoutMs: timeoutMs)
         try windows.markPublished(emissions)
     }
+
+    /// Publishes one tombstone per key from before SPEC v1.1 (`account_hash:month`, a sum over
+    /// every currency), so that a compacted topic drops them; returns how many.
+    public func retireLegacyKeys(timeoutMs: Int32 = 10_000) throws -> Int {
+        let keys = try windows.legacyTrendKeys()
+        guard !keys.isEmpty else { return 0 }
+        for key in keys { try producer.send(topic: topic, key: Array(key.utf8), value: nil) }
+        try producer.flush(timeoutMs: timeoutMs)
+        try windows.retireLegacyTrendKeys(keys)
+        return keys.count
+    }
 }
