@@ -235,8 +235,8 @@ import TestSupport
 
     @Test func lateRecordReopensAFinalizedMonthAndIsReEmitted() throws {
         let env = try TestEnvironment(partitions: [.scanResources: 1, .userActions: 1])
-        func scan(_ event: String, _ resource: String, _ at: String, _ cost: Double) -> (InputTopic, String?, [UInt8]?) {
-            (.scanResources, "acct", Array("{\"event_id\":\"\(event)\",\"scan_id\":\"\(event)\",\"detected_at\":\"\(at)\",\"user_id\":\"u\",\"cloud_account_id\":\"acct\",\"provider\":\"azure\",\"region\":\"westeurope\",\"resource_type\":\"managed_disk\",\"resource_id\":\"\(resource)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost)}".utf8))
+        func scan(_ event: String, _ resource: String, _ at: String, _ cost: Double, currency: String = "USD") -> (InputTopic, String?, [UInt8]?) {
+            (.scanResources, "acct", Array("{\"event_id\":\"\(event)\",\"scan_id\":\"\(event)\",\"detected_at\":\"\(at)\",\"user_id\":\"u\",\"cloud_account_id\":\"acct\",\"provider\":\"azure\",\"region\":\"westeurope\",\"resource_type\":\"managed_disk\",\"resource_id\":\"\(resource)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost),\"currency\":\"\(currency)\"}".utf8))
         }
         try env.publish([scan("e1", "disk-1", "2026-01-10T00:00:00Z", 10), scan("e2", "disk-2", "2026-02-10T00:00:00Z", 20),
                          scan("e3", "disk-3", "2026-03-20T00:00:00Z", 30)])
@@ -283,5 +283,13 @@ import TestSupport
         guard let v = lastEmitted?.value, case .object(let o)? = try? JSONParser().parse(v) else { Issue.record("no emission"); return }
         #expect(o["billed_waste_monthly_cost"] == .number(4.25))
         #expect(o["currency"] == .string("USD"))
+
+        // A late record in a currency the finalized month had no row for: its new row is final
+        // at once and counts the record as late.
+        try env.publish([scan("e5", "disk-5", "2026-01-20T00:00:00Z", 50, currency: "EUR")])
+        try env.runPipeline()
+        let eur = try db.execute("SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'EUR'").rows
+        #expect(eur == [["1", "1", "t", "1"]])
+        #expect(try db.execute("SELECT late_records FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'USD'").string(0, 0) == "3")
     }
 }

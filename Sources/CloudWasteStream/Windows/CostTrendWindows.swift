@@ -156,6 +156,10 @@ public struct CostTrendWindows {
             } else if try db.execute("SELECT pg_try_advisory_xact_lock(\(lock))").bool(0, 0) != true {
                 return nil
             }
+            // The tombstone check hashes the recomputed keys (NOT IN over a hashed subplan); beyond
+            // work_mem PostgreSQL would scan them once per row instead. 64 MB holds about half a
+            // million account-months (a replay's first recompute).
+            try db.execute("SET LOCAL work_mem = '64MB'")
             try db.execute("""
                 WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, currency, records)
                 INSERT INTO touched_months (account_hash, month, currency, records)
@@ -235,9 +239,15 @@ public struct CostTrendWindows {
                      billed_waste_monthly_cost, late_records, revision, finalized, key_id)
                 SELECT k.account_hash, k.month, k.currency, COALESCE(det.provider, elim.provider, bill.provider, 'unknown'),
                        COALESCE(det.n, 0), COALESCE(det.cost, 0), COALESCE(elim.n, 0), COALESCE(elim.cost, 0),
-                       COALESCE(cat.top, '[]'::jsonb), COALESCE(bill.n, 0), COALESCE(bill.cost, 0), 0, 1, false, \(keyId)
+                       COALESCE(cat.top, '[]'::jsonb), COALESCE(bill.n, 0), COALESCE(bill.cost, 0),
+                       -- A currency's first row in a month that is final already: its records are late.
+                       CASE WHEN fin.finalized THEN COALESCE(q.records, 0) ELSE 0 END, 1, COALESCE(fin.finalized, false), \(keyId)
                   FROM k LEFT JOIN det USING (account_hash, month, currency) LEFT JOIN elim USING (account_hash, month, currency)
                          LEFT JOIN bill USING (account_hash, month, currency) LEFT JOIN cat USING (account_hash, month, currency)
+                         LEFT JOIN q USING (account_hash, month, currency)
+                         LEFT JOIN (SELECT f.account_hash, f.month, bool_or(f.finalized) AS finalized
+                                      FROM \(unescaped: s).cost_trend_data f JOIN g USING (account_hash, month) GROUP BY 1, 2) fin
+                                USING (account_hash, month)
                  ORDER BY k.account_hash, k.month, k.currency
                 ON CONFLICT (account_hash, month, currency) DO UPDATE SET
                     provider = EXCLUDED.provider, resources_detected = EXCLUDED.resources_detected,
