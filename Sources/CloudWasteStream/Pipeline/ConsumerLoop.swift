@@ -97,6 +97,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     func run() {
         var lastHousekeeping = Date.distantPast
+        var lastCatchUpCheck = Date.distantPast
         while !state.isStopping {
             handleFenced()
             if !needsClaim.isEmpty { claimPending() }
@@ -113,6 +114,10 @@ final class ConsumerLoop: KafkaRebalanceListener {
             reseeked.removeAll()
             if !messages.isEmpty { lastRecordAt = Date() }
             sealReadyBatches()
+            if !privacyCatchUp.held.isEmpty && Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 {
+                checkPrivacyCatchUp()
+                lastCatchUpCheck = Date()
+            }
             if Date().timeIntervalSince(lastHousekeeping) >= 1 {
                 housekeeping()
                 lastHousekeeping = Date()
@@ -246,6 +251,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
         do { try consumer.seek(positions, timeoutMs: 0) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
     }
 
+    /// Releases the held data partitions once the privacy requests before their assignment are applied.
+    private func checkPrivacyCatchUp() {
+        let released = privacyCatchUp.check(consumer: consumer, offsets: offsets, logger: logger)
+        if !released.isEmpty { resume(released.filter { held[lane(of: $0)] == nil }) }
+    }
+
     // MARK: - Ownership
 
     private func handleFenced() {
@@ -334,8 +345,6 @@ final class ConsumerLoop: KafkaRebalanceListener {
     // MARK: - Housekeeping (once a second)
 
     private func housekeeping() {
-        let released = privacyCatchUp.check(consumer: consumer, offsets: offsets, logger: logger)
-        if !released.isEmpty { resume(released.filter { held[lane(of: $0)] == nil }) }
         reportConsumed()
         commitKafkaOffsets()
         restartStalledPartitions(lag: updateLag())
