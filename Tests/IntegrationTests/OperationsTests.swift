@@ -220,14 +220,23 @@ import Glibc
         try Self.insertScans(db, first: 8, count: 5, daysAgo: 40)
         try Self.insertTrend(db, account: "a", monthsAgo: 0)
         try Self.insertTrend(db, account: "a", monthsAgo: 3)
+        // Billed days 0…9 days back: a day belongs to the window when it starts in it, so 7 days
+        // back (which started before now − 7 days) is out of a 7-day export.
+        try db.execute("""
+            INSERT INTO resource_billed_costs (resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency,
+                                               amount, key_id, source_topic, source_partition, source_offset)
+            SELECT 'r', ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', 'a', 'e' || d, 'aws', 'USD',
+                   1, 'aaaa1111', 'cloudwaste.billed-costs.v1', 0, d
+              FROM generate_series(0, 9) d
+            """)
         func rows(_ days: Int) throws -> [String: Int] {
             let m = try Exporter().run(db: db, schema: "public", days: days, format: .jsonl, gzip: false,
-                                       tables: ["ml_training_data", "cost_trend_data"], outputDirectory: Self.tempDirectory())
+                                       tables: ["ml_training_data", "cost_trend_data", "resource_billed_costs"], outputDirectory: Self.tempDirectory())
             return Dictionary(uniqueKeysWithValues: m.files.map { ($0.table, $0.rows) })
         }
-        #expect(try rows(7) == ["ml_training_data": 3, "cost_trend_data": 1])
+        #expect(try rows(7) == ["ml_training_data": 3, "cost_trend_data": 1, "resource_billed_costs": 7])
         #expect(try rows(30)["ml_training_data"] == 7)
-        #expect(try rows(365) == ["ml_training_data": 12, "cost_trend_data": 2])
+        #expect(try rows(365) == ["ml_training_data": 12, "cost_trend_data": 2, "resource_billed_costs": 10])
     }
 
     @Test func badInputIsAUsageErrorThatWritesNothing() throws {

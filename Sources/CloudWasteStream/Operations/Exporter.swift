@@ -41,6 +41,11 @@ public struct Exporter: Sendable {
         "user_preferences": "updated_at",
     ]
 
+    /// SQL for the first UTC day that starts at or after the timestamptz `t`.
+    static func firstDayStartingAtOrAfter(_ t: String) -> String {
+        "(date_trunc('day', (\(t) AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond'))::date"
+    }
+
     /// The tables in the order they are exported when none are named.
     public static let defaultTableOrder = [
         "ml_training_data", "user_action_patterns", "resource_lifecycle_events",
@@ -152,8 +157,8 @@ public struct Exporter: Sendable {
         let condition = switch (isDate, timeColumn == "month") {
         case (true, true):  // a month: every month that overlaps the window
             "\(col) >= date_trunc('month', \(fromSQL) AT TIME ZONE 'UTC')::date AND \(col) < (\(toSQL) AT TIME ZONE 'UTC')"
-        case (true, false):  // a UTC day: the days that start in the window
-            "(\(col)::timestamp AT TIME ZONE 'UTC') >= \(fromSQL) AND (\(col)::timestamp AT TIME ZONE 'UTC') < \(toSQL)"
+        case (true, false):  // a UTC day: the days that start in the window (bounds as dates, for the BRIN index)
+            "\(col) >= \(Self.firstDayStartingAtOrAfter(fromSQL)) AND \(col) < \(Self.firstDayStartingAtOrAfter(toSQL))"
         default: "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
         }
         let select = "SELECT \(exported.map { q($0.name) }.joined(separator: ", ")) FROM \(relation) WHERE \(condition)"
