@@ -54,5 +54,5 @@ public struct StatusDocument: Encodable, Sendable {
         databaseError = snapshot.error
     }
 
-    public var json: [UInt8] { Array((try? JSONCoding.encoder.encode(self)) ?? Data("{}".utf8)) }
+    public var json: [UInt8] { JSONCoding.bytes(self) }
 }

@@ -9,7 +9,7 @@ enum StatusPage {
     static func render(state: OperatorState, exports: ExportDirectory, now: Date = Date()) -> String {
         let s = state.pipeline.status
         let doc = StatusDocument(state: state, now: now)
-        let report = state.snapshot.report
+        let report = doc.database
         let history = state.history
         var html = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>CloudWaste Stream</title>
@@ -84,7 +84,7 @@ enum StatusPage {
         }.joined() + "</ul></div>\n"
         let snapshotAge = doc.databaseSnapshotAgeSeconds.map { "database figures \(age($0)) old" } ?? "database figures not read yet"
         html += "<p>Latest finalized month: \(report?.latestFinalizedMonth ?? "none") · \(snapshotAge)"
-        html += (state.snapshot.error.map { " · <span class=\"bad\">last refresh failed: \(escape($0))</span>" } ?? "")
+        html += (doc.databaseError.map { " · <span class=\"bad\">last refresh failed: \(escape($0))</span>" } ?? "")
         html += " · <a href=\"/metrics\">metrics</a> · <a href=\"/stats\">stats (JSON)</a></p>\n</body></html>\n"
         return html
     }

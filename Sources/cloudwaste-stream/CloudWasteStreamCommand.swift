@@ -48,12 +48,10 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (default: config/cloudwaste-stream.toml if present).")
     var config: String?
 
-    /// The configuration, validated, with its secrets registered for redaction.
+    /// The configuration, validated, with its secrets registered for redaction (by `validate`).
     func load() throws -> StreamConfig {
         do {
-            let config = try StreamConfig.load(path: config)
-            config.registerSecrets()
-            return config
+            return try StreamConfig.load(path: config)
         } catch {
             throw UsageFailure(error.description)
         }

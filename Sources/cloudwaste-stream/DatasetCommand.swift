@@ -50,7 +50,7 @@ struct DatasetCommand: AsyncParsableCommand {
                 print("\(f.file)  \(f.rows) examples (\(labels))  \(f.bytes) bytes  sha256 \(f.sha256)")
             }
             let peak = ProcessMemory.peakResidentBytes.map { ", peak RSS \($0 / 1_048_576) MiB" } ?? ""
-            print("dataset: \(manifest.totalRows) examples into \(directory.path) (data card: \(DatasetExporter.manifestName))\(peak)")
+            print("dataset: \(manifest.totalRows) examples into \(directory.path) (data card: \(Exporter.manifestName))\(peak)")
         }
     }
 }

@@ -70,8 +70,6 @@ public struct DatasetExporter: Sendable {
         ("billed_days", "integer", "billed days found for billed_after_detection"),
     ]
 
-    public static let manifestName = Exporter.manifestName
-
     let logger: Logger
     let isCancelled: @Sendable () -> Bool
 

@@ -104,5 +104,5 @@ public struct DatasetManifest: Sendable, Equatable, Encodable {
         }
     }
 
-    public var jsonBytes: [UInt8] { Array((try? JSONCoding.encoder.encode(self)) ?? Data("{}".utf8)) }
+    public var jsonBytes: [UInt8] { JSONCoding.bytes(self) }
 }

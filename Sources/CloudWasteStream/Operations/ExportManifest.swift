@@ -62,6 +62,5 @@ public struct ExportManifest: Sendable, Equatable, Encodable {
     enum CodingKeys: String, CodingKey { case manifestVersion, createdAt, schema, days, format, gzip, timeRange, keyIds, totalRows, files }
 
     /// The content of `manifest.json`.
-    public var jsonBytes: [UInt8] { Array((try? JSONCoding.encoder.encode(self)) ?? Data("{}".utf8)) }
-    public var json: String { String(decoding: jsonBytes, as: UTF8.self) }
+    public var jsonBytes: [UInt8] { JSONCoding.bytes(self) }
 }

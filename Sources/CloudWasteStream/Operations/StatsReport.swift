@@ -130,7 +130,7 @@ public struct StatsReport: Sendable, Codable, Equatable {
         let doc = Document(tables: Dictionary(uniqueKeysWithValues: tables.map { ($0.table, $0) }),
                            deadLetters: Dictionary(deadLettersByReason.map { ($0.reason, $0.count) }, uniquingKeysWith: +),
                            lag: lag, lagUnknown: lagUnknown, latestFinalizedMonth: latestFinalizedMonth, costTrends: costTrends)
-        return String(decoding: (try? JSONCoding.encoder.encode(doc)) ?? Data("{}".utf8), as: UTF8.self)
+        return String(decoding: JSONCoding.bytes(doc), as: UTF8.self)
     }
 }
 
@@ -142,6 +142,11 @@ public enum JSONCoding {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         e.dateEncodingStrategy = .iso8601
         return e
+    }
+
+    /// `value` as JSON (`{}` if it cannot be encoded, which does not happen for the project's types).
+    public static func bytes(_ value: some Encodable) -> [UInt8] {
+        Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 }
 

@@ -76,10 +76,7 @@ public struct EncodedRows: Sendable {
         var out = EncodedRows()
         for (i, slot) in slots.enumerated() where slot.length >= 0 {
             guard let item = keep(Int(slot.item)) else { continue }
-            let start = Int(slot.start)
-            out.slots.append(Slot(item: Int32(item), start: Int32(out.encoder.count), length: slot.length))
-            out.encoder.append(tuples: encoder.bytes[start..<(start + Int(slot.length))])
-            if !detections.isEmpty { out.detections.append(detections[i]) }
+            out.appendRow(item: Int32(item), tuple: tuple(of: slot), detection: detections.isEmpty ? nil : detections[i])
         }
         return out
     }
@@ -88,19 +85,24 @@ public struct EncodedRows: Sendable {
     func partitioned(_ first: (WindowDetection) -> Bool) -> (EncodedRows, EncodedRows) {
         var a = EncodedRows(), b = EncodedRows()
         for (i, slot) in slots.enumerated() where slot.length >= 0 {
-            let start = Int(slot.start)
-            let tuple = encoder.bytes[start..<(start + Int(slot.length))]
             if first(detections[i]) {
-                a.slots.append(Slot(item: slot.item, start: Int32(a.encoder.count), length: slot.length))
-                a.encoder.append(tuples: tuple)
-                a.detections.append(detections[i])
+                a.appendRow(item: slot.item, tuple: tuple(of: slot), detection: detections[i])
             } else {
-                b.slots.append(Slot(item: slot.item, start: Int32(b.encoder.count), length: slot.length))
-                b.encoder.append(tuples: tuple)
-                b.detections.append(detections[i])
+                b.appendRow(item: slot.item, tuple: tuple(of: slot), detection: detections[i])
             }
         }
         return (a, b)
+    }
+
+    private func tuple(of slot: Slot) -> ArraySlice<UInt8> {
+        encoder.bytes[Int(slot.start)..<(Int(slot.start) + Int(slot.length))]
+    }
+
+    /// Appends an already encoded row (and its detection, for detections).
+    private mutating func appendRow(item: Int32, tuple: ArraySlice<UInt8>, detection: WindowDetection?) {
+        slots.append(Slot(item: item, start: Int32(encoder.count), length: Int32(tuple.count)))
+        encoder.append(tuples: tuple)
+        if let detection { detections.append(detection) }
     }
 
     /// Without superseded rows (a no-op when there are none).
@@ -111,6 +113,6 @@ public struct EncodedRows: Sendable {
 
     /// The encoded tuple of each row, in order (for tests).
     var rows: [ArraySlice<UInt8>] {
-        slots.filter { $0.length >= 0 }.map { encoder.bytes[Int($0.start)..<Int($0.start + $0.length)] }
+        slots.filter { $0.length >= 0 }.map(tuple(of:))
     }
 }

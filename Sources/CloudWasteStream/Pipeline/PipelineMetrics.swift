@@ -114,7 +114,7 @@ public struct MetricsExposition: Sendable {
                 name = String(series[..<open])
                 for pair in series[series.index(after: open)..<series.index(before: series.endIndex)].split(separator: ",") {
                     let kv = pair.split(separator: "=", maxSplits: 1)
-                    if kv.count == 2 { labels[String(kv[0])] = String(kv[1]).trimmingCharacters(in: ["\""]) }
+                    if kv.count == 2 { labels[String(kv[0])] = String(kv[1].hasPrefix("\"") && kv[1].hasSuffix("\"") ? kv[1].dropFirst().dropLast() : kv[1]) }
                 }
             }
             out.append(Sample(name: name, labels: labels, value: value))
@@ -133,14 +133,5 @@ public struct MetricsExposition: Sendable {
         var out: [String: Double] = [:]
         for s in samples where s.name == name { if let v = s.labels[label] { out[v, default: 0] += s.value } }
         return out
-    }
-}
-
-private extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

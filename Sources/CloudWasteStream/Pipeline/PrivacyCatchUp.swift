@@ -29,7 +29,8 @@ struct PrivacyCatchUp {
         self.startsAtEnd = startsAtEnd
     }
 
-    func holds(_ tp: TopicPartition) -> Bool { held.contains(tp) }
+    /// Per message on the consumer thread: nearly always nothing is held, so no hashing then.
+    func holds(_ tp: TopicPartition) -> Bool { !held.isEmpty && held.contains(tp) }
 
     /// Adds the data partitions of a new assignment; returns them (to be assigned paused).
     mutating func hold(_ partitions: [TopicPartition]) -> Set<TopicPartition> {

@@ -138,8 +138,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// ISO weekday, Monday = 1 … Sunday = 7.
     public var isoWeekday: Int {
-        let days = Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
-        let w = (days + 3) % 7  // 1970-01-01 was a Thursday (3 in Monday=0)
+        let w = (unixDays + 3) % 7  // 1970-01-01 was a Thursday (3 in Monday=0)
         return (w < 0 ? w + 7 : w) + 1
     }
 

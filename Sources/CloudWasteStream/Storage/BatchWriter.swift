@@ -79,8 +79,6 @@ public final class BatchWriter {
     private var sessionReady = false
     /// Batches to write through staging before trying the straight COPY again (after a conflict).
     private var stagingOnlyBatches = 0
-    /// How many batches took the straight COPY (for tests and diagnostics).
-    public private(set) var directBatches = 0
 
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
@@ -102,10 +100,9 @@ public final class BatchWriter {
     public func write(_ batch: PreparedBatch) throws -> WriteResult {
         do {
             return try write(batch, direct: stagingOnlyBatches == 0 && settings.consentMode == .optOut)
-        } catch let error as DirectCopyConflict {
+        } catch is DirectCopyConflict {
             // A detection that is already stored: redo the batch through the staging upsert.
             stagingOnlyBatches = 100
-            _ = error
             return try write(batch, direct: false)
         }
     }
@@ -144,7 +141,6 @@ public final class BatchWriter {
                     if !plain.isEmpty {
                         directRows = try copyDetectionsDirectly(plain)
                         if settings.windowsEnabled { statements.append((table, detectionWindowState())) }
-                        directBatches += 1
                     }
                     rows = filtered
                     if rows.isEmpty { continue }
@@ -225,25 +221,28 @@ public final class BatchWriter {
         case .training:
             let t = TableDescription.mlTrainingData
             let filter = consent.allowsStaged(t.stagingTable, user: "s.user_hash", at: "s.detected_at")
-            guard settings.windowsEnabled else { return counted(t.upsert(schema: s, filter: filter, returning: "1")) }
-            return "WITH ins AS (\(t.upsert(schema: s, filter: filter, returning: CostTrendWindows.detectionColumns))), "
-                + CostTrendWindows.detectionState(schema: s, from: "ins") + " SELECT count(*) FROM ins"
+            return counted({ t.upsert(schema: s, filter: filter, returning: $0) },
+                           windows: (CostTrendWindows.detectionColumns, { CostTrendWindows.detectionState(schema: $0, from: $1) }))
         case .actions:
             let t = TableDescription.userActionPatterns
             let filter = consent.allowsStaged(t.stagingTable, user: "s.user_hash", at: "s.action_at")
-            guard settings.windowsEnabled else { return counted(t.upsert(schema: s, filter: filter, returning: "1")) }
-            return "WITH ins AS (\(t.upsert(schema: s, filter: filter, returning: CostTrendWindows.eliminationColumns))), "
-                + CostTrendWindows.eliminationState(schema: s, from: "ins") + " SELECT count(*) FROM ins"
-        case .lifecycle: return counted(TableDescription.resourceLifecycleEvents.upsert(schema: s, returning: "1"))
-        case .metrics: return counted(TableDescription.cloudwatchMetricsHistory.upsert(schema: s, returning: "1"))
+            return counted({ t.upsert(schema: s, filter: filter, returning: $0) },
+                           windows: (CostTrendWindows.eliminationColumns, { CostTrendWindows.eliminationState(schema: $0, from: $1) }))
+        case .lifecycle: return counted { TableDescription.resourceLifecycleEvents.upsert(schema: s, returning: $0) }
+        case .metrics: return counted { TableDescription.cloudwatchMetricsHistory.upsert(schema: s, returning: $0) }
         case .billed:
-            let t = TableDescription.resourceBilledCosts
-            guard settings.windowsEnabled else { return counted(t.upsert(schema: s, returning: "1")) }
-            return "WITH ins AS (\(t.upsert(schema: s, returning: CostTrendWindows.billedColumns))), "
-                + CostTrendWindows.billedState(schema: s, from: "ins") + " SELECT count(*) FROM ins"
-        case .deadLetters: return counted(TableDescription.deadLetters.upsert(schema: s, returning: "1"))
+            return counted({ TableDescription.resourceBilledCosts.upsert(schema: s, returning: $0) },
+                           windows: (CostTrendWindows.billedColumns, { CostTrendWindows.billedState(schema: $0, from: $1) }))
+        case .deadLetters: return counted { TableDescription.deadLetters.upsert(schema: s, returning: $0) }
         }
     }
 
-    private func counted(_ upsert: String) -> String { "WITH ins AS (\(upsert)) SELECT count(*) FROM ins" }
+    /// An upsert as one statement whose one result is the row count. With windows on, the rows it
+    /// returns (`windows.columns`) are folded into the window state (`windows.state(schema, "ins")`)
+    /// by the same statement.
+    private func counted(_ upsert: (_ returning: String) -> String,
+                         windows: (columns: String, state: (_ schema: String, _ rows: String) -> String)? = nil) -> String {
+        guard let windows, settings.windowsEnabled else { return "WITH ins AS (\(upsert("1"))) SELECT count(*) FROM ins" }
+        return "WITH ins AS (\(upsert(windows.columns))), \(windows.state(s, "ins")) SELECT count(*) FROM ins"
+    }
 }

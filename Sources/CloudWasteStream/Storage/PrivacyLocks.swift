@@ -20,7 +20,10 @@ struct PrivacyLocks {
     /// exclusively (a bucket in both is taken exclusively), in key order.
     func statement(shared: some Sequence<String>, exclusive: some Sequence<String>) -> String {
         var mode: [Int64: Bool] = [:]
-        for u in shared where mode[key(user: u)] == nil { mode[key(user: u)] = false }
+        for u in shared {
+            let k = key(user: u)
+            if mode[k] == nil { mode[k] = false }
+        }
         for u in exclusive { mode[key(user: u)] = true }
         guard !mode.isEmpty else { return "SELECT 1" }
         // Integers only: safe to inline. unnest keeps the array's (ascending) order.

@@ -110,7 +110,7 @@ public struct PrivacyRequests {
                 updated_at = GREATEST(p.updated_at, EXCLUDED.updated_at), erased_at = GREATEST(p.erased_at, EXCLUDED.erased_at)
             """)
         let report = ErasureReport(userHash: userHash, deleted: deleted)
-        let countsJSON = String(decoding: (try? JSONCoding.encoder.encode(deleted)) ?? Data("{}".utf8), as: UTF8.self)
+        let countsJSON = String(decoding: JSONCoding.bytes(deleted), as: UTF8.self)
         try db.query("""
             INSERT INTO \(unescaped: s).erasures AS e (user_hash, erased_at, deleted_rows, source)
             VALUES (\(userHash), \(time.postgresText)::timestamptz, \(countsJSON)::jsonb, \(source))

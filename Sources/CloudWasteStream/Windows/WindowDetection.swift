@@ -20,7 +20,7 @@ public struct WindowDetection: Sendable, Equatable {
 
     init(_ r: TrainingRow, source: SourcePosition) {
         accountHash = r.accountHash
-        monthDays = Int(r.detectedAt.monthStart.micros / 86_400_000_000)
+        monthDays = r.detectedAt.monthStart.unixDays
         resourceHash = r.resourceHash
         userHash = r.userHash
         provider = r.provider
