@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // No traits: swift-configuration support is not used (our config reader is small and strict).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        // Child processes of the development tools and the tests (FilePath comes from swift-system).
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config. Each is imported by exactly one Swift module.
@@ -69,7 +72,9 @@ let package = Package(
         .target(
             name: "CloudWasteDevTools",
             dependencies: ["CloudWasteStream", "CloudWasteKafka", "CloudWastePostgres", "CRdKafka",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Subprocess", package: "swift-subprocess"),
+                           .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
         .executableTarget(

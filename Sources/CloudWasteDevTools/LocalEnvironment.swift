@@ -1,6 +1,6 @@
-public import CloudWasteKafka
+import CloudWasteKafka
 public import CloudWasteStream
-public import CloudWastePostgres
+import CloudWastePostgres
 public import Foundation
 
 /// Everything the demo, the benchmark and the integration tests need without any set-up: a mock
@@ -16,12 +16,12 @@ public final class LocalEnvironment: @unchecked Sendable {
     ]
 
     public init(stateDirectory: URL, topicPrefix: String = "cloudwaste.", partitions: [InputTopic: Int] = defaultPartitions,
-                durablePostgres: Bool = false, database: String = "cloudwaste") throws {
+                durablePostgres: Bool = false, database: String = "cloudwaste") async throws {
         ScratchPostgres.stopLeftover(in: stateDirectory.appendingPathComponent("postgres"))
         try? FileManager.default.removeItem(at: stateDirectory)
         try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: durablePostgres)
-        try postgres.start()
+        try await postgres.start()
         let admin = try PostgresConnection(connectionString: postgres.url())
         try admin.execute("CREATE DATABASE \(PostgresQuery.quoteIdentifier(database))")
         admin.close()

@@ -6,7 +6,7 @@ import Glibc
 /// A throw-away PostgreSQL server (Debian's initdb/pg_ctl) in a state folder, for the demo, the
 /// benchmark and the tests. Started as the `postgres` user when we run as root, on a free port,
 /// listening on loopback and a private socket folder only.
-public final class ScratchPostgres: @unchecked Sendable {
+public final class ScratchPostgres: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
@@ -15,7 +15,6 @@ public final class ScratchPostgres: @unchecked Sendable {
     public let port: Int
     public let durable: Bool
     private let binDirectory: URL
-    private var started = false
 
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
     public var socketDirectory: URL { directory.appendingPathComponent("sock") }
@@ -37,32 +36,36 @@ public final class ScratchPostgres: @unchecked Sendable {
         "postgresql://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable"
     }
 
-    public func start() throws {
+    public func start() async throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         try fm.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
         let runAsPostgres = geteuid() == 0
         if runAsPostgres {
-            try run("/bin/chown", ["-R", "postgres:postgres", directory.path])
+            try await run("/bin/chown", ["-R", "postgres:postgres", directory.path])
         }
         if !fm.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
             try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            if runAsPostgres { try run("/bin/chown", ["-R", "postgres:postgres", directory.path]) }
-            try runPostgresTool("initdb", ["-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "-N"])
+            if runAsPostgres { try await run("/bin/chown", ["-R", "postgres:postgres", directory.path]) }
+            try await runPostgresTool("initdb", ["-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "-N"])
         }
         var options = "-p \(port) -k \(socketDirectory.path) -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB"
         if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         // Extra server settings for investigations, e.g. "-c log_min_duration_statement=20".
         if let extra = ProcessInfo.processInfo.environment["CLOUDWASTE_SCRATCH_PG_OPTIONS"] { options += " " + extra }
-        try runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-o", options, "-l", logFile.path, "-w", "-t", "60", "start"])
-        started = true
+        try await runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-o", options, "-l", logFile.path, "-w", "-t", "60", "start"])
     }
 
-    /// Stops the server; `immediate` simulates a crash (no checkpoint).
+    /// Stops the server; `immediate` simulates a crash (no checkpoint). This is what `pg_ctl stop`
+    /// does (SIGINT for a fast shutdown, SIGQUIT for an immediate one, then wait for the
+    /// postmaster to end), done here without a child process so that it also works from `defer`
+    /// and `atexit`.
     public func stop(immediate: Bool = false) throws {
-        guard started else { return }
-        try runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "stop"])
-        started = false
+        guard let pid = postmasterPID, kill(pid, 0) == 0 else { return }
+        kill(pid, immediate ? SIGQUIT : SIGINT)
+        guard Self.waitForExit(of: pid, pidFile: pidFile, seconds: 60) else {
+            throw Failure(description: "PostgreSQL (pid \(pid)) did not stop within 60 s — see \(logFile.path)")
+        }
     }
 
     /// Stops the server and deletes its folder.
@@ -71,18 +74,18 @@ public final class ScratchPostgres: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func runPostgresTool(_ tool: String, _ arguments: [String]) throws {
+    private func runPostgresTool(_ tool: String, _ arguments: [String]) async throws {
         let path = binDirectory.appendingPathComponent(tool).path
         if geteuid() == 0 {
-            try run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
+            try await run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
         } else {
-            try run(path, arguments)
+            try await run(path, arguments)
         }
     }
 
-    private func run(_ executable: String, _ arguments: [String]) throws {
+    private func run(_ executable: String, _ arguments: [String]) async throws {
         let outputFile = directory.appendingPathComponent("tool-output.txt")
-        let status = try ChildProcess.run(executable, arguments, outputPath: outputFile.path)
+        let status = try await ChildProcess.run(executable, arguments, output: .file(outputFile.path))
         if status != 0 {
             let data = FileManager.default.contents(atPath: outputFile.path) ?? Data()
             let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -125,17 +128,31 @@ public final class ScratchPostgres: @unchecked Sendable {
 
 extension ScratchPostgres {
     /// The postmaster's process id while the server runs (its backends are its children).
-    public var postmasterPID: pid_t? {
-        guard let text = try? String(contentsOf: dataDirectory.appendingPathComponent("postmaster.pid"), encoding: .utf8) else { return nil }
+    public var postmasterPID: pid_t? { Self.pid(in: pidFile) }
+
+    private var pidFile: URL { dataDirectory.appendingPathComponent("postmaster.pid") }
+
+    private static func pid(in pidFile: URL) -> pid_t? {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8) else { return nil }
         return text.split(separator: "\n").first.flatMap { pid_t($0) }
+    }
+
+    /// True once the postmaster has removed its pid file or is gone. It is not our child (pg_ctl
+    /// detaches it), so it is polled rather than waited for.
+    private static func waitForExit(of pid: pid_t, pidFile: URL, seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if kill(pid, 0) != 0 || Self.pid(in: pidFile) != pid { return true }
+            usleep(20_000)
+        }
+        return false
     }
 
     /// Stops a server that an interrupted earlier run left in `directory` (its postmaster.pid).
     public static func stopLeftover(in directory: URL) {
         let pidFile = directory.appendingPathComponent("data/postmaster.pid")
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
-              let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) else { return }
+        guard let pid = pid(in: pidFile), kill(pid, 0) == 0 else { return }
         kill(pid, SIGQUIT)
-        for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
+        _ = waitForExit(of: pid, pidFile: pidFile, seconds: 5)
     }
 }

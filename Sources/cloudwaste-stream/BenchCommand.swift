@@ -26,59 +26,68 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await withExitCodes {
             guard records > 0, runs > 0, batchSize > 0, writers >= 0 else { throw UsageFailure("--records, --runs and --batch-size must be positive") }
-            let bench = try Benchmark(records: records, batchSize: batchSize, writers: writers,
-                                      stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
-            defer { bench.shutdown() }
-            if endToEndOnly {
-                for run in 1...runs {
-                    let on = try bench.endToEnd(windows: true, tag: "on\(run)")
-                    print("run \(run): e2e=\(Int(on.rps)) cpu=\(Int(on.machineCPU * 100))% peak_rss_mb=\(Int(on.peakRSSMB)) \(on.coresText)")
-                }
-                return
+            let bench = try await Benchmark(records: records, batchSize: batchSize, writers: writers,
+                                            stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
+            do {
+                try await measure(bench)
+            } catch {
+                await bench.shutdown()
+                throw error
             }
-            var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
-                rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = []
-            for run in 1...runs {
-                kafka.append(try bench.kafkaLimit())
-                let on = try bench.endToEnd(windows: true, tag: "on\(run)")
-                e2e.append(on.rps)
-                cpu.append(on.machineCPU)
-                rss.append(on.peakRSSMB)
-                cores.append(on.cores)
-                pg.append(try bench.postgresLimit(database: on.database))
-                e2eOff.append(try bench.endToEnd(windows: false, tag: "off\(run)").rps)
-                if python { py.append(try bench.pythonConsumer(tag: "py\(run)")) }
-                print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
-                      + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText)")
-            }
-            let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
-            let large = largeRecords > 0 ? try bench.largeRecordsRSS() : 0
-            let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py))
-            let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
-            let coresText = medianCores.keys.sorted().map { "\($0) \(String(format: "%.2f", medianCores[$0]!))" }.joined(separator: ", ")
-            print("""
-
-                | measurement (median of \(runs)) | value |
-                |---|---|
-                | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
-                | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
-                | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
-                | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
-                | machine CPU busy during the end-to-end run | \(Int(m.cpu * 100)) % of \(ProcessInfo.processInfo.activeProcessorCount) cores (\(coresText) cores) |
-                | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
-                | end to end, windows off | \(Int(m.off)) records/s |
-                | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
-                \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
-                | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
-                | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
-                | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
-
-                """)
-            print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
-                  + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
-                  + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
-                  + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
+            await bench.shutdown()
         }
+    }
+
+    private func measure(_ bench: Benchmark) async throws {
+        if endToEndOnly {
+            for run in 1...runs {
+                let on = try await bench.endToEnd(windows: true, tag: "on\(run)")
+                print("run \(run): e2e=\(Int(on.rps)) cpu=\(Int(on.machineCPU * 100))% peak_rss_mb=\(Int(on.peakRSSMB)) \(on.coresText)")
+            }
+            return
+        }
+        var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
+            rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = []
+        for run in 1...runs {
+            kafka.append(try bench.kafkaLimit())
+            let on = try await bench.endToEnd(windows: true, tag: "on\(run)")
+            e2e.append(on.rps)
+            cpu.append(on.machineCPU)
+            rss.append(on.peakRSSMB)
+            cores.append(on.cores)
+            pg.append(try bench.postgresLimit(database: on.database))
+            e2eOff.append(try await bench.endToEnd(windows: false, tag: "off\(run)").rps)
+            if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
+            print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
+                  + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText)")
+        }
+        let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
+        let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
+        let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py))
+        let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
+        let coresText = medianCores.keys.sorted().map { "\($0) \(String(format: "%.2f", medianCores[$0]!))" }.joined(separator: ", ")
+        print("""
+
+            | measurement (median of \(runs)) | value |
+            |---|---|
+            | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
+            | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
+            | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
+            | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
+            | machine CPU busy during the end-to-end run | \(Int(m.cpu * 100)) % of \(ProcessInfo.processInfo.activeProcessorCount) cores (\(coresText) cores) |
+            | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
+            | end to end, windows off | \(Int(m.off)) records/s |
+            | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
+            \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
+            | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
+            | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
+            | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
+
+            """)
+        print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
+              + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
+              + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
+              + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }
 
@@ -108,7 +117,7 @@ final class Benchmark {
     private var databases = 0
     static let largePrefix = "large."
 
-    init(records: Int, batchSize: Int, writers: Int, stateDirectory: URL, largeRecords: Int) throws {
+    init(records: Int, batchSize: Int, writers: Int, stateDirectory: URL, largeRecords: Int) async throws {
         self.records = records
         self.batchSize = batchSize
         self.writers = writers
@@ -130,10 +139,10 @@ final class Benchmark {
         chmod(stateDirectory.path, 0o755)
         print("starting scratch PostgreSQL (fsync on) and the mock Kafka cluster in its own process (\(parts.values.reduce(0, +)) partitions)…")
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: true)
-        try postgres.start()
+        try await postgres.start()
         var topics = LocalEnvironment.topics(prefix: "cloudwaste.", partitions: parts)
         topics.merge(LocalEnvironment.topics(prefix: Self.largePrefix, partitions: largeLayout.partitions)) { a, _ in a }
-        broker = try MockBrokerProcess(executable: selfExecutable(), topics: topics, directory: stateDirectory.appendingPathComponent("kafka"))
+        broker = try await MockBrokerProcess(executable: selfExecutable(), topics: topics, directory: stateDirectory.appendingPathComponent("kafka"))
         let started = Date()
         try LocalEnvironment.publish(messages, bootstrap: broker.bootstrapServers, layout: layout)
         print("published in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
@@ -144,8 +153,8 @@ final class Benchmark {
         }
     }
 
-    func shutdown() {
-        broker.shutdown()
+    func shutdown() async {
+        await broker.shutdown()
         // CLOUDWASTE_BENCH_KEEP=1 leaves the server's folder and log for inspection.
         if ProcessInfo.processInfo.environment["CLOUDWASTE_BENCH_KEEP"] != nil { try? postgres.stop() } else { postgres.destroy() }
     }
@@ -241,7 +250,7 @@ final class Benchmark {
 
     /// The real daemon as a child process, from the earliest offsets, with the machine's CPU use
     /// sampled between its first consumed record and its last commit.
-    func endToEnd(windows: Bool, tag: String, topicPrefix: String = "cloudwaste.", expected: Int? = nil) throws -> Run {
+    func endToEnd(windows: Bool, tag: String, topicPrefix: String = "cloudwaste.", expected: Int? = nil) async throws -> Run {
         let url = try newDatabase()
         let output = directory.appendingPathComponent("daemon-\(tag).out")
         var env = ProcessInfo.processInfo.environment
@@ -260,11 +269,11 @@ final class Benchmark {
         let daemon = [selfExecutable(), "run", "--until-idle", "3", "--config", configFile.path]
         let wrapper = env["CLOUDWASTE_BENCH_WRAPPER"].map { $0.split(separator: " ").map(String.init) } ?? []
         let command = wrapper.isEmpty ? daemon : ["/usr/bin/env"] + wrapper + daemon
-        let child = try ChildProcess.spawn(command[0], Array(command.dropFirst()), environment: env, outputPath: output.path)
+        let child = try await ChildProcess.start(command[0], Array(command.dropFirst()), environment: env, output: .file(output.path))
         let postmaster = postgres.postmasterPID ?? 0
         let brokerPID = broker.process.pid
         let sampler = CPUSampler { ["daemon": [child.pid], "postgres": CPUSampler.processTree(postmaster), "mock-broker": [brokerPID]] }
-        let (status, _) = child.wait()
+        let status = try await child.exit()
         sampler.stop()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("run: ") }) else {
@@ -286,24 +295,24 @@ final class Benchmark {
     }
 
     /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.
-    func largeRecordsRSS() throws -> Double {
+    func largeRecordsRSS() async throws -> Double {
         try LocalEnvironment.publish(large, bootstrap: broker.bootstrapServers, topicPrefix: Self.largePrefix, layout: largeLayout)
         let kept = try keptRecords(prefix: Self.largePrefix, partitions: largeLayout.partitions)
         guard kept == Int64(large.count) else { throw RuntimeFailure("the mock broker kept \(kept) of \(large.count) large records") }
         print("large records: \(large.count) × \(large.first.map { $0.value.count / 1024 } ?? 0) KiB")
-        return try endToEnd(windows: true, tag: "large", topicPrefix: Self.largePrefix, expected: large.count).peakRSSMB
+        return try await endToEnd(windows: true, tag: "large", topicPrefix: Self.largePrefix, expected: large.count).peakRSSMB
     }
 
     /// The plain Python consumer of the issue (confluent-kafka + psycopg: JSON, HMACs, COPY →
     /// staging upsert, offsets in the same transaction) on the same records.
-    func pythonConsumer(tag: String) throws -> Double {
+    func pythonConsumer(tag: String) async throws -> Double {
         let url = try newDatabase()
         let output = directory.appendingPathComponent("python-\(tag).out")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/bench-python-consumer.py").path
-        let status = try ChildProcess.run("/usr/bin/env", ["python3", script, "--bootstrap", broker.bootstrapServers, "--dsn", url,
-                                                           "--records", String(records), "--key", key.hex, "--group", "bench-\(tag)"],
-                                          outputPath: output.path)
+        let status = try await ChildProcess.run("/usr/bin/env", ["python3", script, "--bootstrap", broker.bootstrapServers, "--dsn", url,
+                                                                 "--records", String(records), "--key", key.hex, "--group", "bench-\(tag)"],
+                                                output: .file(output.path))
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("python: ") }),
               let rps = line.split(separator: " ").first(where: { $0.hasPrefix("rps=") }).flatMap({ Double($0.dropFirst(4)) }) else {

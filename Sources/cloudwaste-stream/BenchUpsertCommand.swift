@@ -20,7 +20,7 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             ScratchPostgres.stopLeftover(in: dir)
             try? FileManager.default.removeItem(at: dir)
             let pg = try ScratchPostgres(directory: dir, durable: true)
-            try pg.start()
+            try await pg.start()
             defer { pg.destroy() }
             let db = try PostgresConnection(connectionString: pg.url())
             try Migrator(schema: "public").migrate(db)

@@ -28,8 +28,8 @@ struct DemoCommand: AsyncParsableCommand {
             let generator = TrafficGenerator(badRecordShare: badShare, start: Timestamp(micros: today.micros - 45 * 86_400_000_000), months: 2)
             let messages = generator.messages(count: records)
             print("Starting scratch PostgreSQL and the mock Kafka cluster…")
-            let env = try LocalEnvironment(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL,
-                                           partitions: LocalEnvironment.partitions(for: messages))
+            let env = try await LocalEnvironment(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL,
+                                                 partitions: LocalEnvironment.partitions(for: messages))
             defer { env.shutdown(keepFiles: true) }
             print("Kafka bootstrap servers: \(env.kafka.bootstrapServers)  (kcat -b \(env.kafka.bootstrapServers) -L)")
             print("PostgreSQL: \(env.databaseURL)")

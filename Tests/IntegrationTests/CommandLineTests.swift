@@ -18,28 +18,19 @@ import TestSupport
     }
 
     /// Runs the real executable with a clean CLOUDWASTE_* environment plus `environment`.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ExactlyOnceTests.daemonPath)
-        p.arguments = arguments
-        p.currentDirectoryURL = URL(fileURLWithPath: NSTemporaryDirectory())  // no config/cloudwaste-stream.toml here
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) async throws -> Outcome {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLOUDWASTE_") }
         env["CLOUDWASTE_LOG_LEVEL"] = "warning"
         env.merge(environment) { _, new in new }
-        p.environment = env
         // Files, not pipes: a pipe that fills up would block the child.
         let base = NSTemporaryDirectory() + "cw-cli-\(UUID().uuidString.prefix(8))"
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
         defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
         let started = Date()
-        try p.run()
-        try waitForExit(p, within: timeout)
+        // In a folder without config/cloudwaste-stream.toml.
+        let status = try await ChildProcess.start(ExactlyOnceTests.daemonPath, arguments, environment: env, workingDirectory: NSTemporaryDirectory(),
+                                                  output: .file(base + ".out"), error: .file(base + ".err")).exit(within: timeout)
         let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-        return Outcome(status: p.terminationStatus, stdout: read(base + ".out"), stderr: read(base + ".err"),
-                       seconds: Date().timeIntervalSince(started))
+        return Outcome(status: status, stdout: read(base + ".out"), stderr: read(base + ".err"), seconds: Date().timeIntervalSince(started))
     }
 
     static func file(_ text: String) throws -> String {
@@ -106,8 +97,8 @@ import TestSupport
         Case(name: "help", arguments: ["--help"], status: 0, message: "OVERVIEW"),
     ]
 
-    @Test(arguments: cases) func badInputGivesItsExitCodeAndOneLine(_ c: Case) throws {
-        let outcome = try Self.run(c.arguments, environment: c.environment)
+    @Test(arguments: cases) func badInputGivesItsExitCodeAndOneLine(_ c: Case) async throws {
+        let outcome = try await Self.run(c.arguments, environment: c.environment)
         #expect(outcome.status == c.status, "\(c.name): \(outcome.stderr)")
         #expect((outcome.stderr + outcome.stdout).contains(c.message), "\(c.name): \(outcome.stderr)")
         if c.status == 2 { #expect(outcome.stderr.hasPrefix("cloudwaste-stream: "), "\(c.name): \(outcome.stderr)") }
@@ -123,16 +114,16 @@ import TestSupport
         ("[kafka]\ntopic_prefix = \"a\\\"b; --\"\n", "may only hold letters"),
         ("[kafka.properties]\n\"no.such.property\" = \"1\"\n", "unknown librdkafka property 'no.such.property'"),
         ("[schedules]\nexport = \"61 * * * *\"\n", "schedule '61 * * * *'"),
-    ]) func badConfigFilesAreBadConfiguration(text: String, message: String) throws {
-        let outcome = try Self.run(["migrate", "--config", try Self.file(text)])
+    ]) func badConfigFilesAreBadConfiguration(text: String, message: String) async throws {
+        let outcome = try await Self.run(["migrate", "--config", try Self.file(text)])
         #expect(outcome.status == 2, "\(outcome.stderr)")
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
     }
 
-    @Test func untilIdleWithoutABrokerFailsWithTheReason() throws {
+    @Test func untilIdleWithoutABrokerFailsWithTheReason() async throws {
         let config = try Self.file("[pipeline]\nassignment_timeout_seconds = 4\n")
-        let outcome = try Self.run(["run", "--until-idle", "5", "--config", config], environment: [
-            "CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": try TestPostgres.newDatabase("nobroker"),
+        let outcome = try await Self.run(["run", "--until-idle", "5", "--config", config], environment: [
+            "CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": try await TestPostgres.newDatabase("nobroker"),
             "CLOUDWASTE_HMAC_KEY": Self.key, "CLOUDWASTE_HTTP_PORT": "0",
         ])
         #expect(outcome.status == 1, "\(outcome.stderr)")
@@ -142,16 +133,16 @@ import TestSupport
         #expect(!outcome.stdout.contains("run: records=0"))
     }
 
-    @Test func statsWithoutKafkaSaysLagIsUnknownAndAnswersInSeconds() throws {
-        let db = try TestPostgres.newDatabase("statskafka")
+    @Test func statsWithoutKafkaSaysLagIsUnknownAndAnswersInSeconds() async throws {
+        let db = try await TestPostgres.newDatabase("statskafka")
         let conn = try PostgresConnection(connectionString: db)
         try Migrator(schema: "public").migrate(conn)
         try conn.execute("INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset, generation) VALUES ('cloudwaste-stream', 'cloudwaste.scan-resources.v1', 0, 10, 1)")
-        let outcome = try Self.run(["stats"], environment: ["CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": db])
+        let outcome = try await Self.run(["stats"], environment: ["CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": db])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("lag unknown: Kafka not reachable"), "\(outcome.stdout)")
         #expect(outcome.seconds < 15)
-        let json = try Self.run(["stats", "--json"], environment: ["CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": db])
+        let json = try await Self.run(["stats", "--json"], environment: ["CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": db])
         #expect(json.stdout.contains("\"lag_unknown\":\"Kafka not reachable"), "\(json.stdout)")
     }
 }

@@ -61,8 +61,8 @@ import TestSupport
         return bucket < 80 ? "train" : bucket < 90 ? "validation" : "test"
     }
 
-    @Test func labelsWindowEdgesBilledDaysAndSplitsMatchHandComputedExamples() throws {
-        let env = try TestEnvironment()
+    @Test func labelsWindowEdgesBilledDaysAndSplitsMatchHandComputedExamples() async throws {
+        let env = try await TestEnvironment()
         let t0 = "2026-03-01T10:00:00Z"
         var messages = [
             Self.scan("vol-1", at: t0, event: "s1"),
@@ -167,12 +167,8 @@ import TestSupport
         let out2 = Self.outputDirectory()
         let manifest2 = try DatasetExporter().run(db: try env.connect(), schema: "public", options: options, outputDirectory: out2)
         #expect(manifest2.files.first { $0.split == "validation" }?.rows == 0)
-        let gunzip = Process()
-        gunzip.executableURL = URL(fileURLWithPath: "/bin/sh")
-        gunzip.arguments = ["-c", "gzip -dc \(out2.path)/train.jsonl.gz \(out2.path)/test.jsonl.gz > \(out2.path)/all.jsonl"]
-        try gunzip.run()
-        gunzip.waitUntilExit()
-        let lines = try String(contentsOf: out2.appendingPathComponent("all.jsonl"), encoding: .utf8).split(separator: "\n")
+        let decompressed = try await OperationsTests.gunzip(out2.appendingPathComponent("train.jsonl.gz"), out2.appendingPathComponent("test.jsonl.gz"))
+        let lines = String(decoding: decompressed, as: UTF8.self).split(separator: "\n")
         #expect(lines.count == 46)
         var jsonExamples: [String: [String: Any]] = [:]
         for line in lines {
@@ -189,7 +185,7 @@ import TestSupport
         #expect(jsonExamples[p.pseudonym(.scan, "scan-s2")]?["billed_after_detection"] is NSNull)
     }
 
-    @Test func badOptionsAreUsageErrorsBeforeAnyDatabaseWork() throws {
+    @Test func badOptionsAreUsageErrorsBeforeAnyDatabaseWork() async throws {
         let out = Self.outputDirectory()
         var o = DatasetExporter.Options()
         o.trainPercent = 95
@@ -201,7 +197,7 @@ import TestSupport
         o = DatasetExporter.Options()
         o.days = 0
         #expect(throws: ExportError.self) { try DatasetExporter.validate(o, outputDirectory: out) }
-        let bad = try CommandLineTests.run(["dataset", "--out", out.path, "--format", "parquet"],
+        let bad = try await CommandLineTests.run(["dataset", "--out", out.path, "--format", "parquet"],
                                            environment: ["CLOUDWASTE_POSTGRES_URL": "postgresql://nobody@127.0.0.1:1/none"])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("--format must be jsonl or csv"))
@@ -209,8 +205,8 @@ import TestSupport
 
     /// A million examples: the files hold every one and the process's peak memory stays where a
     /// thousand put it (rows are streamed, never collected).
-    @Test func aMillionExamplesStreamWithConstantMemory() throws {
-        let url = try TestPostgres.newDatabase("dataset")
+    @Test func aMillionExamplesStreamWithConstantMemory() async throws {
+        let url = try await TestPostgres.newDatabase("dataset")
         let db = try PostgresConnection(connectionString: url)
         try Migrator(schema: "public").migrate(db)
         func insert(_ count: Int, from first: Int) throws {
@@ -230,10 +226,10 @@ import TestSupport
                 ANALYZE
                 """)
         }
-        func dataset() throws -> (rows: Int, peakMiB: Int) {
+        func dataset() async throws -> (rows: Int, peakMiB: Int) {
             let out = Self.outputDirectory()
             defer { try? FileManager.default.removeItem(at: out) }
-            let run = try CommandLineTests.run(["dataset", "--out", out.path, "--gzip"], environment: ["CLOUDWASTE_POSTGRES_URL": url], timeout: 600)
+            let run = try await CommandLineTests.run(["dataset", "--out", out.path, "--gzip"], environment: ["CLOUDWASTE_POSTGRES_URL": url], timeout: 600)
             #expect(run.status == 0, "\(run.stderr)")
             let last = run.stdout.split(separator: "\n").last { $0.hasPrefix("dataset: ") } ?? ""
             let rows = Int(last.split(separator: " ")[1]) ?? -1
@@ -241,10 +237,10 @@ import TestSupport
             return (rows, peak)
         }
         try insert(1000, from: 1)
-        let small = try dataset()
+        let small = try await dataset()
         #expect(small.rows == 1000)
         try insert(999_000, from: 1001)
-        let large = try dataset()
+        let large = try await dataset()
         #expect(large.rows == 1_000_000)
         #expect(small.peakMiB > 0)
         #expect(large.peakMiB - small.peakMiB < 48, "peak RSS \(small.peakMiB) MiB for 1000 examples, \(large.peakMiB) MiB for 1,000,000")

@@ -38,8 +38,8 @@ import TestSupport
         return e
     }
 
-    @Test func everyTopicLandsAnonymizedWithDeadLetters() throws {
-        let env = try TestEnvironment()
+    @Test func everyTopicLandsAnonymizedWithDeadLetters() async throws {
+        let env = try await TestEnvironment()
         let messages = TrafficGenerator(seed: 7, badRecordShare: 0.03).messages(count: 4000).filter { $0.topic != .privacyRequests }
         try env.publish(messages)
         // A tombstone and an unknown-topic-shaped record go to dead letters too.
@@ -85,8 +85,8 @@ import TestSupport
         #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE emitted_revision <> revision").int(0, 0) == 0)
     }
 
-    @Test func redeliveryConvergesToTheSameRows() throws {
-        let env = try TestEnvironment()
+    @Test func redeliveryConvergesToTheSameRows() async throws {
+        let env = try await TestEnvironment()
         let messages = TrafficGenerator(seed: 11, badRecordShare: 0.01).messages(count: 1500).filter { $0.topic != .privacyRequests }
         try env.publish(messages)
         try env.runPipeline()

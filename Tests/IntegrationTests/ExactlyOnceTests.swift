@@ -21,13 +21,11 @@ import TestSupport
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/cloudwaste-stream").path
     }
 
+    /// The daemon as a child process, in the repository (it reads config/cloudwaste-stream.toml);
+    /// stdout is discarded, stderr goes to `stderr` when given, else to the test's own.
     static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
-                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: daemonPath)
-        p.arguments = ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? [])
-        p.currentDirectoryURL = TestEnvironment.repositoryRoot
-        p.environment = ProcessInfo.processInfo.environment.merging([
+                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) async throws -> ChildProcess {
+        let environment = ProcessInfo.processInfo.environment.merging([
             "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers,
             "CLOUDWASTE_POSTGRES_URL": database,
             "CLOUDWASTE_GROUP_ID": group,
@@ -37,45 +35,43 @@ import TestSupport
             "CLOUDWASTE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "CLOUDWASTE_LOG_LEVEL": logLevel,
         ]) { _, new in new }
-        p.standardOutput = FileHandle.nullDevice
-        if let stderr { p.standardError = try FileHandle(forWritingTo: stderr) }
-        try p.run()
-        return p
+        return try await ChildProcess.start(daemonPath, ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? []),
+                                            environment: environment, workingDirectory: TestEnvironment.repositoryRoot.path,
+                                            error: stderr.map { .file($0.path) } ?? .inherited)
     }
 
     /// A clean single run of the same topics into its own database, for comparison.
-    static func cleanRun(_ env: TestEnvironment) throws -> [String: String] {
+    static func cleanRun(_ env: TestEnvironment) async throws -> [String: String] {
         var config = env.config
-        config.postgresURL = try TestPostgres.newDatabase("clean")
+        config.postgresURL = try await TestPostgres.newDatabase("clean")
         config.groupId = "clean-\(UUID().uuidString.prefix(6))"
         try env.runPipeline(config: config)
         return try TableChecksums.compute(try env.connect(config.postgresURL), withSources: true)
     }
 
-    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
+    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() async throws {
         let messages = TrafficGenerator(seed: 3, badRecordShare: 0.02).messages(count: Self.recordCount * 2)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try Self.cleanRun(env)
-        let database = try TestPostgres.newDatabase("chaos")
+        let expected = try await Self.cleanRun(env)
+        let database = try await TestPostgres.newDatabase("chaos")
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))
         var kills = 0
         // CI kills 4 times; the long variant (scripts/chaos.sh) sets CLOUDWASTE_CHAOS_KILLS=10.
         let rounds = Int(ProcessInfo.processInfo.environment["CLOUDWASTE_CHAOS_KILLS"] ?? "") ?? 4
         for _ in 0..<rounds {
-            let p = try Self.daemon(env, database: database, group: "chaos")
+            let p = try await Self.daemon(env, database: database, group: "chaos")
             // Let it join the group and get into the middle of a batch, then kill -9.
-            Thread.sleep(forTimeInterval: 4.5 + rng.nextDouble() * 3)
+            try await Task.sleep(for: .seconds(4.5 + rng.nextDouble() * 3))
             if p.isRunning {
-                kill(p.processIdentifier, SIGKILL)
+                p.signal(SIGKILL)
                 kills += 1
             }
-            try waitForExit(p)
+            try await p.exit(within: 180)
         }
-        let final = try Self.daemon(env, database: database, group: "chaos")
-        try waitForExit(final)
-        #expect(final.terminationStatus == 0)
+        let final = try await Self.daemon(env, database: database, group: "chaos")
+        #expect(try await final.exit(within: 180) == 0)
         #expect(kills >= 2)
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
         for table in expected.keys.sorted() {
@@ -83,20 +79,18 @@ import TestSupport
         }
     }
 
-    @Test func twoInstancesWithARebalanceGiveTheRowsOfOne() throws {
+    @Test func twoInstancesWithARebalanceGiveTheRowsOfOne() async throws {
         let messages = TrafficGenerator(seed: 5, badRecordShare: 0.02).messages(count: Self.recordCount)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try Self.cleanRun(env)
-        let database = try TestPostgres.newDatabase("pair")
-        let first = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)
-        Thread.sleep(forTimeInterval: 4)
-        let second = try Self.daemon(env, database: database, group: "pair", untilIdle: 6)  // forces a rebalance mid-stream
-        try waitForExit(first)
-        try waitForExit(second)
-        #expect(first.terminationStatus == 0)
-        #expect(second.terminationStatus == 0)
+        let expected = try await Self.cleanRun(env)
+        let database = try await TestPostgres.newDatabase("pair")
+        let first = try await Self.daemon(env, database: database, group: "pair", untilIdle: 6)
+        try await Task.sleep(for: .seconds(4))
+        let second = try await Self.daemon(env, database: database, group: "pair", untilIdle: 6)  // forces a rebalance mid-stream
+        #expect(try await first.exit(within: 180) == 0)
+        #expect(try await second.exit(within: 180) == 0)
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
         for table in expected.keys.sorted() {
             #expect(actual[table] == expected[table], "table \(table)")

@@ -19,15 +19,15 @@ import TestSupport
         return false
     }
 
-    @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() throws {
+    @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() async throws {
         let messages = TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try ExactlyOnceTests.cleanRun(env)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
 
         // A PostgreSQL of its own, so that stopping it does not disturb other tests.
-        let (pg, database) = try TestPostgres.ownServer("restart", durable: true)
+        let (pg, database) = try await TestPostgres.ownServer("restart", durable: true)
         defer { pg.destroy() }
         var config = env.config
         config.postgresURL = database
@@ -39,9 +39,9 @@ import TestSupport
         try pipeline.start()
         #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
         try pg.stop()                      // PostgreSQL goes away mid-stream…
-        Thread.sleep(forTimeInterval: 3)
+        try await Task.sleep(for: .seconds(3))
         #expect(pipeline.status.postgresHealthy == false)
-        try pg.start()                     // …and comes back; the daemon recovers by itself.
+        try await pg.start()                     // …and comes back; the daemon recovers by itself.
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
         let actual = try TableChecksums.compute(try PostgresConnection(connectionString: config.postgresURL))
@@ -50,14 +50,14 @@ import TestSupport
         #expect(try PostgresConnection(connectionString: config.postgresURL).execute("SELECT count(*) FROM dead_letters WHERE reason_code = 'rejected_by_database'").int(0, 0) == 0)
     }
 
-    @Test func brokersDownAndUpAndRequestErrorsLoseNothing() throws {
+    @Test func brokersDownAndUpAndRequestErrorsLoseNothing() async throws {
         let messages = TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try ExactlyOnceTests.cleanRun(env)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
         var config = env.config
-        config.postgresURL = try TestPostgres.newDatabase("brokers")
+        config.postgresURL = try await TestPostgres.newDatabase("brokers")
         config.groupId = "brokers"
         config.batchMaxRecords = 500
         config.partitionStallSeconds = 5
@@ -69,7 +69,7 @@ import TestSupport
         // assignment revoked and given back on rejoin, which can leave librdkafka 2.0 with idle
         // partitions that only the stall watchdog's re-seek wakes up.
         for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }
-        Thread.sleep(forTimeInterval: 8)
+        try await Task.sleep(for: .seconds(8))
         for broker in Int32(1)...3 { env.kafka.setBrokerUp(broker) }
         env.kafka.pushRequestErrors(apiKey: 1, errorCode: 6, count: 5)   // Fetch: NOT_LEADER_OR_FOLLOWER
         env.kafka.pushRequestErrors(apiKey: 8, errorCode: 15, count: 3)  // OffsetCommit: COORDINATOR_NOT_AVAILABLE
@@ -79,28 +79,26 @@ import TestSupport
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }
 
-    @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() throws {
+    @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() async throws {
         let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000)
         // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try ExactlyOnceTests.cleanRun(env)
-        let database = try TestPostgres.newDatabase("sigterm")
-        let p = try ExactlyOnceTests.daemon(env, database: database, group: "sigterm", untilIdle: 60)
-        Thread.sleep(forTimeInterval: 5.5)
-        kill(p.processIdentifier, SIGTERM)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let database = try await TestPostgres.newDatabase("sigterm")
+        let p = try await ExactlyOnceTests.daemon(env, database: database, group: "sigterm", untilIdle: 60)
+        try await Task.sleep(for: .seconds(5.5))
+        p.signal(SIGTERM)
         let started = Date()
-        try waitForExit(p)
-        #expect(p.terminationStatus == 0)
+        #expect(try await p.exit(within: 180) == 0)
         #expect(Date().timeIntervalSince(started) < 30)
         // It left the group: a new member gets every partition at once, without waiting for a
         // session timeout; and the run completes to exactly the clean rows.
         let db = try env.connect(database)
         let committedBefore = try db.execute("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").int(0, 0)!
         #expect(committedBefore > 0)
-        let again = try ExactlyOnceTests.daemon(env, database: database, group: "sigterm")
-        try waitForExit(again)
-        #expect(again.terminationStatus == 0)
+        let again = try await ExactlyOnceTests.daemon(env, database: database, group: "sigterm")
+        #expect(try await again.exit(within: 180) == 0)
         let actual = try TableChecksums.compute(db)
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }
@@ -108,12 +106,12 @@ import TestSupport
     /// SPEC §10: a stop is bounded even while PostgreSQL is down (the open batches are dropped:
     /// their offsets were never committed), a second signal ends the process at once, and the
     /// next run completes to exactly the clean rows.
-    @Test func sigtermWhilePostgresIsDownEndsWithinTheGracePeriodAndLosesNothing() throws {
+    @Test func sigtermWhilePostgresIsDownEndsWithinTheGracePeriodAndLosesNothing() async throws {
         let messages = TrafficGenerator(seed: 24, badRecordShare: 0.01).messages(count: 30_000)
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try ExactlyOnceTests.cleanRun(env)
-        let (pg, database) = try TestPostgres.ownServer("stop", durable: true)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (pg, database) = try await TestPostgres.ownServer("stop", durable: true)
         defer { pg.destroy() }
         let dir = pg.directory
         let configFile = dir.appendingPathComponent("stop.toml").path
@@ -125,37 +123,36 @@ import TestSupport
 
         // A second signal: the process ends at once. (Data batches are in flight once well past
         // the privacy requests, which are committed first.)
-        let first = try ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
+        let first = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
         #expect(waitFor(60) { committed() > 1000 })
         try pg.stop()
-        Thread.sleep(forTimeInterval: 1)
-        kill(first.processIdentifier, SIGTERM)
-        Thread.sleep(forTimeInterval: 1)
+        try await Task.sleep(for: .seconds(1))
+        first.signal(SIGTERM)
+        try await Task.sleep(for: .seconds(1))
         let signalled = Date()
-        kill(first.processIdentifier, SIGTERM)
-        try waitForExit(first, within: 30)
+        first.signal(SIGTERM)
+        let firstStatus = try await first.exit(within: 30)
         #expect(Date().timeIntervalSince(signalled) < 3)
-        #expect(first.terminationStatus == 128 + SIGTERM)
+        #expect(firstStatus == 128 + SIGTERM)
 
         // One signal: the stop takes at most the graceful period, and exits 0.
-        try pg.start()
+        try await pg.start()
         let before = committed()
-        let second = try ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
+        let second = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
         #expect(waitFor(60) { committed() > before + 1000 })
         try pg.stop()
-        Thread.sleep(forTimeInterval: 1)
+        try await Task.sleep(for: .seconds(1))
         let stopAt = Date()
-        kill(second.processIdentifier, SIGTERM)
-        try waitForExit(second, within: 60)
+        second.signal(SIGTERM)
+        let secondStatus = try await second.exit(within: 60)
         let took = Date().timeIntervalSince(stopAt)
         #expect(took < 12 + 3, "stopped after \(took) s")
-        #expect(second.terminationStatus == 0)
+        #expect(secondStatus == 0)
 
         // Nothing was lost or duplicated by the dropped batches.
-        try pg.start()
-        let last = try ExactlyOnceTests.daemon(env, database: database, group: "stop", config: configFile)
-        try waitForExit(last)
-        #expect(last.terminationStatus == 0)
+        try await pg.start()
+        let last = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", config: configFile)
+        #expect(try await last.exit(within: 180) == 0)
         let actual = try TableChecksums.compute(try PostgresConnection(connectionString: database))
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }

@@ -21,8 +21,8 @@ import TestSupport
         return builder.seal()
     }
 
-    @Test func zombieBatchRollsBackAndOwnerCommits() throws {
-        let url = try TestPostgres.newDatabase()
+    @Test func zombieBatchRollsBackAndOwnerCommits() async throws {
+        let url = try await TestPostgres.newDatabase()
         let key = try HMACKey(bytes: Array(0..<32))
         var config = StreamConfig()
         config.postgresURL = url

@@ -62,8 +62,8 @@ import TestSupport
         return cases
     }
 
-    @Test func hostileCorpusIsDeadLetteredPreciselyAndValidRecordsSurvive() throws {
-        let env = try TestEnvironment()
+    @Test func hostileCorpusIsDeadLetteredPreciselyAndValidRecordsSurvive() async throws {
+        let env = try await TestEnvironment()
         let corpus = try Self.corpus()
         #expect(corpus.filter { $0.reason != nil }.count >= 60)
         // Everything on partition 0 in a known order, a valid record after every bad one.
@@ -102,8 +102,8 @@ import TestSupport
 
     /// A 6 MB value: rejected by size before parsing. It sits alone on its own partition, because the
     /// mock broker keeps only ~5 MiB per partition (it would evict or drop it on a busy one).
-    @Test func oversizedValueIsDeadLettered() throws {
-        let env = try TestEnvironment()
+    @Test func oversizedValueIsDeadLettered() async throws {
+        let env = try await TestEnvironment()
         let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: testLogger("test"))
         try producer.send(topic: "cloudwaste.scan-resources.v1", partition: 3, key: Array("big".utf8), value: [UInt8](repeating: 0x20, count: 6_000_000))
         try producer.flush()
@@ -114,8 +114,8 @@ import TestSupport
 
     /// A row PostgreSQL itself rejects (here: a CHECK constraint the test adds) is isolated by
     /// bisecting the batch; it becomes a dead letter and every other record of the batch is stored.
-    @Test func aRowThatPostgreSQLRejectsIsBisectedOut() throws {
-        let env = try TestEnvironment(partitions: [.scanResources: 1])
+    @Test func aRowThatPostgreSQLRejectsIsBisectedOut() async throws {
+        let env = try await TestEnvironment(partitions: [.scanResources: 1])
         let db = try env.connect()
         try Migrator(schema: "public").migrate(db)
         try db.execute("ALTER TABLE ml_training_data ADD CONSTRAINT no_1337 CHECK (estimated_monthly_cost <> 13.37)")
@@ -132,8 +132,8 @@ import TestSupport
         #expect(try db.execute("SELECT next_offset FROM stream_offsets WHERE topic = 'cloudwaste.scan-resources.v1'").int(0, 0) == 200)
     }
 
-    @Test func redriveProcessesFixedRecordsOnce() throws {
-        let env = try TestEnvironment()
+    @Test func redriveProcessesFixedRecordsOnce() async throws {
+        let env = try await TestEnvironment()
         // Records rejected by a too-strict limit; after the fix they are re-driven and stored once.
         env.config.maxPayloadBytes = 1024
         let big = "{\"event_id\":\"big\",\"scan_id\":\"big\",\"detected_at\":\"2026-05-01T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"123456789012\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-big\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":1,\"resource_name\":\"\(String(repeating: "x", count: 1000))\"}"

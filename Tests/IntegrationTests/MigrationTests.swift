@@ -8,8 +8,8 @@ import TestSupport
 /// Schema changes applied to tables that already hold rows, as an upgrade meets them.
 @Suite(.serialized) struct MigrationTests {
     /// A database at `version`, migrated step by step as the releases before would have done.
-    static func database(atVersion version: Int) throws -> PostgresConnection {
-        let db = try PostgresConnection(connectionString: try TestPostgres.newDatabase("migrate"))
+    static func database(atVersion version: Int) async throws -> PostgresConnection {
+        let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("migrate"))
         try db.execute("""
             CREATE TABLE public.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
             """)
@@ -23,8 +23,8 @@ import TestSupport
     /// Version 5 keys cost trends by currency. Before it, account B's month added an EUR resource
     /// and a USD one into one figure; after the migration and one recompute, B has one row per
     /// currency, and A (USD only) keeps its row untouched.
-    @Test func moneyPerCurrencySplitsMonthsThatMixedCurrencies() throws {
-        let db = try Self.database(atVersion: 4)
+    @Test func moneyPerCurrencySplitsMonthsThatMixedCurrencies() async throws {
+        let db = try await Self.database(atVersion: 4)
         for (account, resource, cost, currency, offset) in [("A", "a1", 10.0, "USD", 1), ("B", "b1", 10.0, "EUR", 2), ("B", "b2", 20.0, "USD", 3)] {
             try db.query("""
                 INSERT INTO ml_training_data (scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket,
@@ -64,7 +64,7 @@ import TestSupport
         #expect(rows.rows == [["A", "USD", "1", "10.0000", "4"], ["B", "EUR", "1", "10.0000", "1"], ["B", "USD", "1", "20.0000", "8"]])
         #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
 
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         let topic = "cloudwaste.cost-trends.v1"
         let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers]), logger: testLogger("test.migrate"))
         let publisher = TrendPublisher(producer: producer, windows: windows, topic: topic)

@@ -1,3 +1,4 @@
+import CloudWasteDevTools
 import CloudWastePostgres
 @testable import CloudWasteStream
 import Foundation
@@ -12,8 +13,8 @@ import Glibc
 @Suite(.serialized) struct OperationsTests {
     // MARK: fixtures
 
-    static func freshDatabase() throws -> (url: String, db: PostgresConnection) {
-        let url = try TestPostgres.newDatabase("ops")
+    static func freshDatabase() async throws -> (url: String, db: PostgresConnection) {
+        let url = try await TestPostgres.newDatabase("ops")
         let db = try PostgresConnection(connectionString: url)
         try Migrator(schema: "public").migrate(db)
         try db.execute("SET TimeZone = 'UTC'")
@@ -77,22 +78,12 @@ import Glibc
         return Dictionary(uniqueKeysWithValues: files.map { ($0["table"] as! String, $0) })
     }
 
-    /// `gzip -dc file` through posix_spawn (Foundation's Process can hang under Swift concurrency).
-    static func gunzip(_ url: URL) throws -> [UInt8] {
-        let out = url.path + ".decompressed"
+    /// The real `gzip -dc` of each file, concatenated (what an operator's tools would read).
+    static func gunzip(_ urls: URL...) async throws -> [UInt8] {
+        let out = NSTemporaryDirectory() + "cw-gunzip-\(UUID().uuidString.prefix(8))"
         defer { unlink(out) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let args = ["/usr/bin/env", "gzip", "-dc", url.path]
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ) == 0 else { throw TestFailure("cannot spawn gzip") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else { throw TestFailure("gzip -dc \(url.lastPathComponent) failed: status \(status)") }
+        let status = try await ChildProcess.run("/usr/bin/env", ["gzip", "-dc"] + urls.map(\.path), output: .file(out), error: .inherited)
+        guard status == 0 else { throw TestFailure("gzip -dc \(urls.map(\.lastPathComponent)) failed: exit \(status)") }
         return try bytes(URL(fileURLWithPath: out))
     }
 
@@ -123,8 +114,8 @@ import Glibc
 
     // MARK: export
 
-    @Test func jsonlExportIsExactlyTheDatabasesJSONWithAMatchingManifest() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func jsonlExportIsExactlyTheDatabasesJSONWithAMatchingManifest() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, first: 1, count: 40, daysAgo: 2, keyId: "aaaa1111")
         try Self.insertScans(db, first: 41, count: 10, daysAgo: 5, keyId: "bbbb2222")
         try Self.insertScans(db, first: 51, count: 7, daysAgo: 20)  // outside --days 7
@@ -164,8 +155,8 @@ import Glibc
         #expect(minTime >= from)
     }
 
-    @Test func gzipExportDecompressesToTheSameFilesAndHashesTheCompressedBytes() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func gzipExportDecompressesToTheSameFilesAndHashesTheCompressedBytes() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 300, daysAgo: 1)
         try Self.insertTrend(db, account: "acct", monthsAgo: 0)
         let plainDir = Self.tempDirectory("plain"), gzipDir = Self.tempDirectory("gzip")
@@ -180,15 +171,15 @@ import Glibc
             #expect(g.bytes == Int64(compressed.count))
             #expect(compressed.starts(with: [0x1F, 0x8B]))
             let original = try Self.bytes(plainDir.appendingPathComponent(p.file))
-            #expect(Self.lines(try Self.gunzip(gzipDir.appendingPathComponent(g.file))).sorted() == Self.lines(original).sorted())
+            #expect(Self.lines(try await Self.gunzip(gzipDir.appendingPathComponent(g.file))).sorted() == Self.lines(original).sorted())
             #expect(g.rows == p.rows)
         }
         #expect(gz.files.first { $0.table == "ml_training_data" }?.rows == 300)
         #expect(gz.files.first { $0.table == "user_preferences" }?.rows == 0)
     }
 
-    @Test func csvExportHasAHeaderAndRoundTripsAwkwardValues() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func csvExportHasAHeaderAndRoundTripsAwkwardValues() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 12, daysAgo: 3)
         try Self.insertTrend(db, account: "acct-now", monthsAgo: 0)
         let dir = Self.tempDirectory()
@@ -213,8 +204,8 @@ import Glibc
         #expect(trend.count - 1 == 1)
     }
 
-    @Test func daysSelectsByEachTablesTimeColumn() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func daysSelectsByEachTablesTimeColumn() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, first: 1, count: 3, daysAgo: 1)
         try Self.insertScans(db, first: 4, count: 4, daysAgo: 10)
         try Self.insertScans(db, first: 8, count: 5, daysAgo: 40)
@@ -239,8 +230,8 @@ import Glibc
         #expect(try rows(365) == ["ml_training_data": 12, "cost_trend_data": 2, "resource_billed_costs": 10])
     }
 
-    @Test func badInputIsAUsageErrorThatWritesNothing() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func badInputIsAUsageErrorThatWritesNothing() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 3, daysAgo: 1)
         func usageError(days: Int = 7, tables: [String] = [], dir: URL) -> ExportError? {
             do {
@@ -270,8 +261,8 @@ import Glibc
         #expect(try db.execute("SELECT now() = statement_timestamp()").bool(0, 0) == true)  // not left in a transaction
     }
 
-    @Test func aFailureHalfwayLeavesNoFilesAndNoManifest() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func aFailureHalfwayLeavesNoFilesAndNoManifest() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 20, daysAgo: 1)
         try db.execute("DROP TABLE user_preferences")
         for gzip in [false, true] {
@@ -287,8 +278,8 @@ import Glibc
         #expect(try db.execute("SELECT now() = statement_timestamp()").bool(0, 0) == true)
     }
 
-    @Test func cancellationStopsTheExportAndRemovesItsFiles() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func cancellationStopsTheExportAndRemovesItsFiles() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 40_000, daysAgo: 1)
         let dir = Self.tempDirectory()
         #expect(throws: ExportError.self) {
@@ -300,8 +291,8 @@ import Glibc
 
     // MARK: retention
 
-    @Test func retentionDeletesExactlyTheOldRowsInBatches() throws {
-        let (_, db) = try Self.freshDatabase()
+    @Test func retentionDeletesExactlyTheOldRowsInBatches() async throws {
+        let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, first: 1, count: 25, daysAgo: 800)
         try Self.insertScans(db, first: 26, count: 5, daysAgo: 10)
         try Self.insertDeadLetters(db, first: 1, count: 12, daysAgo: 100)
@@ -350,7 +341,7 @@ import Glibc
         #expect(again.allSatisfy { $0.deletedRows == 0 && $0.batches == 1 })
     }
 
-    @Test func retentionRefusesAgesForProtectedOrUnknownTables() throws {
+    @Test func retentionRefusesAgesForProtectedOrUnknownTables() async throws {
         for table in ["user_preferences", "erasures", "ml_trainig_data"] {
             let cleaner = RetentionCleaner(schema: "public", defaultDays: 730, tableDays: [table: 30], batchRows: 100)
             #expect(throws: RetentionCleaner.Invalid.self) { try cleaner.validate() }
@@ -379,8 +370,8 @@ import Glibc
         return r.rowCount == 0 ? nil : r.string(0, 0)
     }
 
-    @Test func aMissedScheduleRunsOnceAndIsCaughtUpAfterARestart() throws {
-        let (url, db) = try Self.freshDatabase()
+    @Test func aMissedScheduleRunsOnceAndIsCaughtUpAfterARestart() async throws {
+        let (url, db) = try await Self.freshDatabase()
         try Self.insertScans(db, first: 1, count: 4, daysAgo: 1)
         try Self.insertScans(db, first: 5, count: 6, daysAgo: 800)
         let config = Self.schedulerConfig(url: url)
@@ -411,8 +402,8 @@ import Glibc
         #expect(Self.files(in: URL(fileURLWithPath: config.exportDirectory)) == ["20261130T030000Z", "20261207T030000Z"])
     }
 
-    @Test func aScheduleHeldByAnotherInstanceIsSkipped() throws {
-        let (url, db) = try Self.freshDatabase()
+    @Test func aScheduleHeldByAnotherInstanceIsSkipped() async throws {
+        let (url, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 5, daysAgo: 800)
         let config = Self.schedulerConfig(url: url, export: nil)
         let scheduler = try Scheduler(config: config)
@@ -439,8 +430,8 @@ import Glibc
         #expect(try other.query("SELECT pg_try_advisory_lock(hashtext(\(key)))").bool(0, 0) == true)
     }
 
-    @Test func theBackgroundThreadChecksAtStartAndStopsPromptly() throws {
-        let (url, db) = try Self.freshDatabase()
+    @Test func theBackgroundThreadChecksAtStartAndStopsPromptly() async throws {
+        let (url, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 3, daysAgo: 800)
         let scheduler = try Scheduler(config: Self.schedulerConfig(url: url, export: nil, retention: "* * * * *"))
         scheduler.start()
@@ -453,7 +444,7 @@ import Glibc
         #expect(try TableCounts.count(db, "ml_training_data") == 0)
     }
 
-    @Test func invalidSchedulesAreConfigurationErrors() throws {
+    @Test func invalidSchedulesAreConfigurationErrors() async throws {
         var c = StreamConfig()
         c.exportSchedule = "0 3 * *"
         #expect(throws: StreamConfig.Invalid.self) { try Scheduler(config: c) }

@@ -35,33 +35,28 @@ import TestSupport
 
 /// The `stats` and `migrate` commands as an operator runs them.
 @Suite(.serialized) struct StatsCommandTests {
-    static func run(_ env: TestEnvironment, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ExactlyOnceTests.daemonPath)
-        p.arguments = arguments
-        p.currentDirectoryURL = TestEnvironment.repositoryRoot
-        p.environment = ProcessInfo.processInfo.environment.merging([
+    static func run(_ env: TestEnvironment, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let environment = ProcessInfo.processInfo.environment.merging([
             "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers, "CLOUDWASTE_POSTGRES_URL": env.databaseURL,
             "CLOUDWASTE_GROUP_ID": env.config.groupId, "CLOUDWASTE_LOG_LEVEL": "error",
         ]) { _, new in new }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let output = NSTemporaryDirectory() + "cw-stats-\(UUID().uuidString.prefix(8)).out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let status = try await ChildProcess.start(ExactlyOnceTests.daemonPath, arguments, environment: environment,
+                                                  workingDirectory: TestEnvironment.repositoryRoot.path, output: .file(output), error: .discarded)
+            .exit(within: 120)
+        return (status, String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self))
     }
 
-    @Test func statsReportsTablesDeadLettersAndLag() throws {
-        let env = try TestEnvironment()
-        #expect(try Self.run(env, ["migrate"]).status == 0)
+    @Test func statsReportsTablesDeadLettersAndLag() async throws {
+        let env = try await TestEnvironment()
+        #expect(try await Self.run(env, ["migrate"]).status == 0)
         try env.publish(TrafficGenerator(seed: 51, badRecordShare: 0.05).messages(count: 1200).filter { $0.topic != .privacyRequests })
         try env.runPipeline()
         // More records arrive after the run: they show up as lag.
         let more = TrafficGenerator(seed: 52, badRecordShare: 0).messages(count: 100).filter { $0.topic == .scanResources }
         try env.publish(more)
-        let (status, output) = try Self.run(env, ["stats", "--json"])
+        let (status, output) = try await Self.run(env, ["stats", "--json"])
         #expect(status == 0)
         guard case .object(let o)? = try? JSONParser().parse(Array(output.utf8)), case .object(let tables)? = o["tables"],
               case .object(let training)? = tables["ml_training_data"], case .number(let total)? = training["total"],
@@ -72,7 +67,7 @@ import TestSupport
         #expect(!dead.isEmpty)
         let lagSum = lag.values.reduce(0) { if case .number(let n) = $1 { $0 + Int(n) } else { $0 } }
         #expect(lagSum == more.count)
-        let text = try Self.run(env, ["stats"])
+        let text = try await Self.run(env, ["stats"])
         #expect(text.output.contains("ml_training_data"))
         #expect(text.output.contains("dead letters by reason"))
     }

@@ -29,7 +29,7 @@ import TestSupport
     }
 
     @Test func endpointsReportTheRunningPipeline() async throws {
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 41, badRecordShare: 0.05).messages(count: 1500))
         let pipeline = StreamPipeline(config: env.config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: nil), logger: testLogger("test.http"))
@@ -88,7 +88,7 @@ import TestSupport
     }
 
     @Test func aBearerTokenGuardsStatsThePageAndExportsButNotTheHealthChecks() async throws {
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         let pipeline = StreamPipeline(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.token"))
         let state = OperatorState(pipeline: pipeline, config: env.config)
         let token = "0123456789abcdef0123"
@@ -124,7 +124,7 @@ import TestSupport
         try Data("x".utf8).write(to: unfinished.appendingPathComponent("ml_training_data.csv"))
         var config = StreamConfig()
         config.exportDirectory = root.path
-        config.postgresURL = try TestPostgres.newDatabase("exports")
+        config.postgresURL = try await TestPostgres.newDatabase("exports")
         let pipeline = StreamPipeline(config: config, key: try HMACKey(bytes: Array(0..<32)), regions: try TestEnvironment.regions(),
                                       logger: testLogger("test.exports"))
         let state = OperatorState(pipeline: pipeline, config: config)
@@ -151,7 +151,7 @@ import TestSupport
     /// 200 clients that open a connection and dribble a request header: the server has no thread
     /// per connection, so /healthz keeps answering at once.
     @Test func healthChecksKeepAnsweringDuring200SlowClients() async throws {
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         let pipeline = StreamPipeline(config: env.config, key: env.key, regions: try TestEnvironment.regions(), logger: testLogger("test.slow"))
         let state = OperatorState(pipeline: pipeline, config: env.config)
         let app = Application(router: OperatorServer.router(state: state, token: nil),
@@ -187,9 +187,9 @@ import TestSupport
     /// PostgreSQL frozen (every server process stopped): /healthz, /readyz and /metrics answer from
     /// memory, /stats and the status page from the last snapshot.
     @Test func endpointsAnswerWhilePostgresIsFrozen() async throws {
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 800))
-        let (pg, database) = try TestPostgres.ownServer("frozen", durable: false)
+        let (pg, database) = try await TestPostgres.ownServer("frozen", durable: false)
         defer { pg.destroy() }
         var config = env.config
         config.postgresURL = database

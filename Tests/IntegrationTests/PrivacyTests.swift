@@ -25,8 +25,8 @@ import TestSupport
         (.billedCosts, account, Array("{\"event_id\":\"\(event)\",\"cloud_account_id\":\"\(account)\",\"provider\":\"aws\",\"resource_id\":\"\(resource)\",\"usage_date\":\"\(day)\",\"amount\":\(amount),\"currency\":\"USD\"}".utf8))
     }
 
-    @Test func optOutAppliesFromItsTimeEvenWhenItArrivesLate() throws {
-        let env = try TestEnvironment()
+    @Test func optOutAppliesFromItsTimeEvenWhenItArrivesLate() async throws {
+        let env = try await TestEnvironment()
         let alice = "alice@example.com"
         try env.publish([
             Self.scan(alice, account: "111111111111", resource: "vol-1", at: "2026-03-01T10:00:00Z", event: "a1"),
@@ -49,8 +49,8 @@ import TestSupport
         #expect(trend.int(0, 0) == 2)
     }
 
-    @Test func eraseRemovesEveryRowAndAReplayNeverBringsThemBack() throws {
-        let env = try TestEnvironment()
+    @Test func eraseRemovesEveryRowAndAReplayNeverBringsThemBack() async throws {
+        let env = try await TestEnvironment()
         let carol = "carol@example.com"
         let records = [
             Self.scan(carol, account: "333333333333", resource: "vol-c1", at: "2026-04-01T10:00:00Z", cost: 100, event: "c1"),
@@ -98,8 +98,8 @@ import TestSupport
         #expect(try TableChecksums.count(db, "ml_training_data") == 1)
     }
 
-    @Test func forgetCommandReportsWhatItDeleted() throws {
-        let env = try TestEnvironment()
+    @Test func forgetCommandReportsWhatItDeleted() async throws {
+        let env = try await TestEnvironment()
         try env.publish([Self.scan("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-01T10:00:00Z", event: "x1"),
                          Self.action("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-02T10:00:00Z", event: "x2")])
         try env.runPipeline()
@@ -113,8 +113,8 @@ import TestSupport
         #expect(again.deleted["ml_training_data"] == 0)
     }
 
-    @Test func optInModeStoresOnlyUsersWhoOptedIn() throws {
-        let env = try TestEnvironment()
+    @Test func optInModeStoresOnlyUsersWhoOptedIn() async throws {
+        let env = try await TestEnvironment()
         env.config.consentMode = .optIn
         try env.publish([Self.privacy("frank@example.com", "opt_in", at: "2026-01-01T00:00:00Z", event: "o1")])
         try env.runPipeline()
@@ -131,8 +131,8 @@ import TestSupport
     /// records after the opt-in are stored whatever order librdkafka fetches the topics in, and
     /// those between the opt-out and the opt-in are not. (With `privacy_catch_up_seconds = 0`
     /// this test fails: the backlog's first batches commit before the opt-in's.)
-    @Test func anOptInReadAfterItsBacklogStillReadmitsTheRecordsItCovers() throws {
-        let env = try TestEnvironment(partitions: [.scanResources: 8, .userActions: 3, .resourceLifecycle: 2, .metricSamples: 2,
+    @Test func anOptInReadAfterItsBacklogStillReadmitsTheRecordsItCovers() async throws {
+        let env = try await TestEnvironment(partitions: [.scanResources: 8, .userActions: 3, .resourceLifecycle: 2, .metricSamples: 2,
                                                    .privacyRequests: 2, .billedCosts: 2])
         env.config.batchMaxRecords = 100
         let erin = "erin@example.com"
@@ -163,8 +163,8 @@ import TestSupport
 
     /// Every string of every record holds a unique canary; none may appear in any table, any
     /// output-topic message or the daemon's debug log, nor may any 8-character piece of a raw id.
-    @Test func noRawIdentifierLeaksAnywhere() throws {
-        let env = try TestEnvironment()
+    @Test func noRawIdentifierLeaksAnywhere() async throws {
+        let env = try await TestEnvironment()
         var rng = SplitMix64(seed: 99)
         func canary(_ kind: String) -> String { "\(kind)Q" + String(rng.next(), radix: 36) + String(rng.next() % 100_000, radix: 36) }
         var raw: [String] = []
@@ -194,10 +194,8 @@ import TestSupport
 
         // Run the real daemon with debug logging and keep its log.
         let log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("leak-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let daemon = try ExactlyOnceTests.daemon(env, database: env.databaseURL, group: "leak", untilIdle: 3, logLevel: "debug", stderr: log)
-        try waitForExit(daemon)
-        #expect(daemon.terminationStatus == 0)
+        let daemon = try await ExactlyOnceTests.daemon(env, database: env.databaseURL, group: "leak", untilIdle: 3, logLevel: "debug", stderr: log)
+        #expect(try await daemon.exit(within: 180) == 0)
 
         let db = try env.connect()
         var corpus = ""

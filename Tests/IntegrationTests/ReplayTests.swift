@@ -9,8 +9,8 @@ import TestSupport
 /// SPEC §8 replay: a rebuild from the topics gives the same rows as the original run, honours
 /// erasures, keeps the live tables serving until the swap, and fences the live group onto it.
 @Suite(.serialized) struct ReplayTests {
-    @Test func replayRebuildsTheSameRowsAndHonoursErasures() throws {
-        let env = try TestEnvironment()
+    @Test func replayRebuildsTheSameRowsAndHonoursErasures() async throws {
+        let env = try await TestEnvironment()
         var messages = TrafficGenerator(seed: 31, badRecordShare: 0.02).messages(count: 3000).filter { $0.topic != .privacyRequests }
         let erased = "erased-user@example.com"
         messages.append(TrafficGenerator.Message(topic: .scanResources, key: "999999999999", value: Array("{\"event_id\":\"z1\",\"scan_id\":\"z1\",\"detected_at\":\"2026-06-02T10:00:00Z\",\"user_id\":\"\(erased)\",\"cloud_account_id\":\"999999999999\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-z\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":9}".utf8)))
@@ -45,8 +45,8 @@ import TestSupport
 
     /// Re-reading one topic keeps what the others built: the window state of the topics not re-read
     /// is copied, and every month is recomputed from it, not only the months the topic touches.
-    @Test func replayOfBilledCostsAloneKeepsEveryCostTrend() throws {
-        let env = try TestEnvironment()
+    @Test func replayOfBilledCostsAloneKeepsEveryCostTrend() async throws {
+        let env = try await TestEnvironment()
         var messages = TrafficGenerator(seed: 34, badRecordShare: 0).messages(count: 2000).filter { $0.topic != .privacyRequests }
         // A month that no billed record touches.
         messages.append(TrafficGenerator.Message(topic: .scanResources, key: "777777777777", value: Array("{\"event_id\":\"q1\",\"scan_id\":\"q1\",\"detected_at\":\"2025-01-02T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"777777777777\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-q\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":9}".utf8)))
@@ -65,8 +65,8 @@ import TestSupport
         }
     }
 
-    @Test func replayFromATimestampAfterTheLastRecordReadsNothing() throws {
-        let env = try TestEnvironment()
+    @Test func replayFromATimestampAfterTheLastRecordReadsNothing() async throws {
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 33, badRecordShare: 0).messages(count: 400).filter { $0.topic != .privacyRequests })
         try env.runPipeline()
         // offsets-for-times answers -1 for every partition: each starts at its end.
@@ -79,8 +79,8 @@ import TestSupport
         #expect(seeded.int(0, 1)! >= 0)
     }
 
-    @Test func replayUnderANewKeyRotatesEveryPseudonym() throws {
-        let env = try TestEnvironment()
+    @Test func replayUnderANewKeyRotatesEveryPseudonym() async throws {
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 32, badRecordShare: 0).messages(count: 800).filter { $0.topic != .privacyRequests })
         try env.runPipeline()
         let newKey = HMACKey.generate()

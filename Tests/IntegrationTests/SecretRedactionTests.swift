@@ -11,10 +11,10 @@ import TestSupport
 /// an HMAC key, is driven through its error paths (PostgreSQL away, bad records), and its stderr
 /// (at debug level), /stats, /metrics, /readyz and the status page are searched for them.
 @Suite(.serialized) struct SecretRedactionTests {
-    @Test func knownSecretsNeverReachAnyOutput() throws {
-        let env = try TestEnvironment()
+    @Test func knownSecretsNeverReachAnyOutput() async throws {
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 51, badRecordShare: 0.05).messages(count: 2000))
-        let (pg, _) = try TestPostgres.ownServer("secrets", durable: false)
+        let (pg, _) = try await TestPostgres.ownServer("secrets", durable: false)
         defer { pg.destroy() }
         let dir = pg.directory
         let dbPassword = "S3cretDbPassw0rd"
@@ -23,34 +23,28 @@ import TestSupport
         let url = "postgresql://postgres:\(dbPassword)@127.0.0.1:\(pg.port)/secrets?sslmode=disable"
         let port = try ScratchPostgres.freePort()
         let stderr = dir.appendingPathComponent("daemon.err")
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ExactlyOnceTests.daemonPath)
-        p.arguments = ["run"]
-        p.currentDirectoryURL = TestEnvironment.repositoryRoot
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLOUDWASTE_") }.merging([
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLOUDWASTE_") }.merging([
             "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers, "CLOUDWASTE_POSTGRES_URL": url,
             "CLOUDWASTE_HMAC_KEY": env.key.hex, "CLOUDWASTE_HTTP_PORT": String(port), "CLOUDWASTE_LOG_LEVEL": "debug",
             "CLOUDWASTE_KAFKA_SASL_PASSWORD": saslPassword, "CLOUDWASTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
         ]) { _, new in new }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: stderr)
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let p = try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["run"], environment: environment,
+                                             workingDirectory: TestEnvironment.repositoryRoot.path, error: .file(stderr.path))
+        defer { if p.isRunning { p.signal(SIGKILL) } }
         var pages: [String] = []
         let deadline = Date(timeIntervalSinceNow: 60)
         while Date() < deadline {
             if let stats = try? OperatorEndpointTests.get(port, "/stats"), stats.body.contains("\"records_committed\":2000") { break }
-            Thread.sleep(forTimeInterval: 0.5)
+            try await Task.sleep(for: .seconds(0.5))
         }
         try pg.stop()  // errors with the connection string around them
-        Thread.sleep(forTimeInterval: 3)
+        try await Task.sleep(for: .seconds(3))
         for path in ["/stats", "/metrics", "/readyz", "/"] { pages.append((try? OperatorEndpointTests.get(port, path).body) ?? "") }
-        try pg.start()
-        Thread.sleep(forTimeInterval: 2)
+        try await pg.start()
+        try await Task.sleep(for: .seconds(2))
         for path in ["/stats", "/metrics", "/readyz", "/"] { pages.append((try? OperatorEndpointTests.get(port, path).body) ?? "") }
-        kill(p.processIdentifier, SIGTERM)
-        try waitForExit(p, within: 60)
+        p.signal(SIGTERM)
+        try await p.exit(within: 60)
         let log = String(decoding: FileManager.default.contents(atPath: stderr.path) ?? Data(), as: UTF8.self)
         #expect(log.contains("debug"), "the daemon logged at debug level")
         #expect(pages.joined().contains("records_committed"))

@@ -40,9 +40,9 @@ import TestSupport
     /// currency), deletions and billed days (restated, amortized, for resources no scan reports,
     /// before and after the scans), shuffled across topics and event time, against a brute force
     /// of SPEC §6 per account, month and currency.
-    @Test(arguments: [101, 202, 303]) func randomStreamsMatchBruteForce(seed: Int) throws {
+    @Test(arguments: [101, 202, 303]) func randomStreamsMatchBruteForce(seed: Int) async throws {
         var rng = SplitMix64(seed: UInt64(seed))
-        let env = try TestEnvironment()
+        let env = try await TestEnvironment()
         let accounts = (0..<5).map { "acct-\(seed)-\($0)" }
         let currencies = ["USD", "EUR", "USD", "GBP", "USD"]
         let types = ["ebs_volume", "ec2_instance", "elastic_ip", "rds_instance", "nat_gateway", "snapshot", "load_balancer"]
@@ -187,8 +187,8 @@ import TestSupport
         return id.split(separator: "-").last!
     }
 
-    @Test func monthBoundariesFollowUTC() throws {
-        let env = try TestEnvironment()
+    @Test func monthBoundariesFollowUTC() async throws {
+        let env = try await TestEnvironment()
         let cases: [(String, String)] = [
             ("2026-03-31T23:59:59Z", "2026-03-01"),
             ("2026-04-01T00:00:00Z", "2026-04-01"),
@@ -214,13 +214,13 @@ import TestSupport
 
     /// Recomputing cost_trend_data only every so often (windows.recompute_interval_ms) must give
     /// the rows of recomputing after every batch, and leave nothing deferred when the run ends.
-    @Test func deferredRecomputeGivesTheRowsOfRecomputingEveryBatch() throws {
-        let env = try TestEnvironment()
+    @Test func deferredRecomputeGivesTheRowsOfRecomputingEveryBatch() async throws {
+        let env = try await TestEnvironment()
         try env.publish(TrafficGenerator(seed: 71, badRecordShare: 0).messages(count: 4000).filter { $0.topic != .privacyRequests })
         var results: [String?] = []
         for interval in [0, 60_000] {
             var config = env.config
-            config.postgresURL = try TestPostgres.newDatabase("recompute")
+            config.postgresURL = try await TestPostgres.newDatabase("recompute")
             config.groupId = "recompute-\(interval)"
             config.batchMaxRecords = 300
             config.windowRecomputeIntervalMs = interval
@@ -233,8 +233,8 @@ import TestSupport
         #expect(results[0] == results[1])
     }
 
-    @Test func lateRecordReopensAFinalizedMonthAndIsReEmitted() throws {
-        let env = try TestEnvironment(partitions: [.scanResources: 1, .userActions: 1])
+    @Test func lateRecordReopensAFinalizedMonthAndIsReEmitted() async throws {
+        let env = try await TestEnvironment(partitions: [.scanResources: 1, .userActions: 1])
         func scan(_ event: String, _ resource: String, _ at: String, _ cost: Double, currency: String = "USD") -> (InputTopic, String?, [UInt8]?) {
             (.scanResources, "acct", Array("{\"event_id\":\"\(event)\",\"scan_id\":\"\(event)\",\"detected_at\":\"\(at)\",\"user_id\":\"u\",\"cloud_account_id\":\"acct\",\"provider\":\"azure\",\"region\":\"westeurope\",\"resource_type\":\"managed_disk\",\"resource_id\":\"\(resource)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":\(cost),\"currency\":\"\(currency)\"}".utf8))
         }

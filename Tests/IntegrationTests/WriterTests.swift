@@ -19,19 +19,19 @@ import TestSupport
         return false
     }
 
-    @Test func severalWritersWithInterleavedPartitionsGiveTheRowsOfOne() throws {
+    @Test func severalWritersWithInterleavedPartitionsGiveTheRowsOfOne() async throws {
         let messages = TrafficGenerator(seed: 41, badRecordShare: 0.02).messages(count: 12_000)
-        let env = try TestEnvironment(partitions: [.scanResources: 8, .userActions: 5, .resourceLifecycle: 3, .metricSamples: 3, .privacyRequests: 2])
+        let env = try await TestEnvironment(partitions: [.scanResources: 8, .userActions: 5, .resourceLifecycle: 3, .metricSamples: 3, .privacyRequests: 2])
         try env.publish(messages)
         var one = env.config
         one.writers = 1
-        one.postgresURL = try TestPostgres.newDatabase("one")
+        one.postgresURL = try await TestPostgres.newDatabase("one")
         one.groupId = "one"
         try env.runPipeline(config: one)
         var four = env.config
         four.writers = 4
         four.batchMaxRecords = 300  // many small batches, interleaved across writers
-        four.postgresURL = try TestPostgres.newDatabase("four")
+        four.postgresURL = try await TestPostgres.newDatabase("four")
         four.groupId = "four"
         let pipeline = try env.runPipeline(config: four)
         let writers = pipeline.status.writers
@@ -47,15 +47,15 @@ import TestSupport
         #expect(lanes.count >= 3)
     }
 
-    @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() throws {
+    @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() async throws {
         let messages = TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 20_000)
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let expected = try ExactlyOnceTests.cleanRun(env)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
         var config = env.config
         config.writers = 2
         config.batchMaxRecords = 400
-        config.postgresURL = try TestPostgres.newDatabase("fenced")
+        config.postgresURL = try await TestPostgres.newDatabase("fenced")
         config.groupId = "fenced"
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 3), logger: testLogger("test.fenced"))
@@ -78,11 +78,11 @@ import TestSupport
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }
 
-    @Test func eachDeadLetterReachesItsTopicOnceAcrossAPostgresOutage() throws {
+    @Test func eachDeadLetterReachesItsTopicOnceAcrossAPostgresOutage() async throws {
         let messages = TrafficGenerator(seed: 43, badRecordShare: 0.05).messages(count: 8_000)
-        let env = try TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
         try env.publish(messages)
-        let (pg, database) = try TestPostgres.ownServer("dlq", durable: true)
+        let (pg, database) = try await TestPostgres.ownServer("dlq", durable: true)
         defer { pg.destroy() }
         var config = env.config
         config.postgresURL = database
@@ -94,8 +94,8 @@ import TestSupport
         try pipeline.start()
         #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 600 })
         try pg.stop()  // every batch in flight now fails and is retried several times
-        Thread.sleep(forTimeInterval: 6)
-        try pg.start()
+        try await Task.sleep(for: .seconds(6))
+        try await pg.start()
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
         #expect((pipeline.metrics.value("cloudwaste_postgres_errors_total") ?? 0) > 0)
@@ -115,9 +115,9 @@ import TestSupport
         #expect(copies.values.allSatisfy { $0 == 1 }, "published more than once: \(copies.filter { $0.value > 1 }.count)")
     }
 
-    @Test func largeRecordsAreBatchedByRowsNotRecords() throws {
+    @Test func largeRecordsAreBatchedByRowsNotRecords() async throws {
         let large = TrafficGenerator(seed: 44).largeMetricSamples(count: 12, points: 5_000)
-        let env = try TestEnvironment(partitions: [.metricSamples: 6])
+        let env = try await TestEnvironment(partitions: [.metricSamples: 6])
         try env.publish(large)
         var config = env.config
         config.batchMaxRows = 10_000
@@ -127,8 +127,8 @@ import TestSupport
         #expect(pipeline.status.batchesCommitted >= 6)
     }
 
-    @Test func tableDescriptionsMatchTheMigratedTables() throws {
-        let db = try TestPostgres.newDatabase("shape")
+    @Test func tableDescriptionsMatchTheMigratedTables() async throws {
+        let db = try await TestPostgres.newDatabase("shape")
         let conn = try PostgresConnection(connectionString: db)
         try Migrator(schema: "public").migrate(conn)
         func columns(_ table: String) throws -> [String: String] {

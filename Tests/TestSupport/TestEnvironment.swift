@@ -9,30 +9,31 @@ import Synchronization
 /// One scratch PostgreSQL server per test process (started on first use, stopped at exit) with a
 /// fresh database per test, and a fresh mock Kafka cluster per test.
 public enum TestPostgres {
-    private static let server = Mutex<ScratchPostgres?>(nil)
+    /// Started by the first test that needs it; every later caller awaits the same start.
+    private static let server = Task<ScratchPostgres, any Error> {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cloudwaste-tests-\(getpid())")
+        let pg = try ScratchPostgres(directory: dir, durable: false)
+        try await pg.start()
+        running.withLock { $0 = pg }
+        atexit { TestPostgres.stopAtExit() }
+        return pg
+    }
+    private static let running = Mutex<ScratchPostgres?>(nil)
 
-    public static func shared() throws -> ScratchPostgres {
-        try server.withLock { s in
-            if let s { return s }
-            let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cloudwaste-tests-\(getpid())")
-            let pg = try ScratchPostgres(directory: dir, durable: false)
-            try pg.start()
-            atexit { TestPostgres.stopAtExit() }
-            s = pg
-            return pg
-        }
+    public static func shared() async throws -> ScratchPostgres {
+        try await server.value
     }
 
     static func stopAtExit() {
-        server.withLock { $0?.destroy() }
+        running.withLock { $0?.destroy() }
     }
 
     /// A PostgreSQL server of the caller's own (to stop or freeze it without disturbing other
     /// tests) with one empty database `name`; the caller destroys it.
-    public static func ownServer(_ name: String, durable: Bool) throws -> (server: ScratchPostgres, url: String) {
+    public static func ownServer(_ name: String, durable: Bool) async throws -> (server: ScratchPostgres, url: String) {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-\(name)-\(UUID().uuidString.prefix(8))")
         let pg = try ScratchPostgres(directory: dir, durable: durable)
-        try pg.start()
+        try await pg.start()
         do {
             let admin = try PostgresConnection(connectionString: pg.url())
             try admin.execute("CREATE DATABASE \(name)")
@@ -45,8 +46,8 @@ public enum TestPostgres {
     }
 
     /// A new, empty database; returns its libpq URL.
-    public static func newDatabase(_ prefix: String = "t") throws -> String {
-        let pg = try shared()
+    public static func newDatabase(_ prefix: String = "t") async throws -> String {
+        let pg = try await shared()
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
         let admin = try PostgresConnection(connectionString: pg.url())
         try admin.execute("CREATE DATABASE \(name)")
@@ -63,14 +64,14 @@ public final class TestEnvironment: @unchecked Sendable {
     public var config: StreamConfig
 
     public init(partitions: [InputTopic: Int] = [.scanResources: 4, .userActions: 3, .resourceLifecycle: 2, .metricSamples: 2, .privacyRequests: 2],
-                groupId: String = "test-group") throws {
+                groupId: String = "test-group") async throws {
         kafka = try KafkaMockCluster(brokers: 3)
         for topic in InputTopic.allCases {
             try kafka.createTopic(topic.name(prefix: "cloudwaste."), partitions: partitions[topic] ?? 2)
         }
         try kafka.createTopic("cloudwaste.cost-trends.v1", partitions: 2)
         try kafka.createTopic("cloudwaste.dead-letters.v1", partitions: 2)
-        databaseURL = try TestPostgres.newDatabase()
+        databaseURL = try await TestPostgres.newDatabase()
         key = try HMACKey(bytes: Array(0..<32))
         var c = StreamConfig()
         c.kafkaBootstrapServers = kafka.bootstrapServers
@@ -196,15 +197,3 @@ public enum TableChecksums {
     }
 }
 
-/// Waits for a child daemon; one still running after `seconds` is killed and the test fails with
-/// its command line instead of hanging the suite.
-public func waitForExit(_ process: Process, within seconds: Double = 180) throws {
-    let deadline = Date(timeIntervalSinceNow: seconds)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        throw TestFailure("\(process.arguments?.joined(separator: " ") ?? "child") still running after \(Int(seconds)) s: killed")
-    }
-    process.waitUntilExit()
-}
