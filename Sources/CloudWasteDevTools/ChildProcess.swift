@@ -126,7 +126,10 @@ public final class ChildProcess: Sendable {
     /// True until swift-subprocess has seen the child end.
     public var isRunning: Bool { !ended.flag.load(ordering: .acquiring) }
 
-    public func signal(_ signal: Int32) { kill(pid, signal) }
+    /// Sends `signal` while the child runs (never to a reaped pid, which the system may reuse).
+    public func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
 
     private static func environment(_ values: [String: String]?) -> Subprocess.Environment {
         guard let values else { return .inherit }

@@ -61,7 +61,7 @@ public final class ScratchPostgres: Sendable {
     /// postmaster to end), done here without a child process so that it also works from `defer`
     /// and `atexit`.
     public func stop(immediate: Bool = false) throws {
-        guard let pid = postmasterPID, kill(pid, 0) == 0 else { return }
+        guard let pid = postmasterPID else { return }
         kill(pid, immediate ? SIGQUIT : SIGINT)
         guard Self.waitForExit(of: pid, pidFile: pidFile, seconds: 60) else {
             throw Failure(description: "PostgreSQL (pid \(pid)) did not stop within 60 s — see \(logFile.path)")
@@ -132,9 +132,14 @@ extension ScratchPostgres {
 
     private var pidFile: URL { dataDirectory.appendingPathComponent("postmaster.pid") }
 
+    /// The pid in a postmaster.pid file, if that process is a running postgres (a file left by a
+    /// crash can name a pid the system has given to another process since).
     private static func pid(in pidFile: URL) -> pid_t? {
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").first.flatMap { pid_t($0) }
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+              let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) }),
+              let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+              name.hasPrefix("postgres") else { return nil }
+        return pid
     }
 
     /// True once the postmaster has removed its pid file or is gone. It is not our child (pg_ctl
@@ -151,7 +156,7 @@ extension ScratchPostgres {
     /// Stops a server that an interrupted earlier run left in `directory` (its postmaster.pid).
     public static func stopLeftover(in directory: URL) {
         let pidFile = directory.appendingPathComponent("data/postmaster.pid")
-        guard let pid = pid(in: pidFile), kill(pid, 0) == 0 else { return }
+        guard let pid = pid(in: pidFile) else { return }
         kill(pid, SIGQUIT)
         _ = waitForExit(of: pid, pidFile: pidFile, seconds: 5)
     }
