@@ -235,11 +235,16 @@ final class ConsumerLoop: KafkaRebalanceListener {
         resume(Set(owned.keys.filter { lane(of: $0) == i }))
     }
 
-    /// Resumes `partitions` at exactly where this loop stands (librdkafka 2.0 may resume
-    /// elsewhere; `add` skips or re-reads anything that does not line up), except those that wait
-    /// for a claim or for the privacy catch-up.
+    /// Whether a partition may be read now: not waiting for a claim, for the privacy catch-up, or
+    /// for room behind its writer.
+    private func mayRead(_ tp: TopicPartition) -> Bool {
+        !needsClaim.contains(tp) && !privacyCatchUp.holds(tp) && held[lane(of: tp)] == nil
+    }
+
+    /// Resumes those of `partitions` that may be read, at exactly where this loop stands
+    /// (librdkafka 2.0 may resume elsewhere; `add` skips or re-reads anything that does not line up).
     private func resume(_ partitions: Set<TopicPartition>) {
-        let mine = owned.filter { partitions.contains($0.key) && !needsClaim.contains($0.key) && !privacyCatchUp.holds($0.key) }
+        let mine = owned.filter { partitions.contains($0.key) && mayRead($0.key) }
         guard !mine.isEmpty else { return }
         consumer.resume(Array(mine.keys))
         var positions: [TopicPartition: Int64] = [:]
@@ -254,7 +259,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Releases the held data partitions once the privacy requests before their assignment are applied.
     private func checkPrivacyCatchUp() {
         let released = privacyCatchUp.check(consumer: consumer, offsets: offsets, logger: logger)
-        if !released.isEmpty { resume(released.filter { held[lane(of: $0)] == nil }) }
+        if !released.isEmpty { resume(released) }
     }
 
     // MARK: - Ownership
@@ -281,8 +286,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
                 needsClaim.remove(tp)
             }
-            let resumable = claims.keys.filter { held[lane(of: $0)] == nil && !privacyCatchUp.holds($0) }
-            consumer.resume(resumable)
+            consumer.resume(claims.keys.filter(mayRead))
             logger.info("re-claimed \(claims.count) partitions")
             logger.debug("re-claimed partitions", metadata: ["partitions": "\(claims.keys.sorted().map(\.description).joined(separator: ","))"])
         } catch {
