@@ -137,6 +137,7 @@ public final class Anonymizer {
 
     static func metricsJSON(_ metrics: [MetricSummary]) -> String {
         var out = "{"
+        out.reserveCapacity(metrics.count * 64 + 2)
         for (i, m) in metrics.enumerated() {
             if i > 0 { out += "," }
             out += "\"\(m.name)\":{\"avg\":\(jsonNumber(m.avg)),\"p95\":\(jsonNumber(m.p95)),\"trend\":"

@@ -1,38 +1,48 @@
 import COpenSSL
 
-/// Keyed HMAC-SHA256 through OpenSSL's EVP_MAC API. The context is keyed once and re-initialised
-/// per message (about 6× faster than one-shot `HMAC()`), so one instance belongs to one thread.
+/// Keyed HMAC-SHA256 (RFC 2104) from precomputed SHA-256 states: the key's inner and outer pad
+/// blocks are hashed once, and each message starts from a copy of those states (a plain struct
+/// copy). OpenSSL's EVP_MAC re-initialisation duplicates two digest contexts per message, with an
+/// allocation and a cleanse each; `bench-decode` measured 0.52 µs per pseudonym that way. The
+/// low-level SHA256_* calls are deprecated in OpenSSL 3 but kept, and use the same SHA extensions.
+/// Mutable scratch state: one instance belongs to one thread.
 final class HMACSHA256 {
-    private let mac: OpaquePointer
-    private let ctx: OpaquePointer
+    private var inner = SHA256_CTX()
+    private var outer = SHA256_CTX()
+    private var scratch = SHA256_CTX()
 
     init(key: [UInt8]) {
-        mac = EVP_MAC_fetch(nil, "HMAC", nil)!
-        ctx = EVP_MAC_CTX_new(mac)!
-        var digest = Array("SHA256".utf8CString)
-        let ok = digest.withUnsafeMutableBufferPointer { name -> Int32 in
-            var params = [
-                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name.baseAddress, 0),
-                OSSL_PARAM_construct_end(),
-            ]
-            return key.withUnsafeBufferPointer { EVP_MAC_init(ctx, $0.baseAddress, $0.count, &params) }
-        }
-        precondition(ok == 1, "EVP_MAC_init failed")
+        var block = key.count > 64 ? Self.digest(key) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        SHA256_Init(&inner)
+        SHA256_Update(&inner, block.map { $0 ^ 0x36 }, 64)
+        SHA256_Init(&outer)
+        SHA256_Update(&outer, block.map { $0 ^ 0x5C }, 64)
+        block.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
 
     deinit {
-        EVP_MAC_CTX_free(ctx)
-        EVP_MAC_free(mac)
+        withUnsafeMutableBytes(of: &inner) { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        withUnsafeMutableBytes(of: &outer) { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        withUnsafeMutableBytes(of: &scratch) { OPENSSL_cleanse($0.baseAddress, $0.count) }
+    }
+
+    private static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        _ = SHA256(bytes, bytes.count, &out)
+        return out
     }
 
     /// Lowercase hex of HMAC(key, prefix + message).
     func hex(prefix: [UInt8], message: UnsafeBufferPointer<UInt8>) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
-            var length = 0
-            EVP_MAC_init(ctx, nil, 0, nil)
-            prefix.withUnsafeBufferPointer { _ = EVP_MAC_update(ctx, $0.baseAddress, $0.count) }
-            _ = EVP_MAC_update(ctx, message.baseAddress, message.count)
-            EVP_MAC_final(ctx, out.baseAddress, &length, 32)
+            scratch = inner
+            prefix.withUnsafeBufferPointer { _ = SHA256_Update(&scratch, $0.baseAddress, $0.count) }
+            _ = SHA256_Update(&scratch, message.baseAddress, message.count)
+            _ = SHA256_Final(out.baseAddress, &scratch)
+            scratch = outer
+            _ = SHA256_Update(&scratch, out.baseAddress, 32)
+            _ = SHA256_Final(out.baseAddress, &scratch)
             return hexString(UnsafeBufferPointer(out))
         }
     }

@@ -1,26 +1,35 @@
 /// Keyed pseudonyms: `hex(HMAC-SHA256(key, domain ":" normalize(id)))` (SPEC §3). Unkeyed hashes
 /// of 12-digit account ids fall to brute force; a keyed one does not without the key.
-/// Not thread-safe (it reuses one OpenSSL context): one per pipeline thread.
+/// Not thread-safe (its HMAC keeps scratch hash state): one per pipeline thread.
 public final class Pseudonymizer {
-    public enum Domain: String, Sendable {
+    public enum Domain: String, Sendable, CaseIterable {
         case user, account, resource, scan, event
+
+        var index: Int {
+            switch self {
+            case .user: 0
+            case .account: 1
+            case .resource: 2
+            case .scan: 3
+            case .event: 4
+            }
+        }
     }
 
     public let keyId: String
     private let hmac: HMACSHA256
-    private let prefixes: [Domain: [UInt8]]
+    /// `domain:` as bytes, indexed by `Domain.index` (no hashing per pseudonym).
+    private let prefixes: [[UInt8]]
 
     public init(key: HMACKey) {
         keyId = key.keyId
         hmac = HMACSHA256(key: key.bytes)
-        var p: [Domain: [UInt8]] = [:]
-        for d in [Domain.user, .account, .resource, .scan, .event] { p[d] = Array("\(d.rawValue):".utf8) }
-        prefixes = p
+        prefixes = Domain.allCases.map { Array("\($0.rawValue):".utf8) }
     }
 
     public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> String {
         let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
-        let prefix = prefixes[domain]!
+        let prefix = prefixes[domain.index]
         // Fast path: nothing to trim, no upper-case hex in a GUID-sized id, not Azure.
         var id = id
         if !lowercaseAll, let done = id.withUTF8({ bytes -> String? in

@@ -39,6 +39,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// A sealed batch per lane that its stuck writer has no room for yet (its partitions are paused).
     private var held: [PreparedBatch?]
     private var decodeTime = Duration.zero
+    /// Time this thread waited for room behind a busy writer (back-pressure, not work).
+    private var waitTime = Duration.zero
     private var consumedSinceReport = 0
     private var recordsInCounters: [String: Counter] = [:]
     private var lastRecordAt = Date()
@@ -212,7 +214,14 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let builder = builders[i]
         guard builder.count > 0 else { return }
         let batch = builder.seal()
-        if force || lanes[i].queue.hasRoom || lanes[i].queue.waitForRoom(timeout: 2) {
+        if force || lanes[i].queue.hasRoom {
+            lanes[i].queue.put(batch)
+            return
+        }
+        let waitStarted = ContinuousClock.now
+        let room = lanes[i].queue.waitForRoom(timeout: 2)
+        waitTime += ContinuousClock.now - waitStarted
+        if room {
             lanes[i].queue.put(batch)
             return
         }
@@ -356,12 +365,15 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     private func reportConsumed() {
         let decoded = decodeTime.seconds
+        let waited = waitTime.seconds
         let consumed = consumedSinceReport
         decodeTime = .zero
+        waitTime = .zero
         consumedSinceReport = 0
         let first = firstRecordAt
         state.status.withLock {
             $0.stageSeconds["decode_anonymize_encode", default: 0] += decoded
+            $0.stageSeconds["wait_for_writer", default: 0] += waited
             $0.recordsConsumed += consumed
             if $0.firstRecordAt == nil { $0.firstRecordAt = first }
         }

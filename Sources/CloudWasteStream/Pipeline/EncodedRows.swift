@@ -55,7 +55,8 @@ public struct EncodedRows: Sendable {
 
     /// The window rows of the rows that will be written, reduced to the latest per resource and month.
     var windowDetections: [WindowDetection] {
-        WindowDetection.reduce(zip(slots, detections).filter { $0.0.length >= 0 }.map(\.1))
+        if superseded == 0 { return WindowDetection.reduce(detections) }
+        return WindowDetection.reduce(zip(slots, detections).filter { $0.0.length >= 0 }.map(\.1))
     }
 
     /// Marks a row as replaced by a later one with the same key.

@@ -20,8 +20,16 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
     public var isEmpty: Bool { keys.isEmpty }
 
     public subscript(name: String) -> JSONValue? {
-        guard let i = keys.firstIndex(of: name) else { return nil }
+        guard let i = Self.index(of: name, in: keys) else { return nil }
         return values[i]
+    }
+
+    /// Names of different lengths are told apart by their lengths alone (O(1) for native
+    /// strings), so only a name of the same length is compared byte by byte.
+    static func index(of name: String, in keys: [String]) -> Int? {
+        let length = name.utf8.count
+        for i in keys.indices where keys[i].utf8.count == length && keys[i] == name { return i }
+        return nil
     }
 
     public struct Iterator: IteratorProtocol {
@@ -64,7 +72,7 @@ struct JSONObjectBuilder {
         if names != nil {
             guard names!.insert(key).inserted else { return false }
         } else {
-            if keys.contains(key) { return false }
+            if JSONObject.index(of: key, in: keys) != nil { return false }
             if keys.count >= 32 { names = Set(keys + [key]) }
         }
         keys.append(key)

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Turns a topic's raw bytes into a validated record, or a precise rejection. Pure: the clock is
 /// injected, so the future-timestamp rule is testable.
 ///
@@ -176,8 +178,10 @@ struct FieldReader {
     let now: Timestamp
 
     private func present(_ name: String) -> JSONValue? {
-        guard let v = fields[name], v != .null else { return nil }
-        return v
+        switch fields[name] {
+        case nil, .null?: nil
+        case let v?: v
+        }
     }
 
     func string(_ name: String, maxLength: Int) throws(RecordRejection) -> String {
@@ -197,8 +201,13 @@ struct FieldReader {
         guard bytes <= maxLength * 4, bytes <= maxLength || s.unicodeScalars.count <= maxLength, bytes >= minLength else {
             throw RecordRejection(.invalidValue, field: name)
         }
-        if s.utf8.contains(0) { throw RecordRejection(.invalidValue, field: name) }
+        if Self.containsNUL(s) { throw RecordRejection(.invalidValue, field: name) }
         return s
+    }
+
+    /// Only an escaped `\u0000` can put a NUL into a parsed string; memchr finds none fast.
+    static func containsNUL(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { b in b.baseAddress.map { memchr($0, 0, b.count) != nil } ?? false } ?? s.utf8.contains(0)
     }
 
     /// An id: non-empty after trimming white space.
@@ -345,11 +354,7 @@ struct FieldReader {
         guard tags.count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
         var out: [(key: String, value: String?)] = []
         for (key, value) in tags {
-            let scalars = key.unicodeScalars
-            guard !scalars.isEmpty, key.utf8.count <= 128 || scalars.count <= 128,
-                  !scalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
-                throw RecordRejection(.invalidValue, field: name)
-            }
+            guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
             switch value {
             case .null: out.append((key, nil))
             case .string(let s): out.append((key, s))
@@ -357,6 +362,17 @@ struct FieldReader {
             }
         }
         return out
+    }
+
+    /// 1–128 characters, no control characters (C0, DEL or C1).
+    static func isTagKey(_ key: String) -> Bool {
+        let ascii = key.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 < 0x80 } ? (1...128).contains(bytes.count) && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F } : nil
+        }
+        if let ascii = ascii ?? nil { return ascii }
+        let scalars = key.unicodeScalars
+        return !scalars.isEmpty && (key.utf8.count <= 128 || scalars.count <= 128)
+            && !scalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
     }
 
     func points(_ name: String) throws(RecordRejection) -> [MetricPoint] {

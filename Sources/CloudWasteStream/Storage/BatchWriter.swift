@@ -137,7 +137,7 @@ public final class BatchWriter {
                 if table == .training, allowDirect, requests.isEmpty {
                     // Users with consent history go through the filtered upsert; the rest straight in.
                     let flagged = try usersWithConsentHistory(rows.detections)
-                    let (plain, filtered) = rows.partitioned { !flagged.contains($0.userHash) }
+                    let (plain, filtered) = flagged.isEmpty ? (rows, EncodedRows()) : rows.partitioned { !flagged.contains($0.userHash) }
                     if !plain.isEmpty {
                         directRows = try copyDetectionsDirectly(plain)
                         if settings.windowsEnabled { statements.append((table, detectionWindowState())) }

@@ -31,37 +31,48 @@ public struct WindowDetection: Sendable, Equatable {
         self.source = source
     }
 
-    struct Key: Hashable {
-        var accountHash: String
-        var monthDays: Int
-        var resourceHash: String
-        var currency: String
-    }
-
-    var key: Key { Key(accountHash: accountHash, monthDays: monthDays, resourceHash: resourceHash, currency: currency) }
-
     /// Whether this detection replaces `other` in the window state (the later one, ties by source position).
     func isNewer(than other: WindowDetection) -> Bool {
         (detectedAt.micros, source.partition, source.offset) >= (other.detectedAt.micros, other.source.partition, other.source.offset)
     }
 
-    /// The latest detection per resource, month and currency, with the records of each group counted.
+    /// The latest detection per resource, month and currency, with the records of each group
+    /// counted, in key order (the order the window state is locked in). Sorting indices keeps the
+    /// detections in place: no hashing of the 64-hex keys and one copy per result (this runs on
+    /// the writer's critical path for every batch).
     static func reduce(_ detections: [WindowDetection]) -> [WindowDetection] {
-        var latest: [Key: WindowDetection] = [:]
-        latest.reserveCapacity(detections.count / 2)
-        for d in detections {
-            if var current = latest[d.key] {
-                let records = current.records + d.records
-                if d.isNewer(than: current) { current = d }
-                current.records = records
-                latest[d.key] = current
+        guard detections.count > 1 else { return detections }
+        var order = Array(detections.indices)
+        order.sort { detections[$0].keyPrecedes(detections[$1]) }
+        var out: [WindowDetection] = []
+        out.reserveCapacity(detections.count)
+        var group = order[0]
+        var records = detections[group].records
+        for i in order.dropFirst() {
+            if detections[i].hasSameKey(as: detections[group]) {
+                records += detections[i].records
+                if detections[i].isNewer(than: detections[group]) { group = i }
             } else {
-                latest[d.key] = d
+                out.append(detections[group])
+                out[out.count - 1].records = records
+                group = i
+                records = detections[i].records
             }
         }
-        return latest.values.sorted {
-            ($0.accountHash, $0.monthDays, $0.resourceHash, $0.currency) < ($1.accountHash, $1.monthDays, $1.resourceHash, $1.currency)
-        }
+        out.append(detections[group])
+        out[out.count - 1].records = records
+        return out
+    }
+
+    private func hasSameKey(as other: WindowDetection) -> Bool {
+        monthDays == other.monthDays && accountHash == other.accountHash && resourceHash == other.resourceHash && currency == other.currency
+    }
+
+    private func keyPrecedes(_ other: WindowDetection) -> Bool {
+        if accountHash != other.accountHash { return accountHash < other.accountHash }
+        if monthDays != other.monthDays { return monthDays < other.monthDays }
+        if resourceHash != other.resourceHash { return resourceHash < other.resourceHash }
+        return currency < other.currency
     }
 }
 

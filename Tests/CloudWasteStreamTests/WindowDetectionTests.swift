@@ -1,0 +1,48 @@
+import Testing
+@testable import CloudWasteStream
+
+/// A batch's detections reduced to one window row per account, month, resource and currency:
+/// the latest detection wins, every record is counted, rows come in key order (the lock order).
+@Suite struct WindowDetectionTests {
+    static func detection(account: String, resource: String, currency: String = "USD", day: Int64, cost: Double,
+                          partition: Int32 = 0, offset: Int64) -> WindowDetection {
+        let row = TrainingRow(
+            scanHash: "s\(offset)", resourceHash: resource, accountHash: account, userHash: "u", eventHash: "e\(offset)",
+            provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: "high",
+            estimatedMonthlyCost: cost, currency: currency, resourceAgeDays: nil, createdHourUTC: nil, createdDOW: nil,
+            metricsJSON: "{}", tagKeys: [], envClass: nil, parentHash: nil,
+            detectedAt: Timestamp(seconds: 1_790_000_000 + day * 86_400))
+        return WindowDetection(row, source: SourcePosition(topic: "scan", partition: partition, offset: offset))
+    }
+
+    @Test func latestPerKeyWithAllRecordsCounted() {
+        let input = [
+            Self.detection(account: "b", resource: "r1", day: 1, cost: 10, offset: 1),
+            Self.detection(account: "a", resource: "r2", day: 2, cost: 20, offset: 2),
+            Self.detection(account: "b", resource: "r1", day: 3, cost: 30, offset: 3),  // replaces offset 1
+            Self.detection(account: "b", resource: "r1", day: 2, cost: 99, offset: 4),  // older: counted, not kept
+            Self.detection(account: "b", resource: "r1", currency: "EUR", day: 1, cost: 5, offset: 5),
+            Self.detection(account: "a", resource: "r1", day: 2, cost: 7, offset: 6),
+        ]
+        let reduced = WindowDetection.reduce(input)
+        #expect(reduced.map { "\($0.accountHash)/\($0.resourceHash)/\($0.currency)" } == ["a/r1/USD", "a/r2/USD", "b/r1/EUR", "b/r1/USD"])
+        #expect(reduced.map(\.cost) == [7, 20, 5, 30])
+        #expect(reduced.map(\.records) == [1, 1, 1, 3])
+        #expect(reduced.map(\.records).reduce(0, +) == input.count)
+    }
+
+    @Test func sameDetectionTimeIsDecidedBySourcePosition() {
+        let earlier = Self.detection(account: "a", resource: "r", day: 1, cost: 1, partition: 0, offset: 9)
+        let later = Self.detection(account: "a", resource: "r", day: 1, cost: 2, partition: 1, offset: 0)
+        for input in [[earlier, later], [later, earlier]] {
+            let reduced = WindowDetection.reduce(input)
+            #expect(reduced.count == 1 && reduced[0].cost == 2 && reduced[0].records == 2)
+        }
+    }
+
+    @Test func oneOrNoDetectionIsKeptAsItIs() {
+        #expect(WindowDetection.reduce([]).isEmpty)
+        let one = Self.detection(account: "a", resource: "r", day: 1, cost: 1, offset: 0)
+        #expect(WindowDetection.reduce([one]) == [one])
+    }
+}
