@@ -346,16 +346,21 @@ final class Benchmark {
         // writer's first batch creates its session's staging tables; neither is steady-state
         // latency, so a few records go through before the clock starts.
         let warmUp = min(1000, messages.count)
+        let total = Int(rate * Double(seconds))
+        // Records never seen before: sent twice, a detection would take the duplicate path
+        // (the staging upsert), which is not what a first delivery costs.
+        let paced = warmUp + total <= messages.count ? messages
+            : messages + TrafficGenerator(seed: 2, badRecordShare: 0.005).messages(count: warmUp + total - messages.count)
         let before = pipeline.status.recordsCommitted
-        for m in messages.prefix(warmUp) { try producer.send(topic: m.topic.name(prefix: "cloudwaste."), key: Array(m.key.utf8), value: m.value) }
+        for m in paced.prefix(warmUp) { try producer.send(topic: m.topic.name(prefix: "cloudwaste."), key: Array(m.key.utf8), value: m.value) }
         let warmDeadline = Date(timeIntervalSinceNow: 30)
         while pipeline.status.recordsCommitted - before < warmUp && Date() < warmDeadline {
             producer.poll()
             Thread.sleep(forTimeInterval: 0.01)
         }
         Thread.sleep(forTimeInterval: 0.5)
-        let total = Int(rate * Double(seconds))
         let base = pipeline.status.recordsCommitted
+        let pacedStart = pipeline.status
         var sentAt: [Date] = []
         sentAt.reserveCapacity(total)
         var visibleAt: [Date] = []
@@ -364,7 +369,7 @@ final class Benchmark {
         while next < total {
             let due = Int(Date().timeIntervalSince(start) * rate)
             while next < min(due, total) {
-                let m = messages[(warmUp + next) % messages.count]
+                let m = paced[warmUp + next]
                 try producer.send(topic: m.topic.name(prefix: "cloudwaste."), key: Array(m.key.utf8), value: m.value)
                 sentAt.append(Date())
                 next += 1
@@ -380,7 +385,20 @@ final class Benchmark {
             while visibleAt.count < min(committed, total) { visibleAt.append(Date()) }
             Thread.sleep(forTimeInterval: 0.001)
         }
-        let latencies = zip(sentAt, visibleAt).map { $1.timeIntervalSince($0) * 1000 }.sorted()
+        let paired = zip(sentAt, visibleAt).map { (sent: $0.timeIntervalSince(start), ms: $1.timeIntervalSince($0) * 1000) }
+        // Where in the paced run the slow records were sent: a steady queue and a one-off stall
+        // (a checkpoint, a rebalance) give the same p99 but different causes.
+        var worstPerSecond = [Double](repeating: 0, count: seconds + 1)
+        for p in paired { worstPerSecond[min(seconds, max(0, Int(p.sent)))] = max(worstPerSecond[min(seconds, max(0, Int(p.sent)))], p.ms) }
+        let after = pipeline.status
+        let batches = after.batchesCommitted - pacedStart.batchesCommitted
+        let writerSeconds = ["offsets", "privacy", "copy", "upsert_commit"].reduce(0.0) { $0 + (after.stageSeconds[$1] ?? 0) - (pacedStart.stageSeconds[$1] ?? 0) }
+        print("latency: \(batches) batches of \(batches > 0 ? (after.recordsCommitted - pacedStart.recordsCommitted) / batches : 0) records on average, "
+              + "\(batches > 0 ? Int(writerSeconds * 1000 / Double(batches)) : 0) ms each in PostgreSQL; writers busy \(Int(100 * writerSeconds / (Double(max(1, after.writers.count)) * Date().timeIntervalSince(start))))%")
+        print("latency: stages " + after.stageSeconds.keys.sorted().map { "\($0)=\(String(format: "%.2f", after.stageSeconds[$0]! - (pacedStart.stageSeconds[$0] ?? 0)))" }.joined(separator: " "))
+        print("latency: slowest produce→visible (ms) of the records sent in each second: "
+              + worstPerSecond.prefix(seconds).map { String(Int($0)) }.joined(separator: " "))
+        let latencies = paired.map(\.ms).sorted()
         guard !latencies.isEmpty else { return (0, 0) }
         return (latencies[latencies.count / 2], latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))])
     }
