@@ -1,15 +1,16 @@
 public import CloudWasteKafka
 import CloudWastePostgres
 
-/// Turns consumed messages into a `PreparedBatch`: decode, validate, anonymize, and encode each
-/// row for COPY at once, so that no decoded record outlives its message and the writer only
-/// streams bytes. Rows with the same primary key in one batch are reduced to the last one (one
-/// statement cannot update a row twice). Pure apart from the clock inside the decoder; owned by
-/// the consumer thread, like its `Anonymizer`.
+/// Turns consumed messages into a `PreparedBatch`: each message's prepared record (decoded,
+/// validated, anonymized: `RecordPreparer`) is encoded as COPY rows at once, so that no decoded
+/// record outlives its message and the writer only streams bytes. Rows with the same primary key
+/// in one batch are reduced to the last one (one statement cannot update a row twice). Owned by
+/// the consumer thread: messages are added in partition order.
 public final class BatchBuilder {
-    public let decoder: RecordDecoder
-    public let anonymizer: Anonymizer
-    private let topics: [String: InputTopic]
+    /// Prepares the messages given to `add(_:generation:expectedOffset:)` (the consumer loop
+    /// prepares a poll's messages in parallel and hands in the results instead).
+    public let preparer: RecordPreparer
+    private let keyId: String
     private let consumerGroup: String
     private var items: [BatchItem] = []
     private var spans: [TopicPartition: PartitionSpan] = [:]
@@ -22,9 +23,8 @@ public final class BatchBuilder {
     public private(set) var openedAt: ContinuousClock.Instant?
 
     public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
-        self.decoder = decoder
-        self.anonymizer = anonymizer
-        self.topics = topicNames
+        preparer = RecordPreparer(decoder: decoder, anonymizer: anonymizer, topicNames: topicNames)
+        keyId = anonymizer.keyId
         self.consumerGroup = consumerGroup
     }
 
@@ -38,22 +38,22 @@ public final class BatchBuilder {
     /// Adds one message of a partition owned at `generation`; `expectedOffset` is where
     /// PostgreSQL's offset stands for this partition when this span started.
     public func add(_ message: KafkaMessage, generation: Int64, expectedOffset: Int64) {
+        add(message, prepared: preparer.prepare(message), generation: generation, expectedOffset: expectedOffset)
+    }
+
+    /// Adds one message whose record was prepared already (by a preparer with the same key).
+    public func add(_ message: KafkaMessage, prepared: PreparedRecord, generation: Int64, expectedOffset: Int64) {
         let tp = message.topicPartition
         let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
         let index = items.count
         if openedAt == nil { openedAt = .now }
         var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.value?.count ?? 0)
-        if let topic = topics[message.topic] {
-            do {
-                let record = try decoder.decode(topic, message.value)
-                item.eventTime = Self.eventTime(record)
-                item.outcome = encode(anonymizer.anonymize(record), item: index, source: source)
-            } catch {
-                item.outcome = deadLetter(DeadLetter(rejection: error, key: message.key, value: message.value), item: index, source: source)
-            }
-        } else {
-            item.outcome = deadLetter(DeadLetter(rejection: RecordRejection(.unknownTopic), key: message.key, value: message.value),
-                                      item: index, source: source)
+        switch prepared {
+        case .anonymized(let record, let eventTime):
+            item.eventTime = eventTime
+            item.outcome = encode(record, item: index, source: source)
+        case .rejected(let rejection):
+            item.outcome = deadLetter(DeadLetter(rejection: rejection, key: message.key, value: message.value), item: index, source: source)
         }
         if spans[tp] == nil {
             spans[tp] = PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
@@ -66,7 +66,6 @@ public final class BatchBuilder {
     }
 
     private func encode(_ record: AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
-        let keyId = anonymizer.keyId
         switch record {
         case .training(let r):
             users.insert(r.userHash)
@@ -122,7 +121,7 @@ public final class BatchBuilder {
     /// Hands over what was added and starts a new batch.
     public func seal() -> PreparedBatch {
         let batch = PreparedBatch(spans: spanOrder.map { spans[$0]! }, items: items, tables: tables.map { $0.compacted() },
-                                  keyId: anonymizer.keyId, users: users)
+                                  keyId: keyId, users: users)
         items = []
         spans = [:]
         spanOrder = []
@@ -160,17 +159,6 @@ public final class BatchBuilder {
         }
         deadLetterBytes = items.reduce(0) { if case .deadLetter(let d) = $1.outcome { $0 + (d.value?.count ?? 0) + (d.key?.count ?? 0) } else { $0 } }
         if items.isEmpty { openedAt = nil }
-    }
-
-    static func eventTime(_ record: InputRecord) -> Timestamp? {
-        switch record {
-        case .scan(let r): r.detectedAt
-        case .action(let r): r.actionAt
-        case .lifecycle(let r): r.occurredAt
-        case .metrics(let r): r.points.map(\.ts).max()
-        case .privacy(let r): r.requestedAt
-        case .billed(let r): r.usageDate
-        }
     }
 }
 

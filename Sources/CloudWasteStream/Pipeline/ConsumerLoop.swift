@@ -4,9 +4,9 @@ import CloudWastePostgres
 import Foundation
 import Logging
 
-/// The consumer thread: polls librdkafka, claims assigned partitions in PostgreSQL, and turns
-/// each message into rows (decode, validate, anonymize, COPY-encode) in the open batch of the
-/// writer lane that owns its partition. A partition always goes to the same lane, so it is only
+/// The consumer thread: polls librdkafka, claims assigned partitions in PostgreSQL, has each
+/// poll's messages decoded, validated and anonymized on every core (`ParallelPreparation`), and
+/// adds them in order, as COPY rows, to the open batch of the writer lane that owns their partition. A partition always goes to the same lane, so it is only
 /// ever written by one writer: per-partition order and fencing hold as with a single writer.
 /// Batches are handed over adaptively (`BatchPolicy`). When a lane's queue is full the thread
 /// waits for room; if its writer stays stuck (PostgreSQL down), the lane's partitions are paused
@@ -29,6 +29,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private let offsetsDB: PostgresConnection
     private let offsets: OffsetStore
     private let builders: [BatchBuilder]
+    /// Decodes and anonymizes each poll's messages on every core before they are added in order.
+    private let preparation: ParallelPreparation
     private let policy: BatchPolicy
 
     private var owned: [TopicPartition: Owned] = [:]
@@ -74,8 +76,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
         consumerConfig["group.id"] = config.groupId
         consumerConfig["client.id"] = consumerConfig["client.id"] ?? "cloudwaste-stream"
         consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
-        let anonymizer = Anonymizer(key: key, regions: regions)
-        anonymizer.onUnknownRegion = { [metrics] in metrics.unknownRegions(provider: $0.rawValue).increment() }
+        let makeAnonymizer = { [metrics] in
+            let anonymizer = Anonymizer(key: key, regions: regions)
+            anonymizer.onUnknownRegion = { metrics.unknownRegions(provider: $0.rawValue).increment() }
+            return anonymizer
+        }
+        let anonymizer = makeAnonymizer()
         var limits = RecordDecoder.Limits()
         limits.maxPayloadBytes = config.maxPayloadBytes
         limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
@@ -84,6 +90,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
         builders = lanes.map { _ in
             BatchBuilder(decoder: RecordDecoder(limits: limits), anonymizer: anonymizer, topicNames: topicNames, consumerGroup: config.groupId)
         }
+        preparation = ParallelPreparation(preparers: (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in
+            RecordPreparer(decoder: RecordDecoder(limits: limits), anonymizer: makeAnonymizer(), topicNames: topicNames)
+        })
         consumer.setRebalanceListener(self)
         try consumer.subscribe(topics: options.topics.map(config.topicName))
     }
@@ -112,7 +121,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 state.fail("Kafka consumer failed: \(error)")
                 break
             }
-            for m in messages { add(m) }
+            let started = ContinuousClock.now
+            let waitedBefore = waitTime
+            preparation.forEach(messages, wanted: { owned[$0.topicPartition] != nil && !privacyCatchUp.holds($0.topicPartition) }) {
+                add($0, prepared: $1)
+            }
+            decodeTime += (ContinuousClock.now - started) - (waitTime - waitedBefore)
             reseeked.removeAll()
             if !messages.isEmpty { lastRecordAt = Date() }
             sealReadyBatches()
@@ -150,7 +164,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
         offsetsDB.close()
     }
 
-    private func add(_ m: KafkaMessage) {
+    /// Adds a message to its lane's open batch, unless it is not ours to add now (not owned, held,
+    /// fetched before a seek, or after a gap it re-reads). `prepared` is its record if prepared.
+    private func add(_ m: KafkaMessage, prepared: PreparedRecord?) {
         let tp = m.topicPartition
         guard var own = owned[tp] else { return }  // not ours (yet): it will be re-read after the claim
         if reseeked.contains(tp) { return }  // the rest of this poll for a partition just re-seeked
@@ -171,9 +187,11 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let i = lane(of: tp)
         let builder = builders[i]
         if firstRecordAt == nil { firstRecordAt = Date() }
-        let started = ContinuousClock.now
-        builder.add(m, generation: own.generation, expectedOffset: own.expected)
-        decodeTime += ContinuousClock.now - started
+        if let prepared {
+            builder.add(m, prepared: prepared, generation: own.generation, expectedOffset: own.expected)
+        } else {
+            builder.add(m, generation: own.generation, expectedOffset: own.expected)
+        }
         own.expected = m.offset + 1
         owned[tp] = own
         consumedSinceReport += 1
