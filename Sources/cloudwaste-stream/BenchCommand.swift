@@ -388,16 +388,21 @@ final class Benchmark {
         let paired = zip(sentAt, visibleAt).map { (sent: $0.timeIntervalSince(start), ms: $1.timeIntervalSince($0) * 1000) }
         // Where in the paced run the slow records were sent: a steady queue and a one-off stall
         // (a checkpoint, a rebalance) give the same p99 but different causes.
-        var worstPerSecond = [Double](repeating: 0, count: seconds + 1)
-        for p in paired { worstPerSecond[min(seconds, max(0, Int(p.sent)))] = max(worstPerSecond[min(seconds, max(0, Int(p.sent)))], p.ms) }
+        var worstPerSecond = [Double](repeating: 0, count: seconds)
+        for p in paired {
+            let second = min(seconds - 1, max(0, Int(p.sent)))
+            worstPerSecond[second] = max(worstPerSecond[second], p.ms)
+        }
         let after = pipeline.status
-        let batches = after.batchesCommitted - pacedStart.batchesCommitted
-        let writerSeconds = ["offsets", "privacy", "copy", "upsert_commit"].reduce(0.0) { $0 + (after.stageSeconds[$1] ?? 0) - (pacedStart.stageSeconds[$1] ?? 0) }
-        print("latency: \(batches) batches of \(batches > 0 ? (after.recordsCommitted - pacedStart.recordsCommitted) / batches : 0) records on average, "
-              + "\(batches > 0 ? Int(writerSeconds * 1000 / Double(batches)) : 0) ms each in PostgreSQL; writers busy \(Int(100 * writerSeconds / (Double(max(1, after.writers.count)) * Date().timeIntervalSince(start))))%")
-        print("latency: stages " + after.stageSeconds.keys.sorted().map { "\($0)=\(String(format: "%.2f", after.stageSeconds[$0]! - (pacedStart.stageSeconds[$0] ?? 0)))" }.joined(separator: " "))
+        let stages = after.stageSeconds.merging(pacedStart.stageSeconds.mapValues { -$0 }, uniquingKeysWith: +)
+        let batches = max(1, after.batchesCommitted - pacedStart.batchesCommitted)
+        let writerSeconds = ["offsets", "privacy", "copy", "upsert_commit"].reduce(0.0) { $0 + (stages[$1] ?? 0) }
+        let writerCapacity = Double(max(1, after.writers.count)) * Date().timeIntervalSince(start)
+        print("latency: \(batches) batches of \((after.recordsCommitted - pacedStart.recordsCommitted) / batches) records on average, "
+              + "\(Int(writerSeconds * 1000 / Double(batches))) ms each in PostgreSQL; writers busy \(Int(100 * writerSeconds / writerCapacity))%")
+        print("latency: stages " + stages.keys.sorted().map { "\($0)=\(String(format: "%.2f", stages[$0]!))" }.joined(separator: " "))
         print("latency: slowest produce→visible (ms) of the records sent in each second: "
-              + worstPerSecond.prefix(seconds).map { String(Int($0)) }.joined(separator: " "))
+              + worstPerSecond.map { String(Int($0)) }.joined(separator: " "))
         let latencies = paired.map(\.ms).sorted()
         guard !latencies.isEmpty else { return (0, 0) }
         return (latencies[latencies.count / 2], latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))])
