@@ -21,7 +21,7 @@ public final class ParallelPreparation {
     }
 
     /// Calls `body` for each message in order, with its prepared record, or nil for a message
-    /// that `wanted` (asked before any is prepared) declined.
+    /// that `wanted` declined (asked of a group's messages before the group is prepared).
     public func forEach(_ messages: [KafkaMessage], wanted: (KafkaMessage) -> Bool, _ body: (KafkaMessage, PreparedRecord?) -> Void) {
         var start = 0
         while start < messages.count {
