@@ -33,6 +33,7 @@ import TestSupport
         return Outcome(status: status, stdout: read(base + ".out"), stderr: read(base + ".err"), seconds: Date().timeIntervalSince(started))
     }
 
+    /// A config file in the temporary folder; the caller removes it.
     static func file(_ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "cw-cli-\(UUID().uuidString.prefix(8)).toml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -115,13 +116,16 @@ import TestSupport
         ("[kafka.properties]\n\"no.such.property\" = \"1\"\n", "unknown librdkafka property 'no.such.property'"),
         ("[schedules]\nexport = \"61 * * * *\"\n", "schedule '61 * * * *'"),
     ]) func badConfigFilesAreBadConfiguration(text: String, message: String) async throws {
-        let outcome = try await Self.run(["migrate", "--config", try Self.file(text)])
+        let config = try Self.file(text)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let outcome = try await Self.run(["migrate", "--config", config])
         #expect(outcome.status == 2, "\(outcome.stderr)")
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
     }
 
     @Test func untilIdleWithoutABrokerFailsWithTheReason() async throws {
         let config = try Self.file("[pipeline]\nassignment_timeout_seconds = 4\n")
+        defer { try? FileManager.default.removeItem(atPath: config) }
         let outcome = try await Self.run(["run", "--until-idle", "5", "--config", config], environment: [
             "CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": try await TestPostgres.newDatabase("nobroker"),
             "CLOUDWASTE_HMAC_KEY": Self.key, "CLOUDWASTE_HTTP_PORT": "0",
