@@ -359,8 +359,8 @@ final class Benchmark {
             Thread.sleep(forTimeInterval: 0.01)
         }
         Thread.sleep(forTimeInterval: 0.5)
-        let base = pipeline.status.recordsCommitted
         let pacedStart = pipeline.status
+        let base = pacedStart.recordsCommitted
         var sentAt: [Date] = []
         sentAt.reserveCapacity(total)
         var visibleAt: [Date] = []

@@ -22,10 +22,14 @@ public final class BatchBuilder {
     private var users = Set<String>()
     public private(set) var openedAt: ContinuousClock.Instant?
 
-    public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
-        preparer = RecordPreparer(decoder: decoder, anonymizer: anonymizer, topicNames: topicNames)
-        keyId = anonymizer.keyId
+    public init(preparer: RecordPreparer, consumerGroup: String = "cloudwaste-stream") {
+        self.preparer = preparer
+        keyId = preparer.anonymizer.keyId
         self.consumerGroup = consumerGroup
+    }
+
+    public convenience init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
+        self.init(preparer: RecordPreparer(decoder: decoder, anonymizer: anonymizer, topicNames: topicNames), consumerGroup: consumerGroup)
     }
 
     /// Records added since the last seal.

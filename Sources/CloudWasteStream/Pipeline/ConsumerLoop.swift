@@ -81,18 +81,18 @@ final class ConsumerLoop: KafkaRebalanceListener {
             anonymizer.onUnknownRegion = { metrics.unknownRegions(provider: $0.rawValue).increment() }
             return anonymizer
         }
-        let anonymizer = makeAnonymizer()
         var limits = RecordDecoder.Limits()
         limits.maxPayloadBytes = config.maxPayloadBytes
         limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
         var topicNames: [String: InputTopic] = [:]
         for t in InputTopic.allCases { topicNames[config.topicName(t)] = t }
-        builders = lanes.map { _ in
-            BatchBuilder(decoder: RecordDecoder(limits: limits), anonymizer: anonymizer, topicNames: topicNames, consumerGroup: config.groupId)
-        }
-        preparation = ParallelPreparation(preparers: (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in
+        let preparers = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in
             RecordPreparer(decoder: RecordDecoder(limits: limits), anonymizer: makeAnonymizer(), topicNames: topicNames)
-        })
+        }
+        preparation = ParallelPreparation(preparers: preparers)
+        // A message the preparation skipped is prepared by its builder, on this thread, with the
+        // first preparer: the workers use it only while a group is prepared, never at the same time.
+        builders = lanes.map { _ in BatchBuilder(preparer: preparers[0], consumerGroup: config.groupId) }
         consumer.setRebalanceListener(self)
         try consumer.subscribe(topics: options.topics.map(config.topicName))
     }
