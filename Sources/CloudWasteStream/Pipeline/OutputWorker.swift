@@ -5,9 +5,9 @@ import Foundation
 import Logging
 
 /// The output thread: everything that happens after a commit. It publishes dead letters, is the
-/// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, at most once per
-/// `windows.recompute_interval_ms`, at once after a privacy correction, and every 5 s to finalize
-/// months), and publishes the changed cost-trend rows. Its own PostgreSQL connection and the
+/// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, paced by `RecomputePacing`:
+/// at most once per `windows.recompute_interval_ms` and never more than a tenth of the time, at
+/// once after a privacy correction, and every 5 s to finalize months), and publishes the changed cost-trend rows. Its own PostgreSQL connection and the
 /// pipeline's only producer; created on, and owned by, its thread.
 final class OutputWorker {
     private let config: StreamConfig
@@ -31,10 +31,9 @@ final class OutputWorker {
     private var windowsUrgent = false
     private var trendsPending = true  // and unpublished rows
     private var recoveryPending = true
-    private var lastRecompute = ContinuousClock.now - .seconds(3600)
     private var lastRetry = ContinuousClock.now - .seconds(3600)
     private var deadLettersFailing = false
-    private let recomputeInterval: Duration
+    private var pacing: RecomputePacing
 
     init(config: StreamConfig, keyId: String, state: PipelineState, inbox: OutputInbox, metrics: PipelineMetrics,
          logger: Logger, writersFinished: @escaping @Sendable () -> Bool) throws {
@@ -50,7 +49,7 @@ final class OutputWorker {
         windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
         trends = TrendPublisher(producer: producer, windows: windows, topic: config.costTrendTopic)
         deadLetters = DeadLetterPublisher(producer: producer, db: db, config: config, logger: logger)
-        recomputeInterval = .milliseconds(config.windowRecomputeIntervalMs)
+        pacing = RecomputePacing(interval: .milliseconds(config.windowRecomputeIntervalMs))
     }
 
     var interrupter: PostgresInterrupter { db.interrupter }
@@ -104,8 +103,7 @@ final class OutputWorker {
             if error is PostgresError { try? db.reconnect() }
         }
         guard config.windowsEnabled else { return }
-        let since = ContinuousClock.now - lastRecompute
-        if final || windowsUrgent || (windowsDirty && since >= recomputeInterval) || since >= .seconds(5) {
+        if final || windowsUrgent || pacing.isDue(at: .now, queued: windowsDirty) {
             recompute(wait: final)
         }
         if trendsPending && retryDue {
@@ -121,14 +119,15 @@ final class OutputWorker {
 
     /// Recomputes the queued account-months (as the schema's only recomputer) and publishes.
     private func recompute(wait: Bool) {
+        let start = ContinuousClock.now
         do {
             let timeout = wait ? Int(max(1, min(10, state.secondsLeft(margin: .seconds(3))))) : 10
             guard let result = try windows.recompute(keyId: keyId, wait: wait, lockTimeoutSeconds: timeout) else {
                 // Another session recomputes right now; it takes the queue. Try again later.
-                lastRecompute = .now
+                pacing.skipped(at: .now)
                 return
             }
-            lastRecompute = .now
+            pacing.ran(from: start, to: .now)
             windowsDirty = false
             windowsUrgent = false
             metrics.lateRecords.increment(by: result.lateRecords)
@@ -136,8 +135,7 @@ final class OutputWorker {
             state.status.withLock { $0.windowRecomputes += 1 }
             publish(result.emissions)
         } catch {
-            // Retried with the 5 s finalization tick, not at every interval.
-            lastRecompute = .now + .seconds(4) - recomputeInterval
+            pacing.failed(at: .now)
             logger.warning("cost-trend recompute failed; will retry", metadata: ["error": "\(error)"])
             if error is PostgresError { try? db.reconnect() }
         }

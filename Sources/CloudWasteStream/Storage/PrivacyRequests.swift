@@ -125,6 +125,7 @@ public struct PrivacyRequests {
     /// every scan), after rows were deleted, and queues those months for the recomputer.
     private func rebuildWindowState() throws {
         guard windowsEnabled else { return }
+        try SessionTables.analyzeTouchedMonths(db)
         try db.execute("""
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             DELETE FROM \(s).window_resource_costs w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;

@@ -17,4 +17,12 @@ enum SessionTables {
             "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, currency text, records int) ON COMMIT DELETE ROWS",
         ]).joined(separator: ";\n"))
     }
+
+    /// Gives the planner `touched_months`' size once it is filled. A temp table has no statistics
+    /// of its own, so without this PostgreSQL guesses a thousand-odd rows and joins the window
+    /// tables by scanning them whole, even for a handful of account-months: a cost that grew with
+    /// the state, not with what changed (docs/performance.md).
+    static func analyzeTouchedMonths(_ db: PostgresConnection) throws {
+        try db.execute("ANALYZE touched_months")
+    }
 }

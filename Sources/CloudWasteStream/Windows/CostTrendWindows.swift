@@ -165,6 +165,7 @@ public struct CostTrendWindows {
                 INSERT INTO touched_months (account_hash, month, currency, records)
                 SELECT account_hash, month, currency, sum(records)::int FROM d GROUP BY account_hash, month, currency
                 """)
+            try SessionTables.analyzeTouchedMonths(db)
             let (recomputed, late) = try recomputeTouchedMonths(keyId: keyId)
             let finalized = try finalizeMonths()
             return Recomputed(emissions: TrendEmission.latestPerKey(recomputed + finalized), lateRecords: late,
@@ -256,12 +257,12 @@ public struct CostTrendWindows {
                     waste_eliminated_monthly_cost = EXCLUDED.waste_eliminated_monthly_cost,
                     top_categories = EXCLUDED.top_categories, billed_resources = EXCLUDED.billed_resources,
                     billed_waste_monthly_cost = EXCLUDED.billed_waste_monthly_cost,
-                    late_records = c.late_records + CASE WHEN c.finalized
-                        THEN COALESCE((SELECT q.records FROM q WHERE q.account_hash = c.account_hash AND q.month = c.month
-                                         AND q.currency = c.currency), 0) ELSE 0 END,
+                    -- When c is final, so is its month in fin (c was there when the statement began:
+                    -- one recomputer at a time), and EXCLUDED.late_records holds q's records. (A
+                    -- lookup of q per updated row was a linear scan of q each time.)
+                    late_records = c.late_records + CASE WHEN c.finalized THEN EXCLUDED.late_records ELSE 0 END,
                     revision = c.revision + 1, updated_at = now(), key_id = EXCLUDED.key_id
-                WHERE (c.finalized AND EXISTS (SELECT 1 FROM q WHERE q.account_hash = c.account_hash AND q.month = c.month
-                                                AND q.currency = c.currency AND q.records > 0))
+                WHERE (c.finalized AND EXCLUDED.late_records > 0)
                    OR (c.resources_detected, c.waste_detected_monthly_cost, c.resources_eliminated,
                        c.waste_eliminated_monthly_cost, c.top_categories, c.provider, c.billed_resources,
                        c.billed_waste_monthly_cost)
