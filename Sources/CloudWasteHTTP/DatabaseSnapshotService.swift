@@ -5,8 +5,10 @@ public import Logging
 public import ServiceLifecycle
 
 /// Refreshes the database snapshot behind /stats and the status page, on a connection of its own
-/// with a statement timeout: within 5 s of new commits or recomputes, else every `interval`. Samples the pipeline's
-/// progress every 5 s. A slow or frozen database delays the next snapshot, never a request.
+/// with a statement timeout: within 5 s of new commits or recomputes, else every `interval`, and
+/// never more than a tenth of the time (`DutyCyclePacing`: a snapshot that takes 2 s waits 18 s).
+/// Samples the pipeline's progress every 5 s. A slow or frozen database delays the next snapshot,
+/// never a request.
 public struct DatabaseSnapshotService: Service {
     let state: OperatorState
     let interval: Duration
@@ -25,18 +27,21 @@ public struct DatabaseSnapshotService: Service {
 
     public func run() async throws {
         let refresher = self.refresher
-        var lastRefresh = ContinuousClock.now - interval
+        // The counts scan every table, so a snapshot of a large database takes a while: at most a
+        // tenth of the time goes to them, however often commits arrive.
+        var pacing = DutyCyclePacing(busyInterval: .zero, idleInterval: interval, longestGap: .seconds(300))
         var progressAtRefresh = (-1, -1)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             state.sample()
             let s = state.pipeline.status
             // New commits or a new cost-trend recompute change what the snapshot would show.
             let progress = (s.recordsCommitted, s.windowRecomputes)
-            if ContinuousClock.now - lastRefresh >= interval || progress != progressAtRefresh {
-                lastRefresh = .now
+            if pacing.isDue(at: .now, workWaiting: progress != progressAtRefresh) {
                 progressAtRefresh = progress
+                let start = ContinuousClock.now
                 // Blocking libpq calls, off the cooperative pool; bounded by statement_timeout.
                 _ = try? await DedicatedThread.run(name: "cloudwaste-stats") { refresher.refresh() }
+                pacing.ran(from: start, to: .now)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }

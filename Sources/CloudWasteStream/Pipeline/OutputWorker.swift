@@ -5,7 +5,7 @@ import Foundation
 import Logging
 
 /// The output thread: everything that happens after a commit. It publishes dead letters, is the
-/// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, paced by `RecomputePacing`:
+/// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, paced by `DutyCyclePacing`:
 /// at most once per `windows.recompute_interval_ms` and never more than a tenth of the time, at
 /// once after a privacy correction, and every 5 s to finalize months), and publishes the changed cost-trend rows. Its own PostgreSQL connection and the
 /// pipeline's only producer; created on, and owned by, its thread.
@@ -33,7 +33,7 @@ final class OutputWorker {
     private var recoveryPending = true
     private var lastRetry = ContinuousClock.now - .seconds(3600)
     private var deadLettersFailing = false
-    private var pacing: RecomputePacing
+    private var pacing: DutyCyclePacing
 
     init(config: StreamConfig, keyId: String, state: PipelineState, inbox: OutputInbox, metrics: PipelineMetrics,
          logger: Logger, writersFinished: @escaping @Sendable () -> Bool) throws {
@@ -49,7 +49,8 @@ final class OutputWorker {
         windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
         trends = TrendPublisher(producer: producer, windows: windows, topic: config.costTrendTopic)
         deadLetters = DeadLetterPublisher(producer: producer, db: db, config: config, logger: logger)
-        pacing = RecomputePacing(interval: .milliseconds(config.windowRecomputeIntervalMs))
+        // Nothing queued: every 5 s, to finalize months.
+        pacing = DutyCyclePacing(busyInterval: .milliseconds(config.windowRecomputeIntervalMs), idleInterval: .seconds(5))
     }
 
     var interrupter: PostgresInterrupter { db.interrupter }
@@ -103,7 +104,7 @@ final class OutputWorker {
             if error is PostgresError { try? db.reconnect() }
         }
         guard config.windowsEnabled else { return }
-        if final || windowsUrgent || pacing.isDue(at: .now, queued: windowsDirty) {
+        if final || windowsUrgent || pacing.isDue(at: .now, workWaiting: windowsDirty) {
             recompute(wait: final)
         }
         if trendsPending && retryDue {
