@@ -50,6 +50,10 @@ public final class ScratchPostgres: Sendable {
             try await runPostgresTool("initdb", ["-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "-N"])
         }
         var options = "-p \(port) -k \(socketDirectory.path) -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB"
+        // Checkpoints by time, as a write-heavy server is set up: with the default max_wal_size
+        // (1 GB) a backlog forced one every 8–20 s, and after each the first change to every page
+        // of the randomly keyed window state and indexes logs the whole page (docs/performance.md).
+        options += " -c max_wal_size=8GB -c checkpoint_timeout=30min"
         if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         // Extra server settings for investigations, e.g. "-c log_min_duration_statement=20".
         if let extra = ProcessInfo.processInfo.environment["CLOUDWASTE_SCRATCH_PG_OPTIONS"] { options += " " + extra }

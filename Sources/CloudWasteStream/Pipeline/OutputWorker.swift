@@ -7,8 +7,9 @@ import Logging
 /// The output thread: everything that happens after a commit. It publishes dead letters, is the
 /// pipeline's recomputer of cost-trend windows (`CostTrendWindows`, paced by `DutyCyclePacing`:
 /// at most once per `windows.recompute_interval_ms` and never more than a tenth of the time, at
-/// once after a privacy correction, and every 5 s to finalize months), and publishes the changed cost-trend rows. Its own PostgreSQL connection and the
-/// pipeline's only producer; created on, and owned by, its thread.
+/// once after a privacy correction, and every 5 s to finalize months), and publishes the changed
+/// cost-trend rows. Its own PostgreSQL connection and the pipeline's only producer; created on,
+/// and owned by, its thread.
 final class OutputWorker {
     private let config: StreamConfig
     private let keyId: String
