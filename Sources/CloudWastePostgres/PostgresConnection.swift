@@ -150,6 +150,57 @@ public final class PostgresConnection: @unchecked Sendable {
         return try check(raw, connection: c)
     }
 
+    /// Runs statements with binds in one round trip (libpq's pipeline mode) and returns each one's
+    /// result. Inside an open transaction they share it; the first failure makes PostgreSQL skip
+    /// the rest and is thrown. COPY and multi-statement strings are not allowed here.
+    public func pipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [PostgresResult] {
+        let c = try handle()
+        guard !queries.isEmpty else { return [] }
+        guard PQenterPipelineMode(c) == 1 else {
+            throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+        }
+        var sent = 0
+        for query in queries {
+            let ok = withCStringArray(query.binds) { values in
+                PQsendQueryParams(c, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+            }
+            if ok != 1 { break }
+            sent += 1
+        }
+        let sendFailure = sent < queries.count ? PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c))) : nil
+        guard PQpipelineSync(c) == 1 else {
+            let error = PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+            close()  // the protocol state is unknown: a reconnect starts afresh
+            throw error
+        }
+        var results: [PostgresResult] = []
+        var failure: PostgresError?
+        // Each sent statement's results end with a NULL; the sync point comes last.
+        for _ in 0..<sent {
+            while let r = PQgetResult(c) {
+                let status = PQresultStatus(r)
+                let result = PostgresResult(handle: r)
+                if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+                    results.append(result)
+                } else if status != PGRES_PIPELINE_ABORTED, failure == nil {
+                    failure = Self.error(from: r, connection: c)
+                }
+            }
+        }
+        var synced = false
+        while !synced, let r = PQgetResult(c) {
+            synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC
+            PQclear(r)
+        }
+        guard synced, PQexitPipelineMode(c) == 1 else {
+            let error = failure ?? PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
+            close()
+            throw error
+        }
+        if let failure = failure ?? sendFailure { throw failure }
+        return results
+    }
+
     /// `COPY … FROM STDIN`: `body` is called with a writer that sends chunks; on a thrown error the
     /// copy is aborted with CopyFail and the statement fails.
     @discardableResult

@@ -36,9 +36,11 @@ extension Duration {
 
 /// Writes a `PreparedBatch` into PostgreSQL in ONE transaction:
 ///
-/// 1. `BEGIN` and the `PrivacyLocks` of the batch's users (shared; exclusive for the users of
-///    its privacy requests, which must not interleave with batches that store those users);
-/// 2. the partitions' offsets, fenced by generation and start offset (`OffsetStore.advance`);
+/// 1. in one round trip (libpq's pipeline mode): `BEGIN`, the `PrivacyLocks` of the batch's users
+///    (shared; exclusive for the users of its privacy requests, which must not interleave with
+///    batches that store those users), the partitions' offsets, fenced by generation and start
+///    offset (`OffsetStore.advanceStatement`), and which of the batch's users have consent history;
+/// 2. the fencing verdict: a fenced batch rolls back;
 /// 3. privacy requests;
 /// 4. one binary COPY per table into its staging table (bytes encoded on the consumer thread);
 /// 5. one multi-statement round trip: each table's upsert (with the consent filter and, for
@@ -117,14 +119,24 @@ public final class BatchWriter {
         if stagingOnlyBatches > 0 { stagingOnlyBatches -= 1 }
         var clock = StageClock()
         let requests = batch.privacyRequests
-        try db.execute("BEGIN; " + privacyLocks.statement(shared: batch.users, exclusive: requests.map(\.userHash)))
+        // New detections may take the straight COPY; those of users with consent history may not.
+        let checkConsent = allowDirect && requests.isEmpty && !batch[.training].isEmpty
+        var opening: [PostgresQuery] = [
+            "BEGIN",
+            PostgresQuery(unsafeSQL: privacyLocks.statement(shared: batch.users, exclusive: requests.map(\.userHash))),
+            offsets.advanceStatement(batch.spans),
+        ]
+        if checkConsent { opening.append(consentHistoryStatement(batch[.training].detections)) }
         do {
-            let fenced = try offsets.advance(batch.spans)
+            // One round trip: BEGIN, the privacy locks, the fenced offsets and the consent check.
+            let opened = try db.pipeline(opening)
+            let fenced = offsets.fenced(batch.spans, by: opened[2])
             clock.mark("offsets")
             if !fenced.isEmpty {
                 try db.execute("ROLLBACK")
                 return .fenced(fenced)
             }
+            let flagged = checkConsent ? Set((0..<opened[3].rowCount).compactMap { opened[3].string($0, 0) }) : []
             var counts = WriteCounts()
             for request in requests { try privacy.apply(request, keyId: batch.keyId, source: "topic") }
             counts.privacyRequests = requests.count
@@ -134,9 +146,8 @@ public final class BatchWriter {
             var directRows = 0
             for table in BatchTable.allCases where !batch[table].isEmpty {
                 var rows = batch[table]
-                if table == .training, allowDirect, requests.isEmpty {
+                if table == .training, checkConsent {
                     // Users with consent history go through the filtered upsert; the rest straight in.
-                    let flagged = try usersWithConsentHistory(rows.detections)
                     let (plain, filtered) = flagged.isEmpty ? (rows, EncodedRows()) : rows.partitioned { !flagged.contains($0.userHash) }
                     if !plain.isEmpty {
                         directRows = try copyDetectionsDirectly(plain)
@@ -169,15 +180,14 @@ public final class BatchWriter {
         }
     }
 
-    /// The users of these detections with consent history or an erasure: their rows need the
-    /// per-row consent filter of the staging upsert.
-    private func usersWithConsentHistory(_ detections: [WindowDetection]) throws -> Set<String> {
+    /// The users of these detections with consent history or an erasure (one column): their rows
+    /// need the per-row consent filter of the staging upsert.
+    private func consentHistoryStatement(_ detections: [WindowDetection]) -> PostgresQuery {
         let users = Array(Set(detections.map(\.userHash)))
-        let result = try db.query("""
+        return """
             SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::text[])
             UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::text[])
-            """)
-        return Set((0..<result.rowCount).compactMap { result.string($0, 0) })
+            """
     }
 
     /// COPY of new detections straight into ml_training_data, plus their reduced window rows into

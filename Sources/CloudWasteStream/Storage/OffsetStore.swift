@@ -65,8 +65,14 @@ public struct OffsetStore {
     /// generation and start offset still match. Returns the partitions that did not (fenced).
     public func advance(_ spans: [PartitionSpan]) throws -> Set<TopicPartition> {
         guard !spans.isEmpty else { return [] }
+        return fenced(spans, by: try db.query(advanceStatement(spans)))
+    }
+
+    /// The statement of `advance(_:)`, for a writer that sends it with others in one round trip;
+    /// `fenced(_:by:)` reads its result.
+    public func advanceStatement(_ spans: [PartitionSpan]) -> PostgresQuery {
         let sorted = spans.sorted { $0.partition < $1.partition }
-        let result = try db.query("""
+        return """
             UPDATE \(unescaped: schema).stream_offsets AS so
                SET next_offset = v.next_offset,
                    max_event_time = GREATEST(so.max_event_time, v.max_event_time),
@@ -80,7 +86,11 @@ public struct OffsetStore {
              WHERE so.consumer_group = \(groupId) AND so.topic = v.topic AND so.partition = v.partition
                AND so.generation = v.generation AND so.next_offset = v.start_offset
             RETURNING so.topic, so.partition
-            """)
+            """
+    }
+
+    /// The spans' partitions that `advanceStatement(spans)` did not move (fenced).
+    public func fenced(_ spans: [PartitionSpan], by result: PostgresResult) -> Set<TopicPartition> {
         var matched = Set<TopicPartition>()
         for r in 0..<result.rowCount {
             matched.insert(TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!)))
