@@ -62,14 +62,9 @@ public struct OffsetStore {
     }
 
     /// Inside the batch transaction: moves every span's offset forward, only where the span's
-    /// generation and start offset still match. Returns the partitions that did not (fenced).
-    public func advance(_ spans: [PartitionSpan]) throws -> Set<TopicPartition> {
-        guard !spans.isEmpty else { return [] }
-        return fenced(spans, by: try db.query(advanceStatement(spans)))
-    }
-
-    /// The statement of `advance(_:)`, for a writer that sends it with others in one round trip;
-    /// `fenced(_:by:)` reads its result.
+    /// generation and start offset still match. A statement, not a call, because the writer sends
+    /// it with the batch's other opening statements in one round trip; `fenced(_:by:)` reads its
+    /// result.
     public func advanceStatement(_ spans: [PartitionSpan]) -> PostgresQuery {
         let sorted = spans.sorted { $0.partition < $1.partition }
         return """
