@@ -116,17 +116,27 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         var results: [PostgresResult] = []
         var failure: PostgresError?
+        collectResults(c, into: &results, failure: &failure)
+        if let failure { throw failure }
+        return results
+    }
+
+    /// Reads results until libpq's NULL: the successful ones into `results`, the first error
+    /// into `failure` (statements a pipeline skipped after it are not errors of their own).
+    private func collectResults(_ c: OpaquePointer, into results: inout [PostgresResult], failure: inout PostgresError?) {
         while let r = PQgetResult(c) {
             let result = PostgresResult(handle: r)
             let status = PQresultStatus(r)
-            if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+            if Self.succeeded(status) {
                 results.append(result)
-            } else if failure == nil {
+            } else if status != PGRES_PIPELINE_ABORTED, failure == nil {
                 failure = Self.error(from: r, connection: c)
             }
         }
-        if let failure { throw failure }
-        return results
+    }
+
+    private static func succeeded(_ status: ExecStatusType) -> Bool {
+        status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY
     }
 
     /// `COPY … FROM STDIN (FORMAT binary)` of tuples encoded by `PostgresBinaryCopyEncoder`
@@ -176,17 +186,7 @@ public final class PostgresConnection: @unchecked Sendable {
         var results: [PostgresResult] = []
         var failure: PostgresError?
         // Each sent statement's results end with a NULL; the sync point comes last.
-        for _ in 0..<sent {
-            while let r = PQgetResult(c) {
-                let status = PQresultStatus(r)
-                let result = PostgresResult(handle: r)
-                if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
-                    results.append(result)
-                } else if status != PGRES_PIPELINE_ABORTED, failure == nil {
-                    failure = Self.error(from: r, connection: c)
-                }
-            }
-        }
+        for _ in 0..<sent { collectResults(c, into: &results, failure: &failure) }
         var synced = false
         while !synced, let r = PQgetResult(c) {
             synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC
@@ -295,7 +295,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let status = PQresultStatus(raw)
         if let expect {
             if status == expect { return result }
-        } else if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+        } else if Self.succeeded(status) {
             return result
         }
         throw Self.error(from: raw, connection: c)
