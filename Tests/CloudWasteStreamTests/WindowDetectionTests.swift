@@ -1,13 +1,13 @@
 import Testing
 @testable import CloudWasteStream
 
-/// A batch's detections reduced to one window row per account, month, resource and currency:
+/// A batch's detections reduced to one window row per account, month, resource, currency and user:
 /// the latest detection wins, every record is counted, rows come in key order (the lock order).
 @Suite struct WindowDetectionTests {
-    static func detection(account: String, resource: String, currency: String = "USD", day: Int64, cost: Double,
+    static func detection(account: String, resource: String, currency: String = "USD", user: String = "u", day: Int64, cost: Double,
                           partition: Int32 = 0, offset: Int64) -> WindowDetection {
         let row = TrainingRow(
-            scanHash: "s\(offset)", resourceHash: resource, accountHash: account, userHash: "u", eventHash: "e\(offset)",
+            scanHash: "s\(offset)", resourceHash: resource, accountHash: account, userHash: user, eventHash: "e\(offset)",
             provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: "high",
             estimatedMonthlyCost: cost, currency: currency, resourceAgeDays: nil, createdHourUTC: nil, createdDOW: nil,
             metricsJSON: "{}", tagKeys: [], envClass: nil, parentHash: nil,
@@ -38,6 +38,18 @@ import Testing
             let reduced = WindowDetection.reduce(input)
             #expect(reduced.count == 1 && reduced[0].cost == 2 && reduced[0].records == 2)
         }
+    }
+
+    /// Each user's latest report of a resource is kept, so that a privacy request can correct the
+    /// state from that user's rows alone.
+    @Test func eachUsersLatestIsKept() {
+        let input = [
+            Self.detection(account: "a", resource: "r", user: "v", day: 3, cost: 30, offset: 1),
+            Self.detection(account: "a", resource: "r", user: "u", day: 1, cost: 10, offset: 2),
+            Self.detection(account: "a", resource: "r", user: "v", day: 2, cost: 20, offset: 3),
+        ]
+        let reduced = WindowDetection.reduce(input)
+        #expect(reduced.map { "\($0.userHash)=\($0.cost)×\($0.records)" } == ["u=10.0×1", "v=30.0×2"])
     }
 
     @Test func oneOrNoDetectionIsKeptAsItIs() {

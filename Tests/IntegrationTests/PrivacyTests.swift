@@ -98,6 +98,69 @@ import TestSupport
         #expect(try TableChecksums.count(db, "ml_training_data") == 1)
     }
 
+    /// Two users report the same resource in one month (a shared account): the window state keeps
+    /// each one's latest, so erasing the later reporter leaves the other's estimate and saving in
+    /// the cost trend, and a late opt-out of the other then empties the month.
+    @Test func aPrivacyRequestLeavesOtherUsersReportsOfTheSameResource() async throws {
+        let env = try await TestEnvironment()
+        let (grace, heidi, account) = ("grace@example.com", "heidi@example.com", "555555555555")
+        try env.publish([
+            Self.scan(grace, account: account, resource: "vol-s1", at: "2026-03-02T10:00:00Z", cost: 10, event: "g1"),
+            Self.scan(heidi, account: account, resource: "vol-s1", at: "2026-03-05T10:00:00Z", cost: 30, event: "h1"),
+            Self.scan(heidi, account: account, resource: "vol-h1", at: "2026-03-05T10:00:00Z", cost: 5, event: "h2"),
+            Self.action(grace, account: account, resource: "vol-s1", at: "2026-03-06T10:00:00Z", event: "g2"),
+            Self.action(heidi, account: account, resource: "vol-s1", at: "2026-03-07T10:00:00Z", event: "h3"),
+        ])
+        try env.runPipeline()
+        let db = try env.connect()
+        let p = Pseudonymizer(key: env.key)
+        let trend = PostgresQuery(unsafeSQL: """
+            SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated FROM cost_trend_data
+             WHERE account_hash = $1
+            """, binds: [p.pseudonym(.account, account)])
+        #expect(try db.query(trend).rows == [["2", "35.0000", "1"]])  // vol-s1 at Heidi's (later) 30, vol-h1 at 5
+        #expect(try TableChecksums.count(db, "window_resource_costs") == 3)  // one row per user and resource
+
+        try env.publish([Self.privacy(heidi, "erase", at: "2026-03-10T00:00:00Z", event: "e1")])
+        try env.runPipeline()
+        #expect(try db.query(trend).rows == [["1", "10.0000", "1"]])  // Grace's report of vol-s1 is left
+        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace))").int(0, 0) == 1)
+
+        try env.publish([Self.privacy(grace, "opt_out", at: "2026-03-01T00:00:00Z", event: "o1")])
+        try env.runPipeline()
+        #expect(try db.query(trend).rows.isEmpty)  // nothing of the month is left
+        #expect(try TableChecksums.count(db, "window_resource_costs") == 0)
+        #expect(try TableChecksums.count(db, "window_eliminations") == 0)
+    }
+
+    /// Window state outlives the fact rows when ml_training_data has a shorter retention than
+    /// cost_trend_data (`[retention.tables]`). Erasing one of two users of such a month then
+    /// removes that user's figures only: the correction never rebuilds other users' state from
+    /// fact rows that are gone.
+    @Test func anErasureKeepsOtherUsersFiguresOfMonthsPastTheFactRetention() async throws {
+        let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("retained"))
+        try Migrator(schema: "public").migrate(db)
+        try db.execute("""
+            INSERT INTO window_resource_costs (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
+                detected_at, source_partition, source_offset)
+            VALUES ('A', '2024-01-01', 'r1', 'USD', 'X', 'aws', 'ebs_volume', 30, '2024-01-20T00:00:00Z', 0, 2),
+                   ('A', '2024-01-01', 'r1', 'USD', 'Y', 'aws', 'ebs_volume', 10, '2024-01-10T00:00:00Z', 0, 1),
+                   ('A', '2024-01-01', 'r2', 'USD', 'Y', 'aws', 'rds_instance', 4, '2024-01-10T00:00:00Z', 0, 3);
+            INSERT INTO window_dirty_months (account_hash, month, currency, records) VALUES ('A', '2024-01-01', 'USD', 0);
+            """)
+        var config = StreamConfig()
+        config.postgresSchema = "public"
+        let windows = CostTrendWindows(connection: db, settings: .init(config: config))
+        _ = try windows.recompute(keyId: "k", wait: true)
+        let trend = "SELECT resources_detected, waste_detected_monthly_cost::text FROM cost_trend_data WHERE account_hash = 'A'"
+        #expect(try db.execute(trend).rows == [["2", "34.0000"]])
+        let (report, emissions) = try UserForgetting.forget(userHash: "X", keyId: "k", config: config, connection: db)
+        #expect(report.deleted["window_resource_costs"] == 1)
+        #expect(emissions.map(\.key) == ["A:2024-01-01:USD"])
+        #expect(try db.execute(trend).rows == [["2", "14.0000"]])  // r1 at Y's 10, r2 at 4
+        #expect(try db.execute("SELECT count(*) FROM window_resource_costs WHERE user_hash = 'Y'").int(0, 0) == 2)
+    }
+
     @Test func forgetCommandReportsWhatItDeleted() async throws {
         let env = try await TestEnvironment()
         try env.publish([Self.scan("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-01T10:00:00Z", event: "x1"),

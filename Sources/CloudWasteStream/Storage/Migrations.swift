@@ -218,6 +218,42 @@ public struct Migrator {
         -- The dataset labels each detection with the first later action on its resource.
         CREATE INDEX user_action_patterns_resource ON {s}.user_action_patterns (resource_hash, action_at);
         """),
+        // Window state per user. It kept the latest detection (and saving) of a resource per
+        // account, month and currency, whoever's it was, so a privacy request had to rebuild its
+        // months from every user's fact rows: a scan of a month of ml_training_data under the
+        // user's privacy lock, which grew with the fleet. Keyed by user too, a request corrects
+        // only that user's rows, found by the user index, and the recompute takes the latest over
+        // users. Other users' latest rows of the months the state holds are added from the fact
+        // tables where those still have them (one scan of each, once); the latest of all is
+        // already there, so no cost-trend row changes.
+        Migration(version: 6, name: "window state per user", sql: """
+        ALTER TABLE {s}.window_resource_costs DROP CONSTRAINT window_resource_costs_pkey,
+            ADD PRIMARY KEY (account_hash, month, resource_hash, currency, user_hash);
+        ALTER TABLE {s}.window_eliminations DROP CONSTRAINT window_eliminations_pkey,
+            ADD PRIMARY KEY (account_hash, month, resource_hash, currency, user_hash);
+        INSERT INTO {s}.window_resource_costs
+            (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
+             source_partition, source_offset)
+        SELECT DISTINCT ON (m.account_hash, m.month, m.resource_hash, m.currency, m.user_hash)
+               m.account_hash, m.month, m.resource_hash, m.currency, m.user_hash, m.provider, m.resource_type,
+               m.estimated_monthly_cost::numeric(18,4), m.detected_at, m.source_partition, m.source_offset
+          FROM (SELECT *, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month FROM {s}.ml_training_data) m
+          JOIN (SELECT DISTINCT account_hash, month FROM {s}.window_resource_costs) g USING (account_hash, month)
+         ORDER BY m.account_hash, m.month, m.resource_hash, m.currency, m.user_hash,
+                  m.detected_at DESC, m.source_partition DESC, m.source_offset DESC
+        ON CONFLICT DO NOTHING;
+        INSERT INTO {s}.window_eliminations
+            (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
+        SELECT DISTINCT ON (a.account_hash, a.month, a.resource_hash, a.currency, a.user_hash)
+               a.account_hash, a.month, a.resource_hash, a.currency, a.user_hash, a.provider,
+               COALESCE(a.cost_saved_monthly, 0)::numeric(18,4), a.action_at, a.source_partition, a.source_offset
+          FROM (SELECT *, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
+                  FROM {s}.user_action_patterns WHERE action = 'deleted') a
+          JOIN (SELECT DISTINCT account_hash, month FROM {s}.window_eliminations) g USING (account_hash, month)
+         ORDER BY a.account_hash, a.month, a.resource_hash, a.currency, a.user_hash,
+                  a.action_at DESC, a.source_partition DESC, a.source_offset DESC
+        ON CONFLICT DO NOTHING;
+        """),
     ]
 }
 

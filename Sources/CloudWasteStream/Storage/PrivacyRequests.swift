@@ -11,8 +11,9 @@ public struct ErasureReport: Sendable, CustomStringConvertible {
 }
 
 /// Consent changes and erasures (SPEC §7), inside the caller's transaction, which must hold the
-/// user's `PrivacyLocks` bucket exclusively (batches hold their users' buckets shared). Window state of the months whose rows were deleted is rebuilt
-/// here and the months are queued for the recomputer.
+/// user's `PrivacyLocks` bucket exclusively (batches hold their users' buckets shared). The user's
+/// window state of the months whose rows were deleted is rebuilt here and the months are queued
+/// for the recomputer.
 public struct PrivacyRequests {
     let db: PostgresConnection
     let schema: String
@@ -72,7 +73,7 @@ public struct PrivacyRequests {
             INSERT INTO touched_months (account_hash, month, records)
             SELECT DISTINCT account_hash, month, 0 FROM (SELECT * FROM d1 UNION ALL SELECT * FROM d2) x
             """)
-        try rebuildWindowState()
+        try rebuildWindowState(userHash: userHash)
     }
 
     /// Deletes every row that carries the user's pseudonym, records the erasure (it outlives
@@ -117,20 +118,29 @@ public struct PrivacyRequests {
             ON CONFLICT (user_hash) DO UPDATE SET erased_at = GREATEST(e.erased_at, EXCLUDED.erased_at),
                 recorded_at = now(), deleted_rows = EXCLUDED.deleted_rows, source = EXCLUDED.source
             """)
-        try rebuildWindowState()
+        try rebuildWindowState(userHash: userHash)
         return report
     }
 
-    /// Recomputes window state for the months in `touched_months` from the fact tables (which keep
-    /// every scan), after rows were deleted, and queues those months for the recomputer.
-    private func rebuildWindowState() throws {
+    /// Rebuilds the user's window state for the months in `touched_months` from the user's
+    /// remaining fact rows, and queues those months for the recomputer. The state keeps each
+    /// user's latest detection and saving, so other users' rows need no correction, and the work
+    /// follows the user's rows (the user indexes), not the months' (docs/windows.md). After an
+    /// erasure nothing of the user is left to rebuild: the months are only queued.
+    private func rebuildWindowState(userHash: String) throws {
         guard windowsEnabled else { return }
         try SessionTables.analyzeTouchedMonths(db)
-        try db.execute("""
+        try db.query(PostgresQuery(unsafeSQL: """
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
-            DELETE FROM \(s).window_resource_costs w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
+            DELETE FROM \(s).window_resource_costs w USING g
+             WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month;
+            """, binds: [userHash]))
+        try db.query(PostgresQuery(unsafeSQL: """
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
-            DELETE FROM \(s).window_eliminations w USING g WHERE w.account_hash = g.account_hash AND w.month = g.month;
+            DELETE FROM \(s).window_eliminations w USING g
+             WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month;
+            """, binds: [userHash]))
+        try db.query(PostgresQuery(unsafeSQL: """
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             INSERT INTO \(s).window_resource_costs
                 (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
@@ -141,7 +151,10 @@ public struct PrivacyRequests {
               FROM \(s).ml_training_data m JOIN g ON m.account_hash = g.account_hash
                AND m.detected_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND m.detected_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             ORDER BY m.account_hash, g.month, m.resource_hash, m.currency, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC;
+             WHERE m.user_hash = $1
+             ORDER BY m.account_hash, g.month, m.resource_hash, m.currency, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC
+            """, binds: [userHash]))
+        try db.query(PostgresQuery(unsafeSQL: """
             WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
             INSERT INTO \(s).window_eliminations
                 (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
@@ -151,9 +164,12 @@ public struct PrivacyRequests {
               FROM \(s).user_action_patterns a JOIN g ON a.account_hash = g.account_hash AND a.action = 'deleted'
                AND a.action_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC;
+             WHERE a.user_hash = $1
+             ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC
+            """, binds: [userHash]))
+        try db.execute("""
             INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
-            SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency;
+            SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency
             """)
     }
 

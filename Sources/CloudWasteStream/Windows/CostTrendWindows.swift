@@ -2,8 +2,9 @@ public import CloudWastePostgres
 import Foundation
 
 /// The monthly cost-trend windows (SPEC §6) in PostgreSQL. Writers maintain the window state
-/// (each resource's latest estimate per account, month and currency, each deleted resource's
-/// latest saving; billed days are read from resource_billed_costs itself) in their batch
+/// (each user's latest estimate of a resource per account, month and currency, each user's latest
+/// saving of a deleted resource; billed days are read from resource_billed_costs itself; kept per
+/// user so that a privacy request corrects it from that user's rows alone) in their batch
 /// transactions and append the account-months they touched to
 /// `window_dirty_months`; one recomputer at a time per schema (an advisory lock) turns that queue
 /// into `cost_trend_data` rows and finalizes months past the watermark. So several writers, and
@@ -60,8 +61,8 @@ public struct CostTrendWindows {
         """
 
     /// CTEs that fold the detections in `rows` (an upsert's RETURNING with `detectionColumns`, or
-    /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (latest
-    /// estimate per resource, month and currency) and queue their account-months for a recompute,
+    /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (each
+    /// user's latest estimate per resource, month and currency) and queue their account-months for a recompute,
     /// with `records` (an aggregate) records each; `s` is the quoted schema.
     static func detectionState(schema s: String, from rows: String, records: String = "count(*)") -> String {
         """
@@ -69,13 +70,13 @@ public struct CostTrendWindows {
             INSERT INTO \(s).window_resource_costs AS w
                 (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
                  source_partition, source_offset)
-            SELECT DISTINCT ON (account_hash, month, resource_hash, currency)
+            SELECT DISTINCT ON (account_hash, month, resource_hash, currency, user_hash)
                    account_hash, month, resource_hash, currency, user_hash, provider, resource_type,
                    estimated_monthly_cost::numeric(18,4), detected_at, source_partition, source_offset
               FROM \(rows)
-             ORDER BY account_hash, month, resource_hash, currency, detected_at DESC, source_partition DESC, source_offset DESC
-            ON CONFLICT (account_hash, month, resource_hash, currency) DO UPDATE
-               SET user_hash = EXCLUDED.user_hash, provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type,
+             ORDER BY account_hash, month, resource_hash, currency, user_hash, detected_at DESC, source_partition DESC, source_offset DESC
+            ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
+               SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type,
                    cost = EXCLUDED.cost, detected_at = EXCLUDED.detected_at,
                    source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
              WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset)
@@ -93,21 +94,21 @@ public struct CostTrendWindows {
         source_partition, source_offset, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
         """
 
-    /// CTEs that fold the `deleted` actions returned by CTE `rows` into the window state (latest
-    /// saving per deleted resource, month and currency) and queue their account-months.
+    /// CTEs that fold the `deleted` actions returned by CTE `rows` into the window state (each
+    /// user's latest saving per deleted resource, month and currency) and queue their account-months.
     static func eliminationState(schema s: String, from rows: String) -> String {
         """
         win_elim AS (
             INSERT INTO \(s).window_eliminations AS w
                 (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at,
                  source_partition, source_offset)
-            SELECT DISTINCT ON (account_hash, month, resource_hash, currency)
+            SELECT DISTINCT ON (account_hash, month, resource_hash, currency, user_hash)
                    account_hash, month, resource_hash, currency, user_hash, provider,
                    COALESCE(cost_saved_monthly, 0)::numeric(18,4), action_at, source_partition, source_offset
               FROM \(rows) WHERE action = 'deleted'
-             ORDER BY account_hash, month, resource_hash, currency, action_at DESC, source_partition DESC, source_offset DESC
-            ON CONFLICT (account_hash, month, resource_hash, currency) DO UPDATE
-               SET user_hash = EXCLUDED.user_hash, provider = EXCLUDED.provider, cost_saved = EXCLUDED.cost_saved,
+             ORDER BY account_hash, month, resource_hash, currency, user_hash, action_at DESC, source_partition DESC, source_offset DESC
+            ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
+               SET provider = EXCLUDED.provider, cost_saved = EXCLUDED.cost_saved,
                    action_at = EXCLUDED.action_at, source_partition = EXCLUDED.source_partition,
                    source_offset = EXCLUDED.source_offset
              WHERE (EXCLUDED.action_at, EXCLUDED.source_partition, EXCLUDED.source_offset)
@@ -200,8 +201,12 @@ public struct CostTrendWindows {
             ), g AS (
                 SELECT DISTINCT account_hash, month FROM touched_months
             ), wr AS MATERIALIZED (
-                SELECT w.account_hash, w.month, w.currency, w.resource_hash, w.provider, w.resource_type, w.cost
+                -- The state keeps each user's latest detection; a resource counts with the latest of all.
+                SELECT DISTINCT ON (w.account_hash, w.month, w.resource_hash, w.currency)
+                       w.account_hash, w.month, w.currency, w.resource_hash, w.provider, w.resource_type, w.cost
                   FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)
+                 ORDER BY w.account_hash, w.month, w.resource_hash, w.currency,
+                          w.detected_at DESC, w.source_partition DESC, w.source_offset DESC
             ), det AS (
                 SELECT account_hash, month, currency, min(provider) AS provider, count(*)::int AS n, sum(cost) AS cost
                   FROM wr GROUP BY 1, 2, 3
@@ -215,8 +220,13 @@ public struct CostTrendWindows {
                           FROM wr GROUP BY 1, 2, 3, 4) t
                  WHERE rn <= 5 GROUP BY 1, 2, 3
             ), elim AS (
-                SELECT w.account_hash, w.month, w.currency, min(w.provider) AS provider, count(*)::int AS n, sum(w.cost_saved) AS cost
-                  FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month) GROUP BY 1, 2, 3
+                SELECT account_hash, month, currency, min(provider) AS provider, count(*)::int AS n, sum(cost_saved) AS cost
+                  FROM (SELECT DISTINCT ON (w.account_hash, w.month, w.resource_hash, w.currency)
+                               w.account_hash, w.month, w.currency, w.provider, w.cost_saved
+                          FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month)
+                         ORDER BY w.account_hash, w.month, w.resource_hash, w.currency,
+                                  w.action_at DESC, w.source_partition DESC, w.source_offset DESC) e
+                 GROUP BY 1, 2, 3
             ), bill AS (
                 -- One index range scan of the billed days per detected resource and month (OFFSET 0
                 -- keeps it a per-resource lookup: joined, the planner misjudges the ranges badly).

@@ -1,9 +1,10 @@
 import CloudWastePostgres
 
-/// A detection as the window state sees it: one resource's estimate in one account-month and
-/// currency. A batch reduces its scan rows to the latest detection per resource, month and
-/// currency (by detection time, then source position) before they reach PostgreSQL, counting the
-/// records each stands for.
+/// A detection as the window state sees it: one user's estimate of one resource in one
+/// account-month and currency. A batch reduces its scan rows to the latest detection per user,
+/// resource, month and currency (by detection time, then source position) before they reach
+/// PostgreSQL, counting the records each stands for. The state keeps each user's latest, so that a
+/// privacy request corrects it from that user's rows alone (docs/windows.md).
 public struct WindowDetection: Sendable, Equatable {
     public var accountHash: String
     /// First day of the UTC month, as days since 1970-01-01.
@@ -36,7 +37,7 @@ public struct WindowDetection: Sendable, Equatable {
         (detectedAt.micros, source.partition, source.offset) >= (other.detectedAt.micros, other.source.partition, other.source.offset)
     }
 
-    /// The latest detection per resource, month and currency, with the records of each group
+    /// The latest detection per resource, month, currency and user, with the records of each group
     /// counted, in key order (the order the window state is locked in). Sorting indices keeps the
     /// detections in place: no hashing of the 64-hex keys and one copy per result (this runs on
     /// the writer's critical path for every batch).
@@ -65,20 +66,22 @@ public struct WindowDetection: Sendable, Equatable {
     }
 
     private func hasSameKey(as other: WindowDetection) -> Bool {
-        monthDays == other.monthDays && accountHash == other.accountHash && resourceHash == other.resourceHash && currency == other.currency
+        monthDays == other.monthDays && accountHash == other.accountHash && resourceHash == other.resourceHash
+            && currency == other.currency && userHash == other.userHash
     }
 
     private func keyPrecedes(_ other: WindowDetection) -> Bool {
         if accountHash != other.accountHash { return accountHash < other.accountHash }
         if monthDays != other.monthDays { return monthDays < other.monthDays }
         if resourceHash != other.resourceHash { return resourceHash < other.resourceHash }
-        return currency < other.currency
+        if currency != other.currency { return currency < other.currency }
+        return userHash < other.userHash
     }
 }
 
 extension TableDescription where Row == WindowDetection {
     /// The staging table of a batch's reduced detections (`CostTrendWindows.detectionState`).
-    public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash", "currency"], columns: [
+    public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash", "currency", "user_hash"], columns: [
         .init("account_hash", .text) { r, e in e.text(r.accountHash) },
         .init("month", .date) { r, e in e.date(unixDays: r.monthDays) },
         .init("resource_hash", .text) { r, e in e.text(r.resourceHash) },
