@@ -130,18 +130,16 @@ public struct PrivacyRequests {
     private func rebuildWindowState(userHash: String) throws {
         guard windowsEnabled else { return }
         try SessionTables.analyzeTouchedMonths(db)
-        try db.query(PostgresQuery(unsafeSQL: """
-            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
-            DELETE FROM \(s).window_resource_costs w USING g
-             WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month;
-            """, binds: [userHash]))
-        try db.query(PostgresQuery(unsafeSQL: """
-            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
-            DELETE FROM \(s).window_eliminations w USING g
-             WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month;
-            """, binds: [userHash]))
-        try db.query(PostgresQuery(unsafeSQL: """
-            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+        let months = "WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)"
+        let deleteUsersRows = { (table: String) in
+            "\(months) DELETE FROM \(self.s).\(table) w USING g WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month"
+        }
+        // One round trip; inside the caller's transaction.
+        _ = try db.pipeline([
+            deleteUsersRows("window_resource_costs"),
+            deleteUsersRows("window_eliminations"),
+            """
+            \(months)
             INSERT INTO \(s).window_resource_costs
                 (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
                  source_partition, source_offset)
@@ -153,9 +151,9 @@ public struct PrivacyRequests {
                AND m.detected_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
              WHERE m.user_hash = $1
              ORDER BY m.account_hash, g.month, m.resource_hash, m.currency, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC
-            """, binds: [userHash]))
-        try db.query(PostgresQuery(unsafeSQL: """
-            WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)
+            """,
+            """
+            \(months)
             INSERT INTO \(s).window_eliminations
                 (account_hash, month, resource_hash, currency, user_hash, provider, cost_saved, action_at, source_partition, source_offset)
             SELECT DISTINCT ON (a.account_hash, g.month, a.resource_hash, a.currency)
@@ -166,11 +164,11 @@ public struct PrivacyRequests {
                AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
              WHERE a.user_hash = $1
              ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC
-            """, binds: [userHash]))
-        try db.execute("""
+            """,
+        ].map { PostgresQuery(unsafeSQL: $0, binds: [userHash]) } + [PostgresQuery(unsafeSQL: """
             INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
             SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency
-            """)
+            """)])
     }
 
     /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own, under the
