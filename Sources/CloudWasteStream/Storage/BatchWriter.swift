@@ -130,13 +130,14 @@ public final class BatchWriter {
         do {
             // One round trip: BEGIN, the privacy locks, the fenced offsets and the consent check.
             let opened = try db.pipeline(opening)
-            let fenced = offsets.fenced(batch.spans, by: opened[2])
+            let (offsetsResult, consentResult) = (opened[2], checkConsent ? opened[3] : nil)
+            let fenced = offsets.fenced(batch.spans, by: offsetsResult)
             clock.mark("offsets")
             if !fenced.isEmpty {
                 try db.execute("ROLLBACK")
                 return .fenced(fenced)
             }
-            let flagged = checkConsent ? Set((0..<opened[3].rowCount).compactMap { opened[3].string($0, 0) }) : []
+            let flagged = consentResult.map { r in Set((0..<r.rowCount).compactMap { r.string($0, 0) }) } ?? []
             var counts = WriteCounts()
             for request in requests { try privacy.apply(request, keyId: batch.keyId, source: "topic") }
             counts.privacyRequests = requests.count

@@ -126,13 +126,15 @@ public struct PrivacyRequests {
     /// remaining fact rows, and queues those months for the recomputer. The state keeps each
     /// user's latest detection and saving, so other users' rows need no correction, and the work
     /// follows the user's rows (the user indexes), not the months' (docs/windows.md). After an
-    /// erasure nothing of the user is left to rebuild: the months are only queued.
+    /// erasure the user's rows are gone already, so its statements find nothing and only the
+    /// queueing counts (one path for both kinds of request: a few index probes).
     private func rebuildWindowState(userHash: String) throws {
         guard windowsEnabled else { return }
         try SessionTables.analyzeTouchedMonths(db)
         let months = "WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)"
         let deleteUsersRows = { (table: String) in
-            "\(months) DELETE FROM \(self.s).\(table) w USING g WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month"
+            "\(months) DELETE FROM \(self.s).\(table) w USING g"
+                + " WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month"
         }
         // One round trip; inside the caller's transaction.
         _ = try db.pipeline([

@@ -62,8 +62,8 @@ public struct CostTrendWindows {
 
     /// CTEs that fold the detections in `rows` (an upsert's RETURNING with `detectionColumns`, or
     /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (each
-    /// user's latest estimate per resource, month and currency) and queue their account-months for a recompute,
-    /// with `records` (an aggregate) records each; `s` is the quoted schema.
+    /// user's latest estimate per resource, month and currency) and queue their account-months for
+    /// a recompute, with `records` (an aggregate) records each; `s` is the quoted schema.
     static func detectionState(schema s: String, from rows: String, records: String = "count(*)") -> String {
         """
         win_detect AS (
@@ -95,7 +95,8 @@ public struct CostTrendWindows {
         """
 
     /// CTEs that fold the `deleted` actions returned by CTE `rows` into the window state (each
-    /// user's latest saving per deleted resource, month and currency) and queue their account-months.
+    /// user's latest saving per deleted resource, month and currency) and queue their
+    /// account-months.
     static func eliminationState(schema s: String, from rows: String) -> String {
         """
         win_elim AS (
