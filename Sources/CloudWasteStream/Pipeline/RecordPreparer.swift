@@ -16,6 +16,8 @@ public final class RecordPreparer {
     public let decoder: RecordDecoder
     public let anonymizer: Anonymizer
     private let topics: [String: InputTopic]
+    /// Reused for every record this preparer decodes.
+    private var tape = JSONTape()
 
     public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic]) {
         self.decoder = decoder
@@ -26,10 +28,17 @@ public final class RecordPreparer {
     public func prepare(_ message: KafkaMessage) -> PreparedRecord {
         guard let topic = topics[message.topic] else { return .rejected(RecordRejection(.unknownTopic)) }
         do {
-            let record = try decoder.decode(topic, message.value)
+            let record = try decodeRecord(topic, message.value)
             return .anonymized(anonymizer.anonymize(record), eventTime: Self.eventTime(record))
         } catch {
             return .rejected(error)
+        }
+    }
+
+    private func decodeRecord(_ topic: InputTopic, _ value: [UInt8]?) throws(RecordRejection) -> InputRecord {
+        guard let value else { return try decoder.decode(topic, nil, tape: &tape) }
+        return try value.withUnsafeBufferPointer { (bytes) throws(RecordRejection) -> InputRecord in
+            try decoder.decode(topic, bytes, tape: &tape)
         }
     }
 

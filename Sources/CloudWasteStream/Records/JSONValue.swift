@@ -31,9 +31,10 @@ public enum JSONParseError: Error, Equatable, Sendable {
     case numberOutOfRange(topLevelKey: String?)
 }
 
-/// A strict RFC 8259 parser over bytes: UTF-8 validated, no NaN/Infinity, no trailing garbage,
-/// bounded depth, duplicate object keys rejected, numbers that overflow rejected.
-/// Written for the hot path (one pass, no Foundation) and fuzzed (see Fuzz/).
+/// A strict RFC 8259 parser over bytes into a tree: UTF-8 validated, no NaN/Infinity, no trailing
+/// garbage, bounded depth, duplicate object keys rejected, numbers that overflow rejected. For
+/// configuration files and tests; records are decoded through `JSONTape`, which keeps these rules
+/// without building a tree (the differential tests hold the two together). Fuzzed (see Fuzz/).
 public struct JSONParser {
     public var maxDepth: Int
 
@@ -205,14 +206,7 @@ private struct Cursor {
         guard index + 4 <= bytes.count else { throw .malformed(offset: index) }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let b = bytes[index]
-            let digit: UInt32
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(b - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(b - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(b - UInt8(ascii: "A") + 10)
-            default: throw .malformed(offset: index)
-            }
+            guard let digit = JSONEscapes.hexDigit(bytes[index]) else { throw .malformed(offset: index) }
             value = value << 4 | digit
             index += 1
         }
@@ -226,40 +220,6 @@ private struct Cursor {
         guard let s = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8 }
         return s
     }
-
-    /// Plain decimals with at most 15 significant digits and no exponent: the mantissa and the
-    /// power of ten are exact doubles, so one IEEE division gives the correctly rounded value,
-    /// the same as strtod, without building a String.
-    static func fastDecimal(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
-        var i = 0
-        var negative = false
-        if i < b.count, b[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-        var mantissa: Int64 = 0
-        var digits = 0
-        var fraction = 0
-        var seenPoint = false
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: ".") {
-                if seenPoint { return nil }
-                seenPoint = true
-            } else if c >= 48 && c <= 57 {
-                mantissa = mantissa * 10 + Int64(c - 48)
-                digits += 1
-                if seenPoint { fraction += 1 }
-                if digits > 15 { return nil }
-            } else {
-                return nil  // exponent: the slow path
-            }
-            i += 1
-        }
-        guard digits > 0 else { return nil }
-        var value = Double(mantissa)
-        if fraction > 0 { value /= powersOfTen[fraction] }
-        return negative ? -value : value
-    }
-
-    static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { r, _ in r * 10 } }
 
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = index
@@ -285,7 +245,7 @@ private struct Cursor {
             while !atEnd, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(current) { index += 1 }
             if index == digits { throw .malformed(offset: index) }
         }
-        if let exact = Self.fastDecimal(UnsafeBufferPointer(rebasing: bytes[start..<index])) { return exact }
+        if let exact = JSONNumbers.fastDecimal(UnsafeBufferPointer(rebasing: bytes[start..<index])) { return exact }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text) else { throw .malformed(offset: start) }
         if !value.isFinite { throw .numberOutOfRange(topLevelKey: topLevelKey) }

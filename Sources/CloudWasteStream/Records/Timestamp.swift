@@ -12,7 +12,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses a calendar day `YYYY-MM-DD` as its first instant in UTC. Returns nil for anything else.
     public static func parseDate(_ text: String) -> Timestamp? {
-        let b = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parseDate(bytes: $0) }
+    }
+
+    static func parseDate(bytes b: UnsafeBufferPointer<UInt8>) -> Timestamp? {
         guard b.count == 10, b[4] == 45, b[7] == 45 else { return nil }
         func digits(_ from: Int, _ count: Int) -> Int? {
             var v = 0
@@ -39,10 +43,10 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. Returns nil for anything else.
     public static func parseRFC3339(_ text: String) -> Timestamp? {
         var text = text
-        return text.withUTF8 { parse($0) }
+        return text.withUTF8 { parseRFC3339(bytes: $0) }
     }
 
-    private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Timestamp? {
+    static func parseRFC3339(bytes b: UnsafeBufferPointer<UInt8>) -> Timestamp? {
         guard b.count >= 20 else { return nil }
         func digits(_ from: Int, _ count: Int) -> Int? {
             var v = 0

@@ -1,0 +1,265 @@
+/// Typed, validated access to the root object's fields of a parsed record, read from the tape and
+/// the message's bytes (borrowed for the decode call). A string becomes a `String` only when a
+/// field's value is taken; checks on bytes (tokens, currencies, NUL) run in place.
+struct FieldReader {
+    let tape: JSONTape
+    let bytes: UnsafeBufferPointer<UInt8>
+    let limits: RecordDecoder.Limits
+    let now: Timestamp
+
+    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp) {
+        self.tape = tape
+        self.bytes = bytes
+        self.limits = limits
+        self.now = now
+    }
+
+    /// The entry of a member's value, nil when it is absent or null.
+    private func present(_ name: String, in object: Int = 0) -> Int? {
+        guard let v = tape.member(name, of: object, in: bytes), tape[v].kind != .null else { return nil }
+        return v
+    }
+
+    func string(_ name: String, maxLength: Int) throws(RecordRejection) -> String {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try stringValue(v, name, maxLength: maxLength, minLength: 1)
+    }
+
+    func optionalString(_ name: String, maxLength: Int, minLength: Int = 1) throws(RecordRejection) -> String? {
+        guard let v = present(name) else { return nil }
+        return try stringValue(v, name, maxLength: maxLength, minLength: minLength)
+    }
+
+    private func stringValue(_ v: Int, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) -> String {
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        if let raw = tape.rawBytes(v, in: bytes) {
+            // Unescaped: no NUL can be there (raw control characters are malformed JSON), and
+            // ASCII counts its characters by its bytes.
+            guard raw.count <= maxLength * 4, raw.count >= minLength else { throw RecordRejection(.invalidValue, field: name) }
+            let s = String(decoding: raw, as: UTF8.self)
+            guard raw.count <= maxLength || s.unicodeScalars.count <= maxLength else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
+            return s
+        }
+        let s = tape.string(v, in: bytes)
+        let count = s.utf8.count
+        // Scalars never outnumber UTF-8 bytes, so counting scalars is needed only for long strings.
+        guard count <= maxLength * 4, count <= maxLength || s.unicodeScalars.count <= maxLength, count >= minLength else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        if s.utf8.contains(0) { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    /// An id: non-empty after trimming white space.
+    func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: maxLength)
+        if let first = s.utf8.first, first > 0x20 && first < 0x7F { return s }  // fast path: starts with visible ASCII
+        guard s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return s
+    }
+
+    /// `^[A-Za-z0-9_./-]{1,64}$`
+    func token(_ name: String) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: 64)
+        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func optionalToken(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 64) else { return nil }
+        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    static func isToken(_ s: String, maxLength: Int, extra: UInt8? = nil) -> Bool {
+        let u = s.utf8
+        guard !u.isEmpty, u.count <= maxLength else { return false }
+        return u.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || c == 95 || c == 46 || c == 47 || c == 45 || c == extra
+        }
+    }
+
+    func optionalUnit(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 32) else { return nil }
+        guard Self.isToken(s, maxLength: 32, extra: UInt8(ascii: "%")) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func optionalEnumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String? {
+        guard present(name) != nil else { return nil }
+        return try enumeration(name, allowed)
+    }
+
+    func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {
+        let s = try string(name, maxLength: 64)
+        guard allowed.contains(s) else { throw RecordRejection(.invalidValue, field: name) }
+        return s
+    }
+
+    func provider() throws(RecordRejection) -> Provider {
+        let s = try string("provider", maxLength: 64)
+        guard let p = Provider(rawValue: s) else { throw RecordRejection(.unknownProvider, field: "provider") }
+        return p
+    }
+
+    /// A calendar day `YYYY-MM-DD` (UTC), from the year 2000 on and not after tomorrow.
+    func date(_ name: String) throws(RecordRejection) -> Timestamp {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        guard let t = withStringBytes(v, Timestamp.parseDate(bytes:)), t.civil.year >= limits.earliestYear else {
+            throw RecordRejection(.invalidTimestamp, field: name)
+        }
+        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+            throw RecordRejection(.futureTimestamp, field: name)
+        }
+        return t
+    }
+
+    func timestamp(_ name: String) throws(RecordRejection) -> Timestamp {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try timestampValue(v, name)
+    }
+
+    func optionalTimestamp(_ name: String) throws(RecordRejection) -> Timestamp? {
+        guard let v = present(name) else { return nil }
+        return try timestampValue(v, name)
+    }
+
+    private func timestampValue(_ v: Int, _ name: String) throws(RecordRejection) -> Timestamp {
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        guard let t = withStringBytes(v, { $0.count <= 40 ? Timestamp.parseRFC3339(bytes: $0) : nil }),
+              t.civil.year >= limits.earliestYear else {
+            throw RecordRejection(.invalidTimestamp, field: name)
+        }
+        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+            throw RecordRejection(.futureTimestamp, field: name)
+        }
+        return t
+    }
+
+    /// Calls `body` with a string entry's bytes (unescaped: in place; escaped: a decoded copy).
+    private func withStringBytes<T>(_ v: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let raw = tape.rawBytes(v, in: bytes) { return body(raw) }
+        return tape.unescaped(v, in: bytes).withUnsafeBufferPointer(body)
+    }
+
+    func money(_ name: String) throws(RecordRejection) -> Double {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try moneyValue(v, name)
+    }
+
+    func optionalMoney(_ name: String) throws(RecordRejection) -> Double? {
+        guard let v = present(name) else { return nil }
+        return try moneyValue(v, name)
+    }
+
+    private func moneyValue(_ v: Int, _ name: String) throws(RecordRejection) -> Double {
+        guard tape[v].kind == .number else { throw RecordRejection(.wrongType, field: name) }
+        let d = tape[v].number
+        guard d.isFinite, d >= 0, d <= limits.maxMoney else { throw RecordRejection(.invalidMoney, field: name) }
+        return d == 0 ? 0 : d  // no negative zero
+    }
+
+    func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
+        guard let s = try optionalString(name, maxLength: 3) else { return nil }
+        guard s.utf8.count == 3, s.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return s
+    }
+
+    func metricSummaries(_ name: String) throws(RecordRejection) -> [MetricSummary] {
+        guard let v = present(name) else { return [] }
+        guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
+        guard tape[v].count <= 64 else { throw RecordRejection(.invalidValue, field: name) }
+        var metrics = tape.members(of: v).map { (name: tape.string($0.name, in: bytes), value: $0.value) }
+        if metrics.count > 1 { metrics.sort { $0.name < $1.name } }
+        var out: [MetricSummary] = []
+        out.reserveCapacity(metrics.count)
+        for (metric, summary) in metrics {
+            guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+            guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
+            let avgEntry = tape.member("avg", of: summary, in: bytes)
+            let p95Entry = tape.member("p95", of: summary, in: bytes)
+            guard let avgEntry, let p95Entry, tape[avgEntry].kind == .number, tape[p95Entry].kind == .number else {
+                throw RecordRejection(avgEntry == nil || p95Entry == nil ? .invalidValue : .wrongType, field: name)
+            }
+            let avg = tape[avgEntry].number
+            let p95 = tape[p95Entry].number
+            guard avg.isFinite, p95.isFinite, abs(avg) <= limits.maxMetricValue, abs(p95) <= limits.maxMetricValue else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
+            var trend: String?
+            if let t = tape.member("trend", of: summary, in: bytes), tape[t].kind != .null {
+                guard tape[t].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+                let ts = tape.string(t, in: bytes)
+                guard ["down", "flat", "up"].contains(ts) else { throw RecordRejection(.invalidValue, field: name) }
+                trend = ts
+            }
+            out.append(MetricSummary(name: metric, avg: avg, p95: p95, trend: trend))
+        }
+        return out
+    }
+
+    func tags(_ name: String) throws(RecordRejection) -> [(key: String, value: String?)] {
+        guard let v = present(name) else { return [] }
+        guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
+        guard tape[v].count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
+        var out: [(key: String, value: String?)] = []
+        out.reserveCapacity(Int(tape[v].count))
+        for (keyEntry, value) in tape.members(of: v) {
+            let key = tape.string(keyEntry, in: bytes)
+            guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
+            switch tape[value].kind {
+            case .null: out.append((key, nil))
+            case .string: out.append((key, tape.string(value, in: bytes)))
+            default: throw RecordRejection(.wrongType, field: name)
+            }
+        }
+        return out
+    }
+
+    /// 1–128 characters, no control characters (C0, DEL or C1).
+    static func isTagKey(_ key: String) -> Bool {
+        let ascii = key.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 < 0x80 } ? (1...128).contains(bytes.count) && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F } : nil
+        }
+        if let ascii = ascii ?? nil { return ascii }
+        let scalars = key.unicodeScalars
+        return !scalars.isEmpty && (key.utf8.count <= 128 || scalars.count <= 128)
+            && !scalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+    }
+
+    func points(_ name: String) throws(RecordRejection) -> [MetricPoint] {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard tape[v].kind == .array else { throw RecordRejection(.wrongType, field: name) }
+        let count = Int(tape[v].count)
+        guard count > 0, count <= limits.maxMetricPoints else { throw RecordRejection(.invalidValue, field: name) }
+        var out: [MetricPoint] = []
+        out.reserveCapacity(count)
+        for item in tape.elements(of: v) {
+            guard tape[item].kind == .object else { throw RecordRejection(.wrongType, field: name) }
+            guard let tsEntry = present("ts", in: item), let valueEntry = present("value", in: item) else {
+                throw RecordRejection(.missingField, field: name)
+            }
+            guard tape[tsEntry].kind == .string, tape[valueEntry].kind == .number else {
+                throw RecordRejection(.wrongType, field: name)
+            }
+            guard let ts = withStringBytes(tsEntry, Timestamp.parseRFC3339(bytes:)), ts.civil.year >= limits.earliestYear else {
+                throw RecordRejection(.invalidTimestamp, field: name)
+            }
+            guard ts.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
+                throw RecordRejection(.futureTimestamp, field: name)
+            }
+            let value = tape[valueEntry].number
+            guard value.isFinite, abs(value) <= limits.maxMetricValue else { throw RecordRejection(.invalidValue, field: name) }
+            out.append(MetricPoint(ts: ts, value: value))
+        }
+        return out
+    }
+}

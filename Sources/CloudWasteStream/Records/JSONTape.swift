@@ -1,0 +1,409 @@
+import Glibc
+
+/// One strict pass over a JSON document that leaves no tree behind: every value in document order
+/// as a fixed-size entry (kind, where its bytes are, how far to skip), in an array that the owner
+/// reuses from record to record. Strings stay where they are in the message's buffer until a
+/// field is read; numbers are converted once. This is the decoder's hot path: a record costs no
+/// `String` per field, no dictionary, no enum boxes (the tree parser, `JSONParser`, stays for
+/// configuration files and as the reference that the differential tests compare against).
+///
+/// Every rule of `JSONParser` holds, with the same errors in the same order: UTF-8 validity,
+/// escapes, depth, duplicate names (compared after unescaping, byte for byte), numbers that
+/// overflow, trailing bytes. Layout: a container's entry is followed by its members (an object's
+/// as name, value pairs), and its `next` is the index just past its last descendant.
+/// The entries only make sense together with the bytes they were parsed from.
+public struct JSONTape {
+    enum Kind: UInt8 { case null, `false`, `true`, number, string, array, object }
+
+    struct Entry {
+        var kind: Kind
+        /// A string with at least one backslash escape (read through `unescaped`).
+        var escaped = false
+        /// Strings: the first byte after the opening quote; numbers: the first byte.
+        var start: Int32 = 0
+        /// Strings: the closing quote; numbers: one past the last byte.
+        var end: Int32 = 0
+        /// The index of the entry after this value and all that it contains.
+        var next: Int32 = 0
+        /// Containers: members (object) or elements (array).
+        var count: Int32 = 0
+        var number: Double = 0
+    }
+
+    private(set) var entries: [Entry] = []
+    var maxDepth: Int
+
+    public init(maxDepth: Int = 32) {
+        self.maxDepth = maxDepth
+        entries.reserveCapacity(64)
+    }
+
+    /// Parses `bytes` into the tape, replacing what it held; the root is entry 0.
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
+        entries.removeAll(keepingCapacity: true)
+        var pass = Pass(bytes: bytes, maxDepth: maxDepth, entries: entries)
+        entries = []  // the pass owns the storage meanwhile (no copy on append)
+        defer { entries = pass.entries }
+        pass.skipWhitespace()
+        try pass.parseValue(depth: 0)
+        pass.skipWhitespace()
+        if pass.index != bytes.count { throw .malformed(offset: pass.index) }
+    }
+
+    subscript(i: Int) -> Entry { entries[i] }
+
+    // MARK: Reading entries
+
+    /// The entry index of the value of `object`'s member named `name`, or nil.
+    func member(_ name: String, of object: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var name = name
+        return name.withUTF8 { n -> Int? in
+            var key = object + 1
+            for _ in 0..<entries[object].count {
+                if keyEquals(key, n, in: bytes) { return key + 1 }
+                key = Int(entries[key + 1].next)
+            }
+            return nil
+        }
+    }
+
+    /// The members of `object` as (name entry, value entry), in document order.
+    func members(of object: Int) -> MemberSequence { MemberSequence(tape: self, object: object) }
+
+    /// The elements of `array`, as entry indices in document order.
+    func elements(of array: Int) -> ElementSequence { ElementSequence(tape: self, array: array) }
+
+    /// Whether string entry `i` holds exactly `name` (after unescaping).
+    func keyEquals(_ i: Int, _ name: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let e = entries[i]
+        if e.escaped { return unescaped(i, in: bytes).elementsEqual(name) }
+        guard Int(e.end - e.start) == name.count else { return false }
+        return name.count == 0 || memcmp(bytes.baseAddress! + Int(e.start), name.baseAddress!, name.count) == 0
+    }
+
+    /// A string entry's raw bytes (between the quotes), when it has no escapes.
+    func rawBytes(_ i: Int, in bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let e = entries[i]
+        guard !e.escaped else { return nil }
+        return UnsafeBufferPointer(rebasing: bytes[Int(e.start)..<Int(e.end)])
+    }
+
+    /// A string entry's value as a String (validated UTF-8 already).
+    func string(_ i: Int, in bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if let raw = rawBytes(i, in: bytes) { return String(decoding: raw, as: UTF8.self) }
+        return String(decoding: unescaped(i, in: bytes), as: UTF8.self)
+    }
+
+    /// A string entry's bytes with its escapes resolved (the rare path: it allocates).
+    func unescaped(_ i: Int, in bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        let e = entries[i]
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(e.end - e.start))
+        _ = JSONEscapes.unescape(UnsafeBufferPointer(rebasing: bytes[Int(e.start)..<Int(e.end)]), into: &out)
+        return out
+    }
+
+    struct MemberSequence: Sequence {
+        let tape: JSONTape
+        let object: Int
+        struct Iterator: IteratorProtocol {
+            let tape: JSONTape
+            var key: Int
+            var left: Int32
+            mutating func next() -> (name: Int, value: Int)? {
+                guard left > 0 else { return nil }
+                left -= 1
+                defer { key = Int(tape.entries[key + 1].next) }
+                return (key, key + 1)
+            }
+        }
+        func makeIterator() -> Iterator { Iterator(tape: tape, key: object + 1, left: tape.entries[object].count) }
+    }
+
+    struct ElementSequence: Sequence {
+        let tape: JSONTape
+        let array: Int
+        struct Iterator: IteratorProtocol {
+            let tape: JSONTape
+            var element: Int
+            var left: Int32
+            mutating func next() -> Int? {
+                guard left > 0 else { return nil }
+                left -= 1
+                defer { element = Int(tape.entries[element].next) }
+                return element
+            }
+        }
+        func makeIterator() -> Iterator { Iterator(tape: tape, element: array + 1, left: tape.entries[array].count) }
+    }
+}
+
+/// The single pass: the same grammar and checks as `JSONParser`'s cursor, appending entries.
+private struct Pass {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maxDepth: Int
+    var entries: [JSONTape.Entry]
+    var index = 0
+    /// The root object's member whose value is being parsed (its name entry), for error reports.
+    var topLevelKey: Int?
+
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, entries: [JSONTape.Entry]) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+        self.entries = entries
+    }
+
+    @inline(__always) var atEnd: Bool { index >= bytes.count }
+    @inline(__always) var current: UInt8 { bytes[index] }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONParseError) {
+        guard !atEnd else { throw .malformed(offset: index) }
+        switch current {
+        case UInt8(ascii: "{"): try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): try parseString()
+        case UInt8(ascii: "t"): try literal("true", .true)
+        case UInt8(ascii: "f"): try literal("false", .false)
+        case UInt8(ascii: "n"): try literal("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try parseNumber()
+        default: throw .malformed(offset: index)
+        }
+    }
+
+    mutating func literal(_ text: StaticString, _ kind: JSONTape.Kind) throws(JSONParseError) {
+        let count = text.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw .malformed(offset: index) }
+        let expected = UnsafeBufferPointer(start: text.utf8Start, count: count)
+        for i in 0..<count where bytes[index + i] != expected[i] { throw .malformed(offset: index + i) }
+        index += count
+        entries.append(JSONTape.Entry(kind: kind, next: Int32(entries.count + 1)))
+    }
+
+    mutating func parseObject(depth: Int) throws(JSONParseError) {
+        guard depth <= maxDepth else { throw .tooDeep }
+        index += 1
+        let me = entries.count
+        entries.append(JSONTape.Entry(kind: .object))
+        var count: Int32 = 0
+        /// Unescaped names seen, once the object is too large for a linear search.
+        var seen: Set<[UInt8]>?
+        skipWhitespace()
+        if !atEnd, current == UInt8(ascii: "}") {
+            index += 1
+            entries[me].next = Int32(entries.count)
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard !atEnd, current == UInt8(ascii: "\"") else { throw .malformed(offset: index) }
+            let key = entries.count
+            try parseString()
+            skipWhitespace()
+            guard !atEnd, current == UInt8(ascii: ":") else { throw .malformed(offset: index) }
+            index += 1
+            skipWhitespace()
+            if depth == 1 { topLevelKey = key }
+            try parseValue(depth: depth)
+            if isDuplicate(key, object: me, count: count, seen: &seen) {
+                let name = text(key)
+                throw .duplicateKey(name, topLevelKey: depth == 1 ? nil : topLevelKey.map(text))
+            }
+            count += 1
+            skipWhitespace()
+            guard !atEnd else { throw .malformed(offset: index) }
+            if current == UInt8(ascii: ",") { index += 1; continue }
+            if current == UInt8(ascii: "}") {
+                index += 1
+                entries[me].count = count
+                entries[me].next = Int32(entries.count)
+                return
+            }
+            throw .malformed(offset: index)
+        }
+    }
+
+    /// Whether the name at `key` is already among the first `count` members of `object`: a linear
+    /// search for small objects, a set once an object grows past 32 members (so that a hostile
+    /// one cannot make this quadratic).
+    mutating func isDuplicate(_ key: Int, object: Int, count: Int32, seen: inout Set<[UInt8]>?) -> Bool {
+        if seen != nil { return !seen!.insert(unescapedName(key)).inserted }
+        var earlier = object + 1
+        let name = entries[key]
+        for _ in 0..<count {
+            let e = entries[earlier]
+            if e.escaped || name.escaped {
+                if unescapedName(earlier) == unescapedName(key) { return true }
+            } else if e.end - e.start == name.end - name.start,
+                      memcmp(bytes.baseAddress! + Int(e.start), bytes.baseAddress! + Int(name.start), Int(name.end - name.start)) == 0 {
+                return true
+            }
+            earlier = Int(entries[earlier + 1].next)
+        }
+        if count >= 32 {
+            var names = Set<[UInt8]>()
+            earlier = object + 1
+            for _ in 0..<count {
+                names.insert(unescapedName(earlier))
+                earlier = Int(entries[earlier + 1].next)
+            }
+            names.insert(unescapedName(key))
+            seen = names
+        }
+        return false
+    }
+
+    func unescapedName(_ i: Int) -> [UInt8] {
+        let e = entries[i]
+        let raw = UnsafeBufferPointer(rebasing: bytes[Int(e.start)..<Int(e.end)])
+        guard e.escaped else { return Array(raw) }
+        var out: [UInt8] = []
+        _ = JSONEscapes.unescape(raw, into: &out)
+        return out
+    }
+
+    func text(_ i: Int) -> String { String(decoding: unescapedName(i), as: UTF8.self) }
+
+    mutating func parseArray(depth: Int) throws(JSONParseError) {
+        guard depth <= maxDepth else { throw .tooDeep }
+        index += 1
+        let me = entries.count
+        entries.append(JSONTape.Entry(kind: .array))
+        var count: Int32 = 0
+        skipWhitespace()
+        if !atEnd, current == UInt8(ascii: "]") {
+            index += 1
+            entries[me].next = Int32(entries.count)
+            return
+        }
+        while true {
+            skipWhitespace()
+            try parseValue(depth: depth)
+            count += 1
+            skipWhitespace()
+            guard !atEnd else { throw .malformed(offset: index) }
+            if current == UInt8(ascii: ",") { index += 1; continue }
+            if current == UInt8(ascii: "]") {
+                index += 1
+                entries[me].count = count
+                entries[me].next = Int32(entries.count)
+                return
+            }
+            throw .malformed(offset: index)
+        }
+    }
+
+    mutating func parseString() throws(JSONParseError) {
+        index += 1  // opening quote
+        let start = index
+        var escaped = false
+        var ascii = true
+        while index < bytes.count {
+            let b = bytes[index]
+            if b == UInt8(ascii: "\"") { break }
+            if b < 0x20 { throw .malformed(offset: index) }
+            if b >= 0x80 { ascii = false }
+            if b == UInt8(ascii: "\\") {
+                escaped = true
+                index += 1
+                try skipEscape()
+                continue
+            }
+            index += 1
+        }
+        guard index < bytes.count else { throw .malformed(offset: index) }
+        let end = index
+        index += 1  // closing quote
+        if !ascii {
+            // Escapes produce whole scalars, so the decoded string is valid UTF-8 exactly when
+            // every raw run between escapes is.
+            let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            let valid = escaped ? JSONEscapes.rawRunsAreValidUTF8(raw) : UTF8Validation.isValid(raw)
+            if !valid { throw .invalidUTF8 }
+        }
+        entries.append(JSONTape.Entry(kind: .string, escaped: escaped, start: Int32(start), end: Int32(end),
+                                      next: Int32(entries.count + 1)))
+    }
+
+    /// Checks the escape after a backslash (index is at the character after it) and moves past it.
+    mutating func skipEscape() throws(JSONParseError) {
+        guard index < bytes.count else { throw .malformed(offset: index) }
+        let e = bytes[index]
+        index += 1
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return
+        case UInt8(ascii: "u"):
+            let scalar = try hex4()
+            if (0xD800...0xDBFF).contains(scalar) {
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw .malformed(offset: index)
+                }
+                index += 2
+                let low = try hex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw .malformed(offset: index) }
+            } else if (0xDC00...0xDFFF).contains(scalar) {
+                throw .malformed(offset: index)
+            }
+        default:
+            throw .malformed(offset: index - 1)
+        }
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw .malformed(offset: index) }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            guard let digit = JSONEscapes.hexDigit(bytes[index]) else { throw .malformed(offset: index) }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    mutating func parseNumber() throws(JSONParseError) {
+        let start = index
+        if current == UInt8(ascii: "-") { index += 1 }
+        guard !atEnd else { throw .malformed(offset: index) }
+        if current == UInt8(ascii: "0") {
+            index += 1
+        } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(current) {
+            while !atEnd, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(current) { index += 1 }
+        } else {
+            throw .malformed(offset: index)
+        }
+        if !atEnd, current == UInt8(ascii: ".") {
+            index += 1
+            let digits = index
+            while !atEnd, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(current) { index += 1 }
+            if index == digits { throw .malformed(offset: index) }
+        }
+        if !atEnd, current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            if !atEnd, current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
+            let digits = index
+            while !atEnd, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(current) { index += 1 }
+            if index == digits { throw .malformed(offset: index) }
+        }
+        let literal = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        let value: Double
+        if let exact = JSONNumbers.fastDecimal(literal) {
+            value = exact
+        } else {
+            guard let parsed = Double(String(decoding: literal, as: UTF8.self)) else { throw .malformed(offset: start) }
+            if !parsed.isFinite { throw .numberOutOfRange(topLevelKey: topLevelKey.map(text(_:))) }
+            value = parsed
+        }
+        entries.append(JSONTape.Entry(kind: .number, start: Int32(start), end: Int32(index), next: Int32(entries.count + 1), number: value))
+    }
+}
