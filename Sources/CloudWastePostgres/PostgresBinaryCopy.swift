@@ -60,6 +60,15 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         bytes.append(contentsOf: b)
     }
 
+    /// A value of `byteCount` bytes that `write` puts in place (no intermediate buffer), for
+    /// fixed-size values such as hex text of a known length or a bytea.
+    public mutating func value(byteCount: Int, _ write: (UnsafeMutableRawBufferPointer) -> Void) {
+        appendBigEndian(UInt32(byteCount))
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: byteCount))
+        bytes.withUnsafeMutableBytes { write(UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + byteCount)])) }
+    }
+
     public mutating func float8(_ v: Double?) {
         guard let v else { return null() }
         appendBigEndian(UInt32(8))

@@ -56,7 +56,7 @@ struct ForgetCommand: AsyncParsableCommand {
             let config = try options.load()
             let key = try loadKey(config)
             guard !user.trimmingCharacters(in: .whitespaces).isEmpty else { throw UsageFailure("--user must not be empty") }
-            let userHash = Pseudonymizer(key: key).pseudonym(.user, user)
+            let userHash = Pseudonymizer(key: key).pseudonym(.user, user).hex
             let db = try PostgresConnection(connectionString: config.postgresURL)
             try Migrator(schema: config.postgresSchema).migrate(db)
             let (report, emissions) = try UserForgetting.forget(userHash: userHash, keyId: key.keyId, config: config, connection: db)

@@ -92,11 +92,11 @@ import Testing
 
     @Test func scanRecordPseudonymsMatchIndependentVectors() throws {
         let row = try Self.trainingRow()
-        #expect(row.userHash == Self.userHash)
-        #expect(row.accountHash == Self.accountHash)
-        #expect(row.resourceHash == Self.resourceHash)
-        #expect(row.scanHash == Self.scanHash)
-        #expect(row.eventHash == Self.eventHash)
+        #expect(row.userHash.hex == Self.userHash)
+        #expect(row.accountHash.hex == Self.accountHash)
+        #expect(row.resourceHash.hex == Self.resourceHash)
+        #expect(row.scanHash.hex == Self.scanHash)
+        #expect(row.eventHash.hex == Self.eventHash)
         #expect(try Self.anonymizer().keyId == "630dcd29")
     }
 
@@ -218,7 +218,7 @@ import Testing
         #expect(try Self.trainingRow(Self.scan(["parent_resource_id": "null"])).parentHash == nil)
         // A snapshot's parent hash joins with the volume's own resource hash.
         let child = try Self.trainingRow(Self.scan(["parent_resource_id": "\"\(Self.resourceId)\""]))
-        #expect(child.parentHash == Self.resourceHash)
+        #expect(child.parentHash?.hex == Self.resourceHash)
     }
 
     @Test func azureIdsAreCaseInsensitiveInRows() throws {
@@ -230,8 +230,8 @@ import Testing
             "parent_resource_id": #""/SUBSCRIPTIONS/0f8fad5b-d9cb-469f-a165-70867728950e/RESOURCEGROUPS/rg-prod/providers/microsoft.compute/disks/disk-1""#,
         ])
         let row = try Self.trainingRow(json)
-        #expect(row.accountHash == "cf7bea18aa051d78818baf9a18dbd7b17f26d235075f28d02c0eefffd96d9fcf")
-        #expect(row.resourceHash == "f1a402489665f9011ee6d0f124b37096d50c39c8ae35a181516afe9cf8094a0f")
+        #expect(row.accountHash.hex == "cf7bea18aa051d78818baf9a18dbd7b17f26d235075f28d02c0eefffd96d9fcf")
+        #expect(row.resourceHash.hex == "f1a402489665f9011ee6d0f124b37096d50c39c8ae35a181516afe9cf8094a0f")
         #expect(row.parentHash == row.resourceHash)
         #expect(row.regionBucket == "eu-*")
     }
@@ -289,10 +289,10 @@ import Testing
         guard case .action(let row) = try Self.anonymizer().anonymize(record) else { Issue.record("not an action"); return }
         // 2026-03-14T06:00Z → 2026-03-15T07:30Z = 25.5 h.
         #expect(row.timeToActionHours == 25.5)
-        #expect(row.eventHash == Self.eventHash)
-        #expect(row.userHash == Self.userHash)
-        #expect(row.accountHash == Self.accountHash)
-        #expect(row.resourceHash == Self.resourceHash)
+        #expect(row.eventHash.hex == Self.eventHash)
+        #expect(row.userHash.hex == Self.userHash)
+        #expect(row.accountHash.hex == Self.accountHash)
+        #expect(row.resourceHash.hex == Self.resourceHash)
         #expect(row.action == .deleted)
         #expect(row.costSavedMonthly == 40.96)
         #expect(row.actionAt == Timestamp.parseRFC3339("2026-03-15T07:30:00Z"))
@@ -332,26 +332,26 @@ import Testing
         guard case .lifecycle(let l) = a.anonymize(try Self.decode(.resourceLifecycle, Self.lifecycleJSON)) else {
             Issue.record("not lifecycle"); return
         }
-        #expect(l.eventHash == Self.eventHash && l.accountHash == Self.accountHash && l.resourceHash == Self.resourceHash)
+        #expect(l.eventHash.hex == Self.eventHash && l.accountHash.hex == Self.accountHash && l.resourceHash.hex == Self.resourceHash)
         #expect(l.fromState == "in-use" && l.toState == "available")
 
         guard case .metricPoints(let points) = a.anonymize(try Self.decode(.metricSamples, Self.metricsSampleJSON)) else {
             Issue.record("not metric points"); return
         }
         #expect(points.count == 2)
-        #expect(points.allSatisfy { $0.resourceHash == Self.resourceHash && $0.accountHash == Self.accountHash })
+        #expect(points.allSatisfy { $0.resourceHash.hex == Self.resourceHash && $0.accountHash.hex == Self.accountHash })
         #expect(points.map(\.value) == [1.5, 0])
         #expect(points.allSatisfy { $0.metric == "VolumeReadOps" && $0.unit == "Count" })
 
         guard case .privacy(let p) = a.anonymize(try Self.decode(.privacyRequests, Self.privacyJSON)) else {
             Issue.record("not privacy"); return
         }
-        #expect(p.userHash == Self.userHash && p.eventHash == Self.eventHash && p.request == .erase)
+        #expect(p.userHash.hex == Self.userHash && p.eventHash.hex == Self.eventHash && p.request == .erase)
 
         guard case .billed(let b) = a.anonymize(try Self.decode(.billedCosts, Self.billedJSON)) else {
             Issue.record("not billed"); return
         }
-        #expect(b.eventHash == Self.eventHash && b.accountHash == Self.accountHash && b.resourceHash == Self.resourceHash)
+        #expect(b.eventHash.hex == Self.eventHash && b.accountHash.hex == Self.accountHash && b.resourceHash.hex == Self.resourceHash)
         #expect(b.usageDate.dayKey == "2026-03-14" && b.amount == 1.3152 && b.currency == "USD")
         #expect(b.costType == .amortized && b.source == "cur")
     }

@@ -7,7 +7,8 @@ import Testing
     static func detection(account: String, resource: String, currency: String = "USD", user: String = "u", day: Int64, cost: Double,
                           partition: Int32 = 0, offset: Int64) -> WindowDetection {
         let row = TrainingRow(
-            scanHash: "s\(offset)", resourceHash: resource, accountHash: account, userHash: user, eventHash: "e\(offset)",
+            scanHash: Pseudonym(label: "s\(offset)"), resourceHash: Pseudonym(label: resource), accountHash: Pseudonym(label: account),
+            userHash: Pseudonym(label: user), eventHash: Pseudonym(label: "e\(offset)"),
             provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: "high",
             estimatedMonthlyCost: cost, currency: currency, resourceAgeDays: nil, createdHourUTC: nil, createdDOW: nil,
             metricsJSON: "{}", tagKeys: [], envClass: nil, parentHash: nil,
@@ -25,7 +26,7 @@ import Testing
             Self.detection(account: "a", resource: "r1", day: 2, cost: 7, offset: 6),
         ]
         let reduced = WindowDetection.reduce(input)
-        #expect(reduced.map { "\($0.accountHash)/\($0.resourceHash)/\($0.currency)" } == ["a/r1/USD", "a/r2/USD", "b/r1/EUR", "b/r1/USD"])
+        #expect(reduced.map { "\($0.accountHash.label)/\($0.resourceHash.label)/\($0.currency)" } == ["a/r1/USD", "a/r2/USD", "b/r1/EUR", "b/r1/USD"])
         #expect(reduced.map(\.cost) == [7, 20, 5, 30])
         #expect(reduced.map(\.records) == [1, 1, 1, 3])
         #expect(reduced.map(\.records).reduce(0, +) == input.count)
@@ -49,7 +50,7 @@ import Testing
             Self.detection(account: "a", resource: "r", user: "v", day: 2, cost: 20, offset: 3),
         ]
         let reduced = WindowDetection.reduce(input)
-        #expect(reduced.map { "\($0.userHash)=\($0.cost)×\($0.records)" } == ["u=10.0×1", "v=30.0×2"])
+        #expect(reduced.map { "\($0.userHash.label)=\($0.cost)×\($0.records)" } == ["u=10.0×1", "v=30.0×2"])
     }
 
     @Test func oneOrNoDetectionIsKeptAsItIs() {
@@ -57,4 +58,14 @@ import Testing
         let one = Self.detection(account: "a", resource: "r", day: 1, cost: 1, offset: 0)
         #expect(WindowDetection.reduce([one]) == [one])
     }
+}
+
+extension Pseudonym {
+    /// A readable stand-in for tests: the label's bytes, then zeros (so labels order as pseudonyms do).
+    init(label: String) {
+        let bytes = Array(label.utf8) + [UInt8](repeating: 0, count: 32 - label.utf8.count)
+        self = bytes.withUnsafeBytes { Pseudonym(bytes: $0) }
+    }
+
+    var label: String { String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self) }
 }

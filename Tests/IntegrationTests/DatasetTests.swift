@@ -107,7 +107,7 @@ import TestSupport
             all.merge(rows) { a, _ in a }
         }
         let p = Pseudonymizer(key: env.key)
-        func example(_ scanEvent: String) -> [String: String] { all[p.pseudonym(.scan, "scan-\(scanEvent)")] ?? [:] }
+        func example(_ scanEvent: String) -> [String: String] { all[p.pseudonym(.scan, "scan-\(scanEvent)").hex] ?? [:] }
         #expect(all.count == 46)
         #expect(example("s1")["label"] == "ignored")
         #expect(example("s1")["hours_to_action"] == "24")
@@ -177,12 +177,12 @@ import TestSupport
             let bucket = Int(UInt32((o["account_hash"] as! String).prefix(8), radix: 16)!) % 100
             #expect(o["split"] as? String == (bucket < 50 ? "train" : "test"))
         }
-        let s1 = jsonExamples[p.pseudonym(.scan, "scan-s1")]!
+        let s1 = jsonExamples[p.pseudonym(.scan, "scan-s1").hex]!
         #expect(s1["label"] as? String == "ignored")
         #expect(s1["billed_after_detection"] as? Double == 1.5)  // two days: the restated detection day only
         #expect(s1["tag_keys"] as? [String] == ["env", "team, \"core\""])
-        #expect(jsonExamples[p.pseudonym(.scan, "scan-s4b")]?["label"] as? String == "none")  // 119 h > 2 days
-        #expect(jsonExamples[p.pseudonym(.scan, "scan-s2")]?["billed_after_detection"] is NSNull)
+        #expect(jsonExamples[p.pseudonym(.scan, "scan-s4b").hex]?["label"] as? String == "none")  // 119 h > 2 days
+        #expect(jsonExamples[p.pseudonym(.scan, "scan-s2").hex]?["billed_after_detection"] is NSNull)
     }
 
     @Test func badOptionsAreUsageErrorsBeforeAnyDatabaseWork() async throws {

@@ -25,10 +25,10 @@ import TestSupport
         for m in messages {
             guard let record = try? decoder.decode(m.topic, m.value) else { e.invalid += 1; continue }
             switch anonymizer.anonymize(record) {
-            case .training(let r): e.training.insert(r.scanHash + r.resourceHash)
-            case .action(let r): e.actions.insert(r.eventHash)
-            case .lifecycle(let r): e.lifecycle.insert(r.eventHash)
-            case .metricPoints(let ps): for p in ps { e.metricPoints.insert(p.resourceHash + p.metric + p.ts.description) }
+            case .training(let r): e.training.insert(r.scanHash.hex + r.resourceHash.hex)
+            case .action(let r): e.actions.insert(r.eventHash.hex)
+            case .lifecycle(let r): e.lifecycle.insert(r.eventHash.hex)
+            case .metricPoints(let ps): for p in ps { e.metricPoints.insert(p.resourceHash.hex + p.metric + p.ts.description) }
             case .privacy: break
             case .billed(let r):
                 let key = "\(r.resourceHash)|\(r.usageDate.dayKey)|\(r.costType.rawValue)"

@@ -41,11 +41,11 @@ import TestSupport
                          Self.scan(alice, account: "111111111111", resource: "vol-4", at: "2026-03-06T10:00:00Z", event: "a3"),
                          Self.scan(alice, account: "111111111111", resource: "vol-5", at: "2026-03-02T10:00:00Z", event: "a4")])
         try env.runPipeline()
-        let aliceHash = Pseudonymizer(key: env.key).pseudonym(.user, alice)
+        let aliceHash = Pseudonymizer(key: env.key).pseudonym(.user, alice).hex
         let rows = try db.query("SELECT to_char(detected_at, 'MM-DD') FROM ml_training_data WHERE user_hash = \(aliceHash) ORDER BY 1").rows.map { $0[0]! }
         #expect(rows == ["03-01", "03-02"])  // before the opt-out: kept; after it: removed or never stored
         #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(aliceHash)").string(0, 0) == "opted_out")
-        let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111"))")
+        let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111").hex)")
         #expect(trend.int(0, 0) == 2)
     }
 
@@ -64,8 +64,8 @@ import TestSupport
         try env.runPipeline()
         let db = try env.connect()
         let p = Pseudonymizer(key: env.key)
-        let carolHash = p.pseudonym(.user, carol)
-        let account = p.pseudonym(.account, "333333333333")
+        let carolHash = p.pseudonym(.user, carol).hex
+        let account = p.pseudonym(.account, "333333333333").hex
         #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").int(0, 0) == 3)
         #expect(try db.query("SELECT billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)").string(0, 0) == "3.7500")
 
@@ -117,14 +117,14 @@ import TestSupport
         let trend = PostgresQuery(unsafeSQL: """
             SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated FROM cost_trend_data
              WHERE account_hash = $1
-            """, binds: [p.pseudonym(.account, account)])
+            """, binds: [p.pseudonym(.account, account).hex])
         #expect(try db.query(trend).rows == [["2", "35.0000", "1"]])  // vol-s1 at Heidi's (later) 30, vol-h1 at 5
         #expect(try TableChecksums.count(db, "window_resource_costs") == 3)  // one row per user and resource
 
         try env.publish([Self.privacy(heidi, "erase", at: "2026-03-10T00:00:00Z", event: "e1")])
         try env.runPipeline()
         #expect(try db.query(trend).rows == [["1", "10.0000", "1"]])  // Grace's report of vol-s1 is left
-        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace))").int(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace).hex)").int(0, 0) == 1)
 
         try env.publish([Self.privacy(grace, "opt_out", at: "2026-03-01T00:00:00Z", event: "o1")])
         try env.runPipeline()
@@ -167,7 +167,7 @@ import TestSupport
                          Self.action("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-02T10:00:00Z", event: "x2")])
         try env.runPipeline()
         let db = try env.connect()
-        let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com")
+        let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com").hex
         let (report, emissions) = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: db)
         #expect(report.deleted["ml_training_data"] == 1)
         #expect(report.deleted["user_action_patterns"] == 1)
@@ -186,7 +186,7 @@ import TestSupport
         try env.runPipeline()
         let db = try env.connect()
         let users = try db.execute("SELECT user_hash FROM ml_training_data").rows.map { $0[0]! }
-        #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com")])
+        #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com").hex])
     }
 
     /// An opt-in published after a backlog of the user's records: the data topics wait until the
@@ -214,7 +214,7 @@ import TestSupport
         try env.publish(backlog + [Self.privacy(erin, "opt_in", at: "2026-05-10T00:00:00Z", event: "q2")])
         try env.runPipeline()
         let db = try env.connect()
-        let erinHash = Pseudonymizer(key: env.key).pseudonym(.user, erin)
+        let erinHash = Pseudonymizer(key: env.key).pseudonym(.user, erin).hex
         let stored = try db.query("""
             SELECT count(*) FILTER (WHERE detected_at >= '2026-05-10'), count(*) FILTER (WHERE detected_at < '2026-05-10')
               FROM ml_training_data WHERE user_hash = \(erinHash)

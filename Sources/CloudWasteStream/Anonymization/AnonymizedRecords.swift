@@ -1,11 +1,11 @@
 /// Rows as they reach PostgreSQL: pseudonyms, buckets and derived features only. Nothing here can
 /// hold a raw identifier, a name or a tag value.
 public struct TrainingRow: Equatable, Sendable {
-    public var scanHash: String
-    public var resourceHash: String
-    public var accountHash: String
-    public var userHash: String
-    public var eventHash: String
+    public var scanHash: Pseudonym
+    public var resourceHash: Pseudonym
+    public var accountHash: Pseudonym
+    public var userHash: Pseudonym
+    public var eventHash: Pseudonym
     public var provider: Provider
     public var regionBucket: String
     public var resourceType: String
@@ -20,15 +20,15 @@ public struct TrainingRow: Equatable, Sendable {
     public var metricsJSON: String
     public var tagKeys: [String]
     public var envClass: String?
-    public var parentHash: String?
+    public var parentHash: Pseudonym?
     public var detectedAt: Timestamp
 }
 
 public struct ActionRow: Equatable, Sendable {
-    public var eventHash: String
-    public var userHash: String
-    public var accountHash: String
-    public var resourceHash: String
+    public var eventHash: Pseudonym
+    public var userHash: Pseudonym
+    public var accountHash: Pseudonym
+    public var resourceHash: Pseudonym
     public var provider: Provider
     public var resourceType: String
     public var action: UserAction
@@ -40,9 +40,9 @@ public struct ActionRow: Equatable, Sendable {
 }
 
 public struct LifecycleRow: Equatable, Sendable {
-    public var eventHash: String
-    public var accountHash: String
-    public var resourceHash: String
+    public var eventHash: Pseudonym
+    public var accountHash: Pseudonym
+    public var resourceHash: Pseudonym
     public var provider: Provider
     public var resourceType: String
     public var fromState: String?
@@ -51,27 +51,27 @@ public struct LifecycleRow: Equatable, Sendable {
 }
 
 public struct MetricPointRow: Equatable, Sendable {
-    public var resourceHash: String
+    public var resourceHash: Pseudonym
     public var metric: String
     public var ts: Timestamp
-    public var accountHash: String
+    public var accountHash: Pseudonym
     public var provider: Provider
     public var unit: String?
     public var value: Double
 }
 
 public struct PrivacyRow: Equatable, Sendable {
-    public var eventHash: String
-    public var userHash: String
+    public var eventHash: Pseudonym
+    public var userHash: Pseudonym
     public var request: PrivacyRequestKind
     public var requestedAt: Timestamp
 }
 
 /// One billed day of one resource: pseudonyms for the account and the resource, the money as billed.
 public struct BilledCostRow: Equatable, Sendable {
-    public var eventHash: String
-    public var accountHash: String
-    public var resourceHash: String
+    public var eventHash: Pseudonym
+    public var accountHash: Pseudonym
+    public var resourceHash: Pseudonym
     public var provider: Provider
     public var usageDate: Timestamp
     public var costType: CostType

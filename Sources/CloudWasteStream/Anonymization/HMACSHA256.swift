@@ -33,8 +33,8 @@ final class HMACSHA256 {
         return out
     }
 
-    /// Lowercase hex of HMAC(key, prefix + message).
-    func hex(prefix: [UInt8], message: UnsafeBufferPointer<UInt8>) -> String {
+    /// HMAC(key, prefix + message).
+    func pseudonym(prefix: [UInt8], message: UnsafeBufferPointer<UInt8>) -> Pseudonym {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
             scratch = inner
             prefix.withUnsafeBufferPointer { _ = SHA256_Update(&scratch, $0.baseAddress, $0.count) }
@@ -43,7 +43,7 @@ final class HMACSHA256 {
             scratch = outer
             _ = SHA256_Update(&scratch, out.baseAddress, 32)
             _ = SHA256_Final(out.baseAddress, &scratch)
-            return hexString(UnsafeBufferPointer(out))
+            return Pseudonym(bytes: UnsafeRawBufferPointer(out))
         }
     }
 }

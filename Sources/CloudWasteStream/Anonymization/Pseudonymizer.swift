@@ -1,4 +1,4 @@
-/// Keyed pseudonyms: `hex(HMAC-SHA256(key, domain ":" normalize(id)))` (SPEC §3). Unkeyed hashes
+/// Keyed pseudonyms: `HMAC-SHA256(key, domain ":" normalize(id))` (SPEC §3), 32 bytes shown as hex. Unkeyed hashes
 /// of 12-digit account ids fall to brute force; a keyed one does not without the key.
 /// Not thread-safe (its HMAC keeps scratch hash state): one per pipeline thread.
 public final class Pseudonymizer {
@@ -27,19 +27,19 @@ public final class Pseudonymizer {
         prefixes = Domain.allCases.map { Array("\($0.rawValue):".utf8) }
     }
 
-    public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> String {
+    public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> Pseudonym {
         let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
         let prefix = prefixes[domain.index]
         // Fast path: nothing to trim, no upper-case hex in a GUID-sized id, not Azure.
         var id = id
-        if !lowercaseAll, let done = id.withUTF8({ bytes -> String? in
+        if !lowercaseAll, let done = id.withUTF8({ bytes -> Pseudonym? in
             guard let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
                   bytes.count < 36 || !bytes.contains(where: { $0 >= 65 && $0 <= 70 }) else { return nil }
-            return hmac.hex(prefix: prefix, message: bytes)
+            return hmac.pseudonym(prefix: prefix, message: bytes)
         }) {
             return done
         }
-        return Self.normalize(id, lowercaseAll: lowercaseAll).withUnsafeBufferPointer { hmac.hex(prefix: prefix, message: $0) }
+        return Self.normalize(id, lowercaseAll: lowercaseAll).withUnsafeBufferPointer { hmac.pseudonym(prefix: prefix, message: $0) }
     }
 
     /// Trims surrounding white space; lowercases GUID-shaped runs (8-4-4-4-12 hex digits, wherever

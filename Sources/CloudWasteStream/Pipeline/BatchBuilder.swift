@@ -19,7 +19,7 @@ public final class BatchBuilder {
     /// Primary key → slot of the row that currently holds it, per table.
     private var slotByKey = BatchTable.allCases.map { _ in [RowKey: Int]() }
     private var deadLetterBytes = 0
-    private var users = Set<String>()
+    private var users = Set<Pseudonym>()
     public private(set) var openedAt: ContinuousClock.Instant?
 
     public init(preparer: RecordPreparer, consumerGroup: String = "cloudwaste-stream") {
@@ -79,18 +79,18 @@ public final class BatchBuilder {
             return .rows(.training)
         case .action(let r):
             users.insert(r.userHash)
-            put(.actions, key: RowKey(a: r.eventHash, b: ""), item: item) {
+            put(.actions, key: RowKey(a: r.eventHash), item: item) {
                 TableDescription.userActionPatterns.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
             }
             return .rows(.actions)
         case .lifecycle(let r):
-            put(.lifecycle, key: RowKey(a: r.eventHash, b: ""), item: item) {
+            put(.lifecycle, key: RowKey(a: r.eventHash), item: item) {
                 TableDescription.resourceLifecycleEvents.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
             }
             return .rows(.lifecycle)
         case .metricPoints(let points):
             for p in points {
-                put(.metrics, key: RowKey(a: p.resourceHash, b: p.metric, c: p.ts.micros), item: item) {
+                put(.metrics, key: RowKey(a: p.resourceHash, name: p.metric, c: p.ts.micros), item: item) {
                     TableDescription.cloudwatchMetricsHistory.encode(SourcedRow(row: p, source: source, keyId: keyId), into: &$0)
                 }
             }
@@ -98,7 +98,7 @@ public final class BatchBuilder {
         case .privacy(let r):
             return .privacy(r)
         case .billed(let r):
-            put(.billed, key: RowKey(a: r.resourceHash, b: r.costType.rawValue, c: r.usageDate.micros), item: item) {
+            put(.billed, key: RowKey(a: r.resourceHash, name: r.costType.rawValue, c: r.usageDate.micros), item: item) {
                 TableDescription.resourceBilledCosts.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
             }
             return .rows(.billed)
@@ -166,19 +166,19 @@ public final class BatchBuilder {
     }
 }
 
-/// A composite primary key. Its parts are mostly pseudonyms (uniformly random hex), so hashing
-/// their first 16 bytes spreads as well as hashing all 64; equality still compares everything.
+/// A composite primary key: one or two pseudonyms, a name and a number. Pseudonyms are uniformly
+/// random, so hashing their first word spreads as well as hashing all of them; equality still
+/// compares everything.
 struct RowKey: Hashable {
-    var a: String
-    var b: String
+    var a: Pseudonym
+    var b: Pseudonym?
+    var name: String = ""
     var c: Int64 = 0
 
     func hash(into hasher: inout Hasher) {
+        hasher.combine(a.hashWord)
+        hasher.combine(b?.hashWord ?? 0)
         hasher.combine(c)
-        var a = a, b = b
-        a.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(16)))) }
-        b.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(16)))) }
+        hasher.combine(name)
     }
-
-    static func == (x: RowKey, y: RowKey) -> Bool { x.c == y.c && x.a == y.a && x.b == y.b }
 }

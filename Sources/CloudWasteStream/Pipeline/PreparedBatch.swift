@@ -65,10 +65,10 @@ public struct PreparedBatch: Sendable {
     public var keyId: String
     /// Pseudonyms of the users whose records the batch stores (a superset after a split): the
     /// privacy locks it takes.
-    public var users: Set<String>
+    public var users: Set<Pseudonym>
 
     public init(spans: [PartitionSpan], items: [BatchItem], tables: [EncodedRows] = BatchTable.allCases.map { _ in EncodedRows() },
-                keyId: String, users: Set<String> = []) {
+                keyId: String, users: Set<Pseudonym> = []) {
         self.spans = spans
         self.items = items
         self.tables = tables

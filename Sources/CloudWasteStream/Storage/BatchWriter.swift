@@ -137,7 +137,7 @@ public final class BatchWriter {
                 try db.execute("ROLLBACK")
                 return .fenced(fenced)
             }
-            let flagged = consentResult.map { r in Set((0..<r.rowCount).compactMap { r.string($0, 0) }) } ?? []
+            let flagged = consentResult.map { r in Set((0..<r.rowCount).compactMap { r.string($0, 0).flatMap(Pseudonym.init(hex:)) }) } ?? []
             var counts = WriteCounts()
             for request in requests { try privacy.apply(request, keyId: batch.keyId, source: "topic") }
             counts.privacyRequests = requests.count
@@ -184,7 +184,7 @@ public final class BatchWriter {
     /// The users of these detections with consent history or an erasure (one column): their rows
     /// need the per-row consent filter of the staging upsert.
     private func consentHistoryStatement(_ detections: [WindowDetection]) -> PostgresQuery {
-        let users = Array(Set(detections.map(\.userHash)))
+        let users = Set(detections.map(\.userHash)).map(\.hex)
         return """
             SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::text[])
             UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::text[])

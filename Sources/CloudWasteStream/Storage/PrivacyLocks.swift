@@ -11,20 +11,32 @@ struct PrivacyLocks {
 
     init(schema: String) { base = stableHash("cloudwaste-stream/privacy/\(schema)") }
 
-    func key(user: String) -> Int64 {
-        let bucket = stableHash(user) % UInt64(Self.buckets)
-        return Int64(bitPattern: (base &+ bucket) & 0x7FFF_FFFF_FFFF_FFFF)
+    /// The bucket of a user: a hash of the pseudonym's hex, as every version so far computed it
+    /// (two versions running side by side during an upgrade must lock the same keys).
+    func key(user: Pseudonym) -> Int64 {
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { hex in
+            user.writeHex(into: hex)
+            return key(hash: stableHash(bytes: UnsafeRawBufferPointer(hex)))
+        }
+    }
+
+    /// The same for a user given as text (`forget`).
+    func key(userText: String) -> Int64 { key(hash: stableHash(userText)) }
+
+    private func key(hash: UInt64) -> Int64 {
+        Int64(bitPattern: (base &+ hash % UInt64(Self.buckets)) & 0x7FFF_FFFF_FFFF_FFFF)
     }
 
     /// One statement that takes the locks of `shared` users shared and of `exclusive` users
     /// exclusively (a bucket in both is taken exclusively), in key order.
-    func statement(shared: some Sequence<String>, exclusive: some Sequence<String>) -> String {
+    func statement(shared: some Sequence<Pseudonym>, exclusive: some Sequence<Pseudonym>) -> String {
+        statement(sharedKeys: shared.lazy.map(key(user:)), exclusiveKeys: exclusive.lazy.map(key(user:)))
+    }
+
+    func statement(sharedKeys: some Sequence<Int64>, exclusiveKeys: some Sequence<Int64>) -> String {
         var mode: [Int64: Bool] = [:]
-        for u in shared {
-            let k = key(user: u)
-            if mode[k] == nil { mode[k] = false }
-        }
-        for u in exclusive { mode[key(user: u)] = true }
+        for k in sharedKeys where mode[k] == nil { mode[k] = false }
+        for k in exclusiveKeys { mode[k] = true }
         guard !mode.isEmpty else { return "SELECT 1" }
         // Integers only: safe to inline. unnest keeps the array's (ascending) order.
         let sorted = mode.keys.sorted()

@@ -34,7 +34,7 @@ public struct PrivacyRequests {
     func apply(_ row: PrivacyRow, keyId: String, source: String) throws {
         switch row.request {
         case .erase:
-            _ = try erase(userHash: row.userHash, at: row.requestedAt, eventHash: row.eventHash, keyId: keyId, source: source)
+            _ = try erase(userHash: row.userHash.hex, at: row.requestedAt, eventHash: row.eventHash.hex, keyId: keyId, source: source)
         case .optIn, .optOut:
             let value = row.request == .optIn ? "collect" : "opted_out"
             // After an erasure an opt-in admits only records after it: the erasure filter keeps
@@ -52,7 +52,7 @@ public struct PrivacyRequests {
                  WHERE EXCLUDED.updated_at >= p.updated_at
                 """)
             if row.request == .optOut {
-                try removeRowsNoLongerAllowed(userHash: row.userHash)
+                try removeRowsNoLongerAllowed(userHash: row.userHash.hex)
             }
         }
     }
@@ -178,7 +178,8 @@ public struct PrivacyRequests {
     public func forget(userHash: String, keyId: String) throws -> ErasureReport {
         try SessionTables.prepare(db)
         return try db.transaction {
-            try db.execute(PrivacyLocks(schema: schema).statement(shared: [], exclusive: [userHash]))
+            let locks = PrivacyLocks(schema: schema)
+            try db.execute(locks.statement(sharedKeys: [], exclusiveKeys: [locks.key(userText: userHash)]))
             let now = Timestamp.now()
             return try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
         }

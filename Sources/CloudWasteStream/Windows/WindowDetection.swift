@@ -6,11 +6,11 @@ import CloudWastePostgres
 /// PostgreSQL, counting the records each stands for. The state keeps each user's latest, so that a
 /// privacy request corrects it from that user's rows alone (docs/windows.md).
 public struct WindowDetection: Sendable, Equatable {
-    public var accountHash: String
+    public var accountHash: Pseudonym
     /// First day of the UTC month, as days since 1970-01-01.
     public var monthDays: Int
-    public var resourceHash: String
-    public var userHash: String
+    public var resourceHash: Pseudonym
+    public var userHash: Pseudonym
     public var provider: Provider
     public var resourceType: String
     public var cost: Double
@@ -39,7 +39,7 @@ public struct WindowDetection: Sendable, Equatable {
 
     /// The latest detection per resource, month, currency and user, with the records of each group
     /// counted, in key order (the order the window state is locked in). Sorting indices keeps the
-    /// detections in place: no hashing of the 64-hex keys and one copy per result (this runs on
+    /// detections in place: pseudonyms compare as four words, and one copy per result (this runs on
     /// the writer's critical path for every batch).
     static func reduce(_ detections: [WindowDetection]) -> [WindowDetection] {
         guard detections.count > 1 else { return detections }
@@ -82,10 +82,10 @@ public struct WindowDetection: Sendable, Equatable {
 extension TableDescription where Row == WindowDetection {
     /// The staging table of a batch's reduced detections (`CostTrendWindows.detectionState`).
     public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash", "currency", "user_hash"], columns: [
-        .init("account_hash", .text) { r, e in e.text(r.accountHash) },
+        .init("account_hash", .text) { r, e in e.pseudonym(r.accountHash) },
         .init("month", .date) { r, e in e.date(unixDays: r.monthDays) },
-        .init("resource_hash", .text) { r, e in e.text(r.resourceHash) },
-        .init("user_hash", .text) { r, e in e.text(r.userHash) },
+        .init("resource_hash", .text) { r, e in e.pseudonym(r.resourceHash) },
+        .init("user_hash", .text) { r, e in e.pseudonym(r.userHash) },
         .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.resourceType) },
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },
