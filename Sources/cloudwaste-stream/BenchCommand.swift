@@ -416,50 +416,62 @@ func selfExecutable() -> String {
     return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }
 
-/// `cloudwaste-stream bench-decode`: the consumer thread's work alone (decode, validate,
-/// anonymize, encode, batch) on generated records, for profiling (e.g. under valgrind --tool=callgrind).
+/// `cloudwaste-stream bench-decode`: the consumer side's work per record alone (decode, validate,
+/// anonymize, encode, batch) on generated records, on one thread, for profiling (e.g. under
+/// valgrind --tool=callgrind). With the allocation counter preloaded (scripts/bench.sh builds it)
+/// it also prints heap allocations per record of the steady state (after a warm-up pass).
 struct BenchDecodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding, anonymization and encoding alone.")
     @Option(help: "Records to generate.") var records = 200_000
 
     func run() async throws {
         try await withExitCodes {
-            let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records)
-                .map { KafkaMessage(topic: $0.topic.name(prefix: "cloudwaste."), partition: 0, offset: 0, key: Array($0.key.utf8), value: $0.value) }
+            let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records).enumerated()
+                .map { KafkaMessage(topic: $1.topic.name(prefix: "cloudwaste."), partition: 0, offset: Int64($0), key: Array($1.key.utf8), value: $1.value) }
             let topicNames = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) })
             let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
                                        topicNames: topicNames)
-            let started = Date()
-            var offset: Int64 = 0
-            for m in messages {
-                var message = m
-                message.offset = offset
-                offset += 1
-                builder.add(message, generation: 1, expectedOffset: -1)
-                if builder.count >= 5000 { _ = builder.seal() }
+            func pass() {
+                for m in messages {
+                    builder.add(m, generation: 1, expectedOffset: -1)
+                    if builder.count >= 5000 { _ = builder.seal() }
+                }
+                _ = builder.seal()
             }
+            pass()  // warm-up: buffers, interned strings and caches reach their steady size
+            let allocationsBefore = HeapAllocations.count
+            let started = Date()
+            pass()
             let seconds = Date().timeIntervalSince(started)
-            // The same work split by stage.
+            let allocations = HeapAllocations.count.flatMap { after in allocationsBefore.map { after - $0 } }
+            // The same work split by stage (each stage includes the ones before it).
             let decoder = RecordDecoder()
-            let parser = JSONParser()
+            var tape = JSONTape()
             var t = Date()
-            for m in messages { _ = try? parser.parse(m.value ?? []) }
+            for m in messages { m.value?.withUnsafeBufferPointer { _ = try? tape.parse($0) } }
             let parseSeconds = Date().timeIntervalSince(t)
             t = Date()
             var decoded: [InputRecord] = []
-            for m in messages { if let r = try? decoder.decode(topicNames[m.topic]!, m.value) { decoded.append(r) } }
+            decoded.reserveCapacity(messages.count)
+            for m in messages {
+                if let r = try? m.value?.withUnsafeBufferPointer({ (b) throws(RecordRejection) in try decoder.decode(topicNames[m.topic]!, b, tape: &tape) }) {
+                    decoded.append(r)
+                }
+            }
             let decodeSeconds = Date().timeIntervalSince(t)
             let anonymizer = Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil))
             t = Date()
             for r in decoded { _ = anonymizer.anonymize(r) }
             let anonymizeSeconds = Date().timeIntervalSince(t)
             let p = Pseudonymizer(key: HMACKey.generate())
+            let ids = (0..<records).map { "arn:aws:ec2:us-east-1:123456789012:volume/vol-\($0)" }
             t = Date()
-            for i in 0..<records { _ = p.pseudonym(.resource, "arn:aws:ec2:us-east-1:123456789012:volume/vol-\(i)") }
+            for id in ids { _ = p.pseudonym(.resource, id) }
             let hmacSeconds = Date().timeIntervalSince(t)
             let us = { (s: Double) in String(format: "%.2f", s * 1e6 / Double(records)) }
             print("per record (µs): json_parse=\(us(parseSeconds)) decode_validate=\(us(decodeSeconds)) anonymize=\(us(anonymizeSeconds)) one_pseudonym=\(us(hmacSeconds))")
-            print("bench-decode: records=\(records) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(Double(records) / seconds)) us_per_record=\(String(format: "%.2f", seconds * 1e6 / Double(records)))")
+            print("bench-decode: records=\(records) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(Double(records) / seconds)) us_per_record=\(String(format: "%.2f", seconds * 1e6 / Double(records)))"
+                  + (allocations.map { " allocations_per_record=\(String(format: "%.2f", Double($0) / Double(records)))" } ?? ""))
         }
     }
 }

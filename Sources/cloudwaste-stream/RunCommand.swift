@@ -37,6 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
             let unix = { (d: Date?) in String(format: "%.3f", d?.timeIntervalSince1970 ?? 0) }
             print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0)) peak_rss_mb=\((ProcessMemory.peakResidentBytes ?? 0) / 1_048_576)"
+                  + (HeapAllocations.count.map { " allocations=\($0)" } ?? "")
                   + " writers=\(s.writers.count) first_record_unix=\(unix(s.firstRecordAt)) last_commit_unix=\(unix(s.lastCommitAt))"
                   + s.stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", s.stageSeconds[$0]!))" }.joined())
         }

@@ -39,7 +39,7 @@ public struct JSONTape {
     }
 
     /// Parses `bytes` into the tape, replacing what it held; the root is entry 0.
-    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
+    public mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
         entries.removeAll(keepingCapacity: true)
         var pass = Pass(bytes: bytes, maxDepth: maxDepth, entries: entries)
         entries = []  // the pass owns the storage meanwhile (no copy on append)

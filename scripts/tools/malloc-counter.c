@@ -1,0 +1,32 @@
+// Counts heap allocations of a process, for the benchmark's "allocations per record" figure.
+// Loaded with LD_PRELOAD (scripts/bench.sh builds it); the daemon and bench-decode read the
+// count through dlsym("cloudwaste_malloc_count") when it is there and print nothing otherwise.
+// Every allocation entry point of glibc is counted, then handed to glibc's own implementation.
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <stdatomic.h>
+#include <errno.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static atomic_ulong allocations;
+
+static inline void count(void) { atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed); }
+
+unsigned long cloudwaste_malloc_count(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
+
+void *malloc(size_t n) { count(); return __libc_malloc(n); }
+void *calloc(size_t n, size_t size) { count(); return __libc_calloc(n, size); }
+void *realloc(void *p, size_t n) { count(); return __libc_realloc(p, n); }
+void *memalign(size_t alignment, size_t n) { count(); return __libc_memalign(alignment, n); }
+void *aligned_alloc(size_t alignment, size_t n) { count(); return __libc_memalign(alignment, n); }
+int posix_memalign(void **out, size_t alignment, size_t n) {
+    count();
+    void *p = __libc_memalign(alignment, n);
+    if (!p && n) return ENOMEM;
+    *out = p;
+    return 0;
+}
