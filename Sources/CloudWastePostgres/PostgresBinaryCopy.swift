@@ -64,9 +64,10 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     /// fixed-size values such as hex text of a known length or a bytea.
     public mutating func value(byteCount: Int, _ write: (UnsafeMutableRawBufferPointer) -> Void) {
         appendBigEndian(UInt32(byteCount))
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: byteCount))
-        bytes.withUnsafeMutableBytes { write(UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + byteCount)])) }
+        withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 8) { scratch in
+            write(scratch)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(scratch))
+        }
     }
 
     public mutating func float8(_ v: Double?) {
@@ -123,12 +124,27 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         }
     }
 
+    /// jsonb whose text `write` appends in place (no intermediate String).
+    public mutating func jsonb(_ write: (inout [UInt8]) -> Void) {
+        let lengthAt = bytes.count
+        appendBigEndian(UInt32(0))  // patched below
+        bytes.append(1)
+        write(&bytes)
+        patchLength(at: lengthAt)
+    }
+
+    private mutating func patchLength(at lengthAt: Int) {
+        let length = UInt32(bytes.count - lengthAt - 4).bigEndian
+        withUnsafeBytes(of: length) { raw in
+            for i in 0..<4 { bytes[lengthAt + i] = raw[i] }
+        }
+    }
+
     /// A one-dimensional text[] without NULL elements.
     public mutating func textArray(_ values: [String]?) {
         guard let values else { return null() }
         let lengthAt = bytes.count
         appendBigEndian(UInt32(0))  // patched below
-        let start = bytes.count
         if values.isEmpty {
             appendBigEndian(UInt32(0)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))
         } else {
@@ -136,10 +152,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
             appendBigEndian(UInt32(values.count)); appendBigEndian(UInt32(1))                    // size, lower bound
             for v in values { text(v) }
         }
-        let length = UInt32(bytes.count - start).bigEndian
-        withUnsafeBytes(of: length) { raw in
-            for i in 0..<4 { bytes[lengthAt + i] = raw[i] }
-        }
+        patchLength(at: lengthAt)
     }
 
     /// Appends tuples encoded elsewhere (already framed as tuples, no header).

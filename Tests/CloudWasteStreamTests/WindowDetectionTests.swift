@@ -11,7 +11,7 @@ import Testing
             userHash: Pseudonym(label: user), eventHash: Pseudonym(label: "e\(offset)"),
             provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: "high",
             estimatedMonthlyCost: cost, currency: currency, resourceAgeDays: nil, createdHourUTC: nil, createdDOW: nil,
-            metricsJSON: "{}", tagKeys: [], envClass: nil, parentHash: nil,
+            metrics: [], tagKeys: [], envClass: nil, parentHash: nil,
             detectedAt: Timestamp(seconds: 1_790_000_000 + day * 86_400))
         return WindowDetection(row, source: SourcePosition(topic: "scan", partition: partition, offset: offset))
     }

@@ -16,12 +16,18 @@ public struct TrainingRow: Equatable, Sendable {
     public var resourceAgeDays: Int?
     public var createdHourUTC: Int?
     public var createdDOW: Int?
-    /// jsonb text with fixed keys: `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`.
-    public var metricsJSON: String
+    /// The metric summaries in name order, stored as jsonb with fixed keys (`metricsJSON`),
+    /// written straight into the COPY row.
+    public var metrics: [MetricSummary]
     public var tagKeys: [String]
     public var envClass: String?
     public var parentHash: Pseudonym?
     public var detectedAt: Timestamp
+}
+
+extension TrainingRow {
+    /// The stored jsonb text: `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`.
+    public var metricsJSON: String { String(decoding: MetricsJSON.bytes(metrics), as: UTF8.self) }
 }
 
 public struct ActionRow: Equatable, Sendable {

@@ -44,7 +44,7 @@ public final class Anonymizer {
                 resourceAgeDays: age,
                 createdHourUTC: hour,
                 createdDOW: dow,
-                metricsJSON: Self.metricsJSON(r.metrics),
+                metrics: r.metrics,
                 tagKeys: Self.tagKeys(r.tags),
                 envClass: Self.environmentClass(r.tags),
                 parentHash: r.parentResourceId.map { p.pseudonym(.resource, $0, provider: r.provider) },
@@ -107,12 +107,17 @@ public final class Anonymizer {
 
     /// Tag keys only: lowercased, de-duplicated, sorted. Values are dropped.
     static func tagKeys(_ tags: [(key: String, value: String?)]) -> [String] {
-        var keys = tags.map { asciiLowercased($0.key) ?? $0.key.lowercased() }
+        var keys: [String] = []
+        keys.reserveCapacity(tags.count)
+        for t in tags { keys.append(asciiLowercased(t.key) ?? t.key.lowercased()) }
         keys.sort()
-        var out: [String] = []
-        out.reserveCapacity(keys.count)
-        for k in keys where out.last != k { out.append(k) }
-        return out
+        var kept = 0
+        for k in keys where kept == 0 || keys[kept - 1] != k {
+            keys[kept] = k
+            kept += 1
+        }
+        keys.removeLast(keys.count - kept)
+        return keys
     }
 
     static let environmentKeys: Set<String> = ["env", "environment", "stage"]
@@ -135,17 +140,7 @@ public final class Anonymizer {
         return environmentValues[value] ?? "other"
     }
 
-    static func metricsJSON(_ metrics: [MetricSummary]) -> String {
-        var out = "{"
-        out.reserveCapacity(metrics.count * 64 + 2)
-        for (i, m) in metrics.enumerated() {
-            if i > 0 { out += "," }
-            out += "\"\(m.name)\":{\"avg\":\(jsonNumber(m.avg)),\"p95\":\(jsonNumber(m.p95)),\"trend\":"
-            out += m.trend.map { "\"\($0)\"" } ?? "null"
-            out += "}"
-        }
-        return out + "}"
-    }
+    static func metricsJSON(_ metrics: [MetricSummary]) -> String { String(decoding: MetricsJSON.bytes(metrics), as: UTF8.self) }
 }
 
 /// `s` lower-cased, when it is plain ASCII (and, with `unlessPadded`, has no surrounding space or

@@ -20,27 +20,44 @@ struct FieldReader {
         return v
     }
 
-    func string(_ name: String, maxLength: Int) throws(RecordRejection) -> String {
+    /// `interned`: a value that many records repeat (a type, a region, a unit), shared among them.
+    func string(_ name: String, maxLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
-        return try stringValue(v, name, maxLength: maxLength, minLength: 1)
+        return try stringValue(v, name, maxLength: maxLength, minLength: 1, interned: interned)
     }
 
-    func optionalString(_ name: String, maxLength: Int, minLength: Int = 1) throws(RecordRejection) -> String? {
+    func optionalString(_ name: String, maxLength: Int, minLength: Int = 1, interned: Bool = false) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
-        return try stringValue(v, name, maxLength: maxLength, minLength: minLength)
+        return try stringValue(v, name, maxLength: maxLength, minLength: minLength, interned: interned)
     }
 
-    private func stringValue(_ v: Int, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) -> String {
+    /// A string field that is checked and not kept (e.g. `resource_name`): validated in place.
+    func skippedString(_ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) {
+        guard let v = present(name) else { return }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        guard let raw = tape.rawBytes(v, in: bytes) else {
+            _ = try stringValue(v, name, maxLength: maxLength, minLength: minLength)
+            return
+        }
+        guard raw.count <= maxLength * 4, raw.count >= minLength,
+              raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else { throw RecordRejection(.invalidValue, field: name) }
+    }
+
+    /// Scalars in valid UTF-8: the bytes that are not continuation bytes.
+    static func scalarCount(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
+        utf8.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+
+    private func stringValue(_ v: Int, _ name: String, maxLength: Int, minLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes) {
             // Unescaped: no NUL can be there (raw control characters are malformed JSON), and
             // ASCII counts its characters by its bytes.
-            guard raw.count <= maxLength * 4, raw.count >= minLength else { throw RecordRejection(.invalidValue, field: name) }
-            let s = String(decoding: raw, as: UTF8.self)
-            guard raw.count <= maxLength || s.unicodeScalars.count <= maxLength else {
+            guard raw.count <= maxLength * 4, raw.count >= minLength,
+                  raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else {
                 throw RecordRejection(.invalidValue, field: name)
             }
-            return s
+            return interned ? tape.strings.string(raw) : String(decoding: raw, as: UTF8.self)
         }
         let s = tape.string(v, in: bytes)
         let count = s.utf8.count
@@ -64,13 +81,13 @@ struct FieldReader {
 
     /// `^[A-Za-z0-9_./-]{1,64}$`
     func token(_ name: String) throws(RecordRejection) -> String {
-        let s = try string(name, maxLength: 64)
+        let s = try string(name, maxLength: 64, interned: true)
         guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
 
     func optionalToken(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 64) else { return nil }
+        guard let s = try optionalString(name, maxLength: 64, interned: true) else { return nil }
         guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
@@ -85,7 +102,7 @@ struct FieldReader {
     }
 
     func optionalUnit(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 32) else { return nil }
+        guard let s = try optionalString(name, maxLength: 32, interned: true) else { return nil }
         guard Self.isToken(s, maxLength: 32, extra: UInt8(ascii: "%")) else { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
@@ -96,7 +113,7 @@ struct FieldReader {
     }
 
     func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {
-        let s = try string(name, maxLength: 64)
+        let s = try string(name, maxLength: 64, interned: true)
         guard allowed.contains(s) else { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
@@ -166,7 +183,7 @@ struct FieldReader {
     }
 
     func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 3) else { return nil }
+        guard let s = try optionalString(name, maxLength: 3, interned: true) else { return nil }
         guard s.utf8.count == 3, s.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
             throw RecordRejection(.invalidValue, field: name)
         }
@@ -177,33 +194,48 @@ struct FieldReader {
         guard let v = present(name) else { return [] }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= 64 else { throw RecordRejection(.invalidValue, field: name) }
-        var metrics = tape.members(of: v).map { (name: tape.string($0.name, in: bytes), value: $0.value) }
-        if metrics.count > 1 { metrics.sort { $0.name < $1.name } }
         var out: [MetricSummary] = []
-        out.reserveCapacity(metrics.count)
-        for (metric, summary) in metrics {
-            guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
-            guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
-            let avgEntry = tape.member("avg", of: summary, in: bytes)
-            let p95Entry = tape.member("p95", of: summary, in: bytes)
-            guard let avgEntry, let p95Entry, tape[avgEntry].kind == .number, tape[p95Entry].kind == .number else {
-                throw RecordRejection(avgEntry == nil || p95Entry == nil ? .invalidValue : .wrongType, field: name)
-            }
-            let avg = tape[avgEntry].number
-            let p95 = tape[p95Entry].number
-            guard avg.isFinite, p95.isFinite, abs(avg) <= limits.maxMetricValue, abs(p95) <= limits.maxMetricValue else {
-                throw RecordRejection(.invalidValue, field: name)
-            }
-            var trend: String?
-            if let t = tape.member("trend", of: summary, in: bytes), tape[t].kind != .null {
-                guard tape[t].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-                let ts = tape.string(t, in: bytes)
-                guard ["down", "flat", "up"].contains(ts) else { throw RecordRejection(.invalidValue, field: name) }
-                trend = ts
-            }
-            out.append(MetricSummary(name: metric, avg: avg, p95: p95, trend: trend))
+        out.reserveCapacity(Int(tape[v].count))
+        if tape[v].count == 1 {
+            let only = (name: v + 1, value: v + 2)  // the one member's name and value entries
+            out.append(try metricSummary(name: interned(only.name), summary: only.value, field: name))
+            return out
         }
+        // Checked in name order, so that a record with several faults always gets the same reason.
+        let metrics = tape.members(of: v).map { (name: interned($0.name), value: $0.value) }.sorted { $0.name < $1.name }
+        for (metric, summary) in metrics { out.append(try metricSummary(name: metric, summary: summary, field: name)) }
         return out
+    }
+
+    /// A name or short value from the tape, shared when it repeats (unescaped), else a new String.
+    private func interned(_ entry: Int) -> String {
+        if let raw = tape.rawBytes(entry, in: bytes) { return tape.strings.string(raw) }
+        return tape.string(entry, in: bytes)
+    }
+
+    static let trends: Set<String> = ["down", "flat", "up"]
+
+    private func metricSummary(name metric: String, summary: Int, field name: String) throws(RecordRejection) -> MetricSummary {
+        guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
+        let avgEntry = tape.member("avg", of: summary, in: bytes)
+        let p95Entry = tape.member("p95", of: summary, in: bytes)
+        guard let avgEntry, let p95Entry, tape[avgEntry].kind == .number, tape[p95Entry].kind == .number else {
+            throw RecordRejection(avgEntry == nil || p95Entry == nil ? .invalidValue : .wrongType, field: name)
+        }
+        let avg = tape[avgEntry].number
+        let p95 = tape[p95Entry].number
+        guard avg.isFinite, p95.isFinite, abs(avg) <= limits.maxMetricValue, abs(p95) <= limits.maxMetricValue else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        var trend: String?
+        if let t = tape.member("trend", of: summary, in: bytes), tape[t].kind != .null {
+            guard tape[t].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+            let ts = interned(t)
+            guard Self.trends.contains(ts) else { throw RecordRejection(.invalidValue, field: name) }
+            trend = ts
+        }
+        return MetricSummary(name: metric, avg: avg, p95: p95, trend: trend)
     }
 
     func tags(_ name: String) throws(RecordRejection) -> [(key: String, value: String?)] {
@@ -213,7 +245,7 @@ struct FieldReader {
         var out: [(key: String, value: String?)] = []
         out.reserveCapacity(Int(tape[v].count))
         for (keyEntry, value) in tape.members(of: v) {
-            let key = tape.string(keyEntry, in: bytes)
+            let key = interned(keyEntry)
             guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
             switch tape[value].kind {
             case .null: out.append((key, nil))

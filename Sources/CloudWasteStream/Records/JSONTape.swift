@@ -27,11 +27,15 @@ public struct JSONTape {
         var next: Int32 = 0
         /// Containers: members (object) or elements (array).
         var count: Int32 = 0
+        /// Numbers: the value. Strings: a signature (length and first bytes, as a bit pattern) that
+        /// tells most names apart in the duplicate check without comparing bytes.
         var number: Double = 0
     }
 
     private(set) var entries: [Entry] = []
     var maxDepth: Int
+    /// Short values repeated across records, shared instead of allocated per record.
+    let strings = StringInterner()
 
     public init(maxDepth: Int = 32) {
         self.maxDepth = maxDepth
@@ -243,7 +247,7 @@ private struct Pass {
             let e = entries[earlier]
             if e.escaped || name.escaped {
                 if unescapedName(earlier) == unescapedName(key) { return true }
-            } else if e.end - e.start == name.end - name.start,
+            } else if e.number.bitPattern == name.number.bitPattern, e.end - e.start == name.end - name.start,
                       memcmp(bytes.baseAddress! + Int(e.start), bytes.baseAddress! + Int(name.start), Int(name.end - name.start)) == 0 {
                 return true
             }
@@ -307,7 +311,14 @@ private struct Pass {
         let start = index
         var escaped = false
         var ascii = true
-        while index < bytes.count {
+        while true {
+            // Eight plain bytes at a time: no quote, backslash, control character or non-ASCII.
+            while index &+ 8 <= bytes.count {
+                let w = UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)
+                if Self.mayNeedAttention(w) { break }
+                index &+= 8
+            }
+            guard index < bytes.count else { throw .malformed(offset: index) }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw .malformed(offset: index) }
@@ -320,7 +331,6 @@ private struct Pass {
             }
             index += 1
         }
-        guard index < bytes.count else { throw .malformed(offset: index) }
         let end = index
         index += 1  // closing quote
         if !ascii {
@@ -331,7 +341,35 @@ private struct Pass {
             if !valid { throw .invalidUTF8 }
         }
         entries.append(JSONTape.Entry(kind: .string, escaped: escaped, start: Int32(start), end: Int32(end),
-                                      next: Int32(entries.count + 1)))
+                                      next: Int32(entries.count + 1), number: Double(bitPattern: signature(start, end))))
+    }
+
+    /// Whether any of the eight bytes is a quote, a backslash, below 0x20 or above 0x7F
+    /// ("has less than" and "has zero byte" from Bit Twiddling Hacks; exact, no false negatives).
+    @inline(__always)
+    static func mayNeedAttention(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let zeroInQuote = (quote &- ones) & ~quote
+        let zeroInBackslash = (backslash &- ones) & ~backslash
+        let control = (w &- ones &* 0x20) & ~w
+        return ((zeroInQuote | zeroInBackslash | control) & highs) | (w & highs) != 0
+    }
+
+    /// A string's length and first bytes in one word, so that names are told apart without a
+    /// memcmp (duplicate checks); equal signatures are compared in full.
+    @inline(__always)
+    func signature(_ start: Int, _ end: Int) -> UInt64 {
+        let length = end - start
+        var prefix: UInt64 = 0
+        if length >= 7 {
+            prefix = UnsafeRawPointer(bytes.baseAddress! + start).loadUnaligned(as: UInt64.self) & 0x00FF_FFFF_FFFF_FFFF
+        } else {
+            for i in 0..<length { prefix |= UInt64(bytes[start + i]) << (8 * UInt64(i)) }
+        }
+        return prefix | UInt64(truncatingIfNeeded: length) << 56
     }
 
     /// Checks the escape after a backslash (index is at the character after it) and moves past it.

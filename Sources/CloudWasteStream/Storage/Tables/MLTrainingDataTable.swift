@@ -18,7 +18,7 @@ extension TableDescription where Row == SourcedRow<TrainingRow> {
         .init("resource_age_days", .int4) { r, e in e.int4(r.row.resourceAgeDays) },
         .init("created_hour_utc", .int2) { r, e in e.int2(r.row.createdHourUTC) },
         .init("created_dow", .int2) { r, e in e.int2(r.row.createdDOW) },
-        .init("metrics", .jsonb) { r, e in e.jsonb(r.row.metricsJSON) },
+        .init("metrics", .jsonb) { r, e in e.jsonb { MetricsJSON.write(r.row.metrics, into: &$0) } },
         .init("tag_keys", .textArray) { r, e in e.textArray(r.row.tagKeys) },
         .init("env_class", .text) { r, e in e.text(r.row.envClass) },
         .init("parent_hash", .text) { r, e in e.pseudonym(r.row.parentHash) },
