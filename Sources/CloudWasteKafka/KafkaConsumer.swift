@@ -28,6 +28,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let rk: OpaquePointer
     private let context: ConsumerContext
     private var closed = false
+    /// Topic names by handle, read and written by `poll` only (one polling thread per consumer).
+    private var topicNames: [OpaquePointer: (name: String, cName: [CChar])] = [:]
     public let logger: Logger
 
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
@@ -94,10 +96,21 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
     /// except fatal ones.
     public func poll(maxMessages: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
-        var out: [KafkaMessage] = []
-        out.reserveCapacity(min(maxMessages, 4096))
+        /// A polled message before its bytes are in the shared buffer.
+        struct Polled {
+            var topic: String
+            var partition: Int32
+            var offset: Int64
+            var key: Range<Int>?
+            var value: Range<Int>?
+            var timestampMs: Int64
+            var headers: [String: [UInt8]]?
+        }
+        var polled: [Polled] = []
+        polled.reserveCapacity(min(maxMessages, 4096))
+        var bytes: [UInt8] = []
         var wait = timeoutMs
-        while out.count < maxMessages {
+        while polled.count < maxMessages {
             guard let m = rd_kafka_consumer_poll(rk, wait) else { break }
             wait = 0
             defer { rd_kafka_message_destroy(m) }
@@ -110,20 +123,33 @@ public final class KafkaConsumer: @unchecked Sendable {
                 logger.warning("Kafka consumer error", metadata: ["error": "\(error)"])
                 continue
             }
-            let topic = msg.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
             var tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
             let ts = rd_kafka_message_timestamp(m, &tstype)
-            out.append(KafkaMessage(
-                topic: topic,
-                partition: msg.partition,
-                offset: msg.offset,
-                key: msg.key.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.key_len)) },
-                value: msg.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.len)) },
-                timestampMs: ts,
-                headers: Self.headers(of: m)
-            ))
+            func append(_ p: UnsafeMutableRawPointer?, _ count: Int) -> Range<Int>? {
+                guard let p else { return nil }
+                let start = bytes.count
+                bytes.append(contentsOf: UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt8.self), count: count))
+                return start..<bytes.count
+            }
+            polled.append(Polled(topic: topicName(msg.rkt), partition: msg.partition, offset: msg.offset,
+                                 key: append(msg.key, msg.key_len), value: append(msg.payload, msg.len),
+                                 timestampMs: ts, headers: Self.headers(of: m)))
         }
-        return out
+        let shared = PolledBytes(bytes)
+        return polled.map {
+            KafkaMessage(topic: $0.topic, partition: $0.partition, offset: $0.offset, bytes: shared, key: $0.key, value: $0.value,
+                         timestampMs: $0.timestampMs, headers: $0.headers)
+        }
+    }
+
+    /// The topic's name, one String per topic handle (not one per message).
+    private func topicName(_ rkt: OpaquePointer?) -> String {
+        guard let rkt else { return "" }
+        let cName = rd_kafka_topic_name(rkt)!
+        if let cached = topicNames[rkt], strcmp(cached.cName, cName) == 0 { return cached.name }
+        let name = String(cString: cName)
+        topicNames[rkt] = (name, Array(UnsafeBufferPointer(start: cName, count: strlen(cName) + 1)))
+        return name
     }
 
     private static func headers(of m: UnsafeMutablePointer<rd_kafka_message_t>) -> [String: [UInt8]]? {

@@ -13,8 +13,11 @@ public final class BatchBuilder {
     private let keyId: String
     private let consumerGroup: String
     private var items: [BatchItem] = []
-    private var spans: [TopicPartition: PartitionSpan] = [:]
-    private var spanOrder: [TopicPartition] = []
+    /// The partitions' spans in the order they first appeared, and where each one is.
+    private var spans: [PartitionSpan] = []
+    private var spanIndex: [TopicPartition: Int] = [:]
+    /// The span of the last message added (messages come in runs of one partition).
+    private var lastSpan: (topic: String, partition: Int32, index: Int)?
     private var tables = BatchTable.allCases.map { _ in EncodedRows() }
     /// Primary key → slot of the row that currently holds it, per table.
     private var slotByKey = BatchTable.allCases.map { _ in [RowKey: Int]() }
@@ -47,11 +50,10 @@ public final class BatchBuilder {
 
     /// Adds one message whose record was prepared already (by a preparer with the same key).
     public func add(_ message: KafkaMessage, prepared: PreparedRecord, generation: Int64, expectedOffset: Int64) {
-        let tp = message.topicPartition
         let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
         let index = items.count
         if openedAt == nil { openedAt = .now }
-        var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.value?.count ?? 0)
+        var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.valueCount)
         switch prepared {
         case .anonymized(let record, let eventTime):
             item.eventTime = eventTime
@@ -59,14 +61,27 @@ public final class BatchBuilder {
         case .rejected(let rejection):
             item.outcome = deadLetter(DeadLetter(rejection: rejection, key: message.key, value: message.value), item: index, source: source)
         }
-        if spans[tp] == nil {
-            spans[tp] = PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
-                                      nextOffset: message.offset + 1, maxEventTime: nil)
-            spanOrder.append(tp)
-        }
-        spans[tp]!.nextOffset = message.offset + 1
-        if let t = item.eventTime, spans[tp]!.maxEventTime.map({ t > $0 }) ?? true { spans[tp]!.maxEventTime = t }
+        let s = span(of: message, generation: generation, expectedOffset: expectedOffset)
+        spans[s].nextOffset = message.offset + 1
+        if let t = item.eventTime, spans[s].maxEventTime.map({ t > $0 }) ?? true { spans[s].maxEventTime = t }
         items.append(item)
+    }
+
+    /// The index of the message's partition span, opened at `expectedOffset` if it is new.
+    private func span(of message: KafkaMessage, generation: Int64, expectedOffset: Int64) -> Int {
+        if let last = lastSpan, last.partition == message.partition, last.topic == message.topic { return last.index }
+        let tp = message.topicPartition
+        let index: Int
+        if let known = spanIndex[tp] {
+            index = known
+        } else {
+            index = spans.count
+            spans.append(PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
+                                       nextOffset: message.offset + 1, maxEventTime: nil))
+            spanIndex[tp] = index
+        }
+        lastSpan = (message.topic, message.partition, index)
+        return index
     }
 
     private func encode(_ record: AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
@@ -124,15 +139,19 @@ public final class BatchBuilder {
 
     /// Hands over what was added and starts a new batch.
     public func seal() -> PreparedBatch {
-        let batch = PreparedBatch(spans: spanOrder.map { spans[$0]! }, items: items, tables: tables.map { $0.compacted() },
+        let batch = PreparedBatch(spans: spans, items: items, tables: tables.map { $0.compacted() },
                                   keyId: keyId, users: users)
+        // The next batch starts with room for one like this (no regrowth, no copies on the way).
         items = []
-        spans = [:]
-        spanOrder = []
-        tables = BatchTable.allCases.map { _ in EncodedRows() }
-        slotByKey = BatchTable.allCases.map { _ in [:] }
+        items.reserveCapacity(batch.items.count)
+        spans = []
+        spanIndex.removeAll(keepingCapacity: true)
+        lastSpan = nil
+        tables = tables.map { EncodedRows(capacityLike: $0) }
+        for t in slotByKey.indices { slotByKey[t].removeAll(keepingCapacity: true) }
         deadLetterBytes = 0
         users = []
+        users.reserveCapacity(batch.users.count)
         openedAt = nil
         return batch
     }
@@ -147,8 +166,9 @@ public final class BatchBuilder {
             kept.append(item)
         }
         items = kept
-        for tp in partitions { spans[tp] = nil }
-        spanOrder.removeAll { partitions.contains($0) }
+        spans.removeAll { partitions.contains($0.partition) }
+        spanIndex = Dictionary(uniqueKeysWithValues: spans.enumerated().map { ($1.partition, $0) })
+        lastSpan = nil
         // Re-encode the key maps against the filtered tables: the slot of a kept row moves.
         for t in BatchTable.allCases {
             let old = tables[t.rawValue]

@@ -37,6 +37,13 @@ public struct EncodedRows: Sendable {
 
     public init() {}
 
+    /// Empty, with room for as many rows and bytes as `other` holds.
+    init(capacityLike other: EncodedRows) {
+        encoder = PostgresBinaryCopyEncoder(capacity: other.byteCount)
+        slots.reserveCapacity(other.slots.count)
+        detections.reserveCapacity(other.detections.count)
+    }
+
     /// Rows that will be written.
     public var count: Int { slots.count - superseded }
     /// Encoded size in bytes (superseded rows included until `compacted()`).

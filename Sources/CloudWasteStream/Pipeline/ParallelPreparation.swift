@@ -28,8 +28,8 @@ public final class ParallelPreparation {
             var end = start
             var bytes = 0
             while end < messages.count, end - start < Self.maxGroupMessages,
-                  end == start || bytes + (messages[end].value?.count ?? 0) <= Self.maxGroupBytes {
-                bytes += messages[end].value?.count ?? 0
+                  end == start || bytes + messages[end].valueCount <= Self.maxGroupBytes {
+                bytes += messages[end].valueCount
                 end += 1
             }
             let group = messages[start..<end]

@@ -18,6 +18,8 @@ public final class RecordPreparer {
     private let topics: [String: InputTopic]
     /// Reused for every record this preparer decodes.
     private var tape = JSONTape()
+    /// The last topic looked up (a poll's messages come in runs of one topic, with one String).
+    private var lastTopic: (name: String, topic: InputTopic)?
 
     public init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic]) {
         self.decoder = decoder
@@ -26,20 +28,20 @@ public final class RecordPreparer {
     }
 
     public func prepare(_ message: KafkaMessage) -> PreparedRecord {
-        guard let topic = topics[message.topic] else { return .rejected(RecordRejection(.unknownTopic)) }
+        guard let topic = topic(of: message) else { return .rejected(RecordRejection(.unknownTopic)) }
         do {
-            let record = try decodeRecord(topic, message.value)
+            let record = try message.withValue { (bytes) throws(RecordRejection) in try decoder.decode(topic, bytes, tape: &tape) }
             return .anonymized(anonymizer.anonymize(record), eventTime: Self.eventTime(record))
         } catch {
             return .rejected(error)
         }
     }
 
-    private func decodeRecord(_ topic: InputTopic, _ value: [UInt8]?) throws(RecordRejection) -> InputRecord {
-        guard let value else { return try decoder.decode(topic, nil, tape: &tape) }
-        return try value.withUnsafeBufferPointer { (bytes) throws(RecordRejection) -> InputRecord in
-            try decoder.decode(topic, bytes, tape: &tape)
-        }
+    private func topic(of message: KafkaMessage) -> InputTopic? {
+        if let last = lastTopic, last.name == message.topic { return last.topic }
+        guard let topic = topics[message.topic] else { return nil }
+        lastTopic = (message.topic, topic)
+        return topic
     }
 
     /// The time a record speaks of, for the partition's event-time watermark.
