@@ -66,7 +66,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         appendBigEndian(UInt32(byteCount))
         withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 8) { scratch in
             write(scratch)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(scratch))
+            bytes.append(contentsOf: UnsafeRawBufferPointer(scratch).assumingMemoryBound(to: UInt8.self))
         }
     }
 
@@ -162,6 +162,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
 
     @inline(__always)
     private mutating func appendBigEndian<T: FixedWidthInteger>(_ v: T) {
-        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
+        // Typed bytes: Array's append takes its memcpy path for contiguous UInt8 storage.
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
     }
 }

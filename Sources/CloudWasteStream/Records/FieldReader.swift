@@ -16,7 +16,8 @@ struct FieldReader {
 
     /// The entry of a member's value, nil when it is absent or null.
     private func present(_ name: String, in object: Int = 0) -> Int? {
-        guard let v = tape.member(name, of: object, in: bytes), tape[v].kind != .null else { return nil }
+        let found = object == 0 ? tape.rootMember(name, in: bytes, hint: &tape.lookup.next) : tape.member(name, of: object, in: bytes)
+        guard let v = found, tape[v].kind != .null else { return nil }
         return v
     }
 

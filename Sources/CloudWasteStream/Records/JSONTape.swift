@@ -36,6 +36,13 @@ public struct JSONTape {
     var maxDepth: Int
     /// Short values repeated across records, shared instead of allocated per record.
     let strings = StringInterner()
+    /// Where the next root field lookup starts (see `rootMember`).
+    let lookup = LookupHint()
+
+    /// Mutable across reads of one record (the reader is a value): the last root name found.
+    final class LookupHint {
+        var next = 1
+    }
 
     public init(maxDepth: Int = 32) {
         self.maxDepth = maxDepth
@@ -66,6 +73,28 @@ public struct JSONTape {
             for _ in 0..<entries[object].count {
                 if keyEquals(key, n, in: bytes) { return key + 1 }
                 key = Int(entries[key + 1].next)
+            }
+            return nil
+        }
+    }
+
+    /// The same for the root object, searching from just after the member found last: records
+    /// mostly list their fields in the order the decoder asks for them, so this usually finds a
+    /// field at the first name it compares. `hint` is the name entry to start from.
+    func rootMember(_ name: String, in bytes: UnsafeBufferPointer<UInt8>, hint: inout Int) -> Int? {
+        let count = Int(entries[0].count)
+        guard count > 0 else { return nil }
+        var name = name
+        return name.withUTF8 { n -> Int? in
+            var key = hint < entries.count && hint > 0 ? hint : 1
+            for _ in 0..<count {
+                if keyEquals(key, n, in: bytes) {
+                    let next = Int(entries[key + 1].next)
+                    hint = next < entries.count ? next : 1
+                    return key + 1
+                }
+                key = Int(entries[key + 1].next)
+                if key >= entries.count { key = 1 }
             }
             return nil
         }
@@ -142,6 +171,27 @@ public struct JSONTape {
     }
 }
 
+/// A set of names that can say "certainly not there" (a Bloom filter with one hash).
+private struct NameFilter {
+    private var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var escaped = false
+
+    /// Adds the name and says whether it may have been there already.
+    mutating func mayContain(_ name: JSONTape.Entry) -> Bool {
+        if name.escaped { escaped = true }
+        let bit = Int((name.number.bitPattern &* 0x9E37_79B9_7F4A_7C15) >> 56)
+        let mask = UInt64(1) << UInt64(bit & 63)
+        let had: Bool
+        switch bit >> 6 {
+        case 0: had = bits.0 & mask != 0; bits.0 |= mask
+        case 1: had = bits.1 & mask != 0; bits.1 |= mask
+        case 2: had = bits.2 & mask != 0; bits.2 |= mask
+        default: had = bits.3 & mask != 0; bits.3 |= mask
+        }
+        return had || escaped
+    }
+}
+
 /// The single pass: the same grammar and checks as `JSONParser`'s cursor, appending entries.
 private struct Pass {
     let bytes: UnsafeBufferPointer<UInt8>
@@ -201,6 +251,9 @@ private struct Pass {
         var count: Int32 = 0
         /// Unescaped names seen, once the object is too large for a linear search.
         var seen: Set<[UInt8]>?
+        /// A 256-bit filter of the names' signatures: a name whose bit is clear is new, without a
+        /// search. Escaped names bypass it (their signature is not of the unescaped text).
+        var filter = NameFilter()
         skipWhitespace()
         if !atEnd, current == UInt8(ascii: "}") {
             index += 1
@@ -218,7 +271,7 @@ private struct Pass {
             skipWhitespace()
             if depth == 1 { topLevelKey = key }
             try parseValue(depth: depth)
-            if isDuplicate(key, object: me, count: count, seen: &seen) {
+            if filter.mayContain(entries[key]), isDuplicate(key, object: me, count: count, seen: &seen) {
                 let name = text(key)
                 throw .duplicateKey(name, topLevelKey: depth == 1 ? nil : topLevelKey.map(text))
             }

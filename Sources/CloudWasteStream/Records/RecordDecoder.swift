@@ -75,6 +75,7 @@ public struct RecordDecoder: Sendable {
             }
         }
         guard tape[0].kind == .object else { throw RecordRejection(.notAnObject) }
+        tape.lookup.next = 1
         let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now())
         switch topic {
         case .scanResources: return .scan(try decodeScan(r))
