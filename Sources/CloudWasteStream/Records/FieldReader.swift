@@ -7,11 +7,16 @@ struct FieldReader {
     let limits: RecordDecoder.Limits
     let now: Timestamp
 
+    /// The first instant of `limits.earliestYear`: earlier times are refused (compared as numbers,
+    /// not as calendar dates).
+    let earliest: Int64
+
     init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp) {
         self.tape = tape
         self.bytes = bytes
         self.limits = limits
         self.now = now
+        earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 
     /// The entry of a member's value, nil when it is absent or null.
@@ -129,7 +134,7 @@ struct FieldReader {
     func date(_ name: String) throws(RecordRejection) -> Timestamp {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        guard let t = withStringBytes(v, Timestamp.parseDate(bytes:)), t.civil.year >= limits.earliestYear else {
+        guard let t = withStringBytes(v, Timestamp.parseDate(bytes:)), t.micros >= earliest else {
             throw RecordRejection(.invalidTimestamp, field: name)
         }
         guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
@@ -151,7 +156,7 @@ struct FieldReader {
     private func timestampValue(_ v: Int, _ name: String) throws(RecordRejection) -> Timestamp {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         guard let t = withStringBytes(v, { $0.count <= 40 ? Timestamp.parseRFC3339(bytes: $0) : nil }),
-              t.civil.year >= limits.earliestYear else {
+              t.micros >= earliest else {
             throw RecordRejection(.invalidTimestamp, field: name)
         }
         guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
@@ -283,7 +288,7 @@ struct FieldReader {
             guard tape[tsEntry].kind == .string, tape[valueEntry].kind == .number else {
                 throw RecordRejection(.wrongType, field: name)
             }
-            guard let ts = withStringBytes(tsEntry, Timestamp.parseRFC3339(bytes:)), ts.civil.year >= limits.earliestYear else {
+            guard let ts = withStringBytes(tsEntry, Timestamp.parseRFC3339(bytes:)), ts.micros >= earliest else {
                 throw RecordRejection(.invalidTimestamp, field: name)
             }
             guard ts.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {

@@ -364,15 +364,21 @@ private struct Pass {
         let start = index
         var escaped = false
         var ascii = true
+        let base = bytes.baseAddress!
+        let count = bytes.count
         while true {
-            // Eight plain bytes at a time: no quote, backslash, control character or non-ASCII.
-            while index &+ 8 <= bytes.count {
-                let w = UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)
-                if Self.mayNeedAttention(w) { break }
+            // Eight bytes at a time up to the first one that needs a look: a quote, a backslash,
+            // a control character or a non-ASCII byte (the lowest flagged byte is exact).
+            while index &+ 8 <= count {
+                let attention = Self.attention(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                if attention != 0 {
+                    index &+= attention.trailingZeroBitCount >> 3
+                    break
+                }
                 index &+= 8
             }
-            guard index < bytes.count else { throw .malformed(offset: index) }
-            let b = bytes[index]
+            guard index < count else { throw .malformed(offset: index) }
+            let b = base[index]
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw .malformed(offset: index) }
             if b >= 0x80 { ascii = false }
@@ -397,10 +403,12 @@ private struct Pass {
                                       next: Int32(entries.count + 1), number: Double(bitPattern: signature(start, end))))
     }
 
-    /// Whether any of the eight bytes is a quote, a backslash, below 0x20 or above 0x7F
-    /// ("has less than" and "has zero byte" from Bit Twiddling Hacks; exact, no false negatives).
+    /// A mask with the high bit set in the first of the eight bytes (little-endian) that is a
+    /// quote, a backslash, below 0x20 or above 0x7F, zero when there is none ("has zero byte" and
+    /// "has less than" from Bit Twiddling Hacks: bits above the first flagged byte may be wrong,
+    /// the lowest one never is).
     @inline(__always)
-    static func mayNeedAttention(_ w: UInt64) -> Bool {
+    static func attention(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = w ^ (ones &* 0x22)
@@ -408,7 +416,7 @@ private struct Pass {
         let zeroInQuote = (quote &- ones) & ~quote
         let zeroInBackslash = (backslash &- ones) & ~backslash
         let control = (w &- ones &* 0x20) & ~w
-        return ((zeroInQuote | zeroInBackslash | control) & highs) | (w & highs) != 0
+        return ((zeroInQuote | zeroInBackslash | control) | w) & highs
     }
 
     /// A string's length and first bytes in one word, so that names are told apart without a

@@ -94,9 +94,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let t = Timestamp(micros: secs * 1_000_000 + Int64(fractionMicros))
         // An offset can push 0000-01-01 or 9999-12-31 outside four-digit years, which could not
         // be written back in RFC 3339 (found by the fuzzer).
-        guard (0...9999).contains(t.civil.year) else { return nil }
+        guard (Self.firstOfYear0...Self.lastOfYear9999).contains(t.micros) else { return nil }
         return t
     }
+
+    static let firstOfYear0 = Int64(daysFromCivil(year: 0, month: 1, day: 1)) * 86_400_000_000
+    static let lastOfYear9999 = Int64(daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
