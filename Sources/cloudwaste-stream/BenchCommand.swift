@@ -22,12 +22,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Large metric-samples records (10,000 points, ≈420 KB each) for the memory measurement (0 skips it).") var largeRecords = 100
     @Flag(help: "Also measure the plain Python consumer (scripts/bench-python-consumer.py; needs confluent-kafka and psycopg).") var python = false
     @Flag(help: "Measure only the end-to-end run with windows on (quick profiling runs; prints no bench: line).") var endToEndOnly = false
+    @Flag(help: "PostgreSQL on CPU 0 alone, the daemon, the mock broker and this benchmark on the other CPUs (as PostgreSQL on a machine of its own).") var pinned = false
 
     func run() async throws {
         try await withExitCodes {
             guard records > 0, runs > 0, batchSize > 0, writers >= 0 else { throw UsageFailure("--records, --runs and --batch-size must be positive") }
             let bench = try await Benchmark(records: records, batchSize: batchSize, writers: writers,
-                                            stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords)
+                                            stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords,
+                                            pinned: pinned)
             do {
                 try await measure(bench)
             } catch {
@@ -42,12 +44,13 @@ struct BenchCommand: AsyncParsableCommand {
         if endToEndOnly {
             for run in 1...runs {
                 let on = try await bench.endToEnd(windows: true, tag: "on\(run)")
-                print("run \(run): e2e=\(Int(on.rps)) cpu=\(Int(on.machineCPU * 100))% peak_rss_mb=\(Int(on.peakRSSMB)) \(on.coresText)")
+                print("run \(run): e2e=\(Int(on.rps)) cpu=\(Int(on.machineCPU * 100))% peak_rss_mb=\(Int(on.peakRSSMB)) \(on.coresText) \(on.perRecordText)")
             }
             return
         }
         var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
-            rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = []
+            rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
+            daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = []
         for run in 1...runs {
             kafka.append(try bench.kafkaLimit())
             let on = try await bench.endToEnd(windows: true, tag: "on\(run)")
@@ -55,27 +58,40 @@ struct BenchCommand: AsyncParsableCommand {
             cpu.append(on.machineCPU)
             rss.append(on.peakRSSMB)
             cores.append(on.cores)
-            pg.append(try bench.postgresLimit(database: on.database))
+            daemonUs.append(on.microsPerRecord("daemon"))
+            postgresUs.append(on.microsPerRecord("postgres"))
+            if let a = on.allocationsPerRecord { allocations.append(a) }
+            let limit = try bench.postgresLimit(database: on.database)
+            pg.append(limit.rowsPerSecond)
+            pgLimitUs.append(limit.postgresMicrosPerRow)
             e2eOff.append(try await bench.endToEnd(windows: false, tag: "off\(run)").rps)
             if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
             print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
-                  + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText)")
+                  + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText) "
+                  + "\(on.perRecordText) pg_limit_postgres_us_per_row=\(String(format: "%.1f", limit.postgresMicrosPerRow))")
         }
         let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
-        let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py))
+        let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
+                 daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations))
+        let us = { (v: Double) in String(format: "%.1f", v) }
+        let setup = pinned ? "pinned: PostgreSQL alone on CPU 0, daemon + broker on the others" : "shared: everything on all \(ProcessInfo.processInfo.activeProcessorCount) cores"
         let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
         let coresText = medianCores.keys.sorted().map { "\($0) \(String(format: "%.2f", medianCores[$0]!))" }.joined(separator: ", ")
         print("""
 
             | measurement (median of \(runs)) | value |
             |---|---|
+            | set-up | \(setup) |
             | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
             | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
             | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
             | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
             | machine CPU busy during the end-to-end run | \(Int(m.cpu * 100)) % of \(ProcessInfo.processInfo.activeProcessorCount) cores (\(coresText) cores) |
             | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
+            | daemon CPU per record, first record to last commit (all threads, /proc) | \(us(m.daemonUs)) µs |
+            | PostgreSQL CPU per record end to end / per row of the PostgreSQL limit (/proc) | \(us(m.postgresUs)) µs / \(us(m.pgLimitUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgLimitUs)))) |
+            | heap allocations per record, daemon, whole run | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f", m.allocations)) |
             | end to end, windows off | \(Int(m.off)) records/s |
             | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
             \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
@@ -87,6 +103,8 @@ struct BenchCommand: AsyncParsableCommand {
         print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
               + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
               + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
+              + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
+              + "pg_limit_us_per_row=\(us(m.pgLimitUs))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }
@@ -117,7 +135,13 @@ final class Benchmark {
     private var databases = 0
     static let largePrefix = "large."
 
-    init(records: Int, batchSize: Int, writers: Int, stateDirectory: URL, largeRecords: Int) async throws {
+    init(records: Int, batchSize: Int, writers: Int, stateDirectory: URL, largeRecords: Int, pinned: Bool = false) async throws {
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        if pinned {
+            guard cpus >= 2 else { throw UsageFailure("--pinned needs at least two CPUs") }
+            // This process and every child it starts from now on (broker, daemon) off CPU 0.
+            try await CPUAffinity.set(pids: [getpid()], cpus: "1-\(cpus - 1)")
+        }
         self.records = records
         self.batchSize = batchSize
         self.writers = writers
@@ -140,6 +164,10 @@ final class Benchmark {
         print("starting scratch PostgreSQL (fsync on) and the mock Kafka cluster in its own process (\(parts.values.reduce(0, +)) partitions)…")
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: true)
         try await postgres.start()
+        if pinned, let postmaster = postgres.postmasterPID {
+            // The postmaster and its processes on CPU 0; backends forked later inherit it.
+            try await CPUAffinity.set(pids: CPUSampler.processTree(postmaster), cpus: "0")
+        }
         var topics = LocalEnvironment.topics(prefix: "cloudwaste.", partitions: parts)
         topics.merge(LocalEnvironment.topics(prefix: Self.largePrefix, partitions: largeLayout.partitions)) { a, _ in a }
         broker = try await MockBrokerProcess(executable: selfExecutable(), topics: topics, directory: stateDirectory.appendingPathComponent("kafka"))
@@ -209,7 +237,7 @@ final class Benchmark {
     /// into an empty table of the same shape and indexes, COPY (text) → temp staging → INSERT … ON
     /// CONFLICT, `batchSize` rows per transaction, one connection. The COPY data is in memory
     /// beforehand, so nothing but PostgreSQL is measured.
-    func postgresLimit(database: String) throws -> Double {
+    func postgresLimit(database: String) throws -> (rowsPerSecond: Double, postgresMicrosPerRow: Double) {
         let db = try PostgresConnection(connectionString: database)
         var rows: [[UInt8]] = []
         rows.reserveCapacity(records)
@@ -225,6 +253,9 @@ final class Benchmark {
             CHECKPOINT;
             """)
         let upsert = "INSERT INTO bench_pg_limit SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
+        let postmaster = postgres.postmasterPID ?? 0
+        let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
+        Thread.sleep(forTimeInterval: 0.2)
         let started = Date()
         for chunk in stride(from: 0, to: rows.count, by: batchSize) {
             try db.execute("BEGIN")
@@ -234,9 +265,13 @@ final class Benchmark {
             try db.execute(upsert)
             try db.execute("COMMIT")
         }
-        let seconds = Date().timeIntervalSince(started)
+        let ended = Date()
+        Thread.sleep(forTimeInterval: 0.2)
+        sampler.stop()
+        let seconds = ended.timeIntervalSince(started)
+        let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
         try db.execute("DROP TABLE bench_pg_limit")
-        return Double(rows.count) / seconds
+        return (Double(rows.count) / seconds, cores * seconds * 1e6 / Double(max(1, rows.count)))
     }
 
     struct Run {
@@ -245,7 +280,20 @@ final class Benchmark {
         var machineCPU: Double
         var cores: [String: Double]
         var database: String
+        /// First record to last commit.
+        var seconds: Double
+        var records: Int
+        /// Heap allocations of the daemon's whole run (with the counter preloaded).
+        var allocations: Int?
         var coresText: String { cores.keys.sorted().map { "\($0)=\(String(format: "%.2f", cores[$0]!))" }.joined(separator: " ") }
+
+        /// CPU time of a group of processes per record, in µs.
+        func microsPerRecord(_ group: String) -> Double { (cores[group] ?? 0) * seconds * 1e6 / Double(max(1, records)) }
+        var allocationsPerRecord: Double? { allocations.map { Double($0) / Double(max(1, records)) } }
+        var perRecordText: String {
+            "daemon_us_per_record=\(String(format: "%.1f", microsPerRecord("daemon"))) postgres_us_per_record=\(String(format: "%.1f", microsPerRecord("postgres")))"
+                + (allocationsPerRecord.map { " allocations_per_record=\(String(format: "%.2f", $0))" } ?? "")
+        }
     }
 
     /// The real daemon as a child process, from the earliest offsets, with the machine's CPU use
@@ -262,6 +310,8 @@ final class Benchmark {
         env["CLOUDWASTE_TOPIC_PREFIX"] = topicPrefix
         env["CLOUDWASTE_LOG_LEVEL"] = env["CLOUDWASTE_LOG_LEVEL"] ?? "warning"
         env["MALLOC_ARENA_MAX"] = env["MALLOC_ARENA_MAX"] ?? "2"
+        // scripts/bench.sh builds the allocation counter; only the daemon runs with it.
+        if let counter = env["CLOUDWASTE_MALLOC_COUNTER"] { env["LD_PRELOAD"] = counter }
         let configFile = directory.appendingPathComponent("bench-\(tag).toml")
         try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\nwriters = \(writers)\n"
             .write(to: configFile, atomically: true, encoding: .utf8)
@@ -291,7 +341,8 @@ final class Benchmark {
         let to = Date(timeIntervalSince1970: Double(fields["last_commit_unix"] ?? "") ?? 0)
         let use = sampler.utilization(from: from, to: to)
         return Run(rps: Double(fields["rps"] ?? "0") ?? 0, peakRSSMB: Double(fields["peak_rss_mb"] ?? "") ?? 0,
-                   machineCPU: use?.machine ?? 0, cores: use?.cores ?? [:], database: url)
+                   machineCPU: use?.machine ?? 0, cores: use?.cores ?? [:], database: url,
+                   seconds: to.timeIntervalSince(from), records: expected ?? records, allocations: fields["allocations"].flatMap { Int($0) })
     }
 
     /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.
