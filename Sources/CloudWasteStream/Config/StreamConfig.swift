@@ -26,7 +26,7 @@ public struct StreamConfig: Sendable {
     /// Writer threads, each with its own PostgreSQL connection and a disjoint set of partitions;
     /// 0: one per core (up to 8).
     public var writers = 0
-    public var writerCount: Int { writers > 0 ? writers : min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
+    public var writerCount: Int { writers > 0 ? writers : min(8, UsableCPUs.count) }
     public var batchMaxRecords = 5000
     /// Rows over all tables (one metric-samples record can carry thousands of points).
     public var batchMaxRows = 50_000

@@ -86,7 +86,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
         var topicNames: [String: InputTopic] = [:]
         for t in InputTopic.allCases { topicNames[config.topicName(t)] = t }
-        let preparers = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in
+        let preparers = (0..<UsableCPUs.count).map { _ in
             RecordPreparer(decoder: RecordDecoder(limits: limits), anonymizer: makeAnonymizer(), topicNames: topicNames)
         }
         preparation = ParallelPreparation(preparers: preparers)
