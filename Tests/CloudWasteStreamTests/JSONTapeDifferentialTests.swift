@@ -3,28 +3,12 @@ import Testing
 @testable import CloudWasteStream
 import CloudWasteDevTools
 
-/// The record decoder's one-pass tape against the tree parser it replaced on the hot path: on the
-/// same bytes both accept, with the same values, or both refuse, with the same error (the same
-/// offset for malformed text). Inputs: generated traffic, the fuzzing corpus, the topic examples,
+/// The record decoder's one-pass tape against the recursive-descent parser it replaced
+/// (`ReferenceJSONParser`): on the same bytes both accept, with the same values, or both refuse,
+/// with the same error (the same offset for malformed text). Inputs: generated traffic, the fuzzing corpus, the topic examples,
 /// and seeded mutations of all of them (bytes flipped, cut, doubled, and JSON tokens spliced in).
 @Suite struct JSONTapeDifferentialTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The tape read back as a tree, the way the tree parser builds it.
-    static func tree(_ tape: JSONTape, _ i: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> JSONValue {
-        switch tape[i].kind {
-        case .null: return .null
-        case .true: return .bool(true)
-        case .false: return .bool(false)
-        case .number: return .number(tape[i].number)
-        case .string: return .string(tape.string(i, in: bytes))
-        case .array: return .array(tape.elements(of: i).map { tree(tape, $0, bytes) })
-        case .object:
-            var fields: [(String, JSONValue)] = []
-            for (name, value) in tape.members(of: i) { fields.append((tape.string(name, in: bytes), tree(tape, value, bytes))) }
-            return .object(JSONObject(keys: fields.map(\.0), values: fields.map(\.1)))
-        }
-    }
 
     enum Outcome: Equatable, CustomStringConvertible {
         case value(JSONValue)
@@ -38,7 +22,7 @@ import CloudWasteDevTools
     }
 
     static func viaTree(_ bytes: [UInt8], maxDepth: Int) -> Outcome {
-        do { return .value(try JSONParser(maxDepth: maxDepth).parse(bytes)) } catch { return .error(error) }
+        do { return .value(try ReferenceJSONParser(maxDepth: maxDepth).parse(bytes)) } catch { return .error(error) }
     }
 
     static func viaTape(_ bytes: [UInt8], maxDepth: Int, tape: inout JSONTape) -> Outcome {
@@ -46,7 +30,7 @@ import CloudWasteDevTools
         return bytes.withUnsafeBufferPointer { b -> Outcome in
             do throws(JSONParseError) {
                 try tape.parse(b)
-                return .value(tree(tape, 0, b))
+                return .value(JSONParser.tree(tape, 0, b))
             } catch {
                 return .error(error)
             }

@@ -54,31 +54,3 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
     /// Field order does not matter for equality (JSON objects are unordered).
     public static func == (a: JSONObject, b: JSONObject) -> Bool { a.count == b.count && a.dictionary == b.dictionary }
 }
-
-/// Builds an object while parsing, rejecting a repeated name (a linear check for small objects,
-/// a set once an object grows past a few dozen fields, so a hostile one cannot be quadratic).
-struct JSONObjectBuilder {
-    private var keys: [String] = []
-    private var values: [JSONValue] = []
-    private var names: Set<String>?
-
-    init(capacity: Int) {
-        keys.reserveCapacity(capacity)
-        values.reserveCapacity(capacity)
-    }
-
-    /// Returns false when `key` is already there.
-    mutating func add(_ key: String, _ value: JSONValue) -> Bool {
-        if names != nil {
-            guard names!.insert(key).inserted else { return false }
-        } else {
-            if JSONObject.index(of: key, in: keys) != nil { return false }
-            if keys.count >= 32 { names = Set(keys + [key]) }
-        }
-        keys.append(key)
-        values.append(value)
-        return true
-    }
-
-    var object: JSONObject { JSONObject(keys: keys, values: values) }
-}
