@@ -26,7 +26,9 @@ public struct StreamConfig: Sendable {
     /// Writer threads, each with its own PostgreSQL connection and a disjoint set of partitions;
     /// 0: one per core (up to 8).
     public var writers = 0
-    public var writerCount: Int { writers > 0 ? writers : min(8, UsableCPUs.count) }
+    /// Writers mostly wait for PostgreSQL, so they are not sized by this process's CPUs (pinned to one
+    /// CPU, one writer left PostgreSQL's core 30 % idle: docs/performance.md) but by the machine's.
+    public var writerCount: Int { writers > 0 ? writers : min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
     public var batchMaxRecords = 5000
     /// Rows over all tables (one metric-samples record can carry thousands of points).
     public var batchMaxRows = 50_000

@@ -2,9 +2,9 @@ import Foundation
 
 /// The CPUs this process may really use: the fewest of the machine's online CPUs, the process's
 /// affinity mask (`taskset`, a container's cpuset) and its cgroup CPU quota (`cpu.max`, a
-/// container's CPU limit, rounded up). Threads that do CPU work (preparation, writers) are sized
-/// by it: on a core shared with PostgreSQL, or pinned to one CPU, two busy threads would only take
-/// turns and pay for the switches.
+/// container's CPU limit, rounded up). The threads that only compute (record preparation) are
+/// sized by it: pinned to one CPU, two busy threads would only take turns and pay for the
+/// switches. Writers are not: they mostly wait for PostgreSQL.
 public enum UsableCPUs {
     public static let count: Int = {
         var n = ProcessInfo.processInfo.activeProcessorCount
