@@ -59,7 +59,8 @@ import TestSupport
                 for name in ["cloudwaste_records_in_total{topic=\"cloudwaste.scan-resources.v1\"}", "cloudwaste_dead_letters_total{reason=",
                              "cloudwaste_commit_seconds_bucket", "cloudwaste_batch_records_count", "cloudwaste_partition_lag{",
                              "cloudwaste_rows_written_total{table=\"ml_training_data\"}", "cloudwaste_ready 1",
-                             "# HELP cloudwaste_commit_seconds Time to write and commit one batch (seconds)"] {
+                             "# HELP cloudwaste_commit_seconds Time to write and commit one batch (seconds)",
+                             "cloudwaste_build_info{librdkafka=\"\(LibrdkafkaVersion.current.text)\",version=\"\(ProductVersion.current)\"} 1"] {
                     #expect(metrics.contains(name), "metrics lack \(name)")
                 }
             }

@@ -57,6 +57,14 @@ public final class PipelineMetrics: Sendable {
         assignedPartitions = gauge("cloudwaste_assigned_partitions", "Partitions assigned to this instance; 0 while it has none, see /readyz for why (partitions)")
     }
 
+    /// `cloudwaste_build_info{version,librdkafka}` = 1: which build and which librdkafka (the one
+    /// loaded at run time) an instance runs, for dashboards and the old-librdkafka alert.
+    public func recordBuildInfo(version: String, librdkafka: String) {
+        let labels = [("librdkafka", librdkafka), ("version", version)]
+        Meter(label: "cloudwaste_build_info", dimensions: labels, handler: registry.makeGauge(
+            name: "cloudwaste_build_info", labels: labels, help: "1 for the running build and the librdkafka it loaded (info)")).set(1)
+    }
+
     func recordsIn(topic: String) -> CoreMetrics.Counter {
         labeledCounter("cloudwaste_records_in_total", ["topic": topic], "Records consumed, per topic (records)")
     }

@@ -75,6 +75,12 @@ public final class StreamPipeline: Sendable {
     /// has its connections (or throws the first failure, after stopping the others).
     public func start() throws {
         precondition(!started.exchange(true, ordering: .relaxed), "a pipeline starts once")
+        let librdkafka = LibrdkafkaVersion.current
+        logger.info("cloudwaste-stream \(ProductVersion.current) with librdkafka \(librdkafka)")
+        if librdkafka.hasFixedFetchBackoff {
+            logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a partition whose local queue fills waits a whole second before it is fetched again (librdkafka #2879); load a current librdkafka (README: Running against a real Kafka)")
+        }
+        metrics.recordBuildInfo(version: ProductVersion.current, librdkafka: librdkafka.text)
         let setup = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         try Migrator(schema: config.postgresSchema).migrate(setup)
         setup.close()

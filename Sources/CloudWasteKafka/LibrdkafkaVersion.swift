@@ -1,0 +1,22 @@
+import CRdKafka
+
+/// The librdkafka the process runs with: the shared library loaded at run time, which need not be
+/// the one the headers came from (a current librdkafka can be loaded through LD_LIBRARY_PATH).
+public struct LibrdkafkaVersion: Sendable, CustomStringConvertible {
+    /// 0xMMmmrrxx, as `rd_kafka_version()` returns it.
+    public let number: Int
+    public let text: String
+
+    public static let current = LibrdkafkaVersion(number: Int(rd_kafka_version()), text: String(cString: rd_kafka_version_str()))
+
+    public init(number: Int, text: String) {
+        self.number = number
+        self.text = text
+    }
+
+    /// Below 2.3.0 a partition whose local queue fills waits a fixed second before it is fetched
+    /// again (librdkafka #2879, fixed in 2.3.0), which starves a consumer that bounds its memory.
+    public var hasFixedFetchBackoff: Bool { number < 0x0203_0000 }
+
+    public var description: String { text }
+}

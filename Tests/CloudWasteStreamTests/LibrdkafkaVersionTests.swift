@@ -1,0 +1,18 @@
+import CloudWasteKafka
+import Testing
+
+/// Which librdkafka runs decides whether a full local queue stalls a partition for a second.
+@Suite struct LibrdkafkaVersionTests {
+    @Test func versionsBelow2_3HaveTheFixedFetchBackoff() {
+        #expect(LibrdkafkaVersion(number: 0x0200_02FF, text: "2.0.2").hasFixedFetchBackoff)
+        #expect(LibrdkafkaVersion(number: 0x0202_00FF, text: "2.2.0").hasFixedFetchBackoff)
+        #expect(!LibrdkafkaVersion(number: 0x0203_00FF, text: "2.3.0").hasFixedFetchBackoff)
+        #expect(!LibrdkafkaVersion(number: 0x0210_00FF, text: "2.16.0").hasFixedFetchBackoff)
+    }
+
+    @Test func theLoadedLibraryIsReported() {
+        let v = LibrdkafkaVersion.current
+        #expect(v.number > 0x0100_0000)
+        #expect(v.text.split(separator: ".").count >= 3)
+    }
+}
