@@ -270,8 +270,10 @@ enum FuzzChecks {
 
     // MARK: Anonymized rows
 
-    static func checkHash(_ h: String, _ name: String) {
+    static func checkHash(_ p: Pseudonym, _ name: String) {
+        let h = p.hex
         let u = h.utf8
+        guard Pseudonym(hex: h) == p else { violated("\(name) does not survive its hex round trip") }
         guard u.count == 64, u.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
             violated("\(name) is not 64 lowercase hex characters: \"\(h.prefix(80))\"")
         }
@@ -282,6 +284,15 @@ enum FuzzChecks {
         var name: String
         var value: String
         var source: String?
+
+        init(name: String, value: String, source: String? = nil) {
+            self.name = name
+            self.value = value
+            self.source = source
+        }
+
+        /// A pseudonym field, as its text (hex) is what is stored.
+        init(name: String, value: Pseudonym) { self.init(name: name, value: value.hex) }
     }
 
     /// No row field may equal a raw identifier or tag value (nor its trimmed form), unless the field
@@ -302,7 +313,7 @@ enum FuzzChecks {
         }
     }
 
-    static func checkDomainSeparation(_ hashes: [(Pseudonymizer.Domain, String)]) {
+    static func checkDomainSeparation(_ hashes: [(Pseudonymizer.Domain, Pseudonym)]) {
         for i in hashes.indices {
             for j in hashes.indices where j > i && hashes[i].0 != hashes[j].0 && hashes[i].1 == hashes[j].1 {
                 violated("\(hashes[i].0) and \(hashes[j].0) pseudonyms are equal: domains are not separated")
