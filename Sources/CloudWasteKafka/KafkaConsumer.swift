@@ -95,7 +95,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Up to `maxMessages` records: waits at most `timeoutMs` for the first, then takes what is
     /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
     /// except fatal ones.
-    public func poll(maxMessages: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
+    /// Up to `maxMessages` messages, and no more once their keys and values reach `maxBytes` (the
+    /// poll's messages share one buffer, held until the last of them is gone).
+    public func poll(maxMessages: Int, maxBytes: Int = 8 << 20, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
         /// A polled message before its bytes are in the shared buffer.
         struct Polled {
             var topic: String
@@ -110,7 +112,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         polled.reserveCapacity(min(maxMessages, 4096))
         var bytes: [UInt8] = []
         var wait = timeoutMs
-        while polled.count < maxMessages {
+        while polled.count < maxMessages && bytes.count < maxBytes {
             guard let m = rd_kafka_consumer_poll(rk, wait) else { break }
             wait = 0
             defer { rd_kafka_message_destroy(m) }

@@ -116,7 +116,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             let anyOpen = builders.contains { $0.count > 0 }
             let messages: [KafkaMessage]
             do {
-                messages = try consumer.poll(maxMessages: 2000, timeoutMs: anyOpen ? 5 : 100)
+                messages = try consumer.poll(maxMessages: 2000, maxBytes: 4 << 20, timeoutMs: anyOpen ? 5 : 100)
             } catch {
                 state.fail("Kafka consumer failed: \(error)")
                 break
