@@ -81,6 +81,19 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// The partitions of `topic` according to the cluster's metadata.
+    /// The next offset each partition of `topic` will give a message (its high watermark).
+    public func endOffsets(of topic: String, timeoutMs: Int32 = 5000) throws(KafkaError) -> [Int32: Int64] {
+        var out: [Int32: Int64] = [:]
+        for partition in try partitions(of: topic, timeoutMs: timeoutMs) {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            let err = rd_kafka_query_watermark_offsets(rk, topic, partition, &low, &high, timeoutMs)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "watermarks of \(topic)[\(partition)]") }
+            out[partition] = high
+        }
+        return out
+    }
+
     public func partitions(of topic: String, timeoutMs: Int32 = 10000) throws(KafkaError) -> [Int32] {
         try kafkaPartitions(rk, topic: topic, timeoutMs: timeoutMs)
     }

@@ -115,6 +115,32 @@ import TestSupport
         #expect(copies.values.allSatisfy { $0 == 1 }, "published more than once: \(copies.filter { $0.value > 1 }.count)")
     }
 
+    /// Issue #22: a run stopped with PostgreSQL down (or killed) between sending dead letters and
+    /// marking them left rows unpublished whose letters are on the topic; the next run marks them
+    /// from what it finds on the topic instead of sending them again.
+    @Test func aDeadLetterSentButNeverMarkedIsMarkedNotSentAgain() async throws {
+        let messages = TrafficGenerator(seed: 45, badRecordShare: 0.05).messages(count: 3_000)
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        try env.runPipeline()
+        let db = try env.connect()
+        let total = try db.execute("SELECT count(*) FROM dead_letters").int(0, 0)!
+        #expect(total > 50)
+        #expect(try db.execute("SELECT count(*) FROM dead_letters WHERE send_from_offsets IS NOT NULL").int(0, 0) == total)
+        let unmarked = try db.execute("UPDATE dead_letters SET published_at = NULL WHERE source_offset % 2 = 0 RETURNING 1").rowCount
+        #expect(unmarked > 10)
+        try env.runPipeline()
+        #expect(try db.execute("SELECT count(*) FROM dead_letters WHERE published_at IS NULL").int(0, 0) == 0)
+        var copies: [String: Int] = [:]
+        for m in try env.readTopic("cloudwaste.dead-letters.v1") {
+            let h = m.headers ?? [:]
+            let source = [h["cw.source.topic"], h["cw.source.partition"], h["cw.source.offset"]].map { String(decoding: $0 ?? [], as: UTF8.self) }
+            copies[source.joined(separator: ":"), default: 0] += 1
+        }
+        #expect(copies.count == total)
+        #expect(copies.values.allSatisfy { $0 == 1 }, "published more than once: \(copies.filter { $0.value > 1 }.count)")
+    }
+
     @Test func largeRecordsAreBatchedByRowsNotRecords() async throws {
         let large = TrafficGenerator(seed: 44).largeMetricSamples(count: 12, points: 5_000)
         let env = try await TestEnvironment(partitions: [.metricSamples: 6])

@@ -21,6 +21,11 @@ struct DeadLetterPublication: Sendable {
 /// is retried (PostgreSQL down, fencing, bisection) never publishes twice. The table row records
 /// the publication (`published_at`). The raw bytes are never stored in PostgreSQL (SPEC §3): after
 /// a crash between commit and publication, the bytes are read back from the source topic.
+///
+/// Once across stops and crashes, too: before letters are sent, their rows record where the
+/// dead-letter topic ended (`recordSendStart`). A run that finds a row still unpublished (the
+/// previous one stopped with PostgreSQL down, or was killed between sending and marking) reads the
+/// topic from there, and what it finds there (by the source headers) is marked, not sent again.
 struct DeadLetterPublisher {
     let producer: KafkaProducer
     let db: PostgresConnection
@@ -48,10 +53,29 @@ struct DeadLetterPublisher {
         try producer.flush(timeoutMs: 10_000)
     }
 
+    /// Records, on the letters' rows, the dead-letter topic's end offsets before they are sent (the
+    /// first attempt's stay: a later one must not hide what an earlier one may have delivered).
+    /// Throws when Kafka or PostgreSQL is away: nothing is sent then (the caller retries).
+    func recordSendStart(_ sources: [SourcePosition]) throws {
+        guard !sources.isEmpty else { return }
+        let ends = try producer.endOffsets(of: config.deadLetterTopic).sorted { $0.key < $1.key }
+        try db.query("""
+            UPDATE \(unescaped: schema).dead_letters d
+               SET send_from_partitions = COALESCE(d.send_from_partitions, \(ends.map { String($0.key) })::int[]),
+                   send_from_offsets = COALESCE(d.send_from_offsets, \(ends.map { String($0.value) })::bigint[])
+              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map { String($0.partition) })::int[],
+                          \(sources.map { String($0.offset) })::bigint[]) AS v(topic, partition, "offset")
+             WHERE d.source_topic = v.topic AND d.source_partition = v.partition AND d.source_offset = v."offset"
+               AND d.published_at IS NULL
+            """)
+    }
+
+    private var schema: String { PostgresQuery.quoteIdentifier(config.postgresSchema) }
+
     func markPublished(_ sources: [SourcePosition]) throws {
         guard !sources.isEmpty else { return }
         try db.query("""
-            UPDATE \(unescaped: PostgresQuery.quoteIdentifier(config.postgresSchema)).dead_letters d SET published_at = now()
+            UPDATE \(unescaped: schema).dead_letters d SET published_at = now()
               FROM unnest(\(sources.map(\.topic))::text[], \(sources.map { String($0.partition) })::int[],
                           \(sources.map { String($0.offset) })::bigint[]) AS v(topic, partition, "offset")
              WHERE d.source_topic = v.topic AND d.source_partition = v.partition AND d.source_offset = v."offset"
@@ -64,20 +88,33 @@ struct DeadLetterPublisher {
     /// many were published.
     func recoverUnpublished(committedBefore cutoff: Date, limit: Int = 10_000) throws -> Int {
         let rows = try db.query("""
-            SELECT source_topic, source_partition, source_offset, reason
-              FROM \(unescaped: PostgresQuery.quoteIdentifier(config.postgresSchema)).dead_letters
+            SELECT source_topic, source_partition, source_offset, reason, send_from_partitions, send_from_offsets
+              FROM \(unescaped: schema).dead_letters
              WHERE published_at IS NULL AND consumer_group = \(config.groupId)
                AND received_at < to_timestamp(\(cutoff.timeIntervalSince1970))
              ORDER BY source_topic, source_partition, source_offset LIMIT \(limit)
             """)
         guard rows.rowCount > 0 else { return 0 }
         var wanted: [SourcePosition: String] = [:]
+        /// Per dead-letter partition, the earliest offset an interrupted send may have reached.
+        var sentFrom: [Int32: Int64] = [:]
         for r in 0..<rows.rowCount {
             let source = SourcePosition(topic: rows.string(r, 0)!, partition: Int32(rows.int(r, 1)!), offset: Int64(rows.int(r, 2)!))
             wanted[source] = rows.string(r, 3)!
+            for (partition, offset) in zip(Self.integers(rows.string(r, 4)), Self.integers(rows.string(r, 5))) {
+                sentFrom[Int32(partition)] = min(sentFrom[Int32(partition)] ?? .max, Int64(offset))
+            }
         }
+        let onTopic = sentFrom.isEmpty ? [] : try deadLettersOnTopic(from: sentFrom).intersection(wanted.keys)
+        if !onTopic.isEmpty {
+            logger.info("\(onTopic.count) dead letters sent by an earlier run but not marked: marked now, not sent again")
+            try markPublished(Array(onTopic))
+            for source in onTopic { wanted[source] = nil }
+        }
+        guard !wanted.isEmpty else { return 0 }
         let found = try fetch(Set(wanted.keys))
         let letters = found.map { DeadLetterPublication(source: $0.key, key: $0.value.key, value: $0.value.value, reason: wanted[$0.key]!) }
+        try recordSendStart(letters.map(\.source))
         try send(letters)
         try markPublished(letters.map(\.source))
         let gone = Set(wanted.keys).subtracting(found.keys)
@@ -86,6 +123,55 @@ struct DeadLetterPublisher {
             try markPublished(Array(gone))
         }
         return letters.count
+    }
+
+    /// `{1,2,3}` (an int[] in text form) as numbers; empty for NULL.
+    static func integers(_ array: String?) -> [Int] {
+        guard let array else { return [] }
+        return array.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").compactMap { Int($0) }
+    }
+
+    /// The source positions of the dead letters on the dead-letter topic from `start` (per
+    /// partition) to its current end, read from their headers.
+    private func deadLettersOnTopic(from start: [Int32: Int64]) throws -> Set<SourcePosition> {
+        var kc = config.kafkaConfig
+        kc["group.id"] = "\(config.groupId)-dead-letter-check"
+        kc["enable.partition.eof"] = "true"
+        let consumer = try KafkaConsumer(config: kc, logger: logger)
+        defer { consumer.close(timeoutMs: 2000) }
+        var end: [TopicPartition: Int64] = [:]
+        var assignment: [TopicPartition: Int64] = [:]
+        for (partition, offset) in start {
+            let tp = TopicPartition(topic: config.deadLetterTopic, partition: partition)
+            let high = try consumer.queryWatermarks(tp).high
+            if high > offset {
+                end[tp] = high
+                assignment[tp] = offset
+            }
+        }
+        guard !assignment.isEmpty else { return [] }
+        try consumer.assign(assignment)
+        var out = Set<SourcePosition>()
+        var done = Set<TopicPartition>()
+        let deadline = Date(timeIntervalSinceNow: 60)
+        while done.count < assignment.count {
+            guard Date() < deadline else { throw RecoveryTimeout(topic: config.deadLetterTopic) }
+            for m in try consumer.poll(maxMessages: 1000, timeoutMs: 500) {
+                if let h = m.headers, let topic = h["cw.source.topic"], let partition = h["cw.source.partition"], let offset = h["cw.source.offset"],
+                   let p = Int32(String(decoding: partition, as: UTF8.self)), let o = Int64(String(decoding: offset, as: UTF8.self)) {
+                    out.insert(SourcePosition(topic: String(decoding: topic, as: UTF8.self), partition: p, offset: o))
+                }
+                if m.offset + 1 >= end[m.topicPartition] ?? 0 { done.insert(m.topicPartition) }
+            }
+        }
+        return out
+    }
+
+    /// The dead-letter topic could not be read to its end: nothing is sent (it would risk a second
+    /// copy); the recovery is tried again.
+    struct RecoveryTimeout: Error, CustomStringConvertible {
+        var topic: String
+        var description: String { "could not read \(topic) to its end within 60 s; unpublished dead letters wait" }
     }
 
     /// The records at `positions`, read from their topics without a group.

@@ -90,6 +90,7 @@ final class OutputWorker {
             if !unpublished.isEmpty && (!deadLettersFailing || retryDue) {
                 lastRetry = .now
                 deadLettersFailing = true
+                try deadLetters.recordSendStart(unpublished.map(\.source))
                 try deadLetters.send(unpublished)
                 toMark += unpublished.map(\.source)
                 unpublished.removeAll()

@@ -254,6 +254,13 @@ public struct Migrator {
                   a.action_at DESC, a.source_partition DESC, a.source_offset DESC
         ON CONFLICT DO NOTHING;
         """),
+        // A dead letter's topic ends as they were just before it was sent: a run that finds the row
+        // unpublished (stopped with PostgreSQL down, or killed between sending and marking) reads
+        // the topic from there and marks what is already on it instead of sending it again.
+        Migration(version: 7, name: "dead letters remember where their sending started", sql: """
+        ALTER TABLE {s}.dead_letters ADD COLUMN IF NOT EXISTS send_from_partitions int[];
+        ALTER TABLE {s}.dead_letters ADD COLUMN IF NOT EXISTS send_from_offsets bigint[];
+        """)
     ]
 }
 
