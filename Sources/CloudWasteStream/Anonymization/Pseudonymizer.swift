@@ -1,5 +1,6 @@
-/// Keyed pseudonyms: `HMAC-SHA256(key, domain ":" normalize(id))` (SPEC §3), 32 bytes shown as hex. Unkeyed hashes
-/// of 12-digit account ids fall to brute force; a keyed one does not without the key.
+/// Keyed pseudonyms: `HMAC-SHA256(key, domain ":" normalize(id))` (SPEC §3), 32 bytes shown as
+/// hex. Unkeyed hashes of 12-digit account ids fall to brute force; a keyed one does not without
+/// the key.
 /// Not thread-safe (its HMAC keeps scratch hash state): one per pipeline thread.
 public final class Pseudonymizer {
     public enum Domain: String, Sendable, CaseIterable {

@@ -33,8 +33,9 @@ public final class ParallelPreparation {
                 end += 1
             }
             let group = messages[start..<end]
-            let prepared = prepare(group, wanted: group.map(wanted))
-            for (i, m) in group.enumerated() { body(m, prepared[i]) }
+            var prepared = prepare(group, wanted: group.map(wanted))
+            // Moved out, not copied: a record's Strings are not retained and released once more.
+            for (i, m) in group.enumerated() { body(m, prepared[i].take()) }
             start = end
         }
     }
