@@ -18,9 +18,17 @@ public enum PostgresColumnType: String, Sendable {
 /// (numbers, timestamps, arrays) and saves us the formatting; values must match the column types
 /// exactly, which the table descriptions guarantee. Tuples only: `framed` adds header and trailer.
 public struct PostgresBinaryCopyEncoder: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    /// The bytes, appended through a raw pointer: a field is a few stores, not an Array append
+    /// (whose generic path was most of the cost of encoding a row). Copy on write.
+    private var storage: ByteStorage
 
-    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 0) { storage = ByteStorage(capacity: max(capacity, 64)) }
+
+    /// The encoded bytes, copied (tests, small buffers); `withUnsafeBytes` reads them in place.
+    public var bytes: [UInt8] { storage.withBytes { Array($0) } }
+
+    /// Calls `body` with the encoded bytes, valid during the call.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try storage.withBytes(body) }
 
     /// The 19-byte signature, flags and header-extension length that open every binary COPY stream.
     public static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
@@ -36,9 +44,27 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         return out
     }
 
-    public var count: Int { bytes.count }
+    public var count: Int { storage.count }
 
-    public mutating func removeAll(keepingCapacity: Bool = true) { bytes.removeAll(keepingCapacity: keepingCapacity) }
+    public mutating func removeAll(keepingCapacity: Bool = true) {
+        if keepingCapacity, isKnownUniquelyReferenced(&storage) { storage.count = 0 } else { storage = ByteStorage(capacity: 64) }
+    }
+
+    /// Room for `n` more bytes in storage this encoder alone holds; returns where they go.
+    @inline(__always)
+    private mutating func reserve(_ n: Int) -> UnsafeMutableRawPointer {
+        if !isKnownUniquelyReferenced(&storage) || storage.count + n > storage.capacity {
+            storage = storage.copy(minimumCapacity: storage.count + n)
+        }
+        return storage.pointer + storage.count
+    }
+
+    @inline(__always)
+    private mutating func append(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        reserve(raw.count).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+        storage.count += raw.count
+    }
 
     /// Starts a tuple of `fields` values.
     public mutating func beginRow(fields: Int) { appendBigEndian(UInt16(fields)) }
@@ -49,7 +75,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         guard var s else { return null() }
         s.withUTF8 { u in
             appendBigEndian(UInt32(u.count))
-            bytes.append(contentsOf: u)
+            append(UnsafeRawBufferPointer(u))
         }
     }
 
@@ -57,17 +83,15 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     public mutating func raw(_ b: [UInt8]?) {
         guard let b else { return null() }
         appendBigEndian(UInt32(b.count))
-        bytes.append(contentsOf: b)
+        b.withUnsafeBytes { append($0) }
     }
 
     /// A value of `byteCount` bytes that `write` puts in place (no intermediate buffer), for
     /// fixed-size values such as hex text of a known length or a bytea.
     public mutating func value(byteCount: Int, _ write: (UnsafeMutableRawBufferPointer) -> Void) {
         appendBigEndian(UInt32(byteCount))
-        withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 8) { scratch in
-            write(scratch)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(scratch).assumingMemoryBound(to: UInt8.self))
-        }
+        write(UnsafeMutableRawBufferPointer(start: reserve(byteCount), count: byteCount))
+        storage.count += byteCount
     }
 
     public mutating func float8(_ v: Double?) {
@@ -97,7 +121,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     public mutating func bool(_ v: Bool?) {
         guard let v else { return null() }
         appendBigEndian(UInt32(1))
-        bytes.append(v ? 1 : 0)
+        appendBigEndian(UInt8(v ? 1 : 0))
     }
 
     /// Microseconds since 1970-01-01T00:00:00Z (PostgreSQL counts from 2000-01-01).
@@ -119,31 +143,28 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         guard var json else { return null() }
         json.withUTF8 { u in
             appendBigEndian(UInt32(u.count + 1))
-            bytes.append(1)
-            bytes.append(contentsOf: u)
+            appendBigEndian(UInt8(1))
+            append(UnsafeRawBufferPointer(u))
         }
     }
 
-    /// jsonb whose text `write` appends in place (no intermediate String).
-    public mutating func jsonb(_ write: (inout [UInt8]) -> Void) {
-        let lengthAt = bytes.count
+    /// jsonb whose text `write` appends to this encoder in place (no intermediate String).
+    public mutating func jsonb(_ write: (inout PostgresBinaryCopyEncoder) -> Void) {
+        let lengthAt = count
         appendBigEndian(UInt32(0))  // patched below
-        bytes.append(1)
-        write(&bytes)
+        appendBigEndian(UInt8(1))
+        write(&self)
         patchLength(at: lengthAt)
     }
 
     private mutating func patchLength(at lengthAt: Int) {
-        let length = UInt32(bytes.count - lengthAt - 4).bigEndian
-        withUnsafeBytes(of: length) { raw in
-            for i in 0..<4 { bytes[lengthAt + i] = raw[i] }
-        }
+        (storage.pointer + lengthAt).storeBytes(of: UInt32(count - lengthAt - 4).bigEndian, as: UInt32.self)
     }
 
     /// A one-dimensional text[] without NULL elements.
     public mutating func textArray(_ values: [String]?) {
         guard let values else { return null() }
-        let lengthAt = bytes.count
+        let lengthAt = count
         appendBigEndian(UInt32(0))  // patched below
         if values.isEmpty {
             appendBigEndian(UInt32(0)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))
@@ -155,14 +176,46 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         patchLength(at: lengthAt)
     }
 
+    /// Appends bytes as they are (tuples encoded elsewhere, or the text of a value being written).
+    public mutating func appendBytes(_ raw: UnsafeRawBufferPointer) { append(raw) }
+
+    public mutating func appendByte(_ byte: UInt8) { appendBigEndian(byte) }
+
     /// Appends tuples encoded elsewhere (already framed as tuples, no header).
-    public mutating func append(tuples: ArraySlice<UInt8>) { bytes.append(contentsOf: tuples) }
+    public mutating func append(tuples: UnsafeRawBufferPointer) { append(tuples) }
 
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 
     @inline(__always)
     private mutating func appendBigEndian<T: FixedWidthInteger>(_ v: T) {
-        // Typed bytes: Array's append takes its memcpy path for contiguous UInt8 storage.
-        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
+        reserve(MemoryLayout<T>.size).storeBytes(of: v.bigEndian, as: T.self)
+        storage.count += MemoryLayout<T>.size
+    }
+}
+
+/// The encoder's growable bytes. `@unchecked Sendable`: raw memory, written only through an
+/// encoder that holds the only reference (copy on write), read-only once shared.
+final class ByteStorage: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 8)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// A copy with room for at least `minimumCapacity` bytes (doubling, so appends stay amortized).
+    func copy(minimumCapacity: Int) -> ByteStorage {
+        let out = ByteStorage(capacity: max(minimumCapacity, capacity * 2))
+        out.pointer.copyMemory(from: pointer, byteCount: count)
+        out.count = count
+        return out
+    }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 }

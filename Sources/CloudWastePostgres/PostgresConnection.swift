@@ -142,6 +142,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `COPY … FROM STDIN (FORMAT binary)` of tuples encoded by `PostgresBinaryCopyEncoder`
     /// (header and trailer are added here); returns the rows copied.
     @discardableResult
+    public func copyIn(_ sql: String, binaryTuples: UnsafeRawBufferPointer) throws -> Int {
+        try copyIn(sql) { writer in
+            try writer.write(PostgresBinaryCopyEncoder.header)
+            try writer.write(binaryTuples)
+            try writer.write(PostgresBinaryCopyEncoder.trailer)
+        }
+    }
+
     public func copyIn(_ sql: String, binaryTuples: ArraySlice<UInt8>) throws -> Int {
         try copyIn(sql) { writer in
             try writer.write(PostgresBinaryCopyEncoder.header)
@@ -348,6 +356,18 @@ public final class PostgresCopyWriter {
         if buffer.count >= chunkSize { try flushBuffer() }
     }
 
+    /// Bytes in place (an encoder's tuples): large runs go to libpq directly.
+    public func write(_ raw: UnsafeRawBufferPointer) throws {
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
+        if bytes.count >= chunkSize {
+            try flushBuffer()
+            try send(bytes)
+            return
+        }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= chunkSize { try flushBuffer() }
+    }
+
     public func write(_ text: String) throws {
         buffer.append(contentsOf: text.utf8)
         if buffer.count >= chunkSize { try flushBuffer() }
@@ -366,11 +386,15 @@ public final class PostgresCopyWriter {
     }
 
     private func send(_ bytes: ArraySlice<UInt8>) throws {
-        var offset = bytes.startIndex
-        while offset < bytes.endIndex {
-            let end = min(bytes.endIndex, offset + 8 * chunkSize)
-            let rc = bytes[offset..<end].withUnsafeBufferPointer { ptr in
-                ptr.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+        try bytes.withUnsafeBufferPointer { try send($0) }
+    }
+
+    private func send(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + 8 * chunkSize)
+            let rc = UnsafeBufferPointer(rebasing: bytes[offset..<end]).withMemoryRebound(to: CChar.self) {
+                PQputCopyData(connection, $0.baseAddress, Int32($0.count))
             }
             if rc != 1 {
                 throw PostgresError(kind: .connection, message: PostgresConnection.firstLine(PQerrorMessage(connection)))

@@ -73,18 +73,20 @@ public struct EncodedRows: Sendable {
         superseded += 1
     }
 
-    /// The tuples to stream to COPY (without header and trailer).
-    public var tuples: ArraySlice<UInt8> {
+    /// Calls `body` with the tuples to stream to COPY (without header and trailer), in place.
+    public func withTuples<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         precondition(superseded == 0, "compact before writing")
-        return encoder.bytes[...]
+        return try encoder.withUnsafeBytes(body)
     }
 
     /// The rows of items that `keep` accepts, with item numbers mapped by it (nil drops the row).
     func filtered(_ keep: (Int) -> Int?) -> EncodedRows {
         var out = EncodedRows()
-        for (i, slot) in slots.enumerated() where slot.length >= 0 {
-            guard let item = keep(Int(slot.item)) else { continue }
-            out.appendRow(item: Int32(item), tuple: tuple(of: slot), detection: detections.isEmpty ? nil : detections[i])
+        encoder.withUnsafeBytes { bytes in
+            for (i, slot) in slots.enumerated() where slot.length >= 0 {
+                guard let item = keep(Int(slot.item)) else { continue }
+                out.appendRow(item: Int32(item), tuple: Self.tuple(of: slot, in: bytes), detection: detections.isEmpty ? nil : detections[i])
+            }
         }
         return out
     }
@@ -92,22 +94,24 @@ public struct EncodedRows: Sendable {
     /// The rows whose detection `first` accepts, and the others (for detections only).
     func partitioned(_ first: (WindowDetection) -> Bool) -> (EncodedRows, EncodedRows) {
         var a = EncodedRows(), b = EncodedRows()
-        for (i, slot) in slots.enumerated() where slot.length >= 0 {
-            if first(detections[i]) {
-                a.appendRow(item: slot.item, tuple: tuple(of: slot), detection: detections[i])
-            } else {
-                b.appendRow(item: slot.item, tuple: tuple(of: slot), detection: detections[i])
+        encoder.withUnsafeBytes { bytes in
+            for (i, slot) in slots.enumerated() where slot.length >= 0 {
+                if first(detections[i]) {
+                    a.appendRow(item: slot.item, tuple: Self.tuple(of: slot, in: bytes), detection: detections[i])
+                } else {
+                    b.appendRow(item: slot.item, tuple: Self.tuple(of: slot, in: bytes), detection: detections[i])
+                }
             }
         }
         return (a, b)
     }
 
-    private func tuple(of slot: Slot) -> ArraySlice<UInt8> {
-        encoder.bytes[Int(slot.start)..<(Int(slot.start) + Int(slot.length))]
+    private static func tuple(of slot: Slot, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[Int(slot.start)..<(Int(slot.start) + Int(slot.length))])
     }
 
     /// Appends an already encoded row (and its detection, for detections).
-    private mutating func appendRow(item: Int32, tuple: ArraySlice<UInt8>, detection: WindowDetection?) {
+    private mutating func appendRow(item: Int32, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) {
         slots.append(Slot(item: item, start: Int32(encoder.count), length: Int32(tuple.count)))
         encoder.append(tuples: tuple)
         if let detection { detections.append(detection) }
@@ -121,6 +125,6 @@ public struct EncodedRows: Sendable {
 
     /// The encoded tuple of each row, in order (for tests).
     var rows: [ArraySlice<UInt8>] {
-        slots.filter { $0.length >= 0 }.map(tuple(of:))
+        encoder.withUnsafeBytes { bytes in slots.filter { $0.length >= 0 }.map { Array(Self.tuple(of: $0, in: bytes))[...] } }
     }
 }

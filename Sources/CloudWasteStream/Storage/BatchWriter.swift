@@ -196,14 +196,14 @@ public final class BatchWriter {
     private func copyDetectionsDirectly(_ rows: EncodedRows) throws -> Int {
         let copied: Int
         do {
-            copied = try db.copyIn(TableDescription.mlTrainingData.directCopyStatement(schema: s), binaryTuples: rows.tuples)
+            copied = try rows.withTuples { try db.copyIn(TableDescription.mlTrainingData.directCopyStatement(schema: s), binaryTuples: $0) }
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw DirectCopyConflict()
         }
         if settings.windowsEnabled {
             var encoder = PostgresBinaryCopyEncoder()
             for d in rows.windowDetections { TableDescription.windowDetections.encode(d, into: &encoder) }
-            try db.copyIn(TableDescription.windowDetections.copyStatement, binaryTuples: encoder.bytes[...])
+            try encoder.withUnsafeBytes { try db.copyIn(TableDescription.windowDetections.copyStatement, binaryTuples: $0) }
         }
         return copied
     }
@@ -223,7 +223,7 @@ public final class BatchWriter {
         case .billed: TableDescription.resourceBilledCosts.copyStatement
         case .deadLetters: TableDescription.deadLetters.copyStatement
         }
-        try db.copyIn(statement, binaryTuples: rows.tuples)
+        try rows.withTuples { try db.copyIn(statement, binaryTuples: $0) }
     }
 
     /// The statement that moves a table's staged rows into place; its one result is the row count.

@@ -12,3 +12,5 @@ extension PostgresBinaryCopyEncoder {
 extension Pseudonym: PostgresTextEncodable {
     public var postgresText: String { hex }
 }
+
+extension PostgresBinaryCopyEncoder: ByteSink {}
