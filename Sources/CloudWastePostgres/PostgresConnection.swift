@@ -345,18 +345,12 @@ public final class PostgresCopyWriter {
         try write(bytes[...])
     }
 
-    /// Large slices go to libpq directly, without a copy into the buffer.
     public func write(_ bytes: ArraySlice<UInt8>) throws {
-        if bytes.count >= chunkSize {
-            try flushBuffer()
-            try send(bytes)
-            return
-        }
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= chunkSize { try flushBuffer() }
+        try bytes.withUnsafeBytes { try write($0) }
     }
 
-    /// Bytes in place (an encoder's tuples): large runs go to libpq directly.
+    /// Bytes in place (an encoder's tuples); large runs go to libpq directly, without a copy into
+    /// the buffer.
     public func write(_ raw: UnsafeRawBufferPointer) throws {
         let bytes = raw.assumingMemoryBound(to: UInt8.self)
         if bytes.count >= chunkSize {
@@ -381,12 +375,8 @@ public final class PostgresCopyWriter {
 
     func flushBuffer() throws {
         guard !buffer.isEmpty else { return }
-        try send(buffer[...])
+        try buffer.withUnsafeBufferPointer { try send($0) }
         buffer.removeAll(keepingCapacity: true)
-    }
-
-    private func send(_ bytes: ArraySlice<UInt8>) throws {
-        try bytes.withUnsafeBufferPointer { try send($0) }
     }
 
     private func send(_ bytes: UnsafeBufferPointer<UInt8>) throws {

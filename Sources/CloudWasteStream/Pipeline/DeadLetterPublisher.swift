@@ -134,10 +134,7 @@ struct DeadLetterPublisher {
     /// The source positions of the dead letters on the dead-letter topic from `start` (per
     /// partition) to its current end, read from their headers.
     private func deadLettersOnTopic(from start: [Int32: Int64]) throws -> Set<SourcePosition> {
-        var kc = config.kafkaConfig
-        kc["group.id"] = "\(config.groupId)-dead-letter-check"
-        kc["enable.partition.eof"] = "true"
-        let consumer = try KafkaConsumer(config: kc, logger: logger)
+        let consumer = try reader("dead-letter-check")
         defer { consumer.close(timeoutMs: 2000) }
         var end: [TopicPartition: Int64] = [:]
         var assignment: [TopicPartition: Int64] = [:]
@@ -167,6 +164,14 @@ struct DeadLetterPublisher {
         return out
     }
 
+    /// A consumer for reading partitions by assignment (its group id is never joined).
+    private func reader(_ purpose: String) throws -> KafkaConsumer {
+        var kc = config.kafkaConfig
+        kc["group.id"] = "\(config.groupId)-\(purpose)"
+        kc["enable.partition.eof"] = "true"
+        return try KafkaConsumer(config: kc, logger: logger)
+    }
+
     /// The dead-letter topic could not be read to its end: nothing is sent (it would risk a second
     /// copy); the recovery is tried again.
     struct RecoveryTimeout: Error, CustomStringConvertible {
@@ -176,10 +181,7 @@ struct DeadLetterPublisher {
 
     /// The records at `positions`, read from their topics without a group.
     private func fetch(_ positions: Set<SourcePosition>) throws -> [SourcePosition: KafkaMessage] {
-        var kc = config.kafkaConfig
-        kc["group.id"] = "\(config.groupId)-dead-letter-recovery"
-        kc["enable.partition.eof"] = "true"
-        let consumer = try KafkaConsumer(config: kc, logger: logger)
+        let consumer = try reader("dead-letter-recovery")
         defer { consumer.close(timeoutMs: 2000) }
         var start: [TopicPartition: Int64] = [:]
         var last: [TopicPartition: Int64] = [:]
