@@ -4,14 +4,15 @@ import Glibc
 /// as a fixed-size entry (kind, where its bytes are, how far to skip), in an array that the owner
 /// reuses from record to record. Strings stay where they are in the message's buffer until a
 /// field is read; numbers are converted once. This is the decoder's hot path: a record costs no
-/// `String` per field, no dictionary, no enum boxes (the tree parser, `JSONParser`, stays for
-/// configuration files and as the reference that the differential tests compare against).
+/// `String` per field, no dictionary, no enum boxes (`JSONParser` reads a tape back as a tree,
+/// for configuration files and tests).
 ///
-/// Every rule of `JSONParser` holds, with the same errors in the same order: UTF-8 validity,
-/// escapes, depth, duplicate names (compared after unescaping, byte for byte), numbers that
-/// overflow, trailing bytes. Layout: a container's entry is followed by its members (an object's
-/// as name, value pairs), and its `next` is the index just past its last descendant.
-/// The entries only make sense together with the bytes they were parsed from.
+/// Every rule of the tree parser it replaced holds (that parser is kept in the tests as
+/// `ReferenceJSONParser`, and a differential test holds the two together), with the same errors
+/// in the same order: UTF-8 validity, escapes, depth, duplicate names (compared after unescaping,
+/// byte for byte), numbers that overflow, trailing bytes. Layout: a container's entry is followed
+/// by its members (an object's as name, value pairs), and its `next` is the index just past its
+/// last descendant. The entries only make sense together with the bytes they were parsed from.
 public struct JSONTape {
     enum Kind: UInt8 { case null, `false`, `true`, number, string, array, object }
 

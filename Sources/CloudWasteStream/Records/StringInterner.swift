@@ -11,12 +11,14 @@ final class StringInterner {
 
     static let capacity = 4096
     static let maxLength = 64
-    private var slots: [Slot?] = Array(repeating: nil, count: capacity)
+    /// Allocated at the first value (a tape made for one document never needs it).
+    private var slots: [Slot?] = []
     private var used = 0
 
     /// The shared String for these bytes (valid UTF-8, no escapes), creating it if needed.
     func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         guard bytes.count <= Self.maxLength else { return String(decoding: bytes, as: UTF8.self) }
+        if slots.isEmpty { slots = Array(repeating: nil, count: Self.capacity) }
         let hash = stableHash(bytes: bytes) | 1  // never 0
         var i = Int(truncatingIfNeeded: hash) & (Self.capacity - 1)
         while let slot = slots[i] {
