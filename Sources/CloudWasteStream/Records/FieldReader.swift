@@ -1,6 +1,7 @@
 /// Typed, validated access to the root object's fields of a parsed record, read from the tape and
-/// the message's bytes (borrowed for the decode call). A string becomes a `String` only when a
-/// field's value is taken; checks on bytes (tokens, currencies, NUL) run in place.
+/// the message's bytes (borrowed for the decode call). A string becomes a `String` only when its
+/// value is kept (short repeated ones come from the interner); a value that is checked and dropped
+/// is validated in place.
 struct FieldReader {
     let tape: JSONTape
     let bytes: UnsafeBufferPointer<UInt8>
