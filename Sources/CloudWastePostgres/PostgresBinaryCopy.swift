@@ -181,8 +181,6 @@ public struct PostgresBinaryCopyEncoder: Sendable {
 
     public mutating func appendByte(_ byte: UInt8) { appendBigEndian(byte) }
 
-    /// Appends tuples encoded elsewhere (already framed as tuples, no header).
-    public mutating func append(tuples: UnsafeRawBufferPointer) { append(tuples) }
 
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 

@@ -27,7 +27,7 @@ public struct TrainingRow: Equatable, Sendable {
 
 extension TrainingRow {
     /// The stored jsonb text: `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`.
-    public var metricsJSON: String { String(decoding: MetricsJSON.bytes(metrics), as: UTF8.self) }
+    public var metricsJSON: String { Anonymizer.metricsJSON(metrics) }
 }
 
 public struct ActionRow: Equatable, Sendable {

@@ -113,7 +113,7 @@ public struct EncodedRows: Sendable {
     /// Appends an already encoded row (and its detection, for detections).
     private mutating func appendRow(item: Int32, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) {
         slots.append(Slot(item: item, start: Int32(encoder.count), length: Int32(tuple.count)))
-        encoder.append(tuples: tuple)
+        encoder.appendBytes(tuple)
         if let detection { detections.append(detection) }
     }
 

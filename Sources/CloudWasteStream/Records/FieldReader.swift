@@ -135,9 +135,13 @@ struct FieldReader {
     func date(_ name: String) throws(RecordRejection) -> Timestamp {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        guard let t = withStringBytes(v, Timestamp.parseDate(bytes:)), t.micros >= earliest else {
-            throw RecordRejection(.invalidTimestamp, field: name)
-        }
+        return try instant(withStringBytes(v, Timestamp.parseDate(bytes:)), name)
+    }
+
+    /// A parsed time within the limits: from `earliest` on (else invalid) and not further ahead of
+    /// `now` than the allowed skew (else future).
+    private func instant(_ parsed: Timestamp?, _ name: String) throws(RecordRejection) -> Timestamp {
+        guard let t = parsed, t.micros >= earliest else { throw RecordRejection(.invalidTimestamp, field: name) }
         guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
             throw RecordRejection(.futureTimestamp, field: name)
         }
@@ -156,14 +160,7 @@ struct FieldReader {
 
     private func timestampValue(_ v: Int, _ name: String) throws(RecordRejection) -> Timestamp {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        guard let t = withStringBytes(v, { $0.count <= 40 ? Timestamp.parseRFC3339(bytes: $0) : nil }),
-              t.micros >= earliest else {
-            throw RecordRejection(.invalidTimestamp, field: name)
-        }
-        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
-            throw RecordRejection(.futureTimestamp, field: name)
-        }
-        return t
+        return try instant(withStringBytes(v, { $0.count <= 40 ? Timestamp.parseRFC3339(bytes: $0) : nil }), name)
     }
 
     /// Calls `body` with a string entry's bytes (unescaped: in place; escaped: a decoded copy).
@@ -289,12 +286,7 @@ struct FieldReader {
             guard tape[tsEntry].kind == .string, tape[valueEntry].kind == .number else {
                 throw RecordRejection(.wrongType, field: name)
             }
-            guard let ts = withStringBytes(tsEntry, Timestamp.parseRFC3339(bytes:)), ts.micros >= earliest else {
-                throw RecordRejection(.invalidTimestamp, field: name)
-            }
-            guard ts.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
-                throw RecordRejection(.futureTimestamp, field: name)
-            }
+            let ts = try instant(withStringBytes(tsEntry, Timestamp.parseRFC3339(bytes:)), name)
             let value = tape[valueEntry].number
             guard value.isFinite, abs(value) <= limits.maxMetricValue else { throw RecordRejection(.invalidValue, field: name) }
             out.append(MetricPoint(ts: ts, value: value))
