@@ -40,18 +40,18 @@ def main():
     key_id = hashlib.sha256(key).hexdigest()[:8]
 
     def pseudonym(domain, value):
-        return hmac.new(key, (domain + ":" + value.strip()).encode(), hashlib.sha256).hexdigest()
+        return hmac.new(key, (domain + ":" + value.strip()).encode(), hashlib.sha256).digest()
 
     db = psycopg.connect(args.dsn)
     with db.cursor() as cur:
         cur.execute("""
             CREATE TABLE IF NOT EXISTS py_training (
-                scan_hash text COLLATE "C" NOT NULL, resource_hash text COLLATE "C" NOT NULL,
-                account_hash text COLLATE "C" NOT NULL, user_hash text COLLATE "C" NOT NULL, event_hash text COLLATE "C" NOT NULL,
+                scan_hash bytea NOT NULL, resource_hash bytea NOT NULL,
+                account_hash bytea NOT NULL, user_hash bytea NOT NULL, event_hash bytea NOT NULL,
                 provider text NOT NULL, region_bucket text NOT NULL, resource_type text NOT NULL, scenario text NOT NULL,
                 confidence text NOT NULL, estimated_monthly_cost double precision NOT NULL, currency text NOT NULL,
                 resource_age_days int, created_hour_utc smallint, created_dow smallint, metrics jsonb NOT NULL,
-                tag_keys text[] NOT NULL, env_class text, parent_hash text COLLATE "C", detected_at timestamptz NOT NULL,
+                tag_keys text[] NOT NULL, env_class text, parent_hash bytea, detected_at timestamptz NOT NULL,
                 key_id text NOT NULL, source_topic text NOT NULL, source_partition int NOT NULL, source_offset bigint NOT NULL,
                 ingested_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (scan_hash, resource_hash));
             CREATE INDEX IF NOT EXISTS py_training_detected ON py_training USING brin (detected_at);

@@ -50,7 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
             rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
-            daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = []
+            daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
+            pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
+            migrationSeconds: [Double] = []
         for run in 1...runs {
             kafka.append(try bench.kafkaLimit())
             let on = try await bench.endToEnd(windows: true, tag: "on\(run)")
@@ -61,19 +63,28 @@ struct BenchCommand: AsyncParsableCommand {
             daemonUs.append(on.microsPerRecord("daemon"))
             postgresUs.append(on.microsPerRecord("postgres"))
             if let a = on.allocationsPerRecord { allocations.append(a) }
-            let limit = try bench.postgresLimit(database: on.database)
+            let limit = try bench.postgresLimit(database: on.database, shape: .bytea)
             pg.append(limit.rowsPerSecond)
             pgLimitUs.append(limit.postgresMicrosPerRow)
+            mibPerMillion.append(limit.mebibytesPerMillionRows)
+            let hexLimit = try bench.postgresLimit(database: on.database, shape: .hex)
+            pgHex.append(hexLimit.rowsPerSecond)
+            pgHexUs.append(hexLimit.postgresMicrosPerRow)
+            mibPerMillionHex.append(hexLimit.mebibytesPerMillionRows)
+            if let s = hexLimit.migrationSecondsPerMillionRows { migrationSeconds.append(s) }
             e2eOff.append(try await bench.endToEnd(windows: false, tag: "off\(run)").rps)
             if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
             print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
                   + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText) "
-                  + "\(on.perRecordText) pg_limit_postgres_us_per_row=\(String(format: "%.1f", limit.postgresMicrosPerRow))")
+                  + "\(on.perRecordText) pg_limit_postgres_us_per_row=\(String(format: "%.1f", limit.postgresMicrosPerRow)) "
+                  + "pg_limit_hex=\(Int(hexLimit.rowsPerSecond)) pg_limit_hex_postgres_us_per_row=\(String(format: "%.1f", hexLimit.postgresMicrosPerRow))")
         }
         let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
-                 daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations))
+                 daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
+                 pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
+                 migration: median(migrationSeconds))
         let us = { (v: Double) in String(format: "%.1f", v) }
         let setup = pinned ? "pinned: PostgreSQL alone on CPU 0, daemon + broker on the others" : "shared: everything on all \(ProcessInfo.processInfo.activeProcessorCount) cores"
         let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
@@ -86,6 +97,9 @@ struct BenchCommand: AsyncParsableCommand {
             | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
             | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
             | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
+            | the same rows with pseudonyms as 64 hex characters of text (before SPEC v1.2) | \(Int(m.pgHex)) rows/s (bytea × \(String(format: "%.2f", m.pg / max(1, m.pgHex)))); PostgreSQL \(us(m.pgHexUs)) µs per row |
+            | ml_training_data table + indexes per million rows, bytea / hex text | \(Int(m.mib)) MiB / \(Int(m.mibHex)) MiB (\(String(format: "%+.0f", (m.mib / max(1, m.mibHex) - 1) * 100)) %) |
+            | migration 8 (hex text → bytea) on those hex rows, in one transaction | \(String(format: "%.1f", m.migration)) s per million rows |
             | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
             | machine CPU busy during the end-to-end run | \(Int(m.cpu * 100)) % of \(ProcessInfo.processInfo.activeProcessorCount) cores (\(coresText) cores) |
             | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
@@ -104,7 +118,9 @@ struct BenchCommand: AsyncParsableCommand {
               + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
               + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
               + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
-              + "pg_limit_us_per_row=\(us(m.pgLimitUs))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
+              + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
+              + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
+              + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }
@@ -233,26 +249,52 @@ final class Benchmark {
         return Double(count) / max(1e-6, Date().timeIntervalSince(first ?? Date()))
     }
 
+    /// How the PostgreSQL limit stores pseudonyms: as the product does (32-byte `bytea`, SPEC
+    /// v1.2), or as before migration 8 (64 hex digits of `text COLLATE "C"`), so that the gain
+    /// stays visible in every run.
+    enum PseudonymShape: String, CaseIterable { case bytea, hex }
+
+    struct PostgresLimit {
+        var rowsPerSecond: Double
+        var postgresMicrosPerRow: Double
+        /// Table and indexes after the run, per million rows.
+        var mebibytesPerMillionRows: Double
+        /// Hex rows only: migration 8 converting the table afterwards, seconds per million rows.
+        var migrationSecondsPerMillionRows: Double?
+    }
+
     /// PostgreSQL alone: the rows the daemon wrote into `database`'s ml_training_data, upserted
-    /// into an empty table of the same shape and indexes, COPY (text) → temp staging → INSERT … ON
-    /// CONFLICT, `batchSize` rows per transaction, one connection. The COPY data is in memory
-    /// beforehand, so nothing but PostgreSQL is measured.
-    func postgresLimit(database: String) throws -> (rowsPerSecond: Double, postgresMicrosPerRow: Double) {
+    /// into an empty table of the same shape and indexes (pseudonyms as `shape`), COPY (text) →
+    /// temp staging → INSERT … ON CONFLICT, `batchSize` rows per transaction, one connection. The
+    /// COPY data is in memory beforehand, so nothing but PostgreSQL is measured. The hex table is
+    /// then converted by migration 8 itself, timed: what an upgrade costs per million rows.
+    func postgresLimit(database: String, shape: PseudonymShape) throws -> PostgresLimit {
         let db = try PostgresConnection(connectionString: database)
+        let columns = try db.execute("""
+            SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'ml_training_data'
+             ORDER BY ordinal_position
+            """).rows.map { (name: $0[0]!, type: $0[1]!) }
+        let pseudonyms = columns.filter { $0.type == "bytea" }.map(\.name)
+        let selected = columns.map { shape == .hex && pseudonyms.contains($0.name) ? "encode(\($0.name), 'hex')" : $0.name }
         var rows: [[UInt8]] = []
         rows.reserveCapacity(records)
-        try db.copyOut("COPY (SELECT * FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT") { rows.append($0) }
-        let columns = try db.execute("""
-            SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'ml_training_data'
-             ORDER BY ordinal_position
-            """).rows.compactMap { $0[0] }
-        let updates = columns.filter { $0 != "scan_hash" && $0 != "resource_hash" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        try db.copyOut("COPY (SELECT \(selected.joined(separator: ", ")) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT") {
+            rows.append($0)
+        }
+        let updates = columns.map(\.name).filter { $0 != "scan_hash" && $0 != "resource_hash" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        let schema = "bench_\(shape.rawValue)"
+        let table = "\(schema).ml_training_data"
+        try db.execute("CREATE SCHEMA \(schema); CREATE TABLE \(table) (LIKE ml_training_data INCLUDING ALL)")
+        if shape == .hex {
+            try db.execute("ALTER TABLE \(table) " + pseudonyms.map {
+                "DROP CONSTRAINT \($0)_is_pseudonym, ALTER COLUMN \($0) TYPE text COLLATE \"C\""
+            }.joined(separator: ", "))
+        }
         try db.execute("""
-            CREATE TABLE bench_pg_limit (LIKE ml_training_data INCLUDING ALL);
-            CREATE TEMP TABLE bench_stage (LIKE ml_training_data) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE bench_stage (LIKE \(table)) ON COMMIT DELETE ROWS;
             CHECKPOINT;
             """)
-        let upsert = "INSERT INTO bench_pg_limit SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
+        let upsert = "INSERT INTO \(table) SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
         let postmaster = postgres.postmasterPID ?? 0
         let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
         Thread.sleep(forTimeInterval: 0.2)
@@ -270,8 +312,18 @@ final class Benchmark {
         sampler.stop()
         let seconds = ended.timeIntervalSince(started)
         let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
-        try db.execute("DROP TABLE bench_pg_limit")
-        return (Double(rows.count) / seconds, cores * seconds * 1e6 / Double(max(1, rows.count)))
+        let bytes = try db.execute("SELECT pg_total_relation_size('\(table)')").int(0, 0) ?? 0
+        let n = Double(max(1, rows.count))
+        var migration: Double?
+        if shape == .hex, let toBytes = Migrator.migrations.first(where: { $0.version == 8 }) {
+            try db.execute("CHECKPOINT")
+            let started = Date()
+            try db.transaction { try db.execute(Migrator(schema: schema).sql(of: toBytes)) }
+            migration = Date().timeIntervalSince(started) * 1e6 / n
+        }
+        try db.execute("DROP SCHEMA \(schema) CASCADE; DROP TABLE bench_stage")
+        return PostgresLimit(rowsPerSecond: Double(rows.count) / seconds, postgresMicrosPerRow: cores * seconds * 1e6 / n,
+                             mebibytesPerMillionRows: Double(bytes) / 1_048_576 * 1e6 / n, migrationSecondsPerMillionRows: migration)
     }
 
     struct Run {

@@ -77,7 +77,7 @@ enum DemoSummary {
         out += report.deadLettersByReason.map { "  \(String($0.count).padding(toLength: 6, withPad: " ", startingAt: 0)) \($0.reason)" }.joined(separator: "\n") + "\n"
         out += "\nSample anonymized rows (ml_training_data):\n"
         let sample = try db.execute("""
-            SELECT left(account_hash, 16) || '…', left(resource_hash, 16) || '…', provider, region_bucket, resource_type,
+            SELECT left(encode(account_hash, 'hex'), 16) || '…', left(encode(resource_hash, 'hex'), 16) || '…', provider, region_bucket, resource_type,
                    estimated_monthly_cost, resource_age_days, env_class, array_to_string(tag_keys, ','), to_char(detected_at, 'YYYY-MM-DD')
               FROM ml_training_data ORDER BY source_partition, source_offset LIMIT 4
             """)
@@ -91,7 +91,7 @@ enum DemoSummary {
         }
         out += "\nMonthly cost trends (top accounts by detected waste; one row per currency, never summed across):\n"
         let trends = try db.execute("""
-            SELECT left(account_hash, 12) || '…', to_char(month, 'YYYY-MM'), currency, provider, resources_detected,
+            SELECT left(encode(account_hash, 'hex'), 12) || '…', to_char(month, 'YYYY-MM'), currency, provider, resources_detected,
                    round(waste_detected_monthly_cost, 2), resources_eliminated, round(waste_eliminated_monthly_cost, 2),
                    billed_resources, round(billed_waste_monthly_cost, 2), top_categories->0->>'resource_type', revision, finalized
               FROM cost_trend_data ORDER BY waste_detected_monthly_cost DESC LIMIT 10

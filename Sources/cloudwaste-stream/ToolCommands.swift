@@ -56,7 +56,7 @@ struct ForgetCommand: AsyncParsableCommand {
             let config = try options.load()
             let key = try loadKey(config)
             guard !user.trimmingCharacters(in: .whitespaces).isEmpty else { throw UsageFailure("--user must not be empty") }
-            let userHash = Pseudonymizer(key: key).pseudonym(.user, user).hex
+            let userHash = Pseudonymizer(key: key).pseudonym(.user, user)
             let db = try PostgresConnection(connectionString: config.postgresURL)
             try Migrator(schema: config.postgresSchema).migrate(db)
             let (report, emissions) = try UserForgetting.forget(userHash: userHash, keyId: key.keyId, config: config, connection: db)
@@ -65,7 +65,7 @@ struct ForgetCommand: AsyncParsableCommand {
                 let windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
                 try? TrendPublisher(producer: producer, windows: windows, topic: config.costTrendTopic).publish(emissions)
             }
-            print("erased user \(userHash.prefix(12))…: \(report)  (\(emissions.count) cost-trend rows corrected)")
+            print("erased user \(userHash.hex.prefix(12))…: \(report)  (\(emissions.count) cost-trend rows corrected)")
         }
     }
 }

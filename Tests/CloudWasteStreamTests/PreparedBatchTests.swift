@@ -98,7 +98,8 @@ import TestSupport
         let row = BinaryCopyTuple(batch[.training].rows[2])
         #expect(row.fields.count == TableDescription.mlTrainingData.columns.count)
         #expect(row.timestamp(19) == Self.t("2026-03-12T22:00:00Z"))
-        #expect(row.text(2) == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
+        #expect(row.fields[2]?.count == 32)  // account_hash: the pseudonym's bytes (SPEC v1.2)
+        #expect(row.hex(2) == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")
         #expect(row.float8(10) == 1.5)
         #expect(row.integer(23) == 12)  // source_offset
         // Dead letters have a dead_letters row each (digests, never the bytes).

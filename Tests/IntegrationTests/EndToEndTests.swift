@@ -53,7 +53,7 @@ import TestSupport
         #expect(try TableChecksums.count(db, "cloudwatch_metrics_history") == expected.metricPoints.count)
         #expect(try TableChecksums.count(db, "dead_letters") == expected.invalid + 2)
         // Billed days: one row per resource, day and cost type, restated days at their latest amount.
-        let billed = try db.execute("SELECT resource_hash || '|' || to_char(usage_date, 'YYYY-MM-DD') || '|' || cost_type, amount FROM resource_billed_costs")
+        let billed = try db.execute("SELECT encode(resource_hash, 'hex') || '|' || to_char(usage_date, 'YYYY-MM-DD') || '|' || cost_type, amount FROM resource_billed_costs")
         #expect(expected.restated > 5)
         #expect(billed.rowCount == expected.billed.count)
         #expect(billed.rows.filter { expected.billed[$0[0]!] != Double($0[1]!) }.count == 0)

@@ -10,6 +10,10 @@ import Glibc
 
 /// SPEC §8: export (streamed, manifest last, never a partial file presented as complete),
 /// retention in bounded batches, and the built-in schedules (one runner per group, catch-up).
+/// Stand-in pseudonyms computed in SQL, and read back as labels (`TestPseudonym`).
+private func P(_ label: String) -> String { TestPseudonym.sql(label) }
+private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
+
 @Suite(.serialized) struct OperationsTests {
     // MARK: fixtures
 
@@ -32,7 +36,8 @@ import Glibc
             INSERT INTO ml_training_data (scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket,
                 resource_type, scenario, confidence, estimated_monthly_cost, currency, resource_age_days, metrics, tag_keys, env_class,
                 detected_at, key_id, source_topic, source_partition, source_offset)
-            SELECT 's' || i, 'r' || i, 'acct', 'user' || (i % 3), 'e' || i, 'aws', 'eu-*', 'ebs_volume', 'unattached', 'high',
+            SELECT \(unescaped: P("'s' || i")), \(unescaped: P("'r' || i")), \(unescaped: P("'acct'")), \(unescaped: P("'user' || (i % 3)")),
+                   \(unescaped: P("'e' || i")), 'aws', 'eu-*', 'ebs_volume', 'unattached', 'high',
                    i * 1.25, 'USD', CASE WHEN i % 2 = 0 THEN NULL ELSE i END, '{"cpu": {"avg": 1.5, "trend": "down"}}',
                    ARRAY[E'a\\\\"b', 'env', 'x,y', E'n\\nl', 'é'], 'prod',
                    now() - make_interval(days => \(daysAgo)::int) - make_interval(secs => i), \(keyId), 'cloudwaste.scan-resources.v1', 0, i
@@ -52,7 +57,7 @@ import Glibc
         try db.query("""
             INSERT INTO cost_trend_data (account_hash, month, provider, resources_detected, waste_detected_monthly_cost,
                 resources_eliminated, waste_eliminated_monthly_cost, top_categories, key_id)
-            VALUES (\(account), (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => \(monthsAgo)::int))::date,
+            VALUES (\(TestPseudonym.bytea(account)), (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => \(monthsAgo)::int))::date,
                     'aws', 3, 12.5, 1, 2.5, '[]', 'aaaa1111')
             """)
     }
@@ -128,10 +133,17 @@ import Glibc
         #expect(fileBytes.last == 0x0A)
         let lines = Self.lines(fileBytes)
         let expected = try db.execute("""
-            SELECT row_to_json(t)::text FROM (SELECT * FROM ml_training_data WHERE detected_at >= now() - interval '7 days') t
+            SELECT row_to_json(t)::text FROM (
+                SELECT encode(scan_hash, 'hex') AS scan_hash, encode(resource_hash, 'hex') AS resource_hash,
+                       encode(account_hash, 'hex') AS account_hash, encode(user_hash, 'hex') AS user_hash,
+                       encode(event_hash, 'hex') AS event_hash, provider, region_bucket, resource_type, scenario, confidence,
+                       estimated_monthly_cost, currency, resource_age_days, created_hour_utc, created_dow, metrics, tag_keys,
+                       env_class, encode(parent_hash, 'hex') AS parent_hash, detected_at, key_id, source_topic, source_partition,
+                       source_offset, ingested_at
+                  FROM ml_training_data WHERE detected_at >= now() - interval '7 days') t
             """).rows.map { $0[0]! }
         #expect(lines.count == 50)
-        #expect(lines.sorted() == expected.sorted())  // byte for byte: no doubled backslashes, no CSV quoting
+        #expect(lines.sorted() == expected.sorted())  // byte for byte: no doubled backslashes, no CSV quoting, hex pseudonyms
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
         #expect(first["tag_keys"] as? [String] == ["a\\\"b", "env", "x,y", "n\nl", "é"])
 
@@ -216,7 +228,7 @@ import Glibc
         try db.execute("""
             INSERT INTO resource_billed_costs (resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency,
                                                amount, key_id, source_topic, source_partition, source_offset)
-            SELECT 'r', ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', 'a', 'e' || d, 'aws', 'USD',
+            SELECT \(P("'r'")), ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', \(P("'a'")), \(P("'e' || d")), 'aws', 'USD',
                    1, 'aaaa1111', 'cloudwaste.billed-costs.v1', 0, d
               FROM generate_series(0, 9) d
             """)
@@ -300,12 +312,12 @@ import Glibc
         try Self.insertTrend(db, account: "old", monthsAgo: 30)
         try Self.insertTrend(db, account: "new", monthsAgo: 0)
         try db.execute("""
-            INSERT INTO window_resource_costs VALUES ('old', (date_trunc('month', now()) - interval '30 months')::date, 'r', 'u', 'aws', 'ebs', 1, now() - interval '900 days', 0, 1),
-                                                     ('new', date_trunc('month', now())::date, 'r', 'u', 'aws', 'ebs', 1, now(), 0, 2);
-            INSERT INTO user_preferences VALUES ('u-old', 'opted_out', now() - interval '2000 days', NULL, 'aaaa1111');
+            INSERT INTO window_resource_costs VALUES (\(P("'old'")), (date_trunc('month', now()) - interval '30 months')::date, \(P("'r'")), \(P("'u'")), 'aws', 'ebs', 1, now() - interval '900 days', 0, 1),
+                                                     (\(P("'new'")), date_trunc('month', now())::date, \(P("'r'")), \(P("'u'")), 'aws', 'ebs', 1, now(), 0, 2);
+            INSERT INTO user_preferences VALUES (\(P("'u-old'")), 'opted_out', now() - interval '2000 days', NULL, 'aaaa1111');
             INSERT INTO resource_billed_costs (resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency,
                                                amount, key_id, source_topic, source_partition, source_offset)
-            SELECT 'r' || d, ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', 'a', 'e', 'aws', 'USD',
+            SELECT \(P("'r' || d")), ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', \(P("'a'")), \(P("'e'")), 'aws', 'USD',
                    1, 'aaaa1111', 'cloudwaste.billed-costs.v1', 0, d
               FROM unnest(ARRAY[800, 765, 700, 10]) d;
             """)
@@ -331,10 +343,10 @@ import Glibc
         #expect(results.keys.contains("user_preferences") == false)
         #expect(preview == results.mapValues(\.deletedRows))
 
-        #expect(try db.execute("SELECT string_agg(scan_hash, ',' ORDER BY source_offset) FROM ml_training_data").string(0, 0) == "s26,s27,s28,s29,s30")
+        #expect(try db.execute("SELECT string_agg(\(L("scan_hash")), ',' ORDER BY source_offset) FROM ml_training_data").string(0, 0) == "s26,s27,s28,s29,s30")
         #expect(try db.execute("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM dead_letters").string(0, 0) == "13,14,15")
-        #expect(try db.execute("SELECT string_agg(account_hash, ',') FROM cost_trend_data").string(0, 0) == "new")
-        #expect(try db.execute("SELECT string_agg(account_hash, ',') FROM window_resource_costs").string(0, 0) == "new")
+        #expect(try db.execute("SELECT string_agg(\(L("account_hash")), ',') FROM cost_trend_data").string(0, 0) == "new")
+        #expect(try db.execute("SELECT string_agg(\(L("account_hash")), ',') FROM window_resource_costs").string(0, 0) == "new")
         #expect(try TableCounts.count(db, "user_preferences") == 1)  // consent is never aged out
 
         let again = try cleaner.run(db)

@@ -41,11 +41,11 @@ import TestSupport
                          Self.scan(alice, account: "111111111111", resource: "vol-4", at: "2026-03-06T10:00:00Z", event: "a3"),
                          Self.scan(alice, account: "111111111111", resource: "vol-5", at: "2026-03-02T10:00:00Z", event: "a4")])
         try env.runPipeline()
-        let aliceHash = Pseudonymizer(key: env.key).pseudonym(.user, alice).hex
+        let aliceHash = Pseudonymizer(key: env.key).pseudonym(.user, alice)
         let rows = try db.query("SELECT to_char(detected_at, 'MM-DD') FROM ml_training_data WHERE user_hash = \(aliceHash) ORDER BY 1").rows.map { $0[0]! }
         #expect(rows == ["03-01", "03-02"])  // before the opt-out: kept; after it: removed or never stored
         #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(aliceHash)").string(0, 0) == "opted_out")
-        let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111").hex)")
+        let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111"))")
         #expect(trend.int(0, 0) == 2)
     }
 
@@ -64,8 +64,8 @@ import TestSupport
         try env.runPipeline()
         let db = try env.connect()
         let p = Pseudonymizer(key: env.key)
-        let carolHash = p.pseudonym(.user, carol).hex
-        let account = p.pseudonym(.account, "333333333333").hex
+        let carolHash = p.pseudonym(.user, carol)
+        let account = p.pseudonym(.account, "333333333333")
         #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").int(0, 0) == 3)
         #expect(try db.query("SELECT billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)").string(0, 0) == "3.7500")
 
@@ -117,14 +117,14 @@ import TestSupport
         let trend = PostgresQuery(unsafeSQL: """
             SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated FROM cost_trend_data
              WHERE account_hash = $1
-            """, binds: [p.pseudonym(.account, account).hex])
+            """, binds: [p.pseudonym(.account, account).postgresText])
         #expect(try db.query(trend).rows == [["2", "35.0000", "1"]])  // vol-s1 at Heidi's (later) 30, vol-h1 at 5
         #expect(try TableChecksums.count(db, "window_resource_costs") == 3)  // one row per user and resource
 
         try env.publish([Self.privacy(heidi, "erase", at: "2026-03-10T00:00:00Z", event: "e1")])
         try env.runPipeline()
         #expect(try db.query(trend).rows == [["1", "10.0000", "1"]])  // Grace's report of vol-s1 is left
-        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace).hex)").int(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace))").int(0, 0) == 1)
 
         try env.publish([Self.privacy(grace, "opt_out", at: "2026-03-01T00:00:00Z", event: "o1")])
         try env.runPipeline()
@@ -140,25 +140,28 @@ import TestSupport
     @Test func anErasureKeepsOtherUsersFiguresOfMonthsPastTheFactRetention() async throws {
         let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("retained"))
         try Migrator(schema: "public").migrate(db)
-        try db.execute("""
+        let b = TestPseudonym.bytea
+        let (a, r1, r2, x, y) = (b("A"), b("r1"), b("r2"), b("X"), b("Y"))
+        try db.query("""
             INSERT INTO window_resource_costs (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
                 detected_at, source_partition, source_offset)
-            VALUES ('A', '2024-01-01', 'r1', 'USD', 'X', 'aws', 'ebs_volume', 30, '2024-01-20T00:00:00Z', 0, 2),
-                   ('A', '2024-01-01', 'r1', 'USD', 'Y', 'aws', 'ebs_volume', 10, '2024-01-10T00:00:00Z', 0, 1),
-                   ('A', '2024-01-01', 'r2', 'USD', 'Y', 'aws', 'rds_instance', 4, '2024-01-10T00:00:00Z', 0, 3);
-            INSERT INTO window_dirty_months (account_hash, month, currency, records) VALUES ('A', '2024-01-01', 'USD', 0);
+            VALUES (\(a), '2024-01-01', \(r1), 'USD', \(x), 'aws', 'ebs_volume', 30, '2024-01-20T00:00:00Z', 0, 2),
+                   (\(a), '2024-01-01', \(r1), 'USD', \(y), 'aws', 'ebs_volume', 10, '2024-01-10T00:00:00Z', 0, 1),
+                   (\(a), '2024-01-01', \(r2), 'USD', \(y), 'aws', 'rds_instance', 4, '2024-01-10T00:00:00Z', 0, 3)
             """)
+        try db.query("INSERT INTO window_dirty_months (account_hash, month, currency, records) VALUES (\(a), '2024-01-01', 'USD', 0)")
         var config = StreamConfig()
         config.postgresSchema = "public"
         let windows = CostTrendWindows(connection: db, settings: .init(config: config))
         _ = try windows.recompute(keyId: "k", wait: true)
-        let trend = "SELECT resources_detected, waste_detected_monthly_cost::text FROM cost_trend_data WHERE account_hash = 'A'"
-        #expect(try db.execute(trend).rows == [["2", "34.0000"]])
-        let (report, emissions) = try UserForgetting.forget(userHash: "X", keyId: "k", config: config, connection: db)
+        let trend: PostgresQuery = "SELECT resources_detected, waste_detected_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(a)"
+        #expect(try db.query(trend).rows == [["2", "34.0000"]])
+        let (report, emissions) = try UserForgetting.forget(userHash: try #require(Pseudonym(hex: TestPseudonym.hex("X"))), keyId: "k",
+                                                           config: config, connection: db)
         #expect(report.deleted["window_resource_costs"] == 1)
-        #expect(emissions.map(\.key) == ["A:2024-01-01:USD"])
-        #expect(try db.execute(trend).rows == [["2", "14.0000"]])  // r1 at Y's 10, r2 at 4
-        #expect(try db.execute("SELECT count(*) FROM window_resource_costs WHERE user_hash = 'Y'").int(0, 0) == 2)
+        #expect(emissions.map(\.key) == ["\(TestPseudonym.hex("A")):2024-01-01:USD"])
+        #expect(try db.query(trend).rows == [["2", "14.0000"]])  // r1 at Y's 10, r2 at 4
+        #expect(try db.query("SELECT count(*) FROM window_resource_costs WHERE user_hash = \(y)").int(0, 0) == 2)
     }
 
     @Test func forgetCommandReportsWhatItDeleted() async throws {
@@ -167,7 +170,7 @@ import TestSupport
                          Self.action("erin@example.com", account: "444444444444", resource: "vol-e1", at: "2026-05-02T10:00:00Z", event: "x2")])
         try env.runPipeline()
         let db = try env.connect()
-        let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com").hex
+        let hash = Pseudonymizer(key: env.key).pseudonym(.user, "erin@example.com")
         let (report, emissions) = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: db)
         #expect(report.deleted["ml_training_data"] == 1)
         #expect(report.deleted["user_action_patterns"] == 1)
@@ -185,7 +188,7 @@ import TestSupport
                          Self.scan("gina@example.com", account: "555555555555", resource: "vol-g", at: "2026-05-01T10:00:00Z", event: "g1")])
         try env.runPipeline()
         let db = try env.connect()
-        let users = try db.execute("SELECT user_hash FROM ml_training_data").rows.map { $0[0]! }
+        let users = try db.execute("SELECT encode(user_hash, 'hex') FROM ml_training_data").rows.map { $0[0]! }
         #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com").hex])
     }
 
@@ -214,7 +217,7 @@ import TestSupport
         try env.publish(backlog + [Self.privacy(erin, "opt_in", at: "2026-05-10T00:00:00Z", event: "q2")])
         try env.runPipeline()
         let db = try env.connect()
-        let erinHash = Pseudonymizer(key: env.key).pseudonym(.user, erin).hex
+        let erinHash = Pseudonymizer(key: env.key).pseudonym(.user, erin)
         let stored = try db.query("""
             SELECT count(*) FILTER (WHERE detected_at >= '2026-05-10'), count(*) FILTER (WHERE detected_at < '2026-05-10')
               FROM ml_training_data WHERE user_hash = \(erinHash)

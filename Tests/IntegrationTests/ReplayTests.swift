@@ -17,7 +17,7 @@ import TestSupport
         try env.publish(messages)
         try env.runPipeline()
         let db = try env.connect()
-        let hash = Pseudonymizer(key: env.key).pseudonym(.user, erased).hex
+        let hash = Pseudonymizer(key: env.key).pseudonym(.user, erased)
         _ = try UserForgetting.forget(userHash: hash, keyId: env.key.keyId, config: env.config, connection: try env.connect())
         let before = try TableChecksums.compute(db)
 

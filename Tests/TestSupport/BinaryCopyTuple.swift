@@ -23,6 +23,8 @@ public struct BinaryCopyTuple {
     }
 
     public func text(_ f: Int) -> String? { fields[f].map { String(decoding: $0, as: UTF8.self) } }
+    /// A bytea field (a pseudonym's 32 bytes) as lowercase hex.
+    public func hex(_ f: Int) -> String? { fields[f].map { $0.map { String(format: "%02x", $0) }.joined() } }
 
     public func integer(_ f: Int) -> Int64? {
         guard let b = fields[f] else { return nil }

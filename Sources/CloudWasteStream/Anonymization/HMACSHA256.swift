@@ -56,6 +56,17 @@ public func sha256Hex(_ bytes: [UInt8]) -> String {
     return hexString(out)
 }
 
+extension Pseudonym {
+    /// The plain SHA-256 of `bytes`, for a name that must look like a pseudonym but stands for no
+    /// identifier (a `forget` command's consent event). Never for identifiers: they are keyed.
+    init(sha256Of bytes: [UInt8]) {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        bytes.withUnsafeBufferPointer { _ = EVP_Digest($0.baseAddress, $0.count, &out, &length, EVP_sha256(), nil) }
+        self = out.withUnsafeBytes { Pseudonym(bytes: $0) }
+    }
+}
+
 /// Incremental SHA-256 for files streamed to disk (export manifests).
 public final class SHA256Stream {
     private let ctx: OpaquePointer

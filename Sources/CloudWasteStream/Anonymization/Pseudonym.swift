@@ -1,6 +1,7 @@
 /// A keyed pseudonym (SPEC §3): the 32 bytes of an HMAC-SHA256, held inline as four words: no
 /// heap, no reference counting, compared and hashed as integers. Text shows it as 64 lowercase
-/// hex digits (`hex`), and only where text is written: COPY values, SQL binds, exports, logs.
+/// hex digits (`hex`), and only where text is written: exports, the cost-trend topic, logs; in
+/// PostgreSQL it is 32 bytes of `bytea` (SPEC v1.2).
 /// The words are the bytes read big-endian, so comparing pseudonyms orders them as their hex does.
 public struct Pseudonym: Hashable, Comparable, Sendable, CustomStringConvertible {
     private var w0: UInt64
@@ -36,6 +37,15 @@ public struct Pseudonym: Hashable, Comparable, Sendable, CustomStringConvertible
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         let words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
         return try withUnsafeBytes(of: words, body)
+    }
+
+    /// Writes the 32 bytes into the first 32 bytes of `out` (a bytea value in place).
+    @inline(__always)
+    public func writeBytes(into out: UnsafeMutableRawBufferPointer) {
+        out.storeBytes(of: w0.bigEndian, toByteOffset: 0, as: UInt64.self)
+        out.storeBytes(of: w1.bigEndian, toByteOffset: 8, as: UInt64.self)
+        out.storeBytes(of: w2.bigEndian, toByteOffset: 16, as: UInt64.self)
+        out.storeBytes(of: w3.bigEndian, toByteOffset: 24, as: UInt64.self)
     }
 
     /// 64 lowercase hex digits.

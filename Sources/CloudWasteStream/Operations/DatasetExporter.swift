@@ -107,7 +107,8 @@ public struct DatasetExporter: Sendable {
             try db.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL client_encoding = 'UTF8'")
             let now = Timestamp(micros: Int64(try db.execute("SELECT (extract(epoch FROM now()) * 1000000)::bigint").string(0, 0)!)!)
             let from = options.days.map { Timestamp(micros: now.micros - Int64($0) * 86_400_000_000) }
-            let examples = Self.examplesQuery(schema: s, options: options, from: from)
+            let storage = try PseudonymStorage.of(table: "ml_training_data", column: "account_hash", schema: schema, in: db)
+            let examples = Self.examplesQuery(schema: s, options: options, from: from, pseudonyms: storage)
 
             // The data card's figures, from the same snapshot as the files (and checked against them).
             let counts = try db.execute("SELECT split, label, count(*) FROM (\(examples)) e GROUP BY 1, 2")
@@ -127,7 +128,7 @@ public struct DatasetExporter: Sendable {
                 let finalPath = outputDirectory.appendingPathComponent(name).path
                 let expected = perSplitLabel[split.rawValue, default: [:]].values.reduce(0, +)
                 // In key order, so that the same rows give the same file (and checksum).
-                let select = "SELECT * FROM (\(examples)) e WHERE split = '\(split.rawValue)' ORDER BY scan_hash, resource_hash"
+                let select = "SELECT * FROM (\(examples)) e WHERE split = '\(split.rawValue)' ORDER BY scan_hash COLLATE \"C\", resource_hash COLLATE \"C\""
                 let (rows, bytes, sha256) = try Exporter(logger: logger, isCancelled: isCancelled).writeFile(
                     db: db, copy: Exporter.copyStatement(select, format: options.format), format: options.format, gzip: options.gzip,
                     finalPath: finalPath, what: "\(split.rawValue) split", expectedRows: expected)
@@ -159,18 +160,19 @@ public struct DatasetExporter: Sendable {
     /// One row per detection with its label, billed amount and split, in `columns` order. Both
     /// lookups are index probes: user_action_patterns (resource_hash, action_at) and
     /// resource_billed_costs' key (resource_hash, usage_date, cost_type).
-    static func examplesQuery(schema s: String, options: Options, from: Timestamp?) -> String {
+    static func examplesQuery(schema s: String, options: Options, from: Timestamp?, pseudonyms: PseudonymStorage) -> String {
         let window = options.labelWindowDays
         let train = options.trainPercent, validation = options.trainPercent + options.validationPercent
         return """
             SELECT CASE WHEN m.bucket < \(train) THEN 'train' WHEN m.bucket < \(validation) THEN 'validation' ELSE 'test' END AS split,
-                   m.scan_hash, m.resource_hash, m.account_hash, m.provider, m.region_bucket, m.resource_type, m.scenario,
+                   \(pseudonyms.hex("m.scan_hash")) AS scan_hash, \(pseudonyms.hex("m.resource_hash")) AS resource_hash,
+                   \(pseudonyms.hex("m.account_hash")) AS account_hash, m.provider, m.region_bucket, m.resource_type, m.scenario,
                    m.confidence, m.estimated_monthly_cost, m.currency, m.resource_age_days, m.created_hour_utc, m.created_dow,
                    m.metrics, to_jsonb(m.tag_keys) AS tag_keys, m.env_class, (m.parent_hash IS NOT NULL)::int AS has_parent,
                    m.detected_at, m.key_id, COALESCE(a.action, 'none') AS label,
                    extract(epoch FROM a.action_at - m.detected_at)::float8 / 3600 AS hours_to_action,
                    b.amount::float8 AS billed_after_detection, b.days AS billed_days
-              FROM (SELECT t.*, (('x' || substr(t.account_hash, 1, 8))::bit(32)::bigint % 100)::int AS bucket
+              FROM (SELECT t.*, (\(pseudonyms.first32Bits("t.account_hash")) % 100)::int AS bucket
                       FROM \(s).ml_training_data t) m
               LEFT JOIN LATERAL (
                    SELECT u.action, u.action_at FROM \(s).user_action_patterns u

@@ -161,7 +161,12 @@ public struct Exporter: Sendable {
             "\(col) >= \(Self.firstDayStartingAtOrAfter(fromSQL)) AND \(col) < \(Self.firstDayStartingAtOrAfter(toSQL))"
         default: "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
         }
-        let select = "SELECT \(exported.map { q($0.name) }.joined(separator: ", ")) FROM \(relation) WHERE \(condition)"
+        // Pseudonyms as 64 hex digits, as users have always seen them, whichever form the schema
+        // stores them in (`PseudonymStorage`).
+        let selected = exported.map { column in
+            column.name.hasSuffix("_hash") ? "\(PseudonymStorage(type: column.type).hex(q(column.name))) AS \(q(column.name))" : q(column.name)
+        }
+        let select = "SELECT \(selected.joined(separator: ", ")) FROM \(relation) WHERE \(condition)"
 
         // Same snapshot as the COPY below, so these agree with the file exactly.
         let summary = try db.execute("""

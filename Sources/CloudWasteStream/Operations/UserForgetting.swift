@@ -4,7 +4,7 @@ public import CloudWastePostgres
 /// is deleted in one transaction under the exclusive privacy lock, the erasure is recorded, and
 /// the cost-trend rows that counted the user are recomputed at once (as the schema's recomputer).
 public enum UserForgetting {
-    public static func forget(userHash: String, keyId: String, config: StreamConfig, connection db: PostgresConnection)
+    public static func forget(userHash: Pseudonym, keyId: String, config: StreamConfig, connection db: PostgresConnection)
         throws -> (report: ErasureReport, emissions: [TrendEmission]) {
         let privacy = PrivacyRequests(connection: db, schema: config.postgresSchema, consentMode: config.consentMode,
                                       windowsEnabled: config.windowsEnabled)

@@ -184,10 +184,11 @@ public final class BatchWriter {
     /// The users of these detections with consent history or an erasure (one column): their rows
     /// need the per-row consent filter of the staging upsert.
     private func consentHistoryStatement(_ detections: [WindowDetection]) -> PostgresQuery {
-        let users = Set(detections.map(\.userHash)).map(\.hex)
+        let users = Set(detections.map(\.userHash)).map(\.postgresText)
         return """
-            SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::text[])
-            UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::text[])
+            SELECT encode(user_hash, 'hex') FROM (
+                SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::bytea[])
+                UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::bytea[])) u
             """
     }
 

@@ -27,12 +27,19 @@ public struct Migrator {
             let applied = Set(try db.execute("SELECT version FROM \(s).schema_migrations").rows.compactMap { $0[0].flatMap(Int.init) })
             var done: [Int] = []
             for m in Self.migrations where !applied.contains(m.version) {
-                try db.execute(m.sql.replacingOccurrences(of: "{s}", with: s))
+                try db.execute(sql(of: m))
                 try db.query("INSERT INTO \(unescaped: s).schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
                 done.append(m.version)
             }
             return done
         }
+    }
+
+    /// A migration's statements for this schema: `{s}` is the quoted schema name, and
+    /// `{schema_literal}` the name as a string literal (for the catalog).
+    public func sql(of m: Migration) -> String {
+        m.sql.replacingOccurrences(of: "{s}", with: PostgresQuery.quoteIdentifier(schema))
+            .replacingOccurrences(of: "{schema_literal}", with: "'" + schema.replacingOccurrences(of: "'", with: "''") + "'")
     }
 
     public static let migrations: [Migration] = [
@@ -260,6 +267,45 @@ public struct Migrator {
         Migration(version: 7, name: "dead letters remember where their sending started", sql: """
         ALTER TABLE {s}.dead_letters ADD COLUMN IF NOT EXISTS send_from_partitions int[];
         ALTER TABLE {s}.dead_letters ADD COLUMN IF NOT EXISTS send_from_offsets bigint[];
+        """),
+        // SPEC v1.2: a pseudonym is 32 bytes, stored as such. Every text `*_hash` column of the
+        // schema becomes `bytea`, its hex decoded in place, with a CHECK that it holds exactly 32
+        // bytes (`<column>_is_pseudonym`): one rewrite per table, indexes rebuilt, in the
+        // migration's transaction. Found from the catalog, so it converts every such column and
+        // none twice. A CHECK rather than a domain: a domain belongs to one schema, and replay
+        // moves tables between schemas and drops the one they came from, which would drop every
+        // column of that domain with it. The one value that was not a pseudonym, a `forget`
+        // command's consent event (`forget:<micros>`), becomes the SHA-256 of that text, as
+        // `forget` now names it. Instances of an older version write hex text: stop them all,
+        // then migrate. docs/operations.md says how long it takes per million rows.
+        Migration(version: 8, name: "pseudonyms as 32-byte bytea", sql: """
+        DO $migration$
+        DECLARE
+            schema_oid oid := (SELECT oid FROM pg_namespace WHERE nspname = {schema_literal});
+            target record;
+        BEGIN
+            FOR target IN
+                SELECT c.oid::regclass AS table_name,
+                       string_agg(format('ALTER COLUMN %1$I TYPE bytea USING %2$s, '
+                                         'ADD CONSTRAINT %3$I CHECK (octet_length(%1$I) = 32)',
+                                         a.attname,
+                                         CASE WHEN c.relname = 'consent_events' AND a.attname = 'event_hash'
+                                              THEN format('CASE WHEN %1$I ~ ''^[0-9a-f]{64}$'' THEN decode(%1$I, ''hex'')'
+                                                          ' ELSE sha256(convert_to(%1$I, ''UTF8'')) END', a.attname)
+                                              ELSE format('decode(%I, ''hex'')', a.attname) END,
+                                         a.attname || '_is_pseudonym'),
+                                  ', ' ORDER BY a.attnum) AS clauses
+                  FROM pg_class c
+                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 WHERE c.relnamespace = schema_oid AND c.relkind = 'r'
+                   AND a.attname LIKE '%\\_hash' AND a.atttypid = 'text'::regtype
+                 GROUP BY c.oid, c.relname ORDER BY c.relname
+            LOOP
+                EXECUTE format('ALTER TABLE %s %s', target.table_name, target.clauses);
+                EXECUTE format('ANALYZE %s', target.table_name);
+            END LOOP;
+        END
+        $migration$;
         """)
     ]
 }

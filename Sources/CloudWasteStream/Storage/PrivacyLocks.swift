@@ -20,9 +20,6 @@ struct PrivacyLocks {
         }
     }
 
-    /// The same for a user given as text (`forget`).
-    func key(userText: String) -> Int64 { key(hash: stableHash(userText)) }
-
     private func key(hash: UInt64) -> Int64 {
         Int64(bitPattern: (base &+ hash % UInt64(Self.buckets)) & 0x7FFF_FFFF_FFFF_FFFF)
     }
@@ -33,7 +30,7 @@ struct PrivacyLocks {
         statement(sharedKeys: shared.lazy.map(key(user:)), exclusiveKeys: exclusive.lazy.map(key(user:)))
     }
 
-    func statement(sharedKeys: some Sequence<Int64>, exclusiveKeys: some Sequence<Int64>) -> String {
+    private func statement(sharedKeys: some Sequence<Int64>, exclusiveKeys: some Sequence<Int64>) -> String {
         var mode: [Int64: Bool] = [:]
         for k in sharedKeys where mode[k] == nil { mode[k] = false }
         for k in exclusiveKeys { mode[k] = true }

@@ -3,7 +3,7 @@ public import CloudWastePostgres
 
 /// What an erasure deleted, per table.
 public struct ErasureReport: Sendable, CustomStringConvertible {
-    public var userHash: String
+    public var userHash: Pseudonym
     public var deleted: [String: Int]
     public var description: String {
         deleted.keys.sorted().map { "\($0)=\(deleted[$0]!)" }.joined(separator: " ")
@@ -34,7 +34,7 @@ public struct PrivacyRequests {
     func apply(_ row: PrivacyRow, keyId: String, source: String) throws {
         switch row.request {
         case .erase:
-            _ = try erase(userHash: row.userHash.hex, at: row.requestedAt, eventHash: row.eventHash.hex, keyId: keyId, source: source)
+            _ = try erase(userHash: row.userHash, at: row.requestedAt, eventHash: row.eventHash, keyId: keyId, source: source)
         case .optIn, .optOut:
             let value = row.request == .optIn ? "collect" : "opted_out"
             // After an erasure an opt-in admits only records after it: the erasure filter keeps
@@ -52,14 +52,14 @@ public struct PrivacyRequests {
                  WHERE EXCLUDED.updated_at >= p.updated_at
                 """)
             if row.request == .optOut {
-                try removeRowsNoLongerAllowed(userHash: row.userHash.hex)
+                try removeRowsNoLongerAllowed(userHash: row.userHash)
             }
         }
     }
 
     /// Deletes the user's rows whose event time now falls under an opt-out (a request that arrived
     /// after records it covers), then corrects the affected months.
-    private func removeRowsNoLongerAllowed(userHash: String) throws {
+    private func removeRowsNoLongerAllowed(userHash: Pseudonym) throws {
         let allowedTraining = consent.allows(user: "t.user_hash", at: "t.detected_at")
         let allowedAction = consent.allows(user: "t.user_hash", at: "t.action_at")
         try db.query("""
@@ -78,7 +78,7 @@ public struct PrivacyRequests {
 
     /// Deletes every row that carries the user's pseudonym, records the erasure (it outlives
     /// replays) and queues the cost-trend rows that counted the user for correction.
-    func erase(userHash: String, at time: Timestamp, eventHash: String, keyId: String, source: String) throws -> ErasureReport {
+    func erase(userHash: Pseudonym, at time: Timestamp, eventHash: Pseudonym, keyId: String, source: String) throws -> ErasureReport {
         var deleted: [String: Int] = [:]
         for (table, touchMonth) in [("ml_training_data", "detected_at"), ("user_action_patterns", "action_at"),
                                     ("window_resource_costs", nil), ("window_eliminations", nil), ("consent_events", nil)] {
@@ -97,7 +97,7 @@ public struct PrivacyRequests {
             } else {
                 sql = "DELETE FROM \(s).\(table) WHERE user_hash = $1"
             }
-            deleted[table] = try db.query(PostgresQuery(unsafeSQL: sql, binds: [userHash])).affectedRows
+            deleted[table] = try db.query(PostgresQuery(unsafeSQL: sql, binds: [userHash.postgresText])).affectedRows
         }
         // From now on the user counts as opted out until an explicit opt-in.
         try db.query("""
@@ -128,7 +128,7 @@ public struct PrivacyRequests {
     /// follows the user's rows (the user indexes), not the months' (docs/windows.md). After an
     /// erasure the user's rows are gone already, so its statements find nothing and only the
     /// queueing counts (one path for both kinds of request: a few index probes).
-    private func rebuildWindowState(userHash: String) throws {
+    private func rebuildWindowState(userHash: Pseudonym) throws {
         guard windowsEnabled else { return }
         try SessionTables.analyzeTouchedMonths(db)
         let months = "WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)"
@@ -167,7 +167,7 @@ public struct PrivacyRequests {
              WHERE a.user_hash = $1
              ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC
             """,
-        ].map { PostgresQuery(unsafeSQL: $0, binds: [userHash]) } + [PostgresQuery(unsafeSQL: """
+        ].map { PostgresQuery(unsafeSQL: $0, binds: [userHash.postgresText]) } + [PostgresQuery(unsafeSQL: """
             INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
             SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency
             """)])
@@ -175,13 +175,16 @@ public struct PrivacyRequests {
 
     /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own, under the
     /// exclusive privacy lock. The affected cost-trend rows are queued; the caller recomputes.
-    public func forget(userHash: String, keyId: String) throws -> ErasureReport {
+    /// The request has no record of its own: its consent event is named by the SHA-256 of
+    /// `forget:<micros>` (what migration 8 made of the text such events held before).
+    public func forget(userHash: Pseudonym, keyId: String) throws -> ErasureReport {
         try SessionTables.prepare(db)
         return try db.transaction {
             let locks = PrivacyLocks(schema: schema)
-            try db.execute(locks.statement(sharedKeys: [], exclusiveKeys: [locks.key(userText: userHash)]))
+            try db.execute(locks.statement(shared: [], exclusive: [userHash]))
             let now = Timestamp.now()
-            return try erase(userHash: userHash, at: now, eventHash: "forget:\(now.micros)", keyId: keyId, source: "forget")
+            let eventHash = Pseudonym(sha256Of: Array("forget:\(now.micros)".utf8))
+            return try erase(userHash: userHash, at: now, eventHash: eventHash, keyId: keyId, source: "forget")
         }
     }
 }

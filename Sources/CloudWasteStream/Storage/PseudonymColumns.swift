@@ -1,16 +1,55 @@
 public import CloudWastePostgres
 
-/// How a pseudonym reaches PostgreSQL: the pseudonym columns hold its 64 hex digits as text, in
-/// COPY rows (written in place from the 32-byte value) and in binds alike.
+/// How a pseudonym reaches PostgreSQL (SPEC v1.2): the pseudonym columns are `bytea` holding its
+/// 32 bytes (the `pseudonym` domain checks the length). COPY rows carry the bytes as they are;
+/// binds carry bytea's text form, `\x` and the 64 hex digits. Text outputs read the columns back
+/// through `encode(…, 'hex')` (`PseudonymSQL`), so what users see does not change.
 extension PostgresBinaryCopyEncoder {
     mutating func pseudonym(_ p: Pseudonym?) {
         guard let p else { return null() }
-        value(byteCount: 64) { p.writeHex(into: $0) }
+        value(byteCount: 32) { p.writeBytes(into: $0) }
     }
 }
 
 extension Pseudonym: PostgresTextEncodable {
-    public var postgresText: String { hex }
+    /// bytea's text input: `\x` followed by the hex digits.
+    public var postgresText: String { "\\x" + hex }
 }
 
 extension PostgresBinaryCopyEncoder: ByteSink {}
+
+/// How a schema's pseudonym columns hold their values: 32 bytes of `bytea` from migration 8 on,
+/// 64 hex digits of text before it. `export` and `dataset` do not migrate (they only read), so a
+/// cron job running this version against a database not yet migrated must still write the same
+/// files: they read either form, as the same hex text.
+public enum PseudonymStorage: Sendable {
+    case bytes
+    case hexText
+
+    /// From the catalog: the type of the column `table.column` of `schema`.
+    init(type: String) { self = type == "bytea" ? .bytes : .hexText }
+
+    static func of(table: String, column: String, schema: String, in db: PostgresConnection) throws -> PseudonymStorage {
+        let type = try db.query("""
+            SELECT data_type FROM information_schema.columns
+             WHERE table_schema = \(schema) AND table_name = \(table) AND column_name = \(column)
+            """).string(0, 0)
+        return PseudonymStorage(type: type ?? "bytea")
+    }
+
+    /// The column's value as users see it: 64 lowercase hex digits, ordered as bytes.
+    func hex(_ column: String) -> String {
+        switch self {
+        case .bytes: "encode(\(column), 'hex')"
+        case .hexText: column
+        }
+    }
+
+    /// The pseudonym's first 32 bits as a bigint (the dataset's split rule).
+    func first32Bits(_ column: String) -> String {
+        switch self {
+        case .bytes: "('x' || encode(substring(\(column) FROM 1 FOR 4), 'hex'))::bit(32)::bigint"
+        case .hexText: "('x' || substr(\(column), 1, 8))::bit(32)::bigint"
+        }
+    }
+}

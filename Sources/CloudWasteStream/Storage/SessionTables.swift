@@ -14,7 +14,7 @@ enum SessionTables {
             TableDescription.resourceBilledCosts.stagingDDL,
             TableDescription.deadLetters.stagingDDL,
             TableDescription.windowDetections.stagingDDL,
-            "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash text, month date, currency text, records int) ON COMMIT DELETE ROWS",
+            "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash bytea, month date, currency text, records int) ON COMMIT DELETE ROWS",
         ]).joined(separator: ";\n"))
     }
 

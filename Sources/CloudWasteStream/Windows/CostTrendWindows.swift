@@ -181,7 +181,7 @@ public struct CostTrendWindows {
     }
 
     static let trendJSON = """
-        jsonb_build_object('account_hash', account_hash, 'month', to_char(month, 'YYYY-MM-DD'), 'currency', currency,
+        jsonb_build_object('account_hash', encode(account_hash, 'hex'), 'month', to_char(month, 'YYYY-MM-DD'), 'currency', currency,
             'provider', provider, 'resources_detected', resources_detected,
             'waste_detected_monthly_cost', waste_detected_monthly_cost,
             'resources_eliminated', resources_eliminated, 'waste_eliminated_monthly_cost', waste_eliminated_monthly_cost,
@@ -288,11 +288,11 @@ public struct CostTrendWindows {
                    AND (c.account_hash, c.month, c.currency) NOT IN (SELECT account_hash, month, currency FROM k)
                 RETURNING c.account_hash, c.month, c.currency, c.revision + 1 AS revision
             )
-            SELECT u.account_hash, to_char(u.month, 'YYYY-MM-DD'), u.currency, u.revision, u.json,
+            SELECT encode(u.account_hash, 'hex'), to_char(u.month, 'YYYY-MM-DD'), u.currency, u.revision, u.json,
                    CASE WHEN u.finalized THEN COALESCE(q.records, 0) ELSE 0 END
               FROM upserted u LEFT JOIN q USING (account_hash, month, currency)
             UNION ALL
-            SELECT account_hash, to_char(month, 'YYYY-MM-DD'), currency, revision, '', 0 FROM deleted
+            SELECT encode(account_hash, 'hex'), to_char(month, 'YYYY-MM-DD'), currency, revision, '', 0 FROM deleted
             """)
         var late = 0
         var out: [TrendEmission] = []
@@ -325,13 +325,13 @@ public struct CostTrendWindows {
               FROM wm
              WHERE NOT c.finalized AND wm.watermark IS NOT NULL
                AND (c.month + interval '1 month' + make_interval(hours => \(settings.graceHours))) <= wm.watermark
-            RETURNING c.account_hash, to_char(c.month, 'YYYY-MM-DD'), c.currency, c.revision,
-                      \(unescaped: Self.trendJSON.replacingOccurrences(of: "account_hash,", with: "c.account_hash,"))
+            RETURNING encode(c.account_hash, 'hex'), to_char(c.month, 'YYYY-MM-DD'), c.currency, c.revision,
+                      \(unescaped: Self.trendJSON)
             """)
         return Self.emissions(result)
     }
 
-    /// Rows of (account_hash, month, currency, revision, json) as emissions.
+    /// Rows of (account_hash as hex, month, currency, revision, json) as emissions.
     static func emissions(_ result: PostgresResult) -> [TrendEmission] {
         (0..<result.rowCount).map { r in
             TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!, currency: result.string(r, 2)!,
@@ -344,7 +344,7 @@ public struct CostTrendWindows {
     /// Rows changed but not yet published (after a crash or a Kafka outage between commit and publish).
     public func unpublishedTrends(limit: Int = 10_000) throws -> [TrendEmission] {
         let result = try db.query("""
-            SELECT account_hash, to_char(month, 'YYYY-MM-DD'), currency, revision, \(unescaped: Self.trendJSON)
+            SELECT encode(account_hash, 'hex'), to_char(month, 'YYYY-MM-DD'), currency, revision, \(unescaped: Self.trendJSON)
               FROM \(unescaped: s).cost_trend_data WHERE emitted_revision < revision
              ORDER BY account_hash, month, currency LIMIT \(limit)
             """)
@@ -372,7 +372,7 @@ public struct CostTrendWindows {
             UPDATE \(unescaped: s).cost_trend_data c SET emitted_revision = v.revision
               FROM unnest(\(rows.map(\.accountHash))::text[], \(rows.map(\.month))::date[], \(rows.map(\.currency))::text[],
                           \(rows.map { String($0.revision) })::int[]) AS v(account_hash, month, currency, revision)
-             WHERE c.account_hash = v.account_hash AND c.month = v.month AND c.currency = v.currency
+             WHERE c.account_hash = decode(v.account_hash, 'hex') AND c.month = v.month AND c.currency = v.currency
                AND c.emitted_revision < v.revision
             """)
     }

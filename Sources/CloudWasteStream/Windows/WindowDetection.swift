@@ -82,10 +82,10 @@ public struct WindowDetection: Sendable, Equatable {
 extension TableDescription where Row == WindowDetection {
     /// The staging table of a batch's reduced detections (`CostTrendWindows.detectionState`).
     public static let windowDetections = TableDescription(name: "window_detections", key: ["account_hash", "month", "resource_hash", "currency", "user_hash"], columns: [
-        .init("account_hash", .text) { r, e in e.pseudonym(r.accountHash) },
+        .init("account_hash", .bytea) { r, e in e.pseudonym(r.accountHash) },
         .init("month", .date) { r, e in e.date(unixDays: r.monthDays) },
-        .init("resource_hash", .text) { r, e in e.pseudonym(r.resourceHash) },
-        .init("user_hash", .text) { r, e in e.pseudonym(r.userHash) },
+        .init("resource_hash", .bytea) { r, e in e.pseudonym(r.resourceHash) },
+        .init("user_hash", .bytea) { r, e in e.pseudonym(r.userHash) },
         .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.resourceType) },
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },

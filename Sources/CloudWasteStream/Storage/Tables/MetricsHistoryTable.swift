@@ -3,10 +3,10 @@ import CloudWastePostgres
 extension TableDescription where Row == SourcedRow<MetricPointRow> {
     /// cloudwatch_metrics_history: one row per resource, metric and point in time.
     public static let cloudwatchMetricsHistory = TableDescription(name: "cloudwatch_metrics_history", key: ["resource_hash", "metric", "ts"], columns: [
-        .init("resource_hash", .text) { r, e in e.pseudonym(r.row.resourceHash) },
+        .init("resource_hash", .bytea) { r, e in e.pseudonym(r.row.resourceHash) },
         .init("metric", .text) { r, e in e.text(r.row.metric) },
         .init("ts", .timestamptz) { r, e in e.timestamptz(unixMicros: r.row.ts.micros) },
-        .init("account_hash", .text) { r, e in e.pseudonym(r.row.accountHash) },
+        .init("account_hash", .bytea) { r, e in e.pseudonym(r.row.accountHash) },
         .init("provider", .text) { r, e in e.text(r.row.provider.rawValue) },
         .init("unit", .text) { r, e in e.text(r.row.unit) },
         .init("value", .float8) { r, e in e.float8(r.row.value) },

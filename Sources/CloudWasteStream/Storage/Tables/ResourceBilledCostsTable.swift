@@ -8,11 +8,11 @@ extension TableDescription where Row == SourcedRow<BilledCostRow> {
     public static let resourceBilledCosts = TableDescription(
         name: "resource_billed_costs", key: ["resource_hash", "usage_date", "cost_type"],
         columns: [
-            .init("resource_hash", .text) { r, e in e.pseudonym(r.row.resourceHash) },
+            .init("resource_hash", .bytea) { r, e in e.pseudonym(r.row.resourceHash) },
             .init("usage_date", .date) { r, e in e.date(unixDays: r.row.usageDate.unixDays) },
             .init("cost_type", .text) { r, e in e.text(r.row.costType.rawValue) },
-            .init("account_hash", .text) { r, e in e.pseudonym(r.row.accountHash) },
-            .init("event_hash", .text) { r, e in e.pseudonym(r.row.eventHash) },
+            .init("account_hash", .bytea) { r, e in e.pseudonym(r.row.accountHash) },
+            .init("event_hash", .bytea) { r, e in e.pseudonym(r.row.eventHash) },
             .init("provider", .text) { r, e in e.text(r.row.provider.rawValue) },
             .init("currency", .text) { r, e in e.text(r.row.currency) },
             .init("amount", .float8) { r, e in e.float8(r.row.amount) },

@@ -3,9 +3,9 @@ import CloudWastePostgres
 extension TableDescription where Row == SourcedRow<LifecycleRow> {
     /// resource_lifecycle_events: resources changing state, one row per event.
     public static let resourceLifecycleEvents = TableDescription(name: "resource_lifecycle_events", key: ["event_hash"], columns: [
-        .init("event_hash", .text) { r, e in e.pseudonym(r.row.eventHash) },
-        .init("account_hash", .text) { r, e in e.pseudonym(r.row.accountHash) },
-        .init("resource_hash", .text) { r, e in e.pseudonym(r.row.resourceHash) },
+        .init("event_hash", .bytea) { r, e in e.pseudonym(r.row.eventHash) },
+        .init("account_hash", .bytea) { r, e in e.pseudonym(r.row.accountHash) },
+        .init("resource_hash", .bytea) { r, e in e.pseudonym(r.row.resourceHash) },
         .init("provider", .text) { r, e in e.text(r.row.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.row.resourceType) },
         .init("from_state", .text) { r, e in e.text(r.row.fromState) },

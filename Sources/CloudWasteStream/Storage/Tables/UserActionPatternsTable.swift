@@ -3,10 +3,10 @@ import CloudWastePostgres
 extension TableDescription where Row == SourcedRow<ActionRow> {
     /// user_action_patterns: what users did about findings, one row per action event.
     public static let userActionPatterns = TableDescription(name: "user_action_patterns", key: ["event_hash"], columns: [
-        .init("event_hash", .text) { r, e in e.pseudonym(r.row.eventHash) },
-        .init("user_hash", .text) { r, e in e.pseudonym(r.row.userHash) },
-        .init("account_hash", .text) { r, e in e.pseudonym(r.row.accountHash) },
-        .init("resource_hash", .text) { r, e in e.pseudonym(r.row.resourceHash) },
+        .init("event_hash", .bytea) { r, e in e.pseudonym(r.row.eventHash) },
+        .init("user_hash", .bytea) { r, e in e.pseudonym(r.row.userHash) },
+        .init("account_hash", .bytea) { r, e in e.pseudonym(r.row.accountHash) },
+        .init("resource_hash", .bytea) { r, e in e.pseudonym(r.row.resourceHash) },
         .init("provider", .text) { r, e in e.text(r.row.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.row.resourceType) },
         .init("action", .text) { r, e in e.text(r.row.action.rawValue) },
