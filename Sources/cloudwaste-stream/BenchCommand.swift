@@ -52,6 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
             rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
             daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
             pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
+            pgUpdates: [Double] = [], pgHexUpdates: [Double] = [],
             migrationSeconds: [Double] = []
         for run in 1...runs {
             kafka.append(try bench.kafkaLimit())
@@ -67,10 +68,12 @@ struct BenchCommand: AsyncParsableCommand {
             pg.append(limit.rowsPerSecond)
             pgLimitUs.append(limit.postgresMicrosPerRow)
             mibPerMillion.append(limit.mebibytesPerMillionRows)
+            pgUpdates.append(limit.updatesPerSecond)
             let hexLimit = try bench.postgresLimit(database: on.database, shape: .hex)
             pgHex.append(hexLimit.rowsPerSecond)
             pgHexUs.append(hexLimit.postgresMicrosPerRow)
             mibPerMillionHex.append(hexLimit.mebibytesPerMillionRows)
+            pgHexUpdates.append(hexLimit.updatesPerSecond)
             if let s = hexLimit.migrationSecondsPerMillionRows { migrationSeconds.append(s) }
             e2eOff.append(try await bench.endToEnd(windows: false, tag: "off\(run)").rps)
             if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
@@ -84,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
                  daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
                  pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
-                 migration: median(migrationSeconds))
+                 migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates))
         let us = { (v: Double) in String(format: "%.1f", v) }
         let setup = pinned ? "pinned: PostgreSQL alone on CPU 0, daemon + broker on the others" : "shared: everything on all \(ProcessInfo.processInfo.activeProcessorCount) cores"
         let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
@@ -96,8 +99,9 @@ struct BenchCommand: AsyncParsableCommand {
             | set-up | \(setup) |
             | records | \(records) (\(bench.partitionCount) partitions, \(bench.averageBytes) B average; mock broker in its own process) |
             | Kafka limit: tuned librdkafka consumer, no decoding | \(Int(m.kafka)) records/s |
-            | PostgreSQL limit: the daemon's ml_training_data rows, COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
+            | PostgreSQL limit: the daemon's ml_training_data rows, binary COPY → temp staging → INSERT … ON CONFLICT, 5,000 per transaction, one connection | \(Int(m.pg)) rows/s |
             | the same rows with pseudonyms as 64 hex characters of text (before SPEC v1.2) | \(Int(m.pgHex)) rows/s (bytea × \(String(format: "%.2f", m.pg / max(1, m.pgHex)))); PostgreSQL \(us(m.pgHexUs)) µs per row |
+            | the same rows upserted again (every row a conflict), bytea / hex text | \(Int(m.pgUpdates)) / \(Int(m.pgHexUpdates)) rows/s (× \(String(format: "%.2f", m.pgUpdates / max(1, m.pgHexUpdates)))) |
             | ml_training_data table + indexes per million rows, bytea / hex text | \(Int(m.mib)) MiB / \(Int(m.mibHex)) MiB (\(String(format: "%+.0f", (m.mib / max(1, m.mibHex) - 1) * 100)) %) |
             | migration 8 (hex text → bytea) on those hex rows, in one transaction | \(String(format: "%.1f", m.migration)) s per million rows |
             | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
@@ -119,6 +123,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
               + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
               + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
+              + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
               + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
@@ -255,7 +260,10 @@ final class Benchmark {
     enum PseudonymShape: String, CaseIterable { case bytea, hex }
 
     struct PostgresLimit {
+        /// New keys: what the daemon's rows are.
         var rowsPerSecond: Double
+        /// The same rows upserted again, every one a conflict.
+        var updatesPerSecond: Double
         var postgresMicrosPerRow: Double
         /// Table and indexes after the run, per million rows.
         var mebibytesPerMillionRows: Double
@@ -264,7 +272,7 @@ final class Benchmark {
     }
 
     /// PostgreSQL alone: the rows the daemon wrote into `database`'s ml_training_data, upserted
-    /// into an empty table of the same shape and indexes (pseudonyms as `shape`), COPY (text) →
+    /// into an empty table of the same shape and indexes (pseudonyms as `shape`), binary COPY →
     /// temp staging → INSERT … ON CONFLICT, `batchSize` rows per transaction, one connection. The
     /// COPY data is in memory beforehand, so nothing but PostgreSQL is measured. The hex table is
     /// then converted by migration 8 itself, timed: what an upgrade costs per million rows.
@@ -278,8 +286,11 @@ final class Benchmark {
         let selected = columns.map { shape == .hex && pseudonyms.contains($0.name) ? "encode(\($0.name), 'hex')" : $0.name }
         var rows: [[UInt8]] = []
         rows.reserveCapacity(records)
-        try db.copyOut("COPY (SELECT \(selected.joined(separator: ", ")) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT") {
-            rows.append($0)
+        // Binary COPY, as the daemon writes: one tuple per message after the header (in the first
+        // one), then the trailer.
+        try db.copyOut("COPY (SELECT \(selected.joined(separator: ", ")) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT (FORMAT binary)") {
+            let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
+            if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
         }
         let updates = columns.map(\.name).filter { $0 != "scan_hash" && $0 != "resource_hash" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
         let schema = "bench_\(shape.rawValue)"
@@ -298,21 +309,26 @@ final class Benchmark {
         let postmaster = postgres.postmasterPID ?? 0
         let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
         Thread.sleep(forTimeInterval: 0.2)
-        let started = Date()
-        for chunk in stride(from: 0, to: rows.count, by: batchSize) {
-            try db.execute("BEGIN")
-            try db.copyIn("COPY bench_stage FROM STDIN") { writer in
-                for row in rows[chunk..<min(chunk + batchSize, rows.count)] { try writer.write(row) }
+        let tuples = stride(from: 0, to: rows.count, by: batchSize).map { rows[$0..<min($0 + batchSize, rows.count)].flatMap { $0 } }
+        func pass() throws -> Double {
+            let started = Date()
+            for chunk in stride(from: 0, to: rows.count, by: batchSize) {
+                try db.execute("BEGIN")
+                try db.copyIn("COPY bench_stage FROM STDIN (FORMAT binary)", binaryTuples: tuples[chunk / batchSize][...])
+                try db.execute(upsert)
+                try db.execute("COMMIT")
             }
-            try db.execute(upsert)
-            try db.execute("COMMIT")
+            return Date().timeIntervalSince(started)
         }
+        let started = Date()
+        let seconds = try pass()
         let ended = Date()
         Thread.sleep(forTimeInterval: 0.2)
         sampler.stop()
-        let seconds = ended.timeIntervalSince(started)
         let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
         let bytes = try db.execute("SELECT pg_total_relation_size('\(table)')").int(0, 0) ?? 0
+        // The same rows again: every one a conflict, updated in place (redelivery, a replay).
+        let updateSeconds = try pass()
         let n = Double(max(1, rows.count))
         var migration: Double?
         if shape == .hex, let toBytes = Migrator.migrations.first(where: { $0.version == 8 }) {
@@ -322,7 +338,8 @@ final class Benchmark {
             migration = Date().timeIntervalSince(started) * 1e6 / n
         }
         try db.execute("DROP SCHEMA \(schema) CASCADE; DROP TABLE bench_stage")
-        return PostgresLimit(rowsPerSecond: Double(rows.count) / seconds, postgresMicrosPerRow: cores * seconds * 1e6 / n,
+        return PostgresLimit(rowsPerSecond: Double(rows.count) / seconds, updatesPerSecond: Double(rows.count) / updateSeconds,
+                             postgresMicrosPerRow: cores * seconds * 1e6 / n,
                              mebibytesPerMillionRows: Double(bytes) / 1_048_576 * 1e6 / n, migrationSecondsPerMillionRows: migration)
     }
 
