@@ -553,7 +553,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
                                        topicNames: topicNames)
             func pass() {
                 for m in messages {
-                    builder.add(m, generation: 1, expectedOffset: -1)
+                    builder.add(m, generation: 1, expected: .uncommitted)
                     if builder.count >= 5000 { _ = builder.seal() }
                 }
                 _ = builder.seal()

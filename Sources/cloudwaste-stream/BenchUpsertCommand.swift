@@ -33,7 +33,7 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             var binary: [ArraySlice<UInt8>] = []
             var offset: Int64 = 0
             for m in TrafficGenerator(seed: 5, badRecordShare: 0).messages(count: rows * 2) where m.topic == .scanResources {
-                builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value), generation: 1, expectedOffset: -1)
+                builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value), generation: 1, expected: .uncommitted)
                 offset += 1
                 if builder.count == 5000 { binary.append(builder.seal()[.training].withTuples { Array($0)[...] }) }
                 if binary.count * 5000 >= rows { break }

@@ -44,12 +44,12 @@ import TestSupport
     /// p0: offsets 10 (ok), 11 (malformed), 12 (ok); p1: offsets 5 (ok), 6 (cost as string), interleaved.
     static func twoPartitionBatch() throws -> PreparedBatch {
         let b = try builder()
-        b.add(message(partition: 0, offset: 10, value: scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 7, expectedOffset: 10)
-        b.add(message(partition: 1, offset: 5, value: scan("b", detectedAt: "2026-03-20T00:00:00Z")), generation: 7, expectedOffset: -1)
-        b.add(message(partition: 0, offset: 11, value: Array("{\"event_id\":".utf8)), generation: 7, expectedOffset: 10)
+        b.add(message(partition: 0, offset: 10, value: scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 7, expected: .at(10))
+        b.add(message(partition: 1, offset: 5, value: scan("b", detectedAt: "2026-03-20T00:00:00Z")), generation: 7, expected: .uncommitted)
+        b.add(message(partition: 0, offset: 11, value: Array("{\"event_id\":".utf8)), generation: 7, expected: .at(10))
         b.add(message(partition: 1, offset: 6, value: Array(String(decoding: scan("c", detectedAt: "2026-03-21T00:00:00Z"), as: UTF8.self)
-            .replacingOccurrences(of: "1.5", with: "\"1.5\"").utf8)), generation: 7, expectedOffset: -1)
-        b.add(message(partition: 0, offset: 12, value: scan("d", detectedAt: "2026-03-13T00:00:00+02:00")), generation: 7, expectedOffset: 10)
+            .replacingOccurrences(of: "1.5", with: "\"1.5\"").utf8)), generation: 7, expected: .uncommitted)
+        b.add(message(partition: 0, offset: 12, value: scan("d", detectedAt: "2026-03-13T00:00:00+02:00")), generation: 7, expected: .at(10))
         #expect(b.count == 5)
         return b.seal()
     }
@@ -61,9 +61,9 @@ import TestSupport
         #expect(batch.keyId == "630dcd29")
         // p1's last message is a dead letter: it still advances the offset, but has no event time.
         #expect(batch.spans == [
-            PartitionSpan(partition: Self.p0, generation: 7, startOffset: 10, nextOffset: 13,
+            PartitionSpan(partition: Self.p0, generation: 7, startOffset: .at(10), nextOffset: 13,
                           maxEventTime: Self.t("2026-03-14T06:00:00Z")),
-            PartitionSpan(partition: Self.p1, generation: 7, startOffset: -1, nextOffset: 7,
+            PartitionSpan(partition: Self.p1, generation: 7, startOffset: .uncommitted, nextOffset: 7,
                           maxEventTime: Self.t("2026-03-20T00:00:00Z")),
         ])
     }
@@ -111,10 +111,10 @@ import TestSupport
 
     @Test func aLaterRecordWithTheSameKeyReplacesTheEarlierRow() throws {
         let b = try Self.builder()
-        b.add(Self.message(partition: 0, offset: 1, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 1)
-        b.add(Self.message(partition: 0, offset: 2, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 1)
+        b.add(Self.message(partition: 0, offset: 1, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expected: .at(1))
+        b.add(Self.message(partition: 0, offset: 2, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expected: .at(1))
         // Same scan and resource as offset 1: one statement cannot update a row twice, the last wins.
-        b.add(Self.message(partition: 0, offset: 3, value: Self.scan("a", detectedAt: "2026-03-15T06:00:00Z")), generation: 1, expectedOffset: 1)
+        b.add(Self.message(partition: 0, offset: 3, value: Self.scan("a", detectedAt: "2026-03-15T06:00:00Z")), generation: 1, expected: .at(1))
         #expect(b.count == 3)
         #expect(b.rows == 2)
         let batch = b.seal()
@@ -130,7 +130,7 @@ import TestSupport
             {"cloud_account_id":"1","provider":"aws","resource_id":"r","metric":"m",
              "points":[{"ts":"2026-03-09T00:00:00Z","value":1},{"ts":"2026-03-11T00:00:00Z","value":2},{"ts":"2026-03-09T00:00:00Z","value":3}]}
             """
-        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expectedOffset: 0)
+        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expected: .at(0))
         // Two distinct points (the repeated time stamp keeps its last value).
         #expect(b.count == 1 && b.rows == 2)
         #expect(b.bytes > 0)
@@ -140,17 +140,17 @@ import TestSupport
 
     @Test func payloadBytesAreCounted() throws {
         let b = try Self.builder()
-        b.add(Self.message(partition: 0, offset: 0, value: [0x7B, 0x7D]), generation: 1, expectedOffset: 0)
-        b.add(Self.message(partition: 0, offset: 1, value: nil), generation: 1, expectedOffset: 0)
-        b.add(Self.message(partition: 0, offset: 2, value: [0x20, 0x20, 0x20]), generation: 1, expectedOffset: 0)
+        b.add(Self.message(partition: 0, offset: 0, value: [0x7B, 0x7D]), generation: 1, expected: .at(0))
+        b.add(Self.message(partition: 0, offset: 1, value: nil), generation: 1, expected: .at(0))
+        b.add(Self.message(partition: 0, offset: 2, value: [0x20, 0x20, 0x20]), generation: 1, expected: .at(0))
         #expect(b.seal().payloadBytes == 5)
     }
 
     @Test func tombstonesAndUnknownTopicsAreDeadLetters() throws {
         let b = try Self.builder()
-        b.add(Self.message(partition: 2, offset: 100, value: nil, key: nil), generation: 3, expectedOffset: 100)
+        b.add(Self.message(partition: 2, offset: 100, value: nil, key: nil), generation: 3, expected: .at(100))
         b.add(Self.message("other.topic", partition: 0, offset: 1, value: Self.scan("x", detectedAt: "2026-03-14T06:00:00Z")),
-              generation: 3, expectedOffset: 1)
+              generation: 3, expected: .at(1))
         let batch = b.seal()
         let reasons = batch.items.map { item -> String? in
             if case .deadLetter(let d) = item.outcome { return d.rejection.description }
@@ -172,8 +172,8 @@ import TestSupport
             {"cloud_account_id":"1","provider":"aws","resource_id":"r","metric":"m",
              "points":[{"ts":"2026-03-09T00:00:00Z","value":1},{"ts":"2026-03-11T00:00:00Z","value":2},{"ts":"2026-03-10T00:00:00Z","value":3}]}
             """
-        b.add(Self.message(Self.actionTopic, partition: 0, offset: 0, value: Array(action.utf8)), generation: 1, expectedOffset: 0)
-        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expectedOffset: 0)
+        b.add(Self.message(Self.actionTopic, partition: 0, offset: 0, value: Array(action.utf8)), generation: 1, expected: .at(0))
+        b.add(Self.message(Self.metricTopic, partition: 0, offset: 0, value: Array(metrics.utf8)), generation: 1, expected: .at(0))
         let batch = b.seal()
         #expect(batch.items.map(\.eventTime) == [Self.t("2026-03-05T00:00:00Z"), Self.t("2026-03-11T00:00:00Z")])
         #expect(batch.spans.map(\.maxEventTime) == [Self.t("2026-03-05T00:00:00Z"), Self.t("2026-03-11T00:00:00Z")])
@@ -181,23 +181,23 @@ import TestSupport
 
     @Test func sealStartsANewBatch() throws {
         let b = try Self.builder()
-        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 10)
+        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expected: .at(10))
         let first = b.seal()
         #expect(first.items.count == 1)
         #expect(b.count == 0)
         let empty = b.seal()
         #expect(empty.isEmpty && empty.spans.isEmpty && empty.payloadBytes == 0)
         // The next span starts where the caller says PostgreSQL now stands.
-        b.add(Self.message(partition: 0, offset: 11, value: Self.scan("b", detectedAt: "2026-03-14T07:00:00Z")), generation: 1, expectedOffset: 11)
+        b.add(Self.message(partition: 0, offset: 11, value: Self.scan("b", detectedAt: "2026-03-14T07:00:00Z")), generation: 1, expected: .at(11))
         let second = b.seal()
-        #expect(second.spans.map(\.startOffset) == [11])
+        #expect(second.spans.map(\.startOffset) == [.at(11)])
         #expect(second.spans.map(\.nextOffset) == [12])
     }
 
     @Test func discardDropsPartitionsBeforeSealing() throws {
         let b = try Self.builder()
-        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 10)
-        b.add(Self.message(partition: 1, offset: 20, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expectedOffset: 20)
+        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expected: .at(10))
+        b.add(Self.message(partition: 1, offset: 20, value: Self.scan("b", detectedAt: "2026-03-14T06:00:00Z")), generation: 1, expected: .at(20))
         b.discard([Self.p0])
         #expect(b.count == 1)
         let batch = b.seal()
@@ -229,7 +229,7 @@ import TestSupport
             }
             if let second {
                 // Contiguity: the second part starts exactly where the first part ends.
-                #expect(second.startOffset == (first?.nextOffset ?? span.startOffset), "split \(count) \(span.partition)")
+                #expect(second.startOffset == (first.map { .at($0.nextOffset) } ?? span.startOffset), "split \(count) \(span.partition)")
                 #expect(second.nextOffset == span.nextOffset)
                 #expect(second.generation == span.generation)
             } else {
@@ -256,9 +256,9 @@ import TestSupport
         let batch = try Self.twoPartitionBatch()
         let (a, b) = batch.split(at: 2)  // p0@10, p1@5 | p0@11, p1@6, p0@12
         #expect(a.spans.map(\.partition) == [Self.p0, Self.p1])
-        #expect(a.spans.map(\.startOffset) == [10, -1])
+        #expect(a.spans.map(\.startOffset) == [.at(10), .uncommitted])
         #expect(a.spans.map(\.nextOffset) == [11, 6])
-        #expect(b.spans.map(\.startOffset) == [11, 6])
+        #expect(b.spans.map(\.startOffset) == [.at(11), .at(6)])
         #expect(b.spans.map(\.nextOffset) == [13, 7])
         #expect(a.spans[0].maxEventTime == Self.t("2026-03-14T06:00:00Z"))
         #expect(b.spans[0].maxEventTime == Self.t("2026-03-12T22:00:00Z"))
@@ -267,9 +267,9 @@ import TestSupport
         // Splitting a part again keeps the chain.
         let (b1, b2) = b.split(at: 1)  // p0@11 | p1@6, p0@12
         #expect(b1.spans.map(\.partition) == [Self.p0])
-        #expect(b1.spans.map(\.startOffset) == [11] && b1.spans.map(\.nextOffset) == [12])
-        #expect(b2.spans.first { $0.partition == Self.p0 }?.startOffset == 12)
-        #expect(b2.spans.first { $0.partition == Self.p1 }?.startOffset == 6)
+        #expect(b1.spans.map(\.startOffset) == [.at(11)] && b1.spans.map(\.nextOffset) == [12])
+        #expect(b2.spans.first { $0.partition == Self.p0 }?.startOffset == .at(12))
+        #expect(b2.spans.first { $0.partition == Self.p1 }?.startOffset == .at(6))
     }
 
     @Test func splitAtTheEnds() throws {

@@ -8,15 +8,15 @@ import TestSupport
 
 /// SPEC §5: a stale instance cannot commit once another instance claimed the partition.
 @Suite(.serialized) struct FencingTests {
-    func batch(_ key: HMACKey, partition tp: TopicPartition, generation: Int64, start: Int64, offsets: ClosedRange<Int64>) throws -> PreparedBatch {
+    func batch(_ key: HMACKey, partition tp: TopicPartition, generation: Int64, start: NextOffset, offsets: ClosedRange<Int64>) throws -> PreparedBatch {
         let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: key, regions: try TestEnvironment.regions()),
                                    topicNames: ["cloudwaste.scan-resources.v1": .scanResources])
         var expected = start
         for o in offsets {
             let json = "{\"event_id\":\"e\(o)\",\"scan_id\":\"s\(o)\",\"detected_at\":\"2026-05-01T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"123456789012\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-\(o)\",\"scenario\":\"unattached\",\"confidence\":\"high\",\"estimated_monthly_cost\":10}"
             builder.add(KafkaMessage(topic: tp.topic, partition: tp.partition, offset: o, key: nil, value: Array(json.utf8)),
-                        generation: generation, expectedOffset: expected)
-            expected = o + 1
+                        generation: generation, expected: expected)
+            expected = .at(o + 1)
         }
         return builder.seal()
     }
@@ -35,25 +35,25 @@ import TestSupport
         let writerB = BatchWriter(connection: try PostgresConnection(connectionString: url), settings: .init(config: config))
 
         let claimA = try #require(try storeA.claim([tp])[tp])
-        #expect(claimA.nextOffset == nil)
-        guard case .committed = try writerA.write(try batch(key, partition: tp, generation: claimA.generation, start: -1, offsets: 0...9)) else {
+        #expect(claimA.nextOffset == .uncommitted)
+        guard case .committed = try writerA.write(try batch(key, partition: tp, generation: claimA.generation, start: .uncommitted, offsets: 0...9)) else {
             Issue.record("owner's first batch must commit"); return
         }
         // A rebalance moves the partition to B, while A still holds a batch for offsets 10...19.
         let claimB = try #require(try storeB.claim([tp])[tp])
-        #expect(claimB.nextOffset == 10)
+        #expect(claimB.nextOffset == .at(10))
         #expect(claimB.generation == claimA.generation + 1)
-        let zombie = try writerA.write(try batch(key, partition: tp, generation: claimA.generation, start: 10, offsets: 10...19))
+        let zombie = try writerA.write(try batch(key, partition: tp, generation: claimA.generation, start: .at(10), offsets: 10...19))
         guard case .fenced(let fenced) = zombie else { Issue.record("zombie batch must be fenced"); return }
         #expect(fenced == [tp])
         #expect(try TableChecksums.count(setup, "ml_training_data") == 10)
         // The new owner processes the same records exactly once.
-        guard case .committed = try writerB.write(try batch(key, partition: tp, generation: claimB.generation, start: 10, offsets: 10...19)) else {
+        guard case .committed = try writerB.write(try batch(key, partition: tp, generation: claimB.generation, start: .at(10), offsets: 10...19)) else {
             Issue.record("new owner's batch must commit"); return
         }
         #expect(try TableChecksums.count(setup, "ml_training_data") == 20)
         // A batch that does not start where PostgreSQL stands is rejected too (no gap, no overlap).
-        let overlapping = try writerB.write(try batch(key, partition: tp, generation: claimB.generation, start: 15, offsets: 15...25))
+        let overlapping = try writerB.write(try batch(key, partition: tp, generation: claimB.generation, start: .at(15), offsets: 15...25))
         guard case .fenced = overlapping else { Issue.record("overlapping batch must be rejected"); return }
         #expect(try setup.execute("SELECT next_offset FROM stream_offsets").int(0, 0) == 20)
     }

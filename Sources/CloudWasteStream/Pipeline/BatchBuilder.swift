@@ -7,7 +7,7 @@ import CloudWastePostgres
 /// in one batch are reduced to the last one (one statement cannot update a row twice). Owned by
 /// the consumer thread: messages are added in partition order.
 public final class BatchBuilder {
-    /// Prepares the messages given to `add(_:generation:expectedOffset:)` (the consumer loop
+    /// Prepares the messages given to `add(_:generation:expected:)` (the consumer loop
     /// prepares a poll's messages in parallel and hands in the results instead).
     public let preparer: RecordPreparer
     private let keyId: String
@@ -42,14 +42,14 @@ public final class BatchBuilder {
     /// Encoded rows plus the raw bytes kept for dead letters.
     public var bytes: Int { tables.reduce(0) { $0 + $1.byteCount } + deadLetterBytes }
 
-    /// Adds one message of a partition owned at `generation`; `expectedOffset` is where
-    /// PostgreSQL's offset stands for this partition when this span started.
-    public func add(_ message: KafkaMessage, generation: Int64, expectedOffset: Int64) {
-        add(message, prepared: preparer.prepare(message), generation: generation, expectedOffset: expectedOffset)
+    /// Adds one message of a partition owned at `generation`; `expected` is where PostgreSQL's
+    /// offset stands for this partition when this span started.
+    public func add(_ message: KafkaMessage, generation: Int64, expected: NextOffset) {
+        add(message, prepared: preparer.prepare(message), generation: generation, expected: expected)
     }
 
     /// Adds one message whose record was prepared already (by a preparer with the same key).
-    public func add(_ message: KafkaMessage, prepared: PreparedRecord, generation: Int64, expectedOffset: Int64) {
+    public func add(_ message: KafkaMessage, prepared: PreparedRecord, generation: Int64, expected: NextOffset) {
         let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
         let index = items.count
         if openedAt == nil { openedAt = .now }
@@ -61,14 +61,14 @@ public final class BatchBuilder {
         case .rejected(let rejection):
             item.outcome = deadLetter(DeadLetter(rejection: rejection, key: message.key, value: message.value), item: index, source: source)
         }
-        let s = span(of: message, generation: generation, expectedOffset: expectedOffset)
+        let s = span(of: message, generation: generation, expected: expected)
         spans[s].nextOffset = message.offset + 1
         if let t = item.eventTime, spans[s].maxEventTime.map({ t > $0 }) ?? true { spans[s].maxEventTime = t }
         items.append(item)
     }
 
-    /// The index of the message's partition span, opened at `expectedOffset` if it is new.
-    private func span(of message: KafkaMessage, generation: Int64, expectedOffset: Int64) -> Int {
+    /// The index of the message's partition span, opened at `expected` if it is new.
+    private func span(of message: KafkaMessage, generation: Int64, expected: NextOffset) -> Int {
         if let last = lastSpan, last.partition == message.partition, last.topic == message.topic { return last.index }
         let tp = message.topicPartition
         let index: Int
@@ -76,7 +76,7 @@ public final class BatchBuilder {
             index = known
         } else {
             index = spans.count
-            spans.append(PartitionSpan(partition: tp, generation: generation, startOffset: expectedOffset,
+            spans.append(PartitionSpan(partition: tp, generation: generation, startOffset: expected,
                                        nextOffset: message.offset + 1, maxEventTime: nil))
             spanIndex[tp] = index
         }

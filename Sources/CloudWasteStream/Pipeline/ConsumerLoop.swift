@@ -13,12 +13,6 @@ import Logging
 /// while the group keeps being served. Created on, and owned by, its thread; it is also the
 /// rebalance listener, which librdkafka calls on this same thread inside `poll` and `close`.
 final class ConsumerLoop: KafkaRebalanceListener {
-    private struct Owned {
-        var generation: Int64
-        /// Next offset to add (-1: none committed yet, start where librdkafka starts).
-        var expected: Int64
-    }
-
     private let config: StreamConfig
     private let options: StreamPipeline.Options
     private let state: PipelineState
@@ -33,11 +27,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private let preparation: ParallelPreparation
     private let policy: BatchPolicy
 
-    private var owned: [TopicPartition: Owned] = [:]
-    private var needsClaim = Set<TopicPartition>()
-    private var gapChecked: [TopicPartition: Int64] = [:]
-    /// Partitions re-seeked while handling the current poll: its remaining messages are stale.
-    private var reseeked = Set<TopicPartition>()
+    /// Each assigned partition's state: claimed or not, held for privacy, where it stands.
+    private var partitions: PartitionStates
     /// A sealed batch per lane that its stuck writer has no room for yet (its partitions are paused).
     private var held: [PreparedBatch?]
     private var decodeTime = Duration.zero
@@ -49,13 +40,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var firstRecordAt: Date?
     private var everAssigned = false
     private let startedAt = Date()
-    /// Stall watchdog: where each lagging partition stood at the last check, and since when.
-    private var stalled: [TopicPartition: (expected: Int64, since: Date)] = [:]
-    /// Data partitions held back until the privacy requests published before their assignment are applied.
+    /// Decides which data partitions wait for the privacy requests at an assignment, and when
+    /// the wait is over.
     private var privacyCatchUp: PrivacyCatchUp
-    /// Where a held partition without committed history is to be read again: messages fetched
-    /// before its pause took effect are skipped until it is released.
-    private var readAgainFrom: [TopicPartition: Int64] = [:]
 
     init(config: StreamConfig, key: HMACKey, regions: RegionTable, options: StreamPipeline.Options, lanes: [WriterLane],
          state: PipelineState, metrics: PipelineMetrics, logger: Logger) throws {
@@ -70,6 +57,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                                         timeoutSeconds: config.privacyCatchUpSeconds,
                                         startsAtEnd: config.startOffsetWithoutHistory == KafkaOffset.end)
         held = lanes.map { _ in nil }
+        partitions = PartitionStates(lanes: lanes.count, startWithoutHistory: config.startOffsetWithoutHistory)
         offsetsDB = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         offsets = OffsetStore(connection: offsetsDB, schema: config.postgresSchema, groupId: config.groupId, owner: options.instanceName)
         var consumerConfig = config.kafkaConfig
@@ -111,7 +99,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         var lastCatchUpCheck = Date.distantPast
         while !state.isStopping {
             handleFenced()
-            if !needsClaim.isEmpty { claimPending() }
+            claimPending()
             releaseHeldBatches()
             let anyOpen = builders.contains { $0.count > 0 }
             let messages: [KafkaMessage]
@@ -123,14 +111,14 @@ final class ConsumerLoop: KafkaRebalanceListener {
             }
             let started = ContinuousClock.now
             let waitedBefore = waitTime
-            preparation.forEach(messages, wanted: { owned[$0.topicPartition] != nil && !privacyCatchUp.holds($0.topicPartition) }) {
+            preparation.forEach(messages, wanted: { partitions.isReading($0.topicPartition) }) {
                 add($0, prepared: $1)
             }
             decodeTime += (ContinuousClock.now - started) - (waitTime - waitedBefore)
-            reseeked.removeAll()
+            partitions.pollHandled()
             if !messages.isEmpty { lastRecordAt = Date() }
             sealReadyBatches()
-            if !privacyCatchUp.held.isEmpty && Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 {
+            if Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 {
                 checkPrivacyCatchUp()
                 lastCatchUpCheck = Date()
             }
@@ -164,40 +152,30 @@ final class ConsumerLoop: KafkaRebalanceListener {
         offsetsDB.close()
     }
 
-    /// Adds a message to its lane's open batch, unless it is not ours to add now (not owned, held,
-    /// fetched before a seek, or after a gap it re-reads). `prepared` is its record if prepared.
+    /// Adds a message to its lane's open batch, unless it is not ours to add now (`PartitionStates`
+    /// decides). `prepared` is its record if prepared.
     private func add(_ m: KafkaMessage, prepared: PreparedRecord?) {
         let tp = m.topicPartition
-        guard var own = owned[tp] else { return }  // not ours (yet): it will be re-read after the claim
-        if reseeked.contains(tp) { return }  // the rest of this poll for a partition just re-seeked
-        if privacyCatchUp.holds(tp) {
-            if own.expected < 0 && readAgainFrom[tp] == nil { readAgainFrom[tp] = m.offset }
+        switch partitions.message(tp, offset: m.offset) {
+        case .skip:
             return
-        }
-        if own.expected >= 0 && m.offset < own.expected { return }  // fetched before a seek
-        if own.expected >= 0 && m.offset > own.expected && gapChecked[tp] != own.expected {
-            // Never skip silently: re-read from where we stand once. If the same gap comes back it
-            // is real (compaction, transaction markers, retention) and is accepted.
-            gapChecked[tp] = own.expected
-            logger.info("offset gap on \(tp): expected \(own.expected), got \(m.offset); re-reading")
-            try? consumer.seek(tp, to: own.expected)
-            reseeked.insert(tp)
-            return
-        }
-        let i = lane(of: tp)
-        let builder = builders[i]
-        if firstRecordAt == nil { firstRecordAt = Date() }
-        if let prepared {
-            builder.add(m, prepared: prepared, generation: own.generation, expectedOffset: own.expected)
-        } else {
-            builder.add(m, generation: own.generation, expectedOffset: own.expected)
-        }
-        own.expected = m.offset + 1
-        owned[tp] = own
-        consumedSinceReport += 1
-        recordsIn(m.topic).increment()
-        if held[i] == nil && policy.isFull(records: builder.count, rows: builder.rows, bytes: builder.bytes) {
-            seal(i, force: false)
+        case .reread(let offset):
+            logger.info("offset gap on \(tp): got \(m.offset), re-reading from \(offset)")
+            try? consumer.seek(tp, to: offset)
+        case .add(let generation, let expected):
+            let i = lane(of: tp)
+            let builder = builders[i]
+            if firstRecordAt == nil { firstRecordAt = Date() }
+            if let prepared {
+                builder.add(m, prepared: prepared, generation: generation, expected: expected)
+            } else {
+                builder.add(m, generation: generation, expected: expected)
+            }
+            consumedSinceReport += 1
+            recordsIn(m.topic).increment()
+            if held[i] == nil && policy.isFull(records: builder.count, rows: builder.rows, bytes: builder.bytes) {
+                seal(i, force: false)
+            }
         }
     }
 
@@ -227,7 +205,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         if force, let batch = held[i] {
             lanes[i].queue.put(batch)
             held[i] = nil
-            resume(lane: i)
+            execute(partitions.laneHasRoom(i))
         }
         let builder = builders[i]
         guard builder.count > 0 else { return }
@@ -244,9 +222,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
             return
         }
         held[i] = batch
-        let paused = owned.keys.filter { lane(of: $0) == i }
-        consumer.pause(paused)
-        logger.info("writer \(i) is stuck; pausing its \(paused.count) partitions until it has room")
+        execute(partitions.laneStuck(i))
+        logger.info("writer \(i) is stuck; pausing its partitions until it has room")
     }
 
     /// Queues held batches whose writer has room again and resumes their partitions.
@@ -254,66 +231,53 @@ final class ConsumerLoop: KafkaRebalanceListener {
         for i in lanes.indices where held[i] != nil && lanes[i].queue.hasRoom {
             lanes[i].queue.put(held[i]!)
             held[i] = nil
-            resume(lane: i)
+            execute(partitions.laneHasRoom(i))
         }
-    }
-
-    private func resume(lane i: Int) {
-        resume(Set(owned.keys.filter { lane(of: $0) == i }))
-    }
-
-    /// Whether a partition may be read now: not waiting for a claim, for the privacy catch-up, or
-    /// for room behind its writer.
-    private func mayRead(_ tp: TopicPartition) -> Bool {
-        !needsClaim.contains(tp) && !privacyCatchUp.holds(tp) && held[lane(of: tp)] == nil
-    }
-
-    /// Resumes those of `partitions` that may be read, at exactly where this loop stands
-    /// (librdkafka 2.0 may resume elsewhere; `add` skips or re-reads anything that does not line up).
-    private func resume(_ partitions: Set<TopicPartition>) {
-        let mine = owned.filter { partitions.contains($0.key) && mayRead($0.key) }
-        guard !mine.isEmpty else { return }
-        consumer.resume(Array(mine.keys))
-        var positions: [TopicPartition: Int64] = [:]
-        for (tp, own) in mine {
-            if own.expected >= 0 { positions[tp] = own.expected } else if let first = readAgainFrom[tp] { positions[tp] = first }
-            readAgainFrom[tp] = nil
-        }
-        guard !positions.isEmpty else { return }
-        do { try consumer.seek(positions, timeoutMs: 0) } catch { logger.warning("seek after resume failed", metadata: ["error": "\(error)"]) }
     }
 
     /// Releases the held data partitions once the privacy requests before their assignment are applied.
     private func checkPrivacyCatchUp() {
-        let released = privacyCatchUp.check(consumer: consumer, offsets: offsets, logger: logger)
-        if !released.isEmpty { resume(released) }
+        let held = partitions.heldForPrivacy
+        guard held > 0, privacyCatchUp.check(held: held, consumer: consumer, offsets: offsets, logger: logger) else { return }
+        execute(partitions.privacyCaughtUp())
+    }
+
+    /// Carries out what `PartitionStates` decided. A seek that must wait and fails throws (the
+    /// caller retries the claim).
+    private func execute(_ actions: [PartitionStates.Action]) {
+        do { try executeThrowing(actions) } catch { logger.warning("seek failed; will retry", metadata: ["error": "\(error)"]) }
+    }
+
+    private func executeThrowing(_ actions: [PartitionStates.Action]) throws {
+        for action in actions {
+            switch action {
+            case .pause(let tps): consumer.pause(Array(tps))
+            case .resume(let tps): consumer.resume(Array(tps))
+            case .seek(let positions, let wait): try consumer.seek(positions, timeoutMs: wait ? 5000 : 0)
+            case .discard(let tps): for builder in builders { builder.discard(tps) }
+            }
+        }
     }
 
     // MARK: - Ownership
 
     private func handleFenced() {
-        let fenced = state.takeFenced().filter { owned[$0.key]?.generation == $0.value }
-        guard !fenced.isEmpty else { return }
-        let partitions = Set(fenced.keys)
-        for builder in builders { builder.discard(partitions) }
-        for tp in partitions { owned[tp] = nil }
-        needsClaim.formUnion(partitions.filter { consumer.assignment.contains($0) })
-        consumer.pause(Array(partitions))
+        let fenced = state.takeFenced()
+        if !fenced.isEmpty { execute(partitions.fenced(fenced)) }
     }
 
     /// Claims partitions whose claim failed or was fenced, then seeks them to PostgreSQL's offset.
     private func claimPending() {
-        let pending = needsClaim.filter { consumer.assignment.contains($0) }
-        needsClaim = pending
+        let pending = partitions.partitionsToClaim
         guard !pending.isEmpty else { return }
         do {
-            let claims = try offsets.claim(Array(pending))
-            for (tp, claim) in claims {
-                try consumer.seek(tp, to: claim.nextOffset ?? config.startOffsetWithoutHistory)
-                owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
-                needsClaim.remove(tp)
+            let claims = try offsets.claim(pending)
+            do {
+                try executeThrowing(partitions.claimed(claims))
+            } catch {
+                partitions.unclaim(Set(claims.keys))
+                throw error
             }
-            consumer.resume(claims.keys.filter(mayRead))
             logger.info("re-claimed \(claims.count) partitions")
             logger.debug("re-claimed partitions", metadata: ["partitions": "\(claims.keys.sorted().map(\.description).joined(separator: ","))"])
         } catch {
@@ -323,54 +287,38 @@ final class ConsumerLoop: KafkaRebalanceListener {
         }
     }
 
-    func partitionsAssigned(_ partitions: [TopicPartition]) -> (offsets: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+    func partitionsAssigned(_ assigned: [TopicPartition]) -> (offsets: [TopicPartition: Int64], paused: Set<TopicPartition>) {
         everAssigned = true
-        let heldBack = privacyCatchUp.hold(partitions)
+        let heldBack = privacyCatchUp.hold(assigned, waiting: partitions.heldForPrivacy > 0)
         if !heldBack.isEmpty {
             logger.info("holding \(heldBack.count) data partitions until the privacy requests published before this assignment are applied")
         }
         do {
-            let claims = try offsets.claim(partitions)
-            var out: [TopicPartition: Int64] = [:]
-            for (tp, claim) in claims {
-                owned[tp] = Owned(generation: claim.generation, expected: claim.nextOffset ?? -1)
-                out[tp] = claim.nextOffset ?? config.startOffsetWithoutHistory
-            }
+            let claims = try offsets.claim(assigned)
             state.status.withLock { $0.kafkaJoined = true }
-            let paused = Set(partitions.filter { held[lane(of: $0)] != nil }).union(heldBack)
-            return (out, paused)
+            return partitions.assigned(assigned, claims: claims, privacyHeld: heldBack)
         } catch {
             logger.warning("cannot claim assigned partitions in PostgreSQL; they stay paused until it answers", metadata: ["error": "\(error)"])
             try? offsets.reconnect()
-            needsClaim.formUnion(partitions)
-            return ([:], Set(partitions))
+            return partitions.assigned(assigned, claims: nil, privacyHeld: heldBack)
         }
     }
 
-    func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
-        let revoked = Set(partitions)
+    func partitionsRevoked(_ revokedList: [TopicPartition], lost: Bool) {
+        let revoked = Set(revokedList)
         let affected = Set(revoked.map(lane(of:)))
-        if lost {
-            // Another member owns them already: whatever is uncommitted will be fenced anyway.
-            for builder in builders { builder.discard(revoked) }
-        } else {
+        if !lost {
             // Commit what was read from these partitions before they move (bounded: a late commit
-            // is still safe, because the new owner's claim fences it).
+            // is still safe, because the new owner's claim fences it). Lost: another member owns
+            // them already, and whatever is uncommitted will be fenced anyway.
             for i in affected { seal(i, force: true) }
             let wait = min(30, state.secondsLeft(margin: .seconds(7)))
             for i in affected where !lanes[i].queue.waitUntilDrained(timeout: wait) {
                 logger.warning("revocation: writer \(i) did not drain within \(Int(wait)) s; its batch will be fenced if the new owner claimed first")
             }
         }
-        for tp in partitions {
-            owned[tp] = nil
-            needsClaim.remove(tp)
-            gapChecked[tp] = nil
-            stalled[tp] = nil
-            readAgainFrom[tp] = nil
-        }
+        partitions.revoked(revoked)
         for builder in builders { builder.discard(revoked) }
-        privacyCatchUp.forget(revoked)
     }
 
     // MARK: - Housekeeping (once a second)
@@ -399,16 +347,16 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     /// Commits PostgreSQL's committed positions to Kafka too, so lag tools see progress.
     private func commitKafkaOffsets() {
-        let committed = state.takeCommittedOffsets().filter { owned[$0.key] != nil }
+        let committed = state.takeCommittedOffsets().filter { partitions.owns($0.key) }
         if !committed.isEmpty { consumer.commit(committed) }
     }
 
     /// Records left per owned partition, where librdkafka knows the high watermark.
     private func updateLag() -> [TopicPartition: Int64] {
         var lag: [TopicPartition: Int64] = [:]
-        for (tp, own) in owned {
+        for (tp, next) in partitions.owned {
             if let (_, high) = consumer.cachedWatermarks(tp) {
-                let l = max(0, high - max(own.expected, 0))
+                let l = max(0, high - next.offsetOrZero)
                 lag[tp] = l
                 metrics.partitionLag(topic: tp.topic, partition: tp.partition).set(Double(l))
             }
@@ -431,43 +379,20 @@ final class ConsumerLoop: KafkaRebalanceListener {
         return lag
     }
 
-    /// A partition that has records to read (or was never fetched) but delivered none for
-    /// `partitionStallSeconds` is re-seeked to where we stand and resumed. librdkafka 2.0 can
-    /// leave a partition idle after a lost session (brokers down longer than session.timeout.ms,
-    /// then a rejoin); nothing is lost by re-seeking, because positions come from our own state.
+    /// Partitions with records to read that delivered none for `partitionStallSeconds` are
+    /// re-sought to where this loop stands and resumed (`PartitionStates.stalled`). Nothing is
+    /// lost by re-seeking: positions come from our own state.
     private func restartStalledPartitions(lag: [TopicPartition: Int64]) {
-        let now = Date()
-        var restart: [TopicPartition: Int64] = [:]
-        for (tp, own) in owned {
-            // Started at the end on purpose (auto.offset.reset=latest) and nothing new yet.
-            if own.expected < 0 && config.startOffsetWithoutHistory == KafkaOffset.end { continue }
-            // No lag figure means librdkafka has no watermarks: it has not fetched the partition
-            // at all since it was assigned, which counts as lagging too. A lane that is full or
-            // held back is not stalled: it waits for its writer.
-            let i = lane(of: tp)
-            guard (lag[tp] ?? 1) > 0, held[i] == nil, lanes[i].queue.hasRoom, !privacyCatchUp.holds(tp) else {
-                stalled[tp] = nil
-                continue
-            }
-            if let s = stalled[tp], s.expected == own.expected {
-                if now.timeIntervalSince(s.since) >= config.partitionStallSeconds {
-                    restart[tp] = own.expected >= 0 ? own.expected : config.startOffsetWithoutHistory
-                    stalled[tp] = (own.expected, now)
-                }
-            } else {
-                stalled[tp] = (own.expected, now)
-            }
-        }
-        for tp in stalled.keys where owned[tp] == nil { stalled[tp] = nil }
+        let restart = partitions.stalled(now: Date().timeIntervalSinceReferenceDate, lag: lag,
+                                         laneHasRoom: { self.lanes[$0].queue.hasRoom }, stallSeconds: config.partitionStallSeconds)
         guard !restart.isEmpty else { return }
         let positions = consumer.positions(Array(restart.keys))
         logger.warning("partitions with records to read delivered none; re-seeking them", metadata: [
-            "partitions": "\(restart.keys.sorted().map { "\($0)@\(restart[$0]!) (librdkafka position \(positions[$0] ?? -1))" }.joined(separator: ", "))",
+            "partitions": "\(restart.keys.sorted().map { "\($0)@\(restart[$0]!) (librdkafka position \(positions[$0].map(String.init) ?? "none"))" }.joined(separator: ", "))",
             "stall_seconds": "\(config.partitionStallSeconds)",
         ])
         metrics.partitionRestarts.increment(by: restart.count)
-        consumer.resume(Array(restart.keys))
-        do { try consumer.seek(restart, timeoutMs: 0) } catch { logger.warning("re-seek of stalled partitions failed; will retry", metadata: ["error": "\(error)"]) }
+        execute([.resume(Set(restart.keys)), .seek(restart, wait: false)])
     }
 
     // MARK: - --until-idle
@@ -483,11 +408,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
               held.allSatisfy({ $0 == nil }), lanes.allSatisfy({ $0.queue.isDrained }) else { return false }
         let assignment = consumer.assignment
         if assignment.isEmpty { return everAssigned && Date().timeIntervalSince(startedAt) >= max(seconds, 30) }
-        guard needsClaim.isEmpty else { return false }
+        guard partitions.partitionsToClaim.isEmpty else { return false }
+        let owned = partitions.owned
         for tp in assignment {
-            guard let own = owned[tp] else { return false }
+            guard let next = owned[tp] else { return false }
             guard let (_, high) = consumer.cachedWatermarks(tp) else { return false }
-            if max(own.expected, 0) < high { return false }
+            if next.offsetOrZero < high { return false }
         }
         return true
     }

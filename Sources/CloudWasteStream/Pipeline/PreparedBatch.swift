@@ -21,8 +21,8 @@ public struct SourcePosition: Hashable, Sendable {
 public struct PartitionSpan: Sendable, Equatable {
     public var partition: TopicPartition
     public var generation: Int64
-    /// Next offset PostgreSQL must hold now (-1: nothing committed yet).
-    public var startOffset: Int64
+    /// Where PostgreSQL must stand now for this span to be the next one.
+    public var startOffset: NextOffset
     /// Next offset to store after this batch.
     public var nextOffset: Int64
     /// Latest event time seen in this span (for the window watermark).
@@ -114,10 +114,10 @@ public struct PreparedBatch: Sendable {
         for span in spans {
             let mine = first.filter { $0.source.topicPartition == span.partition }
             let theirs = second.filter { $0.source.topicPartition == span.partition }
-            let firstNext = mine.last.map { $0.source.offset + 1 } ?? span.startOffset
-            if !mine.isEmpty {
+            let firstNext = mine.last.map { NextOffset.at($0.source.offset + 1) } ?? span.startOffset
+            if let last = mine.last {
                 firstSpans.append(PartitionSpan(partition: span.partition, generation: span.generation,
-                                                startOffset: span.startOffset, nextOffset: firstNext,
+                                                startOffset: span.startOffset, nextOffset: last.source.offset + 1,
                                                 maxEventTime: mine.compactMap(\.eventTime).max()))
             }
             if !theirs.isEmpty || mine.isEmpty {

@@ -10,7 +10,8 @@ import Logging
 /// would depend on the order of reading. "Applied" means that PostgreSQL's stored offset of every
 /// privacy partition reached the high watermark seen at the assignment; privacy partitions are
 /// never held, so the wait always ends, and it is bounded (`pipeline.privacy_catch_up_seconds`).
-/// Owned by the consumer thread.
+/// Which partitions are held is `PartitionStates`' to know; this decides which to hold and when
+/// the wait is over. Owned by the consumer thread.
 struct PrivacyCatchUp {
     /// The privacy topic; nil when this pipeline does not read it (nothing to wait for).
     let topic: String?
@@ -18,7 +19,6 @@ struct PrivacyCatchUp {
     /// Whether a partition without stored history starts at its end (`auto.offset.reset=latest`):
     /// then what it held before is never read, and is not waited for.
     let startsAtEnd: Bool
-    private(set) var held = Set<TopicPartition>()
     /// Privacy partition → (low, high) watermarks to reach; nil until queried.
     private var targets: [Int32: (low: Int64, high: Int64)]?
     private var since = Date()
@@ -29,32 +29,28 @@ struct PrivacyCatchUp {
         self.startsAtEnd = startsAtEnd
     }
 
-    /// Per message on the consumer thread: nearly always nothing is held, so no hashing then.
-    func holds(_ tp: TopicPartition) -> Bool { !held.isEmpty && held.contains(tp) }
-
-    /// Adds the data partitions of a new assignment; returns them (to be assigned paused).
-    mutating func hold(_ partitions: [TopicPartition]) -> Set<TopicPartition> {
+    /// The data partitions of a new assignment, to be held (assigned paused). The wait now
+    /// covers what was published up to this assignment; it started with the first partitions
+    /// held (`waiting`: some are held already).
+    mutating func hold(_ partitions: [TopicPartition], waiting: Bool) -> Set<TopicPartition> {
         guard let topic else { return [] }
         let data = partitions.filter { $0.topic != topic }
         guard !data.isEmpty else { return [] }
-        if held.isEmpty { since = Date() }
-        held.formUnion(data)
-        targets = nil  // what was published up to this assignment
+        if !waiting { since = Date() }
+        targets = nil
         return Set(data)
     }
 
-    mutating func forget(_ partitions: Set<TopicPartition>) { held.subtract(partitions) }
-
-    /// Checks how far the privacy partitions are applied; returns the partitions to release (all
-    /// held ones) once they are, or once the wait timed out. Errors (a broker or PostgreSQL that
+    /// Checks how far the privacy partitions are applied: true once they are (or the wait timed
+    /// out), when the `held` partitions are to be released. Errors (a broker or PostgreSQL that
     /// does not answer) are retried at the next check.
-    mutating func check(consumer: KafkaConsumer, offsets: OffsetStore, logger: Logger) -> Set<TopicPartition> {
-        guard let topic, !held.isEmpty else { return [] }
+    mutating func check(held: Int, consumer: KafkaConsumer, offsets: OffsetStore, logger: Logger) -> Bool {
+        guard let topic, held > 0 else { return false }
         let waited = Date().timeIntervalSince(since)
         if waited >= timeoutSeconds {
             logger.warning("privacy requests not applied within \(Int(timeoutSeconds)) s of the assignment; reading the data topics anyway (a late opt-in may not re-admit records read before it)",
-                           metadata: ["held_partitions": "\(held.count)"])
-            return releaseAll()
+                           metadata: ["held_partitions": "\(held)"])
+            return true
         }
         do {
             if targets == nil {
@@ -66,21 +62,16 @@ struct PrivacyCatchUp {
             }
             let stored = try offsets.nextOffsets(topic: topic)
             let pending = targets!.filter { p, w in
-                guard let next = stored[p], next >= 0 else { return w.high > w.low && !startsAtEnd }
+                guard let next = stored[p]?.offset else { return w.high > w.low && !startsAtEnd }
                 return next < w.high
             }
-            guard pending.isEmpty else { return [] }
-            logger.info("privacy requests applied up to the assignment; reading \(held.count) data partitions",
+            guard pending.isEmpty else { return false }
+            logger.info("privacy requests applied up to the assignment; reading \(held) data partitions",
                         metadata: ["waited_ms": "\(Int(waited * 1000))"])
-            return releaseAll()
+            return true
         } catch {
             logger.debug("privacy catch-up check failed; retrying", metadata: ["error": "\(error)"])
-            return []
+            return false
         }
-    }
-
-    private mutating func releaseAll() -> Set<TopicPartition> {
-        defer { held.removeAll() }
-        return held
     }
 }

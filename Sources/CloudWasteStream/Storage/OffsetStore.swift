@@ -8,8 +8,8 @@ public import CloudWastePostgres
 /// the consumer thread claims, each writer advances inside its batch transaction.
 public struct OffsetStore {
     public struct Claim: Sendable, Equatable {
-        /// Next offset to read; nil when nothing was ever committed (start from Kafka's position).
-        public var nextOffset: Int64?
+        /// Next offset to read, or nothing committed yet (start where librdkafka starts).
+        public var nextOffset: NextOffset
         public var generation: Int64
     }
 
@@ -42,22 +42,21 @@ public struct OffsetStore {
             """)
         var out: [TopicPartition: Claim] = [:]
         for r in 0..<result.rowCount {
-            let next = Int64(result.int(r, 2)!)
             out[TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!))] =
-                Claim(nextOffset: next < 0 ? nil : next, generation: Int64(result.int(r, 3)!))
+                Claim(nextOffset: NextOffset(stored: Int64(result.int(r, 2)!)), generation: Int64(result.int(r, 3)!))
         }
         return out
     }
 
-    /// The committed next offset of every partition of `topic` in this group that has a row (-1:
-    /// claimed, nothing committed yet), whoever owns it.
-    public func nextOffsets(topic: String) throws -> [Int32: Int64] {
+    /// The committed next offset of every partition of `topic` in this group that has a row,
+    /// whoever owns it.
+    public func nextOffsets(topic: String) throws -> [Int32: NextOffset] {
         let result = try db.query("""
             SELECT partition, next_offset FROM \(unescaped: schema).stream_offsets
              WHERE consumer_group = \(groupId) AND topic = \(topic)
             """)
-        var out: [Int32: Int64] = [:]
-        for r in 0..<result.rowCount { out[Int32(result.int(r, 0)!)] = Int64(result.int(r, 1)!) }
+        var out: [Int32: NextOffset] = [:]
+        for r in 0..<result.rowCount { out[Int32(result.int(r, 0)!)] = NextOffset(stored: Int64(result.int(r, 1)!)) }
         return out
     }
 
@@ -74,7 +73,7 @@ public struct OffsetStore {
                    last_record_at = CASE WHEN v.max_event_time IS NULL THEN so.last_record_at ELSE now() END,
                    updated_at = now()
               FROM unnest(\(sorted.map(\.partition.topic))::text[], \(sorted.map { String($0.partition.partition) })::int[],
-                          \(sorted.map { String($0.generation) })::bigint[], \(sorted.map { String($0.startOffset) })::bigint[],
+                          \(sorted.map { String($0.generation) })::bigint[], \(sorted.map { String($0.startOffset.stored) })::bigint[],
                           \(sorted.map { String($0.nextOffset) })::bigint[],
                           \(PostgresNullableArray(sorted.map { $0.maxEventTime?.postgresText }))::timestamptz[])
                    AS v(topic, partition, generation, start_offset, next_offset, max_event_time)
