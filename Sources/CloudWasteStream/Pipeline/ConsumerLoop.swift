@@ -364,16 +364,16 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let assigned = consumer.assignment.count
         let writers = lanes.map(\.status)
         let diagnosis = assigned == 0 ? consumer.diagnosis : nil
-        let ready = state.status.withLock {
+        let (ready, postgresHealthy) = state.status.withLock {
             $0.lag = lag
             $0.assignedPartitions = assigned
             $0.kafkaJoined = $0.kafkaJoined || assigned > 0
             $0.writers = writers
             $0.kafkaDiagnosis = diagnosis
-            $0.postgresDiagnosis = writers.compactMap(\.lastError).first
-            return $0.ready
+            return ($0.ready, $0.postgresHealthy)
         }
         metrics.ready.set(ready ? 1 : 0)
+        metrics.postgresUp.set(postgresHealthy ? 1 : 0)
         metrics.assignedPartitions.set(Double(assigned))
         if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
         return lag

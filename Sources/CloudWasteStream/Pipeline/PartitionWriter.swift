@@ -87,7 +87,6 @@ final class PartitionWriter {
                 if error is PostgresError {
                     metrics.postgresErrors.increment()
                     metrics.postgresUp.set(0)
-                    state.status.withLock { $0.postgresHealthy = false }
                 }
                 lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
                 let backoff = min(config.retryMaxBackoffSeconds, 0.1 * pow(2, Double(min(attempt, 12))))
@@ -109,13 +108,11 @@ final class PartitionWriter {
         metrics.batchesCommitted.increment()
         metrics.batchRecords.record(Double(batch.items.count))
         metrics.commitSeconds.recordSeconds(seconds)
-        metrics.postgresUp.set(1)
         for (table, n) in counts.rows where n > 0 { metrics.rowsWritten(table: table).increment(by: n) }
         for (_, d) in batch.deadLetters { metrics.deadLetters(reason: d.rejection.code.rawValue).increment() }
         let now = Date()
         state.status.withLock {
             for (stage, s) in counts.stageSeconds { $0.stageSeconds[stage, default: 0] += s }
-            $0.postgresHealthy = true
             $0.recordsCommitted += batch.items.count
             $0.deadLetters += counts.deadLetters
             $0.batchesCommitted += 1

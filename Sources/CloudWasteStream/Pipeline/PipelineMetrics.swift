@@ -53,7 +53,7 @@ public final class PipelineMetrics: Sendable {
         windowsFinalized = counter("cloudwaste_windows_finalized_total", "Months finalized by the watermark (account-months)")
         residentMemory = gauge("process_resident_memory_bytes", "Resident memory of the daemon, VmRSS (bytes)")
         ready = gauge("cloudwaste_ready", "1 when connected to Kafka and PostgreSQL with partitions assigned (boolean)")
-        postgresUp = gauge("cloudwaste_postgres_up", "1 when the last PostgreSQL operation succeeded (boolean)")
+        postgresUp = gauge("cloudwaste_postgres_up", "1 when every writer can write to PostgreSQL: none is retrying a batch (boolean)")
         assignedPartitions = gauge("cloudwaste_assigned_partitions", "Partitions assigned to this instance; 0 while it has none, see /readyz for why (partitions)")
     }
 

@@ -11,12 +11,14 @@ public struct WriterStatus: Sendable, Codable, Equatable {
     public var lastCommitAt: Date?
     /// The last error while retrying (terse: SQLSTATE and the server's primary message).
     public var lastError: String?
+
+    /// Whether this writer can write to PostgreSQL: not retrying a batch it could not write.
+    public var isHealthy: Bool { state != .retrying }
 }
 
 /// What /readyz, /stats and the demo read about a running pipeline.
 public struct PipelineStatus: Sendable {
     public var assignedPartitions = 0
-    public var postgresHealthy = false
     public var kafkaJoined = false
     public var stopping = false
     public var recordsConsumed = 0
@@ -39,15 +41,25 @@ public struct PipelineStatus: Sendable {
     }
     /// The latest Kafka client error (no broker reachable, authentication, unknown topic).
     public var kafkaDiagnosis: String?
-    /// The latest PostgreSQL error of any writer.
-    public var postgresDiagnosis: String?
+
+    /// Every writer can write to PostgreSQL. Each writer's own status says so (one failing writer
+    /// is not hidden by a healthy one: its lane's partitions are not being stored).
+    public var postgresHealthy: Bool { writers.allSatisfy(\.isHealthy) }
+
+    /// The error of a failing writer, else the latest one any writer reported.
+    public var postgresDiagnosis: String? {
+        writers.first { !$0.isHealthy }?.lastError ?? writers.compactMap(\.lastError).first
+    }
 
     public var ready: Bool { assignedPartitions > 0 && postgresHealthy && kafkaJoined && !stopping }
 
     /// Why the pipeline is not ready (nil when it is), for /readyz and the status page.
     public var notReadyReason: String? {
         if stopping { return "stopping" }
-        if !postgresHealthy { return "PostgreSQL not reachable" + (postgresDiagnosis.map { ": \($0)" } ?? "") }
+        if !postgresHealthy {
+            let failing = writers.filter { !$0.isHealthy }.count
+            return "PostgreSQL: \(failing) of \(writers.count) writers cannot write" + (postgresDiagnosis.map { ": \($0)" } ?? "")
+        }
         if assignedPartitions == 0 || !kafkaJoined {
             return "no partitions assigned yet" + (kafkaDiagnosis.map { " (Kafka: \($0))" } ?? "")
         }

@@ -84,7 +84,6 @@ public final class StreamPipeline: Sendable {
         let setup = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         try Migrator(schema: config.postgresSchema).migrate(setup)
         setup.close()
-        state.status.withLock { $0.postgresHealthy = true }
         metrics.postgresUp.set(1)
 
         let startup = StartupGate(threads: 2 + lanes.count)
