@@ -29,6 +29,8 @@ if [ "$status" -ne 0 ]; then
 fi
 echo "== status page in headless Chromium"
 bash scripts/check-status-page.sh
+echo "== alert rules: promtool unit tests, then Prometheus scraping a running daemon"
+bash scripts/check-alert-rules.sh
 echo "== fuzzing the decoder and anonymizer (short run; scripts/fuzz.sh 600 for a long one)"
 bash scripts/fuzz.sh "${CLOUDWASTE_FUZZ_SECONDS:-20}" 2>&1 | tail -4
 echo "== benchmark smoke run (scripts/bench.sh for the real one)"

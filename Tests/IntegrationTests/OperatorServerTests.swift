@@ -45,6 +45,7 @@ import TestSupport
         #expect(Self.waitFor(10) {
             let status = pipeline.status
             return status.assignedPartitions > 0 && status.ready && status.lag.count == status.assignedPartitions
+                && status.windowRecomputes > 0
         })
         DatabaseSnapshotService(state: state, logger: testLogger("test.http")).refreshNow()
         state.sample()
@@ -58,7 +59,8 @@ import TestSupport
                 let metrics = String(buffer: r.body)
                 for name in ["cloudwaste_records_in_total{topic=\"cloudwaste.scan-resources.v1\"}", "cloudwaste_dead_letters_total{reason=",
                              "cloudwaste_commit_seconds_bucket", "cloudwaste_batch_records_count", "cloudwaste_partition_lag{",
-                             "cloudwaste_rows_written_total{table=\"ml_training_data\"}", "cloudwaste_ready 1",
+                             "cloudwaste_rows_written_total{table=\"ml_training_data\"}", "cloudwaste_ready 1", "cloudwaste_postgres_up 1",
+                             "cloudwaste_window_watermark_seconds 17",
                              "# HELP cloudwaste_commit_seconds Time to write and commit one batch (seconds)",
                              "cloudwaste_build_info{librdkafka=\"\(LibrdkafkaVersion.current.text)\",version=\"\(ProductVersion.current)\"} 1"] {
                     #expect(metrics.contains(name), "metrics lack \(name)")

@@ -35,6 +35,7 @@ final class OutputWorker {
     private var lastRetry = ContinuousClock.now - .seconds(3600)
     private var deadLettersFailing = false
     private var pacing: DutyCyclePacing
+    private var lastWatermarkExport = ContinuousClock.now - .seconds(3600)
 
     init(config: StreamConfig, keyId: String, state: PipelineState, inbox: OutputInbox, metrics: PipelineMetrics,
          logger: Logger, writersFinished: @escaping @Sendable () -> Bool) throws {
@@ -113,6 +114,15 @@ final class OutputWorker {
             lastRetry = .now
             republishTrends()
         }
+        exportWatermark()
+    }
+
+    /// The group's event-time watermark as a metric, every 10 s on every instance (whoever
+    /// recomputes): the alert for a month that never finalizes watches it.
+    private func exportWatermark() {
+        guard ContinuousClock.now - lastWatermarkExport >= .seconds(10), db.isConnected else { return }
+        lastWatermarkExport = .now
+        if let watermark = try? windows.watermark() { metrics.windowWatermark.set(Double(watermark.seconds)) }
     }
 
     private func finish() {
@@ -135,6 +145,7 @@ final class OutputWorker {
             windowsUrgent = false
             metrics.lateRecords.increment(by: result.lateRecords)
             metrics.windowsFinalized.increment(by: result.finalizedMonths)
+            if let watermark = result.watermark { metrics.windowWatermark.set(Double(watermark.seconds)) }
             state.status.withLock { $0.windowRecomputes += 1 }
             publish(result.emissions)
         } catch {

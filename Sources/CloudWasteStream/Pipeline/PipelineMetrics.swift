@@ -25,6 +25,7 @@ public final class PipelineMetrics: Sendable {
     let ready: Meter
     let residentMemory: Meter
     let postgresUp: Meter
+    let windowWatermark: Meter
     let assignedPartitions: Meter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -54,6 +55,7 @@ public final class PipelineMetrics: Sendable {
         residentMemory = gauge("process_resident_memory_bytes", "Resident memory of the daemon, VmRSS (bytes)")
         ready = gauge("cloudwaste_ready", "1 when connected to Kafka and PostgreSQL with partitions assigned (boolean)")
         postgresUp = gauge("cloudwaste_postgres_up", "1 when every writer can write to PostgreSQL: none is retrying a batch (boolean)")
+        windowWatermark = gauge("cloudwaste_window_watermark_seconds", "Event-time watermark of the consumer group's cost-trend windows, Unix time; months end once it passes their end plus the grace period (seconds)")
         assignedPartitions = gauge("cloudwaste_assigned_partitions", "Partitions assigned to this instance; 0 while it has none, see /readyz for why (partitions)")
     }
 

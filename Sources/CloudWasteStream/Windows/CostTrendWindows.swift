@@ -37,6 +37,8 @@ public struct CostTrendWindows {
         /// Records that landed in already finalized months.
         public var lateRecords: Int
         public var finalizedMonths: Int
+        /// The event-time watermark the months were finalized against (nil before any record).
+        public var watermark: Timestamp?
     }
 
     let db: PostgresConnection
@@ -169,9 +171,10 @@ public struct CostTrendWindows {
                 """)
             try SessionTables.analyzeTouchedMonths(db)
             let (recomputed, late) = try recomputeTouchedMonths(keyId: keyId)
-            let finalized = try finalizeMonths()
+            let watermark = try watermark()
+            let finalized = try finalizeMonths(watermark: watermark)
             return Recomputed(emissions: TrendEmission.latestPerKey(recomputed + finalized), lateRecords: late,
-                              finalizedMonths: finalized.count)
+                              finalizedMonths: finalized.count, watermark: watermark)
         }
     }
 
@@ -304,27 +307,34 @@ public struct CostTrendWindows {
         return (out, late)
     }
 
-    /// Marks months final once the watermark passed their end plus the grace period. The watermark
-    /// is the smallest latest-event-time over the watermark topics' partitions that saw a record
-    /// within the idle timeout (or the largest, when every partition is idle), minus the allowed
-    /// out-of-orderness. Stored in PostgreSQL, so every instance of the group sees the same one.
-    func finalizeMonths() throws -> [TrendEmission] {
+    /// The event-time watermark: the smallest latest-event-time over the watermark topics'
+    /// partitions that saw a record within the idle timeout (or the largest, when every partition
+    /// is idle), minus the allowed out-of-orderness; nil before any record. Stored in PostgreSQL,
+    /// so every instance of the group sees the same one (and exports it as a metric).
+    public func watermark() throws -> Timestamp? {
         let result = try db.query("""
             WITH parts AS (
                 SELECT max_event_time, last_record_at > now() - make_interval(secs => \(settings.idleTimeoutSeconds)) AS active
                   FROM \(unescaped: s).stream_offsets
                  WHERE consumer_group = \(settings.groupId) AND topic = ANY(\(settings.watermarkTopics)::text[])
                    AND max_event_time IS NOT NULL
-            ), wm AS (
-                SELECT CASE WHEN bool_or(active) THEN min(max_event_time) FILTER (WHERE active) ELSE max(max_event_time) END
-                       - make_interval(mins => \(settings.outOfOrdernessMinutes)) AS watermark
-                  FROM parts
             )
+            SELECT (extract(epoch FROM
+                       CASE WHEN bool_or(active) THEN min(max_event_time) FILTER (WHERE active) ELSE max(max_event_time) END
+                       - make_interval(mins => \(settings.outOfOrdernessMinutes))) * 1000000)::bigint
+              FROM parts
+            """)
+        return result.string(0, 0).flatMap(Int64.init).map { Timestamp(micros: $0) }
+    }
+
+    /// Marks months final once `watermark` passed their end plus the grace period.
+    func finalizeMonths(watermark: Timestamp?) throws -> [TrendEmission] {
+        guard let watermark else { return [] }
+        let result = try db.query("""
             UPDATE \(unescaped: s).cost_trend_data c
                SET finalized = true, revision = c.revision + 1, updated_at = now()
-              FROM wm
-             WHERE NOT c.finalized AND wm.watermark IS NOT NULL
-               AND (c.month + interval '1 month' + make_interval(hours => \(settings.graceHours))) <= wm.watermark
+             WHERE NOT c.finalized
+               AND (c.month + interval '1 month' + make_interval(hours => \(settings.graceHours))) <= \(watermark.postgresText)::timestamptz
             RETURNING encode(c.account_hash, 'hex'), to_char(c.month, 'YYYY-MM-DD'), c.currency, c.revision,
                       \(unescaped: Self.trendJSON)
             """)

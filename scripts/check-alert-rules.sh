@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The shipped alert rules (config/prometheus/): promtool checks them and runs their unit tests,
+# then Debian's Prometheus scrapes a running demo daemon on loopback with the rules loaded, and
+# the target must be up, every rule must load and evaluate, and the one alert this machine must
+# raise (librdkafka 2.0.2 is older than 2.3.0) must fire. Installs Debian's prometheus if it is
+# missing (without starting its service). Run by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  echo "installing prometheus (for the alert-rule checks)…"
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+rules=config/prometheus/cloudwaste-alerts.yml
+promtool check rules "$rules" | grep -E "SUCCESS|FAILED"
+(cd config/prometheus && promtool test rules cloudwaste-alerts.test.yml) | grep -E "SUCCESS|FAILED" | sed 's/^ */unit tests: /'
+
+bin=${CLOUDWASTE_BIN:-.build/debug/cloudwaste-stream}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port); prom_port=$(free_port)
+out=$(mktemp -d)
+chmod 755 "$out"  # the scratch PostgreSQL runs as the postgres user
+"$bin" demo --records 2000 --keep-running --http-port "$port" --state-dir "$out/state" >"$out/demo.log" 2>&1 &
+demo=$!
+prom=""
+trap 'kill -INT $demo 2>/dev/null; [ -n "$prom" ] && kill $prom 2>/dev/null; wait 2>/dev/null || true; rm -rf "$out"' EXIT
+for _ in $(seq 1 120); do
+  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  sleep 1
+done
+cp "$rules" "$out/"
+cat > "$out/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [cloudwaste-alerts.yml]
+scrape_configs:
+  - job_name: cloudwaste
+    static_configs: [{targets: ["127.0.0.1:$port"]}]
+YAML
+prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus.log" 2>&1 &
+prom=$!
+api() { curl -sf "http://127.0.0.1:$prom_port/api/v1/$1"; }
+# Until the target was scraped and every rule evaluated a few times (1 s each).
+for _ in $(seq 1 60); do
+  if api 'query?query=up' 2>/dev/null | grep -q '"value":\[[0-9.]*,"1"\]'; then break; fi
+  sleep 1
+done
+sleep 5
+passed=0; failed=0
+check() { if eval "$2"; then passed=$((passed+1)); else failed=$((failed+1)); echo "alert rules: FAILED: $1"; fi; }
+targets=$(api targets || true)
+ruleset=$(api rules || true)
+alerts=$(api alerts || true)
+watermark=$(api 'query?query=cloudwaste_window_watermark_seconds' || true)
+check "the daemon is a healthy scrape target" 'grep -q "\"health\":\"up\"" <<<"$targets"'
+check "all 8 rules loaded" '[ "$(grep -o "\"type\":\"alerting\"" <<<"$ruleset" | wc -l)" -eq 8 ]'
+check "every rule evaluates without error" '! grep -q "\"health\":\"err\"" <<<"$ruleset" && [ "$(grep -o "\"health\":\"ok\"" <<<"$ruleset" | wc -l)" -ge 8 ]'
+# The librdkafka the daemon loaded, from its own build-info metric: below 2.3.0 the alert must fire.
+librdkafka=$(curl -sf "http://127.0.0.1:$port/metrics" | sed -n 's/^cloudwaste_build_info{librdkafka="\([^"]*\)".*/\1/p')
+old=$([[ "$librdkafka" =~ ^(0|1)\.|^2\.[0-2]\. ]] && echo yes || echo no)
+firing=$(grep -q '"alertname":"CloudWasteOldLibrdkafka".*"state":"firing"' <<<"$alerts" && echo yes || echo no)
+check "the old-librdkafka alert follows the scraped build info (librdkafka $librdkafka)" '[ -n "$librdkafka" ] && [ "$old" = "$firing" ]'
+check "the watermark the stalled-month rule watches is scraped" 'grep -q "\"__name__\":\"cloudwaste_window_watermark_seconds\"" <<<"$watermark"'
+check "no other alert fires on a healthy daemon" '[ -z "$(grep -o "\"alertname\":\"[A-Za-z]*\"" <<<"$alerts" | grep -v CloudWasteOldLibrdkafka)" ]'
+echo "alert rules: $passed passed, $failed failed"
+if [ "$failed" -gt 0 ]; then
+  echo "--- prometheus log (tail)"; tail -20 "$out/prometheus.log"
+  echo "--- rules"; head -c 3000 <<<"$ruleset"; echo
+  exit 1
+fi
