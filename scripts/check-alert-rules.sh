@@ -56,8 +56,8 @@ ruleset=$(api rules || true)
 alerts=$(api alerts || true)
 watermark=$(api 'query?query=cloudwaste_window_watermark_seconds' || true)
 check "the daemon is a healthy scrape target" 'grep -q "\"health\":\"up\"" <<<"$targets"'
-check "all 8 rules loaded" '[ "$(grep -o "\"type\":\"alerting\"" <<<"$ruleset" | wc -l)" -eq 8 ]'
-check "every rule evaluates without error" '! grep -q "\"health\":\"err\"" <<<"$ruleset" && [ "$(grep -o "\"health\":\"ok\"" <<<"$ruleset" | wc -l)" -ge 8 ]'
+check "all 9 rules loaded" '[ "$(grep -o "\"type\":\"alerting\"" <<<"$ruleset" | wc -l)" -eq 9 ]'
+check "every rule evaluates without error" '! grep -q "\"health\":\"err\"" <<<"$ruleset" && [ "$(grep -o "\"health\":\"ok\"" <<<"$ruleset" | wc -l)" -ge 9 ]'
 # The librdkafka the daemon loaded, from its own build-info metric: below 2.3.0 the alert must fire.
 librdkafka=$(curl -sf "http://127.0.0.1:$port/metrics" | sed -n 's/^cloudwaste_build_info{librdkafka="\([^"]*\)".*/\1/p')
 old=$([[ "$librdkafka" =~ ^(0|1)\.|^2\.[0-2]\. ]] && echo yes || echo no)

@@ -19,6 +19,10 @@ private final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     var assignment: Set<TopicPartition> = []
     /// The latest client-level error (brokers down, authentication, unknown topic), for diagnosis.
     let lastError = Mutex<String?>(nil)
+    /// Client-level errors so far, for a metric.
+    let errors = Atomic<Int>(0)
+    /// librdkafka said every broker is down; cleared when a broker answers again.
+    let allBrokersDown = Atomic<Bool>(false)
 }
 
 /// A consumer-group member over librdkafka with manual offsets: nothing is auto-committed, the
@@ -91,6 +95,24 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The latest error librdkafka reported for this client (no broker reachable, authentication
     /// failed, unknown topic), to say why nothing is assigned.
     public var diagnosis: String? { context.lastError.withLock { $0 } }
+
+    /// How many client-level errors librdkafka reported so far (brokers unreachable, transport
+    /// failures, authentication): a broker outage shows as a run of them.
+    public var clientErrors: Int { context.errors.load(ordering: .relaxed) }
+
+    /// Whether a broker answers. librdkafka reports when every broker is down but not when one
+    /// comes back, so while they are down this asks the cluster for metadata (a round trip of at
+    /// most `timeoutMs`); an answer means they are back. (A polled message does not: it may have
+    /// been fetched before they went down.)
+    public func brokersReachable(probeTimeoutMs: Int32 = 200) -> Bool {
+        guard context.allBrokersDown.load(ordering: .relaxed) else { return true }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(rk, 0, nil, &metadata, probeTimeoutMs)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return false }
+        context.allBrokersDown.store(false, ordering: .relaxed)
+        return true
+    }
 
     /// Up to `maxMessages` records: waits at most `timeoutMs` for the first, then takes what is
     /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
@@ -290,6 +312,8 @@ private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, Unsafe
     let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ConsumerContext
     let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: err)))
     context.lastError.withLock { $0 = text }
+    context.errors.add(1, ordering: .relaxed)
+    if err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.allBrokersDown.store(true, ordering: .relaxed) }
     context.logger.warning("Kafka client error: \(text)")
 }
 

@@ -1,4 +1,6 @@
 import CloudWasteDevTools
+import CloudWasteHTTP
+import HummingbirdTesting
 import CloudWasteKafka
 import CloudWastePostgres
 @testable import CloudWasteStream
@@ -63,18 +65,38 @@ import TestSupport
         config.partitionStallSeconds = 5
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 4), logger: testLogger("test.brokers"))
+        let http = OperatorState(pipeline: pipeline, config: config)
         try pipeline.start()
         #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1000 })
-        // Down for longer than the session timeout (6 s in tests): the group session is lost, the
-        // assignment revoked and given back on rejoin, which can leave librdkafka 2.0 with idle
-        // partitions that only the stall watchdog's re-seek wakes up.
+        #expect(waitFor(10) { pipeline.status.ready })
+        // Down for 10 s, longer than the session timeout (6 s in tests): the group session is
+        // lost, the assignment revoked and given back on rejoin, which can leave librdkafka 2.0
+        // with idle partitions that only the stall watchdog's re-seek wakes up. Meanwhile the
+        // operator sees it: /readyz says why, the ready and Kafka gauges drop, errors are counted.
+        let downAt = Date()
         for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }
-        try await Task.sleep(for: .seconds(8))
+        #expect(waitFor(5) { !pipeline.status.ready && !pipeline.status.kafkaReachable })
+        try await OperatorServerTests.app(http).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { r in
+                #expect(r.status == .serviceUnavailable)
+                #expect(String(buffer: r.body).contains("not ready: Kafka brokers unreachable"), "\(String(buffer: r.body))")
+            }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let lines = String(buffer: r.body).split(separator: "\n")
+                #expect(lines.contains { $0.hasPrefix("cloudwaste_ready 0") })
+                #expect(lines.contains { $0.hasPrefix("cloudwaste_kafka_up 0") })
+                let errors = lines.first { $0.hasPrefix("cloudwaste_kafka_client_errors_total ") }
+                #expect((errors?.split(separator: " ").last).flatMap { Double($0) } ?? 0 > 0, "\(errors ?? "no Kafka client error counter")")
+            }
+        }
+        try await Task.sleep(for: .seconds(max(0, 10 - Date().timeIntervalSince(downAt))))
         for broker in Int32(1)...3 { env.kafka.setBrokerUp(broker) }
         env.kafka.pushRequestErrors(apiKey: 1, errorCode: 6, count: 5)   // Fetch: NOT_LEADER_OR_FOLLOWER
         env.kafka.pushRequestErrors(apiKey: 8, errorCode: 15, count: 3)  // OffsetCommit: COORDINATOR_NOT_AVAILABLE
+        #expect(waitFor(45) { pipeline.status.kafkaReachable })  // a broker answered (after librdkafka's reconnect back-off)
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
+        #expect(pipeline.status.lag.values.reduce(0, +) == 0)
         let actual = try TableChecksums.compute(try env.connect(config.postgresURL))
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }

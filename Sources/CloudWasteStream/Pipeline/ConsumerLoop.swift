@@ -39,6 +39,11 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var lastRecordAt = Date()
     private var firstRecordAt: Date?
     private var everAssigned = false
+    /// Kafka client errors already counted in the metric, and when the last one came.
+    private var clientErrorsCounted = 0
+    private var lastClientErrorAt = Date.distantPast
+    /// Whether a Kafka broker answered at the last housekeeping (nothing is idle while none does).
+    private var brokersReachable = true
     private let startedAt = Date()
     /// Decides which data partitions wait for the privacy requests at an assignment, and when
     /// the wait is over.
@@ -324,6 +329,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
     // MARK: - Housekeeping (once a second)
 
     private func housekeeping() {
+        let clientErrors = consumer.clientErrors
+        if clientErrors > clientErrorsCounted {
+            metrics.kafkaClientErrors.increment(by: clientErrors - clientErrorsCounted)
+            clientErrorsCounted = clientErrors
+            lastClientErrorAt = Date()
+        }
         reportConsumed()
         commitKafkaOffsets()
         restartStalledPartitions(lag: updateLag())
@@ -363,17 +374,21 @@ final class ConsumerLoop: KafkaRebalanceListener {
         }
         let assigned = consumer.assignment.count
         let writers = lanes.map(\.status)
-        let diagnosis = assigned == 0 ? consumer.diagnosis : nil
+        let reachable = consumer.brokersReachable()
+        brokersReachable = reachable
+        let diagnosis = assigned == 0 || !reachable ? consumer.diagnosis : nil
         let (ready, postgresHealthy) = state.status.withLock {
             $0.lag = lag
             $0.assignedPartitions = assigned
             $0.kafkaJoined = $0.kafkaJoined || assigned > 0
+            $0.kafkaReachable = reachable
             $0.writers = writers
             $0.kafkaDiagnosis = diagnosis
             return ($0.ready, $0.postgresHealthy)
         }
         metrics.ready.set(ready ? 1 : 0)
         metrics.postgresUp.set(postgresHealthy ? 1 : 0)
+        metrics.kafkaUp.set(reachable ? 1 : 0)
         metrics.assignedPartitions.set(Double(assigned))
         if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
         return lag
@@ -404,10 +419,17 @@ final class ConsumerLoop: KafkaRebalanceListener {
     }
 
     private func isIdle(for seconds: Double) -> Bool {
-        guard Date().timeIntervalSince(lastRecordAt) >= seconds, builders.allSatisfy({ $0.count == 0 }),
+        // Unreachable brokers may hold records this instance has not seen: not caught up.
+        guard brokersReachable, Date().timeIntervalSince(lastRecordAt) >= seconds, builders.allSatisfy({ $0.count == 0 }),
               held.allSatisfy({ $0 == nil }), lanes.allSatisfy({ $0.queue.isDrained }) else { return false }
         let assignment = consumer.assignment
-        if assignment.isEmpty { return everAssigned && Date().timeIntervalSince(startedAt) >= max(seconds, 30) }
+        if assignment.isEmpty {
+            // A group with more members than partitions leaves this one without any: idle after a
+            // while. Not while Kafka reports errors, though: a broker outage also empties the
+            // assignment (the session is lost), and the backlog is still there.
+            let quiet = max(seconds, 30)
+            return everAssigned && Date().timeIntervalSince(startedAt) >= quiet && Date().timeIntervalSince(lastClientErrorAt) >= quiet
+        }
         guard partitions.partitionsToClaim.isEmpty else { return false }
         let owned = partitions.owned
         for tp in assignment {

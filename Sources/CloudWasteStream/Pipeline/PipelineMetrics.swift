@@ -18,6 +18,7 @@ public final class PipelineMetrics: Sendable {
     let fencedBatches: CoreMetrics.Counter
     let postgresErrors: CoreMetrics.Counter
     let kafkaErrors: CoreMetrics.Counter
+    let kafkaClientErrors: CoreMetrics.Counter
     let partitionRestarts: CoreMetrics.Counter
     let lateRecords: CoreMetrics.Counter
     let trendsEmitted: CoreMetrics.Counter
@@ -26,6 +27,7 @@ public final class PipelineMetrics: Sendable {
     let residentMemory: Meter
     let postgresUp: Meter
     let windowWatermark: Meter
+    let kafkaUp: Meter
     let assignedPartitions: Meter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -48,6 +50,7 @@ public final class PipelineMetrics: Sendable {
         fencedBatches = counter("cloudwaste_fenced_batches_total", "Batches rolled back because another instance owns a partition (count)")
         postgresErrors = counter("cloudwaste_postgres_errors_total", "PostgreSQL failures, each retried (count)")
         kafkaErrors = counter("cloudwaste_kafka_errors_total", "Kafka publication failures, each retried (count)")
+        kafkaClientErrors = counter("cloudwaste_kafka_client_errors_total", "Errors the Kafka consumer reported: brokers unreachable, transport, authentication (count)")
         partitionRestarts = counter("cloudwaste_partition_restarts_total", "Lagging partitions that delivered nothing and were re-seeked (count)")
         lateRecords = counter("cloudwaste_window_late_records_total", "Records applied to an already finalized month (records)")
         trendsEmitted = counter("cloudwaste_cost_trends_emitted_total", "Cost-trend rows published (rows)")
@@ -55,6 +58,7 @@ public final class PipelineMetrics: Sendable {
         residentMemory = gauge("process_resident_memory_bytes", "Resident memory of the daemon, VmRSS (bytes)")
         ready = gauge("cloudwaste_ready", "1 when connected to Kafka and PostgreSQL with partitions assigned (boolean)")
         postgresUp = gauge("cloudwaste_postgres_up", "1 when every writer can write to PostgreSQL: none is retrying a batch (boolean)")
+        kafkaUp = gauge("cloudwaste_kafka_up", "1 unless librdkafka reported every broker down and none answered since (boolean)")
         windowWatermark = gauge("cloudwaste_window_watermark_seconds", "Event-time watermark of the consumer group's cost-trend windows, Unix time; months end once it passes their end plus the grace period (seconds)")
         assignedPartitions = gauge("cloudwaste_assigned_partitions", "Partitions assigned to this instance; 0 while it has none, see /readyz for why (partitions)")
     }

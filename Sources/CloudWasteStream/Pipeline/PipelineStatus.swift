@@ -20,6 +20,8 @@ public struct WriterStatus: Sendable, Codable, Equatable {
 public struct PipelineStatus: Sendable {
     public var assignedPartitions = 0
     public var kafkaJoined = false
+    /// A Kafka broker answers (false from librdkafka's "all brokers down" until one answers).
+    public var kafkaReachable = true
     public var stopping = false
     public var recordsConsumed = 0
     public var recordsCommitted = 0
@@ -51,11 +53,12 @@ public struct PipelineStatus: Sendable {
         writers.first { !$0.isHealthy }?.lastError ?? writers.compactMap(\.lastError).first
     }
 
-    public var ready: Bool { assignedPartitions > 0 && postgresHealthy && kafkaJoined && !stopping }
+    public var ready: Bool { assignedPartitions > 0 && postgresHealthy && kafkaJoined && kafkaReachable && !stopping }
 
     /// Why the pipeline is not ready (nil when it is), for /readyz and the status page.
     public var notReadyReason: String? {
         if stopping { return "stopping" }
+        if !kafkaReachable { return "Kafka brokers unreachable" + (kafkaDiagnosis.map { ": \($0)" } ?? "") }
         if !postgresHealthy {
             let failing = writers.filter { !$0.isHealthy }.count
             return "PostgreSQL: \(failing) of \(writers.count) writers cannot write" + (postgresDiagnosis.map { ": \($0)" } ?? "")
