@@ -72,6 +72,25 @@ public final class ScratchPostgres: Sendable {
         }
     }
 
+    /// A hot standby of this server in `directory`, streaming its WAL asynchronously (the default
+    /// replication of a primary/standby pair): a base backup (`pg_basebackup -R`), started on a
+    /// port of its own. For failover tests.
+    public func makeStandby(directory: URL) async throws -> ScratchPostgres {
+        let standby = try ScratchPostgres(directory: directory, durable: durable)
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        if geteuid() == 0 { try await run("/bin/chown", ["-R", "postgres:postgres", directory.path]) }
+        try await runPostgresTool("pg_basebackup", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres",
+                                                    "-D", standby.dataDirectory.path, "-R", "-X", "stream", "-c", "fast"])
+        try await standby.start()
+        return standby
+    }
+
+    /// Turns a standby into a primary (`pg_ctl promote`, waiting until it accepts writes).
+    public func promote() async throws {
+        try await runPostgresTool("pg_ctl", ["-D", dataDirectory.path, "-w", "-t", "60", "promote"])
+    }
+
     /// Stops the server and deletes its folder.
     public func destroy() {
         try? stop()

@@ -12,7 +12,7 @@ import TestSupport
 @Suite(.serialized) struct FaultTests {
     static let records = 20_000
 
-    func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
         while Date() < deadline {
             if condition() { return true }
@@ -39,7 +39,7 @@ import TestSupport
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 3), logger: testLogger("test.restart"))
         try pipeline.start()
-        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
+        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
         try pg.stop()                      // PostgreSQL goes away mid-stream…
         try await Task.sleep(for: .seconds(3))
         #expect(pipeline.status.postgresHealthy == false)
@@ -67,15 +67,15 @@ import TestSupport
                                       options: .init(untilIdleSeconds: 4), logger: testLogger("test.brokers"))
         let http = OperatorState(pipeline: pipeline, config: config)
         try pipeline.start()
-        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1000 })
-        #expect(waitFor(10) { pipeline.status.ready })
+        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1000 })
+        #expect(Self.waitFor(10) { pipeline.status.ready })
         // Down for 10 s, longer than the session timeout (6 s in tests): the group session is
         // lost, the assignment revoked and given back on rejoin, which can leave librdkafka 2.0
         // with idle partitions that only the stall watchdog's re-seek wakes up. Meanwhile the
         // operator sees it: /readyz says why, the ready and Kafka gauges drop, errors are counted.
         let downAt = Date()
         for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }
-        #expect(waitFor(5) { !pipeline.status.ready && !pipeline.status.kafkaReachable })
+        #expect(Self.waitFor(5) { !pipeline.status.ready && !pipeline.status.kafkaReachable })
         try await OperatorServerTests.app(http).test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { r in
                 #expect(r.status == .serviceUnavailable)
@@ -93,7 +93,7 @@ import TestSupport
         for broker in Int32(1)...3 { env.kafka.setBrokerUp(broker) }
         env.kafka.pushRequestErrors(apiKey: 1, errorCode: 6, count: 5)   // Fetch: NOT_LEADER_OR_FOLLOWER
         env.kafka.pushRequestErrors(apiKey: 8, errorCode: 15, count: 3)  // OffsetCommit: COORDINATOR_NOT_AVAILABLE
-        #expect(waitFor(45) { pipeline.status.kafkaReachable })  // a broker answered (after librdkafka's reconnect back-off)
+        #expect(Self.waitFor(45) { pipeline.status.kafkaReachable })  // a broker answered (after librdkafka's reconnect back-off)
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
         #expect(pipeline.status.lag.values.reduce(0, +) == 0)
@@ -146,7 +146,7 @@ import TestSupport
         // A second signal: the process ends at once. (Data batches are in flight once well past
         // the privacy requests, which are committed first.)
         let first = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
-        #expect(waitFor(60) { committed() > 1000 })
+        #expect(Self.waitFor(60) { committed() > 1000 })
         try pg.stop()
         try await Task.sleep(for: .seconds(1))
         first.signal(SIGTERM)
@@ -161,7 +161,7 @@ import TestSupport
         try await pg.start()
         let before = committed()
         let second = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
-        #expect(waitFor(60) { committed() > before + 1000 })
+        #expect(Self.waitFor(60) { committed() > before + 1000 })
         try pg.stop()
         try await Task.sleep(for: .seconds(1))
         let stopAt = Date()
@@ -177,5 +177,43 @@ import TestSupport
         #expect(try await last.exit(within: 180) == 0)
         let actual = try TableChecksums.compute(try PostgresConnection(connectionString: database))
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+    }
+}
+
+/// A PostgreSQL failover: a primary with an asynchronous streaming standby, the daemon given both
+/// hosts with `target_session_attrs=read-write`, the primary crashed mid-run and the standby
+/// promoted. Batches the primary committed but had not streamed yet are gone on the new primary,
+/// and so are their offsets: they are read and written again, so the rows are still exactly once.
+@Suite(.serialized) struct FailoverTests {
+    @Test func aCrashedPrimaryWithItsStandbyPromotedLosesAndDuplicatesNothing() async throws {
+        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: FaultTests.records)
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        let expected = try await ExactlyOnceTests.cleanRun(env)
+
+        let (primary, _) = try await TestPostgres.ownServer("failover", durable: true)
+        defer { primary.destroy() }
+        let standby = try await primary.makeStandby(directory: primary.directory.deletingLastPathComponent()
+            .appendingPathComponent(primary.directory.lastPathComponent + "-standby"))
+        defer { standby.destroy() }
+        var config = env.config
+        config.postgresURL = "postgresql://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/failover"
+            + "?sslmode=disable&target_session_attrs=read-write&connect_timeout=3"
+        config.groupId = "failover"
+        config.batchMaxRecords = 500
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 4), logger: testLogger("test.failover"))
+        try pipeline.start()
+        #expect(FaultTests.waitFor(60) { pipeline.status.recordsCommitted >= FaultTests.records / 3 })
+        try primary.stop(immediate: true)  // a crash: no shutdown checkpoint, nothing more streamed
+        let crashedAt = Date()
+        try await standby.promote()
+        #expect(FaultTests.waitFor(60) { pipeline.status.postgresHealthy && pipeline.status.recordsCommitted > FaultTests.records / 3 })
+        let resumedAfter = Date().timeIntervalSince(crashedAt)
+        try TestEnvironment.finish(pipeline, within: 180)
+        #expect(pipeline.failure == nil)
+        let actual = try TableChecksums.compute(try PostgresConnection(connectionString: standby.url(database: "failover")))
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
+        print("failover: writes resumed \(String(format: "%.1f", resumedAfter)) s after the primary crashed")
     }
 }
