@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: topic contracts (JSON Schema), unit tests, integration tests against a
-# real PostgreSQL (started by the tests) and librdkafka's mock Kafka cluster, the status page in
-# headless Chromium, a short fuzzing run and a smoke run of the benchmark.
+# real PostgreSQL (started by the tests) and librdkafka's mock Kafka cluster, an interop stage
+# against a real broker (Tansu) with a current librdkafka, the status page in headless Chromium,
+# the alert rules in Prometheus, a short fuzzing run and a smoke run of the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -27,6 +28,8 @@ if [ "$status" -ne 0 ]; then
     echo "swift test failed (exit $status); full output in .state/swift-test.log"
     exit "$status"
 fi
+echo "== interop: a real broker (Tansu) with a current librdkafka (2.16, from PyPI) instead of Debian's 2.0.2"
+bash scripts/interop-tansu.sh
 echo "== status page in headless Chromium"
 bash scripts/check-status-page.sh
 echo "== alert rules: promtool unit tests, then Prometheus scraping a running daemon"
