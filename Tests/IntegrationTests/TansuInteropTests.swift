@@ -22,24 +22,38 @@ import TestSupport
     final class Broker {
         let process: ChildProcess
         let bootstrap: String
+        /// The port Tansu listens on (plain TCP).
+        let port: Int
 
-        init(topics: [String: Int]) async throws {
+        /// `advertisedPort`: where clients are told to connect (a TLS proxy in front), else the
+        /// broker's own port.
+        init(topics: [String: Int], advertisedPort: Int? = nil) async throws {
             let tansu = ProcessInfo.processInfo.environment["CLOUDWASTE_TANSU"]!
-            let port = try ScratchPostgres.freePort()
+            port = try ScratchPostgres.freePort()
             let url = "tcp://127.0.0.1:\(port)"
-            bootstrap = "127.0.0.1:\(port)"
-            process = try await ChildProcess.start(tansu, ["broker", "--listener-url", url, "--advertised-listener-url", url,
+            bootstrap = "127.0.0.1:\(advertisedPort ?? port)"
+            process = try await ChildProcess.start(tansu, ["broker", "--listener-url", url,
+                                                           "--advertised-listener-url", "tcp://127.0.0.1:\(advertisedPort ?? port)",
                                                            "--storage-engine", "memory://tansu/"])
-            for _ in 0..<100 where !Self.listening(port) { try await Task.sleep(for: .milliseconds(100)) }
+            for _ in 0..<100 where !Self.accepts(port) { try await Task.sleep(for: .milliseconds(100)) }
             for (topic, partitions) in topics {
                 let status = try await ChildProcess.run(tansu, ["topic", "create", "--broker", url, "--partitions", String(partitions), topic])
                 #expect(status == 0, "creating \(topic)")
             }
         }
 
-        static func listening(_ port: Int) -> Bool {
-            (try? KafkaConsumer(config: KafkaConfig(["bootstrap.servers": "127.0.0.1:\(port)", "group.id": "probe"]), logger: testLogger("probe")))
-                .map { consumer in defer { consumer.close(timeoutMs: 500) }; return (try? consumer.partitions(of: "probe", timeoutMs: 500)) != nil } ?? false
+        /// Whether something accepts TCP connections on the port.
+        static func accepts(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port)).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
         }
     }
 
@@ -126,5 +140,69 @@ import TestSupport
             #expect(!text.contains("is older than 2.3.0"), "\(file) ran with an old librdkafka")
         }
         try? FileManager.default.removeItem(at: logs)
+    }
+
+    /// Kafka over TLS with a real handshake: a TLS-terminating proxy (Debian's stunnel) in front
+    /// of Tansu, which advertises the proxy, so every connection librdkafka makes is TLS. The
+    /// daemon with `security.protocol=SSL` and the CA reads every record; with a CA that did not
+    /// sign the proxy's certificate, `run --until-idle` exits 1 with a line that says so.
+    @Test(.enabled(if: tansuGiven, "run by scripts/interop-tansu.sh, which provides Tansu, stunnel and a current librdkafka"))
+    func kafkaOverTLSVerifiesTheBrokersCertificate() async throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("kafka-tls-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let certs = try await TestCertificates.make(in: dir.appendingPathComponent("certs"))
+        let tlsPort = try ScratchPostgres.freePort()
+        var topics = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), 2) })
+        topics["cloudwaste.cost-trends.v1"] = 1
+        topics["cloudwaste.dead-letters.v1"] = 1
+        let broker = try await Broker(topics: topics, advertisedPort: tlsPort)
+        defer { broker.process.signal(SIGKILL) }
+        let stunnelConfig = dir.appendingPathComponent("stunnel.conf")
+        try """
+            foreground = yes
+            pid =
+            [kafka]
+            accept = 127.0.0.1:\(tlsPort)
+            connect = 127.0.0.1:\(broker.port)
+            cert = \(certs.serverCertificate)
+            key = \(certs.serverKey)
+
+            """.write(to: stunnelConfig, atomically: true, encoding: .utf8)
+        let stunnel = try await ChildProcess.start(ProcessInfo.processInfo.environment["CLOUDWASTE_STUNNEL"] ?? "/usr/bin/stunnel4",
+                                                   [stunnelConfig.path], error: .file(dir.appendingPathComponent("stunnel.log").path))
+        defer { stunnel.signal(SIGKILL) }
+        for _ in 0..<100 where !Broker.accepts(tlsPort) { try await Task.sleep(for: .milliseconds(100)) }
+
+        let tls = ["bootstrap.servers": broker.bootstrap, "security.protocol": "SSL", "ssl.ca.location": certs.ca]
+        let messages = TrafficGenerator(seed: 73, badRecordShare: 0.02).messages(count: 2000)
+        let producer = try KafkaProducer(config: KafkaConfig(tls), logger: testLogger("test.tls"))
+        for m in messages { try producer.send(topic: m.topic.name(prefix: "cloudwaste."), key: Array(m.key.utf8), value: m.value) }
+        try producer.flush(timeoutMs: 30_000)
+
+        let key = try HMACKey(bytes: Array(0..<32))
+        let run = { (ca: String, database: String, log: String) async throws -> Int32 in
+            let config = dir.appendingPathComponent("\(log).toml")
+            try "[pipeline]\nassignment_timeout_seconds = 10\n".write(to: config, atomically: true, encoding: .utf8)
+            let environment = ProcessInfo.processInfo.environment.merging([
+                "CLOUDWASTE_KAFKA_BOOTSTRAP": broker.bootstrap, "CLOUDWASTE_KAFKA_SECURITY_PROTOCOL": "SSL",
+                "CLOUDWASTE_KAFKA_SSL_CA_LOCATION": ca, "CLOUDWASTE_POSTGRES_URL": database, "CLOUDWASTE_GROUP_ID": "tls",
+                "CLOUDWASTE_HMAC_KEY": key.hex, "CLOUDWASTE_HTTP_PORT": "0", "CLOUDWASTE_LOG_LEVEL": "warning",
+            ]) { _, new in new }
+            let daemon = try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["run", "--until-idle", "4", "--config", config.path],
+                                                      environment: environment, workingDirectory: dir.path,
+                                                      error: .file(dir.appendingPathComponent("\(log).log").path))
+            return try await daemon.exit(within: 180)
+        }
+        let database = try await TestPostgres.newDatabase("kafkatls")
+        #expect(try await run(certs.ca, database, "good") == 0)
+        let db = try PostgresConnection(connectionString: database)
+        #expect(try db.execute("SELECT sum(GREATEST(next_offset, 0)) FROM stream_offsets WHERE consumer_group = 'tls'").int(0, 0) == messages.count)
+        #expect(try TableChecksums.count(db, "ml_training_data") > 0)
+
+        let refused = try await TestPostgres.newDatabase("kafkatlsbad")
+        #expect(try await run(certs.otherCA, refused, "wrong-ca") == 1)
+        let log = String(decoding: FileManager.default.contents(atPath: dir.appendingPathComponent("wrong-ca.log").path) ?? Data(), as: UTF8.self)
+        #expect(log.contains("certificate verify failed"), "\(log.suffix(800))")
+        #expect(log.contains("no partitions were assigned"), "\(log.suffix(800))")
     }
 }
