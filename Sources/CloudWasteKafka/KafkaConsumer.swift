@@ -102,7 +102,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Whether a broker answers. librdkafka reports when every broker is down but not when one
     /// comes back, so while they are down this asks the cluster for metadata (a round trip of at
-    /// most `timeoutMs`); an answer means they are back. (A polled message does not: it may have
+    /// most `probeTimeoutMs`); an answer means they are back. (A polled message does not: it may have
     /// been fetched before they went down.)
     public func brokersReachable(probeTimeoutMs: Int32 = 200) -> Bool {
         guard context.allBrokersDown.load(ordering: .relaxed) else { return true }

@@ -157,6 +157,37 @@ import Testing
         #expect(m.laneHasRoom(0) == [.resume([a]), .seek([a: 9], wait: false)])
     }
 
+    @Test func aPartitionWithoutHistoryReleasedBehindAStuckLaneRestartsWhereItsFirstMessageWas() {
+        var m = machine()
+        _ = m.assigned([a], claims: [a: Self.claim(.uncommitted)], privacyHeld: [a])
+        #expect(m.message(a, offset: 17) == .skip)  // fetched before the pause took effect
+        #expect(m.laneStuck(0) == [.pause([a])])
+        #expect(m.privacyCaughtUp().isEmpty)  // released, but its lane is stuck: not resumed yet
+        #expect(m.laneHasRoom(0) == [.resume([a]), .seek([a: 17], wait: false)])  // not lost
+        #expect(m.laneStuck(0) == [.pause([a])])
+        #expect(m.laneHasRoom(0) == [.resume([a])])  // used once
+    }
+
+    @Test func aHeldPartitionWithoutHistoryFencedAndClaimedAgainStillRestartsWhereItsFirstMessageWas() {
+        var m = machine(startAtEnd: true)
+        _ = m.assigned([a], claims: [a: Self.claim(.uncommitted, generation: 1)], privacyHeld: [a])
+        #expect(m.message(a, offset: 30) == .skip)
+        #expect(m.fenced([a: 1]) == [.discard([a]), .pause([a])])
+        #expect(m.privacyCaughtUp().isEmpty)  // not claimed: nothing to resume
+        #expect(m.claimed([a: Self.claim(.uncommitted, generation: 2)]) == [.seek([a: 30], wait: true), .resume([a])])
+        #expect(m.message(a, offset: 30) == .add(generation: 2, expected: .uncommitted))
+    }
+
+    @Test func readingFromTheFirstMessageForgetsTheRestartPoint() {
+        var m = machine()
+        _ = m.assigned([a], claims: [a: Self.claim(.uncommitted)], privacyHeld: [a])
+        _ = m.message(a, offset: 4)
+        _ = m.laneStuck(0)
+        _ = m.privacyCaughtUp()
+        #expect(m.message(a, offset: 4) == .add(generation: 1, expected: .uncommitted))  // a prefetched message arrives first
+        #expect(m.laneHasRoom(0) == [.resume([a]), .seek([a: 5], wait: false)])  // where it stands now
+    }
+
     // MARK: lanes
 
     @Test func aStuckLanePausesOnlyItsOwnClaimedPartitions() {
@@ -189,7 +220,11 @@ import Testing
         var m = machine()
         _ = m.assigned([a, b], claims: [a: Self.claim(.at(5)), b: Self.claim(.at(5))], privacyHeld: [b])
         let lag = [a: Int64(10), b: 10]
-        _ = m.stalled(now: 0, lag: lag, laneHasRoom: { _ in false }, stallSeconds: 1)
+        // The lane has room and is not stuck: a (read) stalls, b (held for privacy) does not.
+        _ = m.stalled(now: 0, lag: lag, laneHasRoom: { _ in true }, stallSeconds: 1)
+        #expect(m.stalled(now: 2, lag: lag, laneHasRoom: { _ in true }, stallSeconds: 1) == [a: 5])
+        // A full queue, then a stuck lane: nothing stalls.
+        _ = m.stalled(now: 3, lag: lag, laneHasRoom: { _ in false }, stallSeconds: 1)
         #expect(m.stalled(now: 5, lag: lag, laneHasRoom: { _ in false }, stallSeconds: 1).isEmpty)
         _ = m.laneStuck(0)
         _ = m.stalled(now: 6, lag: lag, laneHasRoom: { _ in true }, stallSeconds: 1)

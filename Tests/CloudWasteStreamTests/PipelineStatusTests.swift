@@ -27,12 +27,12 @@ import Testing
         let s = Self.status(writers: [.writing, .retrying, .idle], errors: [nil, "57P01: terminating connection", nil])
         #expect(!s.postgresHealthy)
         #expect(!s.ready)
-        #expect(s.notReadyReason == "PostgreSQL: 1 of 3 writers cannot write: 57P01: terminating connection")
+        #expect(s.notReadyReason == "1 of 3 writers cannot write their batches: 57P01: terminating connection")
     }
 
     @Test func aWriterThatCommittedAgainIsHealthyAgain() {
         var s = Self.status(writers: [.retrying, .retrying], errors: ["08006: connection lost", "08006: connection lost"])
-        #expect(s.notReadyReason == "PostgreSQL: 2 of 2 writers cannot write: 08006: connection lost")
+        #expect(s.notReadyReason == "2 of 2 writers cannot write their batches: 08006: connection lost")
         s.writers[0].state = .idle
         s.writers[0].lastError = nil
         #expect(!s.ready)

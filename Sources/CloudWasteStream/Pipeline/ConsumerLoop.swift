@@ -42,8 +42,10 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Kafka client errors already counted in the metric, and when the last one came.
     private var clientErrorsCounted = 0
     private var lastClientErrorAt = Date.distantPast
-    /// Whether a Kafka broker answered at the last housekeeping (nothing is idle while none does).
+    /// Whether a Kafka broker answered at the last housekeeping (nothing is idle while none does),
+    /// and since when none has.
     private var brokersReachable = true
+    private var unreachableSince: Date?
     private let startedAt = Date()
     /// Decides which data partitions wait for the privacy requests at an assignment, and when
     /// the wait is over.
@@ -132,7 +134,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 lastHousekeeping = Date()
             }
             if let idle = options.untilIdleSeconds {
-                if let reason = noAssignmentFailure() {
+                if let reason = noAssignmentFailure() ?? unreachableFailure() {
                     state.fail(reason)
                     break
                 }
@@ -376,6 +378,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let writers = lanes.map(\.status)
         let reachable = consumer.brokersReachable()
         brokersReachable = reachable
+        unreachableSince = reachable ? nil : unreachableSince ?? Date()
         let diagnosis = assigned == 0 || !reachable ? consumer.diagnosis : nil
         let (ready, postgresHealthy) = state.status.withLock {
             $0.lag = lag
@@ -416,6 +419,14 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private func noAssignmentFailure() -> String? {
         guard !everAssigned, Date().timeIntervalSince(startedAt) >= config.assignmentTimeoutSeconds else { return nil }
         return "no partitions were assigned within \(Int(config.assignmentTimeoutSeconds)) s: \(consumer.diagnosis ?? "check the bootstrap servers, the topic names and the credentials")"
+    }
+
+    /// A batch run (`--until-idle`) does not wait for a broker forever: unreachable for longer
+    /// than the assignment timeout (at least a minute), it fails (exit 1) saying so.
+    private func unreachableFailure() -> String? {
+        let limit = max(60, config.assignmentTimeoutSeconds)
+        guard let since = unreachableSince, Date().timeIntervalSince(since) >= limit else { return nil }
+        return "no Kafka broker answered for \(Int(limit)) s: \(consumer.diagnosis ?? "check the bootstrap servers and the network")"
     }
 
     private func isIdle(for seconds: Double) -> Bool {

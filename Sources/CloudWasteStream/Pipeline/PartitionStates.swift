@@ -62,6 +62,10 @@ struct PartitionStates {
     private var rereadThisPoll = Set<TopicPartition>()
     /// Stall watchdog: where each lagging partition stood at the last check, and since when.
     private var stallWatch: [TopicPartition: (next: NextOffset, since: Double)] = [:]
+    /// Partitions without committed history released from the privacy hold (or unclaimed while
+    /// held) before they could be resumed: where reading must restart, kept until a resume or a
+    /// claim seeks there (the messages before it were skipped while held).
+    private var restartAt: [TopicPartition: Int64] = [:]
     let laneCount: Int
     /// Where librdkafka starts a partition without committed history (`auto.offset.reset`).
     let startWithoutHistory: Int64
@@ -136,6 +140,7 @@ struct PartitionStates {
             states[tp] = nil
             stallWatch[tp] = nil
             rereadThisPoll.remove(tp)
+            restartAt[tp] = nil
         }
     }
 
@@ -156,7 +161,9 @@ struct PartitionStates {
             guard let state = states[tp] else { continue }
             switch state {
             case .claiming: break
-            case .heldForPrivacy: states[tp] = .claiming(privacyHeld: true)
+            case .heldForPrivacy(_, let again):
+                if let again { restartAt[tp] = again }
+                states[tp] = .claiming(privacyHeld: true)
             case .reading: states[tp] = .claiming(privacyHeld: false)
             }
         }
@@ -169,8 +176,14 @@ struct PartitionStates {
         for (tp, claim) in claims {
             guard case .claiming(let held) = states[tp] else { continue }
             let own = Ownership(generation: claim.generation, next: claim.nextOffset)
-            states[tp] = held ? .heldForPrivacy(own, readAgainFrom: nil) : .reading(own, gapRereadAt: nil)
-            positions[tp] = start(own.next)
+            if held {
+                states[tp] = .heldForPrivacy(own, readAgainFrom: own.next == .uncommitted ? restartAt[tp] : nil)
+                restartAt[tp] = nil
+                positions[tp] = start(own.next)
+            } else {
+                states[tp] = .reading(own, gapRereadAt: nil)
+                positions[tp] = own.next.offset ?? restartAt.removeValue(forKey: tp) ?? startWithoutHistory
+            }
         }
         guard !positions.isEmpty else { return [] }
         return [.seek(positions, wait: true), .resume(Set(positions.keys.filter(mayRead)))]
@@ -198,6 +211,7 @@ struct PartitionStates {
                 }
             }
             let decision = Decision.add(generation: own.generation, expected: own.next)
+            if own.next == .uncommitted && !restartAt.isEmpty { restartAt[tp] = nil }
             own.next = .at(offset + 1)
             states[tp] = .reading(own, gapRereadAt: gap)
             return decision
@@ -226,30 +240,29 @@ struct PartitionStates {
     /// every held partition is released.
     mutating func privacyCaughtUp() -> [Action] {
         var released = Set<TopicPartition>()
-        var readAgain: [TopicPartition: Int64] = [:]
         for (tp, state) in states {
             switch state {
             case .heldForPrivacy(let own, let again):
                 states[tp] = .reading(own, gapRereadAt: nil)
                 released.insert(tp)
-                if own.next == .uncommitted, let again { readAgain[tp] = again }
+                if own.next == .uncommitted, let again { restartAt[tp] = again }
             case .claiming(privacyHeld: true):
                 states[tp] = .claiming(privacyHeld: false)
             default:
                 break
             }
         }
-        return resumeActions(released, readAgain: readAgain)
+        return resumeActions(released)
     }
 
     /// Resumes those of `partitions` that may be read, each sought to exactly where this loop
-    /// stands (librdkafka 2.0 may resume elsewhere); `readAgain` for those without history.
-    private func resumeActions(_ partitions: Set<TopicPartition>, readAgain: [TopicPartition: Int64] = [:]) -> [Action] {
+    /// stands (librdkafka 2.0 may resume elsewhere), or, without history, where it must restart.
+    private mutating func resumeActions(_ partitions: Set<TopicPartition>) -> [Action] {
         let mine = partitions.filter(mayRead)
         guard !mine.isEmpty else { return [] }
         var positions: [TopicPartition: Int64] = [:]
         for tp in mine {
-            if let next = states[tp]?.ownership?.next.offset ?? readAgain[tp] { positions[tp] = next }
+            if let next = states[tp]?.ownership?.next.offset ?? restartAt.removeValue(forKey: tp) { positions[tp] = next }
         }
         return positions.isEmpty ? [.resume(mine)] : [.resume(mine), .seek(positions, wait: false)]
     }

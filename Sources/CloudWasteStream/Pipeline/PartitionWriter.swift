@@ -86,7 +86,6 @@ final class PartitionWriter {
                 attempt += 1
                 if error is PostgresError {
                     metrics.postgresErrors.increment()
-                    metrics.postgresUp.set(0)
                 }
                 lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
                 let backoff = min(config.retryMaxBackoffSeconds, 0.1 * pow(2, Double(min(attempt, 12))))

@@ -61,7 +61,7 @@ public struct PipelineStatus: Sendable {
         if !kafkaReachable { return "Kafka brokers unreachable" + (kafkaDiagnosis.map { ": \($0)" } ?? "") }
         if !postgresHealthy {
             let failing = writers.filter { !$0.isHealthy }.count
-            return "PostgreSQL: \(failing) of \(writers.count) writers cannot write" + (postgresDiagnosis.map { ": \($0)" } ?? "")
+            return "\(failing) of \(writers.count) writers cannot write their batches" + (postgresDiagnosis.map { ": \($0)" } ?? "")
         }
         if assignedPartitions == 0 || !kafkaJoined {
             return "no partitions assigned yet" + (kafkaDiagnosis.map { " (Kafka: \($0))" } ?? "")

@@ -277,7 +277,7 @@ public struct Migrator {
         // column of that domain with it. The one value that was not a pseudonym, a `forget`
         // command's consent event (`forget:<micros>`), becomes the SHA-256 of that text, as
         // `forget` now names it. Instances of an older version write hex text: stop them all,
-        // then migrate. docs/operations.md says how long it takes per million rows.
+        // then migrate. docs/pseudonym-storage.md says how long it takes per million rows.
         Migration(version: 8, name: "pseudonyms as 32-byte bytea", sql: """
         DO $migration$
         DECLARE

@@ -1,9 +1,10 @@
 public import CloudWastePostgres
 
 /// How a pseudonym reaches PostgreSQL (SPEC v1.2): the pseudonym columns are `bytea` holding its
-/// 32 bytes (the `pseudonym` domain checks the length). COPY rows carry the bytes as they are;
-/// binds carry bytea's text form, `\x` and the 64 hex digits. Text outputs read the columns back
-/// through `encode(…, 'hex')` (`PseudonymSQL`), so what users see does not change.
+/// 32 bytes (a CHECK per column, `<column>_is_pseudonym`, enforces the length). Binary COPY rows
+/// carry the bytes as they are; binds carry bytea's text form, `\x` and the 64 hex digits. Text
+/// outputs read the columns back through `encode(…, 'hex')` (`PseudonymStorage`), so what users
+/// see does not change.
 extension PostgresBinaryCopyEncoder {
     mutating func pseudonym(_ p: Pseudonym?) {
         guard let p else { return null() }
@@ -12,7 +13,8 @@ extension PostgresBinaryCopyEncoder {
 }
 
 extension Pseudonym: PostgresTextEncodable {
-    /// bytea's text input: `\x` followed by the hex digits.
+    /// bytea's text input, `\x` followed by the hex digits: for bind parameters only (in a COPY
+    /// text row the backslash would be read as an escape).
     public var postgresText: String { "\\x" + hex }
 }
 
