@@ -43,6 +43,8 @@ import TestSupport
         try pg.stop()                      // PostgreSQL goes away mid-stream…
         try await Task.sleep(for: .seconds(3))
         #expect(pipeline.status.postgresHealthy == false)
+        // The lag operators see counts what PostgreSQL has not committed, whatever was fetched.
+        #expect(Self.waitFor(3) { pipeline.status.lag.values.reduce(0, +) >= Int64(Self.records - pipeline.status.recordsCommitted) })
         try await pg.start()                     // …and comes back; the daemon recovers by itself.
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)

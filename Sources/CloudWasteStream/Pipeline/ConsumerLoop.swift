@@ -39,6 +39,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var lastRecordAt = Date()
     private var firstRecordAt: Date?
     private var everAssigned = false
+    /// Next offset committed in PostgreSQL per owned partition (from its claim, then from the
+    /// writers' commits), for the lag operators see; nil before anything was committed.
+    private var committedNext: [TopicPartition: Int64] = [:]
     /// Kafka client errors already counted in the metric, and when the last one came.
     private var clientErrorsCounted = 0
     private var lastClientErrorAt = Date.distantPast
@@ -279,6 +282,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         guard !pending.isEmpty else { return }
         do {
             let claims = try offsets.claim(pending)
+            noteClaims(claims)
             do {
                 try executeThrowing(partitions.claimed(claims))
             } catch {
@@ -302,6 +306,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         }
         do {
             let claims = try offsets.claim(assigned)
+            noteClaims(claims)
             state.status.withLock { $0.kafkaJoined = true }
             return partitions.assigned(assigned, claims: claims, privacyHeld: heldBack)
         } catch {
@@ -325,6 +330,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             }
         }
         partitions.revoked(revoked)
+        for tp in revoked { committedNext[tp] = nil }
         for builder in builders { builder.discard(revoked) }
     }
 
@@ -361,18 +367,28 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Commits PostgreSQL's committed positions to Kafka too, so lag tools see progress.
     private func commitKafkaOffsets() {
         let committed = state.takeCommittedOffsets().filter { partitions.owns($0.key) }
+        for (tp, next) in committed where next > committedNext[tp] ?? -1 { committedNext[tp] = next }
         if !committed.isEmpty { consumer.commit(committed) }
     }
 
-    /// Records left per owned partition, where librdkafka knows the high watermark.
+    /// Where PostgreSQL stands for newly claimed partitions.
+    private func noteClaims(_ claims: [TopicPartition: OffsetStore.Claim]) {
+        for (tp, claim) in claims { committedNext[tp] = claim.nextOffset.offset }
+    }
+
+    /// Per owned partition where librdkafka knows the watermarks: records not yet committed in
+    /// PostgreSQL (the lag operators see: `/stats`, the metric, the alerts), and records not yet
+    /// fetched (returned, for the stall watchdog).
     private func updateLag() -> [TopicPartition: Int64] {
         var lag: [TopicPartition: Int64] = [:]
+        var unfetched: [TopicPartition: Int64] = [:]
+        let startsAtEnd = config.startOffsetWithoutHistory == KafkaOffset.end
         for (tp, next) in partitions.owned {
-            if let (_, high) = consumer.cachedWatermarks(tp) {
-                let l = max(0, high - next.offsetOrZero)
-                lag[tp] = l
-                metrics.partitionLag(topic: tp.topic, partition: tp.partition).set(Double(l))
-            }
+            guard let (low, high) = consumer.cachedWatermarks(tp) else { continue }
+            unfetched[tp] = max(0, high - next.offsetOrZero)
+            let l = max(0, high - (committedNext[tp] ?? (startsAtEnd ? high : low)))
+            lag[tp] = l
+            metrics.partitionLag(topic: tp.topic, partition: tp.partition).set(Double(l))
         }
         let assigned = consumer.assignment.count
         let writers = lanes.map(\.status)
@@ -394,7 +410,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         metrics.kafkaUp.set(reachable ? 1 : 0)
         metrics.assignedPartitions.set(Double(assigned))
         if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }
-        return lag
+        return unfetched
     }
 
     /// Partitions with records to read that delivered none for `partitionStallSeconds` are
