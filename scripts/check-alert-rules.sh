@@ -6,31 +6,14 @@
 # missing (without starting its service). Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-  echo "installing prometheus (for the alert-rule checks)…"
-  created_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
+source scripts/lib/check-helpers.sh
+install_if_missing promtool --no-install-recommends prometheus
 rules=config/prometheus/cloudwaste-alerts.yml
 promtool check rules "$rules" | grep -E "SUCCESS|FAILED"
 (cd config/prometheus && promtool test rules cloudwaste-alerts.test.yml) | grep -E "SUCCESS|FAILED" | sed 's/^ */unit tests: /'
 
-bin=${CLOUDWASTE_BIN:-.build/debug/cloudwaste-stream}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); prom_port=$(free_port)
-out=$(mktemp -d)
-chmod 755 "$out"  # the scratch PostgreSQL runs as the postgres user
-"$bin" demo --records 2000 --keep-running --http-port "$port" --state-dir "$out/state" >"$out/demo.log" 2>&1 &
-demo=$!
-prom=""
-trap 'kill -INT $demo 2>/dev/null; [ -n "$prom" ] && kill $prom 2>/dev/null; wait 2>/dev/null || true; rm -rf "$out"' EXIT
-for _ in $(seq 1 120); do
-  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-  sleep 1
-done
+start_demo 2000
+prom_port=$(free_port)
 cp "$rules" "$out/"
 cat > "$out/prometheus.yml" <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -41,7 +24,7 @@ scrape_configs:
 YAML
 prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus.log" 2>&1 &
-prom=$!
+also_stop=$!
 api() { curl -sf "http://127.0.0.1:$prom_port/api/v1/$1"; }
 # Until the target was scraped and every rule evaluated a few times (1 s each).
 for _ in $(seq 1 60); do

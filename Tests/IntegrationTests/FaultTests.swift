@@ -12,6 +12,15 @@ import TestSupport
 @Suite(.serialized) struct FaultTests {
     static let records = 20_000
 
+    /// Generated traffic (1 % bad records) on a mock cluster sized so that it keeps every record
+    /// (≈5 MiB per partition), and the rows of one clean run of it, to compare with.
+    static func publishedWithACleanRun(seed: UInt64, count: Int) async throws -> (TestEnvironment, [String: String]) {
+        let messages = TrafficGenerator(seed: seed, badRecordShare: 0.01).messages(count: count)
+        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
+        try env.publish(messages)
+        return (env, try await ExactlyOnceTests.cleanRun(env))
+    }
+
     static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
         while Date() < deadline {
@@ -22,11 +31,7 @@ import TestSupport
     }
 
     @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() async throws {
-        let messages = TrafficGenerator(seed: 21, badRecordShare: 0.01).messages(count: Self.records)
-        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
-        try env.publish(messages)
-        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 21, count: Self.records)
 
         // A PostgreSQL of its own, so that stopping it does not disturb other tests.
         let (pg, database) = try await TestPostgres.ownServer("restart", durable: true)
@@ -55,11 +60,7 @@ import TestSupport
     }
 
     @Test func brokersDownAndUpAndRequestErrorsLoseNothing() async throws {
-        let messages = TrafficGenerator(seed: 22, badRecordShare: 0.01).messages(count: Self.records)
-        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
-        try env.publish(messages)
-        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 22, count: Self.records)
         var config = env.config
         config.postgresURL = try await TestPostgres.newDatabase("brokers")
         config.groupId = "brokers"
@@ -104,11 +105,7 @@ import TestSupport
     }
 
     @Test func sigtermDuringABatchCommitsCleanlyAndLeavesTheGroup() async throws {
-        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: 30_000)
-        // Sized so that the mock broker (≈5 MiB per partition) keeps every record.
-        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
-        try env.publish(messages)
-        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 23, count: 30_000)
         let database = try await TestPostgres.newDatabase("sigterm")
         let p = try await ExactlyOnceTests.daemon(env, database: database, group: "sigterm", untilIdle: 60)
         try await Task.sleep(for: .seconds(5.5))
@@ -131,10 +128,7 @@ import TestSupport
     /// their offsets were never committed), a second signal ends the process at once, and the
     /// next run completes to exactly the clean rows.
     @Test func sigtermWhilePostgresIsDownEndsWithinTheGracePeriodAndLosesNothing() async throws {
-        let messages = TrafficGenerator(seed: 24, badRecordShare: 0.01).messages(count: 30_000)
-        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
-        try env.publish(messages)
-        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 24, count: 30_000)
         let (pg, database) = try await TestPostgres.ownServer("stop", durable: true)
         defer { pg.destroy() }
         let dir = pg.directory
@@ -188,10 +182,7 @@ import TestSupport
 /// and so are their offsets: they are read and written again, so the rows are still exactly once.
 @Suite(.serialized) struct FailoverTests {
     @Test func aCrashedPrimaryWithItsStandbyPromotedLosesAndDuplicatesNothing() async throws {
-        let messages = TrafficGenerator(seed: 23, badRecordShare: 0.01).messages(count: FaultTests.records)
-        let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))
-        try env.publish(messages)
-        let expected = try await ExactlyOnceTests.cleanRun(env)
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 23, count: FaultTests.records)
 
         let (primary, _) = try await TestPostgres.ownServer("failover", durable: true)
         defer { primary.destroy() }

@@ -164,13 +164,8 @@ import TestSupport
             let port = try #require(client.port)
             var sockets: [Int32] = []
             for _ in 0..<200 {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_port = in_port_t(UInt16(port).bigEndian)
-                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                #expect(ok == 0)
+                let fd = connectToLoopback(port: port) ?? -1
+                #expect(fd >= 0)
                 _ = "GET /stats HTTP/1.1\r\nHost: slow".withCString { send(fd, $0, strlen($0), 0) }
                 sockets.append(fd)
             }

@@ -44,27 +44,16 @@ import TestSupport
 
         /// Whether something accepts TCP connections on the port.
         static func accepts(_ port: Int) -> Bool {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port)).bigEndian
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
+            guard let fd = connectToLoopback(port: port) else { return false }
+            close(fd)
+            return true
         }
     }
 
     /// The daemon as a child process against Tansu (it inherits LD_LIBRARY_PATH: the current
     /// librdkafka).
     static func daemon(bootstrap: String, database: String, group: String, key: HMACKey, stderr: URL) async throws -> ChildProcess {
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "CLOUDWASTE_KAFKA_BOOTSTRAP": bootstrap, "CLOUDWASTE_POSTGRES_URL": database, "CLOUDWASTE_GROUP_ID": group,
-            "CLOUDWASTE_HMAC_KEY": key.hex, "CLOUDWASTE_HTTP_PORT": "0", "CLOUDWASTE_LOG_LEVEL": "warning",
-            "CLOUDWASTE_KAFKA_SESSION_TIMEOUT_MS": "6000", "CLOUDWASTE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        ]) { _, new in new }
+        let environment = ExactlyOnceTests.environment(bootstrap: bootstrap, database: database, group: group, key: key)
         return try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["run", "--until-idle", "5"], environment: environment,
                                             workingDirectory: TestEnvironment.repositoryRoot.path, error: .file(stderr.path))
     }
@@ -123,10 +112,7 @@ import TestSupport
         for table in expected.keys.sorted() { #expect(shared[table] == expected[table], "table \(table) with two instances") }
 
         // A replay of every topic into the clean run's database: rebuilt, swapped in, the same rows.
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "CLOUDWASTE_KAFKA_BOOTSTRAP": broker.bootstrap, "CLOUDWASTE_POSTGRES_URL": clean, "CLOUDWASTE_GROUP_ID": "clean",
-            "CLOUDWASTE_HMAC_KEY": key.hex, "CLOUDWASTE_LOG_LEVEL": "warning",
-        ]) { _, new in new }
+        let environment = ExactlyOnceTests.environment(bootstrap: broker.bootstrap, database: clean, group: "clean", key: key)
         let replay = try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["replay", "--from-beginning", "--yes"], environment: environment,
                                                   workingDirectory: TestEnvironment.repositoryRoot.path,
                                                   error: .file(logs.appendingPathComponent("replay.log").path))
@@ -183,11 +169,9 @@ import TestSupport
         let run = { (ca: String, database: String, log: String) async throws -> Int32 in
             let config = dir.appendingPathComponent("\(log).toml")
             try "[pipeline]\nassignment_timeout_seconds = 10\n".write(to: config, atomically: true, encoding: .utf8)
-            let environment = ProcessInfo.processInfo.environment.merging([
-                "CLOUDWASTE_KAFKA_BOOTSTRAP": broker.bootstrap, "CLOUDWASTE_KAFKA_SECURITY_PROTOCOL": "SSL",
-                "CLOUDWASTE_KAFKA_SSL_CA_LOCATION": ca, "CLOUDWASTE_POSTGRES_URL": database, "CLOUDWASTE_GROUP_ID": "tls",
-                "CLOUDWASTE_HMAC_KEY": key.hex, "CLOUDWASTE_HTTP_PORT": "0", "CLOUDWASTE_LOG_LEVEL": "warning",
-            ]) { _, new in new }
+            let environment = ExactlyOnceTests.environment(bootstrap: broker.bootstrap, database: database, group: "tls", key: key,
+                                                           extra: ["CLOUDWASTE_KAFKA_SECURITY_PROTOCOL": "SSL",
+                                                                   "CLOUDWASTE_KAFKA_SSL_CA_LOCATION": ca])
             let daemon = try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["run", "--until-idle", "4", "--config", config.path],
                                                       environment: environment, workingDirectory: dir.path,
                                                       error: .file(dir.appendingPathComponent("\(log).log").path))

@@ -45,9 +45,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Kafka client errors already counted in the metric, and when the last one came.
     private var clientErrorsCounted = 0
     private var lastClientErrorAt = Date.distantPast
-    /// Whether a Kafka broker answered at the last housekeeping (nothing is idle while none does),
-    /// and since when none has.
-    private var brokersReachable = true
+    /// Since when no Kafka broker has answered (nil while one does): nothing is idle meanwhile.
     private var unreachableSince: Date?
     private let startedAt = Date()
     /// Decides which data partitions wait for the privacy requests at an assignment, and when
@@ -278,8 +276,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     /// Claims partitions whose claim failed or was fenced, then seeks them to PostgreSQL's offset.
     private func claimPending() {
+        guard partitions.anyToClaim else { return }
         let pending = partitions.partitionsToClaim
-        guard !pending.isEmpty else { return }
         do {
             let claims = try offsets.claim(pending)
             noteClaims(claims)
@@ -393,7 +391,6 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let assigned = consumer.assignment.count
         let writers = lanes.map(\.status)
         let reachable = consumer.brokersReachable()
-        brokersReachable = reachable
         unreachableSince = reachable ? nil : unreachableSince ?? Date()
         let diagnosis = assigned == 0 || !reachable ? consumer.diagnosis : nil
         let (ready, postgresHealthy) = state.status.withLock {
@@ -447,7 +444,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
 
     private func isIdle(for seconds: Double) -> Bool {
         // Unreachable brokers may hold records this instance has not seen: not caught up.
-        guard brokersReachable, Date().timeIntervalSince(lastRecordAt) >= seconds, builders.allSatisfy({ $0.count == 0 }),
+        guard unreachableSince == nil, Date().timeIntervalSince(lastRecordAt) >= seconds, builders.allSatisfy({ $0.count == 0 }),
               held.allSatisfy({ $0 == nil }), lanes.allSatisfy({ $0.queue.isDrained }) else { return false }
         let assignment = consumer.assignment
         if assignment.isEmpty {
@@ -457,7 +454,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             let quiet = max(seconds, 30)
             return everAssigned && Date().timeIntervalSince(startedAt) >= quiet && Date().timeIntervalSince(lastClientErrorAt) >= quiet
         }
-        guard partitions.partitionsToClaim.isEmpty else { return false }
+        guard !partitions.anyToClaim else { return false }
         let owned = partitions.owned
         for tp in assignment {
             guard let next = owned[tp] else { return false }

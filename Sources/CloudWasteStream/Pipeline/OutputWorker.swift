@@ -145,7 +145,10 @@ final class OutputWorker {
             windowsUrgent = false
             metrics.lateRecords.increment(by: result.lateRecords)
             metrics.windowsFinalized.increment(by: result.finalizedMonths)
-            if let watermark = result.watermark { metrics.windowWatermark.set(Double(watermark.seconds)) }
+            if let watermark = result.watermark {
+                metrics.windowWatermark.set(Double(watermark.seconds))
+                lastWatermarkExport = .now  // just read: no query of its own for the next 10 s
+            }
             state.status.withLock { $0.windowRecomputes += 1 }
             publish(result.emissions)
         } catch {

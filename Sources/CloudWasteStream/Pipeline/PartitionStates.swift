@@ -89,6 +89,11 @@ struct PartitionStates {
         if case .reading = states[tp] { true } else { false }
     }
 
+    /// Once per loop: no array unless there is a claim to make.
+    var anyToClaim: Bool {
+        states.values.contains { if case .claiming = $0 { true } else { false } }
+    }
+
     var partitionsToClaim: [TopicPartition] {
         states.compactMap { if case .claiming = $0.value { $0.key } else { nil } }
     }
