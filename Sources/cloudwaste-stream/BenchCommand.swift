@@ -543,6 +543,7 @@ func selfExecutable() -> String {
 struct BenchDecodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding, anonymization and encoding alone.")
     @Option(help: "Records to generate.") var records = 200_000
+    @Option(help: "Times to repeat the measured pass (more for a profile of the steady state).") var passes = 1
 
     func run() async throws {
         try await withExitCodes {
@@ -561,9 +562,9 @@ struct BenchDecodeCommand: AsyncParsableCommand {
             pass()  // warm-up: buffers, interned strings and caches reach their steady size
             let allocationsBefore = HeapAllocations.count
             let started = Date()
-            pass()
-            let seconds = Date().timeIntervalSince(started)
-            let allocations = HeapAllocations.count.flatMap { after in allocationsBefore.map { after - $0 } }
+            for _ in 0..<passes { pass() }
+            let seconds = Date().timeIntervalSince(started) / Double(passes)
+            let allocations = HeapAllocations.count.flatMap { after in allocationsBefore.map { (after - $0) / passes } }
             // The same work split by stage (each stage includes the ones before it).
             let decoder = RecordDecoder()
             var tape = JSONTape()

@@ -155,7 +155,7 @@ import Testing
         #expect(r.provider == .aws && r.region == "us-east-1" && r.confidence == "high")
         #expect(r.estimatedMonthlyCost == 12.5)
         #expect(r.currency == "USD")
-        #expect(r.metrics.isEmpty && r.tags.isEmpty)
+        #expect(r.metrics.isEmpty && r.tags == ScanTags())
         #expect(r.resourceCreatedAt == nil && r.parentResourceId == nil)
         #expect(r.detectedAt == Timestamp.parseRFC3339("2026-03-14T06:12:44Z"))
     }
@@ -265,6 +265,22 @@ import Testing
         }
         #expect(r.currency == "EUR")
         #expect(r.parentResourceId == "p-1")
+    }
+
+    /// Every key is kept as sent; of the values only the environment tag's (SPEC §3 reads nothing else).
+    @Test func tagsKeepKeysAndTheEnvironmentValueOnly() throws {
+        let tags = #""tags":{"Owner":"jane@example.com","Stage":"UAT","ENV":null,"team":"a","env":"prod","Env":"dev"}"#
+        guard case .scan(let r) = try Self.decoder().decode(.scanResources, Self.scanWith(tags)) else {
+            Issue.record("not a scan"); return
+        }
+        #expect(r.tags.keys == ["Owner", "Stage", "ENV", "team", "env", "Env"])
+        // "ENV" sorts before "Env", "Stage" and "env": its null is the value that counts.
+        #expect(r.tags.environment == ScanTags.EnvironmentTag(key: "ENV", value: nil))
+        guard case .scan(let single) = try Self.decoder().decode(.scanResources, Self.scanWith(#""tags":{"a":"x","environment":" Prod "}"#)) else {
+            Issue.record("not a scan"); return
+        }
+        #expect(single.tags.environment == ScanTags.EnvironmentTag(key: "environment", value: " Prod "))
+        #expect(single.tags == ScanTags([("a", "ignored"), ("environment", " Prod ")]))
     }
 
     @Test func metricsAndTags() throws {

@@ -13,9 +13,9 @@ public final class Anonymizer {
 
     public var keyId: String { pseudonymizer.keyId }
 
-    public func anonymize(_ record: InputRecord) -> AnonymizedRecord {
+    public func anonymize(_ record: consuming InputRecord) -> AnonymizedRecord {
         let p = pseudonymizer
-        switch record {
+        switch consume record {
         case .scan(let r):
             let (bucket, known) = regions.bucket(provider: r.provider, region: r.region)
             if !known { onUnknownRegion?(r.provider) }
@@ -45,7 +45,7 @@ public final class Anonymizer {
                 createdHourUTC: hour,
                 createdDOW: dow,
                 metrics: r.metrics,
-                tagKeys: Self.tagKeys(r.tags),
+                tagKeys: Self.tagKeys(r.tags.keys),
                 envClass: Self.environmentClass(r.tags),
                 parentHash: r.parentResourceId.map { p.pseudonym(.resource, $0, provider: r.provider) },
                 detectedAt: r.detectedAt
@@ -105,22 +105,21 @@ public final class Anonymizer {
         }
     }
 
-    /// Tag keys only: lowercased, de-duplicated, sorted. Values are dropped.
-    static func tagKeys(_ tags: [(key: String, value: String?)]) -> [String] {
-        var keys: [String] = []
-        keys.reserveCapacity(tags.count)
-        for t in tags { keys.append(asciiLowercased(t.key) ?? t.key.lowercased()) }
+    /// Tag keys only: lowercased, de-duplicated, sorted (in place: the decoded keys are not kept).
+    static func tagKeys(_ keys: consuming [String]) -> [String] {
+        for i in keys.indices {
+            if let lowered = asciiLowercased(keys[i]) { keys[i] = lowered } else { keys[i] = keys[i].lowercased() }
+        }
         keys.sort()
         var kept = 0
-        for k in keys where kept == 0 || keys[kept - 1] != k {
-            keys[kept] = k
+        for i in keys.indices where kept == 0 || keys[kept - 1] != keys[i] {
+            if kept != i { keys.swapAt(kept, i) }
             kept += 1
         }
         keys.removeLast(keys.count - kept)
         return keys
     }
 
-    static let environmentKeys: Set<String> = ["env", "environment", "stage"]
     static let environmentValues: [String: String] = [
         "prod": "prod", "production": "prod", "prd": "prod", "live": "prod",
         "staging": "staging", "stage": "staging", "stg": "staging", "preprod": "staging", "pre-prod": "staging", "uat": "staging",
@@ -128,13 +127,9 @@ public final class Anonymizer {
         "test": "test", "testing": "test", "qa": "test",
     ]
 
-    /// prod/staging/dev/test from an allow-listed tag key, `other` for any other value, nil without one.
-    static func environmentClass(_ tags: [(key: String, value: String?)]) -> String? {
-        var tag: (key: String, value: String?)?
-        for t in tags where t.key.utf8.count <= 11 && environmentKeys.contains(asciiLowercased(t.key) ?? t.key.lowercased()) {
-            if tag == nil || t.key < tag!.key { tag = t }
-        }
-        guard let tag else { return nil }
+    /// prod/staging/dev/test from the environment tag's value, `other` for any other value, nil without one.
+    static func environmentClass(_ tags: ScanTags) -> String? {
+        guard let tag = tags.environment else { return nil }
         guard let raw = tag.value else { return "other" }
         let value = asciiLowercased(raw, unlessPadded: true) ?? raw.trimmingCharacters(in: .whitespaces).lowercased()
         return environmentValues[value] ?? "other"

@@ -9,9 +9,9 @@ enum MetricsJSON {
             out.appendByte(UInt8(ascii: "\""))
             append(m.name, to: &out)
             append(#"":{"avg":"#, to: &out)
-            append(jsonNumber(m.avg), to: &out)
+            appendNumber(m.avg, to: &out)
             append(#","p95":"#, to: &out)
-            append(jsonNumber(m.p95), to: &out)
+            appendNumber(m.p95, to: &out)
             append(#","trend":"#, to: &out)
             if let trend = m.trend {
                 out.appendByte(UInt8(ascii: "\""))
@@ -29,6 +29,39 @@ enum MetricsJSON {
         var out: [UInt8] = []
         write(metrics, into: &out)
         return out
+    }
+
+    /// A finite Double as `jsonNumber` writes it, without a String for the common values: whole
+    /// numbers, and cents below 10⁹. For those the shortest text that reads back as the same Double
+    /// (Swift's `description`) is the cents with trailing zeros dropped: `Double(n) / 100` is the
+    /// Double nearest to n/100, and below 10⁹ no other decimal of two places is that near.
+    static func appendNumber(_ d: Double, to out: inout some ByteSink) {
+        if d == d.rounded(), abs(d) < 1e15 { return appendInteger(Int64(d), to: &out) }
+        let cents = (d * 100).rounded()
+        guard abs(d) < 1e9, cents / 100 == d else { return append(jsonNumber(d), to: &out) }
+        let n = Int64(cents)
+        if n < 0 { out.appendByte(UInt8(ascii: "-")) }
+        let magnitude = n.magnitude
+        appendInteger(Int64(magnitude / 100), to: &out)
+        out.appendByte(UInt8(ascii: "."))
+        let fraction = magnitude % 100
+        out.appendByte(UInt8(ascii: "0") + UInt8(fraction / 10))
+        if fraction % 10 != 0 { out.appendByte(UInt8(ascii: "0") + UInt8(fraction % 10)) }
+    }
+
+    private static func appendInteger(_ n: Int64, to out: inout some ByteSink) {
+        if n < 0 { out.appendByte(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var m = n.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                count += 1
+                buffer[24 - count] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+            } while m > 0
+            out.appendBytes(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
     }
 
     @inline(__always)

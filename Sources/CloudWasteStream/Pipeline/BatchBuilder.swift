@@ -49,12 +49,12 @@ public final class BatchBuilder {
     }
 
     /// Adds one message whose record was prepared already (by a preparer with the same key).
-    public func add(_ message: KafkaMessage, prepared: PreparedRecord, generation: Int64, expected: NextOffset) {
+    public func add(_ message: KafkaMessage, prepared: consuming PreparedRecord, generation: Int64, expected: NextOffset) {
         let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
         let index = items.count
         if openedAt == nil { openedAt = .now }
         var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.valueCount)
-        switch prepared {
+        switch consume prepared {  // moved, not copied: a record's Strings are not retained again
         case .anonymized(let record, let eventTime):
             item.eventTime = eventTime
             item.outcome = encode(record, item: index, source: source)
@@ -84,8 +84,8 @@ public final class BatchBuilder {
         return index
     }
 
-    private func encode(_ record: AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
-        switch record {
+    private func encode(_ record: consuming AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
+        switch consume record {
         case .training(let r):
             users.insert(r.userHash)
             put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item, detection: WindowDetection(r, source: source)) {

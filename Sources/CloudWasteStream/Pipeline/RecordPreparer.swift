@@ -31,7 +31,8 @@ public final class RecordPreparer {
         guard let topic = topic(of: message) else { return .rejected(RecordRejection(.unknownTopic)) }
         do {
             let record = try message.withValue { (bytes) throws(RecordRejection) in try decoder.decode(topic, bytes, tape: &tape) }
-            return .anonymized(anonymizer.anonymize(record), eventTime: Self.eventTime(record))
+            let eventTime = Self.eventTime(record)
+            return .anonymized(anonymizer.anonymize(record), eventTime: eventTime)
         } catch {
             return .rejected(error)
         }

@@ -242,22 +242,20 @@ struct FieldReader {
         return MetricSummary(name: metric, avg: avg, p95: p95, trend: trend)
     }
 
-    func tags(_ name: String) throws(RecordRejection) -> [(key: String, value: String?)] {
-        guard let v = present(name) else { return [] }
+    func tags(_ name: String) throws(RecordRejection) -> ScanTags {
+        var tags = ScanTags()
+        guard let v = present(name) else { return tags }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
-        var out: [(key: String, value: String?)] = []
-        out.reserveCapacity(Int(tape[v].count))
+        tags.keys.reserveCapacity(Int(tape[v].count))
         for (keyEntry, value) in tape.members(of: v) {
             let key = interned(keyEntry)
             guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
-            switch tape[value].kind {
-            case .null: out.append((key, nil))
-            case .string: out.append((key, tape.string(value, in: bytes)))
-            default: throw RecordRejection(.wrongType, field: name)
-            }
+            let kind = tape[value].kind
+            guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
+            tags.add(key: key) { kind == .null ? nil : tape.string(value, in: bytes) }
         }
-        return out
+        return tags
     }
 
     /// 1–128 characters, no control characters (C0, DEL or C1).

@@ -40,8 +40,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
     public var resourceCreatedAt: Timestamp?
     public var currency: String
     public var metrics: [MetricSummary]
-    /// Tag keys and values exactly as sent; values never leave the anonymizer.
-    public var tags: [(key: String, value: String?)]
+    public var tags: ScanTags
     public var parentResourceId: String?
 
     public static func == (a: Self, b: Self) -> Bool {
@@ -50,7 +49,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
             && a.resourceType == b.resourceType && a.resourceId == b.resourceId && a.scenario == b.scenario
             && a.confidence == b.confidence && a.estimatedMonthlyCost == b.estimatedMonthlyCost
             && a.resourceCreatedAt == b.resourceCreatedAt && a.currency == b.currency && a.metrics == b.metrics
-            && a.tags.map(\.key) == b.tags.map(\.key) && a.tags.map(\.value) == b.tags.map(\.value)
+            && a.tags == b.tags
             && a.parentResourceId == b.parentResourceId
     }
 }

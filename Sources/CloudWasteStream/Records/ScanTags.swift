@@ -1,0 +1,36 @@
+/// A scan record's tags as far as anything reads them: every key as sent, and one value, that of
+/// the tag naming the resource's environment (SPEC §3 keeps nothing else of a value). The other
+/// values are type-checked where they stand in the message and never copied.
+public struct ScanTags: Equatable, Sendable {
+    /// A tag whose key names an environment, and its value (nil: JSON null).
+    public struct EnvironmentTag: Equatable, Sendable {
+        public var key: String
+        public var value: String?
+    }
+
+    /// The keys, exactly as sent, in the record's order.
+    public var keys: [String] = []
+    /// The tag keyed `env`, `environment` or `stage` (in any case); when several are, the one whose
+    /// key sorts first, so the choice does not depend on the members' order.
+    public private(set) var environment: EnvironmentTag?
+
+    static let environmentKeys: Set<String> = ["env", "environment", "stage"]
+
+    public init() {}
+
+    /// Tags from key/value pairs (tests and tools).
+    public init(_ pairs: [(key: String, value: String?)]) {
+        for (key, value) in pairs { add(key: key) { value } }
+    }
+
+    /// Appends a key; `value` is asked for only when this tag becomes the environment tag.
+    mutating func add(key: String, value: () -> String?) {
+        keys.append(key)
+        guard Self.namesEnvironment(key), environment.map({ key < $0.key }) ?? true else { return }
+        environment = EnvironmentTag(key: key, value: value())
+    }
+
+    static func namesEnvironment(_ key: String) -> Bool {
+        key.utf8.count <= 11 && environmentKeys.contains(asciiLowercased(key) ?? key.lowercased())
+    }
+}
