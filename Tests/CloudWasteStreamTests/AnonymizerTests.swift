@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CloudWasteStream
+import CloudWasteDevTools
 
 /// SPEC §3 applied to decoded records: pseudonyms, region buckets, tag keys, env class, derived
 /// features, and no raw value left in any row.
@@ -398,5 +399,51 @@ import Testing
         #expect(t.envClass == "prod")
         #expect(t.currency == "EUR")
         #expect(t.createdHourUTC == 8)
+    }
+}
+
+/// The pipeline's decoder keeps ids as pseudonyms hashed from the message's bytes; a decoder
+/// without a key keeps their text for the anonymizer to hash. Both must give the same rows, for
+/// every topic and for the ids whose normalization matters (white space, GUID case, Azure, escapes).
+@Suite struct IdentifiersHashedWhileDecodingTests {
+    static func rows(_ topic: InputTopic, _ bytes: [UInt8], pseudonymizeWhileDecoding: Bool) throws -> AnonymizedRecord {
+        let anonymizer = try AnonymizerTests.anonymizer()
+        let record = try AnonymizerTests.decoder().decode(topic, bytes, pseudonymizer: pseudonymizeWhileDecoding ? anonymizer.pseudonymizer : nil)
+        if pseudonymizeWhileDecoding, case .scan(let scan) = record {
+            // Nothing of the raw ids is kept.
+            for id in [scan.eventId, scan.scanId, scan.userId, scan.cloudAccountId, scan.resourceId] {
+                guard case .pseudonym = id else { throw AnonymizerTests.TestFailure("an id kept as text: \(id)") }
+            }
+        }
+        return anonymizer.anonymize(record)
+    }
+
+    static func expectSameRows(_ topic: InputTopic, _ json: String) throws {
+        let bytes = Array(json.utf8)
+        let expected = try rows(topic, bytes, pseudonymizeWhileDecoding: false)
+        #expect(try rows(topic, bytes, pseudonymizeWhileDecoding: true) == expected, "\(json)")
+    }
+
+    @Test(arguments: [
+        #""evt-1""#, #"" evt-1 ""#, #""\u00a0evt-1\t""#, #""\u0065vt-1""#, #""évt-1""#,
+        #""1B4E28BA-2FA1-11D2-883F-0016D3CCA427""#, #""x-1B4E28BA-2FA1-11D2-883F-0016D3CCA427-y""#,
+    ])
+    func scanIdsOfEveryShape(_ id: String) throws {
+        for provider in Provider.allCases {
+            try Self.expectSameRows(.scanResources, AnonymizerTests.scan([
+                "event_id": id, "scan_id": id, "user_id": id, "cloud_account_id": id, "resource_id": id,
+                "parent_resource_id": id, "provider": "\"\(provider.rawValue)\"",
+            ]))
+        }
+    }
+
+    @Test func generatedTrafficOfEveryTopic() throws {
+        let messages = TrafficGenerator(seed: 7, badRecordShare: 0).messages(count: 3_000)
+        #expect(Set(messages.map(\.topic)).count >= 5)
+        for m in messages {
+            let expected = try? Self.rows(m.topic, m.value, pseudonymizeWhileDecoding: false)
+            let actual = try? Self.rows(m.topic, m.value, pseudonymizeWhileDecoding: true)
+            #expect(actual == expected)
+        }
     }
 }

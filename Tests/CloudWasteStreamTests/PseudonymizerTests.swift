@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CloudWasteStream
+import CloudWasteDevTools
 
 /// Keyed pseudonyms (SPEC §3) against vectors computed independently with Python's `hmac` module,
 /// with the key bytes 0, 1, …, 31.
@@ -85,6 +86,27 @@ import Testing
         #expect(p.pseudonym(.account, "0f8FAD5b-d9cb-469F-a165-70867728950E", provider: .aws).hex == lower)
         #expect(p.pseudonym(.account, " 0F8FAD5B-D9CB-469F-A165-70867728950E ", provider: .azure).hex == lower)
         #expect(p.pseudonym(.account, "0F8FAD5B-D9CB-469F-A165-70867728950E").hex == lower)
+    }
+
+    /// ASCII ids are normalized in a buffer on the stack; the result must be what the Unicode-aware
+    /// `normalize` gives, for ids made of the characters normalization is about.
+    @Test func asciiNormalizationMatchesTheUnicodeAwareOne() {
+        var rng = SplitMix64(seed: 11)
+        let alphabet = Array("0123456789abcdefABCDEFxyzXYZ-/: \t\n".utf8)
+        let guid = Array("0F8FAD5B-D9CB-469F-A165-70867728950E".utf8)
+        for n in 0..<20_000 {
+            var id: [UInt8] = (0..<Int(rng.next() % 48)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            if n % 3 == 0 { id.insert(contentsOf: guid, at: Int(rng.next() % UInt64(id.count + 1))) }
+            for lowercaseAll in [false, true] {
+                let reference = Pseudonymizer.normalize(String(decoding: id, as: UTF8.self), lowercaseAll: lowercaseAll)
+                let viaBuffer = id.withUnsafeBufferPointer { bytes in
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) {
+                        Array(Pseudonymizer.normalizeASCII(bytes, lowercaseAll: lowercaseAll, into: $0))
+                    }
+                }
+                #expect(viaBuffer == reference, "\(String(decoding: id, as: UTF8.self))")
+            }
+        }
     }
 
     @Test func guidRunsInsideIdsAreLowercasedButNothingElse() {

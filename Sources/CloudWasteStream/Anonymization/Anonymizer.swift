@@ -16,7 +16,7 @@ public final class Anonymizer {
     public func anonymize(_ record: consuming InputRecord) -> AnonymizedRecord {
         let p = pseudonymizer
         switch consume record {
-        case .scan(let r):
+        case .scan(var r):
             let (bucket, known) = regions.bucket(provider: r.provider, region: r.region)
             if !known { onUnknownRegion?(r.provider) }
             var age: Int?
@@ -45,7 +45,7 @@ public final class Anonymizer {
                 createdHourUTC: hour,
                 createdDOW: dow,
                 metrics: r.metrics,
-                tagKeys: Self.tagKeys(r.tags.keys),
+                tagKeys: Self.tagKeys(r.tags.takeKeys()),
                 envClass: Self.environmentClass(r.tags),
                 parentHash: r.parentResourceId.map { p.pseudonym(.resource, $0, provider: r.provider) },
                 detectedAt: r.detectedAt

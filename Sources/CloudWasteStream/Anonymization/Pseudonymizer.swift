@@ -29,18 +29,53 @@ public final class Pseudonymizer {
     }
 
     public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> Pseudonym {
+        var id = id
+        return id.withUTF8 { pseudonym(domain, bytes: $0, provider: provider) }
+    }
+
+    /// The pseudonym of a decoded id: hashed now if the decoder kept its text, else as it is.
+    public func pseudonym(_ domain: Domain, _ id: Identifier, provider: Provider? = nil) -> Pseudonym {
+        switch id {
+        case .text(let text): pseudonym(domain, text, provider: provider)
+        case .pseudonym(let done): done
+        }
+    }
+
+    /// The pseudonym of an id given as its UTF-8 bytes (valid UTF-8, e.g. in a message's buffer).
+    public func pseudonym(_ domain: Domain, bytes: UnsafeBufferPointer<UInt8>, provider: Provider? = nil) -> Pseudonym {
         let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
         let prefix = prefixes[domain.index]
         // Fast path: nothing to trim, no upper-case hex in a GUID-sized id, not Azure.
-        var id = id
-        if !lowercaseAll, let done = id.withUTF8({ bytes -> Pseudonym? in
-            guard let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
-                  bytes.count < 36 || !bytes.contains(where: { $0 >= 65 && $0 <= 70 }) else { return nil }
+        if !lowercaseAll, let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
+           bytes.count < 36 || !bytes.contains(where: { $0 >= 65 && $0 <= 70 }) {
             return hmac.pseudonym(prefix: prefix, message: bytes)
-        }) {
-            return done
         }
-        return Self.normalize(id, lowercaseAll: lowercaseAll).withUnsafeBufferPointer { hmac.pseudonym(prefix: prefix, message: $0) }
+        // ASCII (every id the generator and the scanners we know send): normalized in a buffer on
+        // the stack, as `normalize` would.
+        if !bytes.contains(where: { $0 >= 0x80 }) {
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { buffer in
+                hmac.pseudonym(prefix: prefix, message: Self.normalizeASCII(bytes, lowercaseAll: lowercaseAll, into: buffer))
+            }
+        }
+        return Self.normalize(String(decoding: bytes, as: UTF8.self), lowercaseAll: lowercaseAll)
+            .withUnsafeBufferPointer { hmac.pseudonym(prefix: prefix, message: $0) }
+    }
+
+    /// `normalize` for ASCII bytes, written into `buffer` (at least as long): the normalized id.
+    static func normalizeASCII(_ bytes: UnsafeBufferPointer<UInt8>, lowercaseAll: Bool,
+                               into buffer: UnsafeMutableBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        // Unicode's white space within ASCII: tab, line feed, vertical tab, form feed, return, space.
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+        var start = 0, end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        let out = UnsafeMutableBufferPointer(rebasing: buffer[0..<(end - start)])
+        for i in out.indices {
+            let c = bytes[start + i]
+            out[i] = lowercaseAll && c >= 65 && c <= 90 ? c + 32 : c
+        }
+        if !lowercaseAll { lowercaseGUIDs(out) }
+        return UnsafeBufferPointer(out)
     }
 
     /// Trims surrounding white space; lowercases GUID-shaped runs (8-4-4-4-12 hex digits, wherever
@@ -50,7 +85,7 @@ public final class Pseudonymizer {
         let trimmed = trimWhitespace(id)
         if lowercaseAll { return Array(trimmed.lowercased().utf8) }
         var bytes = Array(trimmed.utf8)
-        lowercaseGUIDs(&bytes)
+        bytes.withUnsafeMutableBufferPointer { lowercaseGUIDs($0) }
         return bytes
     }
 
@@ -65,7 +100,7 @@ public final class Pseudonymizer {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
     }
 
-    static func lowercaseGUIDs(_ b: inout [UInt8]) {
+    static func lowercaseGUIDs(_ b: UnsafeMutableBufferPointer<UInt8>) {
         let groups = [8, 4, 4, 4, 12]
         guard b.count >= 36 else { return }
         var i = 0

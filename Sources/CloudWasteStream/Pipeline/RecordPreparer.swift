@@ -30,7 +30,7 @@ public final class RecordPreparer {
     public func prepare(_ message: KafkaMessage) -> PreparedRecord {
         guard let topic = topic(of: message) else { return .rejected(RecordRejection(.unknownTopic)) }
         do {
-            let record = try message.withValue { (bytes) throws(RecordRejection) in try decoder.decode(topic, bytes, tape: &tape) }
+            let record = try message.withValue { (bytes) throws(RecordRejection) in try decoder.decode(topic, bytes, tape: &tape, pseudonymizer: anonymizer.pseudonymizer) }
             let eventTime = Self.eventTime(record)
             return .anonymized(anonymizer.anonymize(record), eventTime: eventTime)
         } catch {

@@ -7,16 +7,19 @@ struct FieldReader {
     let bytes: UnsafeBufferPointer<UInt8>
     let limits: RecordDecoder.Limits
     let now: Timestamp
+    /// Given: ids are kept as their pseudonyms (`keep`), hashed from the message's bytes.
+    let pseudonymizer: Pseudonymizer?
 
     /// The first instant of `limits.earliestYear`: earlier times are refused (compared as numbers,
     /// not as calendar dates).
     let earliest: Int64
 
-    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp) {
+    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp, pseudonymizer: Pseudonymizer?) {
         self.tape = tape
         self.bytes = bytes
         self.limits = limits
         self.now = now
+        self.pseudonymizer = pseudonymizer
         earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 
@@ -46,8 +49,7 @@ struct FieldReader {
             _ = try stringValue(v, name, maxLength: maxLength, minLength: minLength)
             return
         }
-        guard raw.count <= maxLength * 4, raw.count >= minLength,
-              raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else { throw RecordRejection(.invalidValue, field: name) }
+        try checkLength(raw, name, maxLength: maxLength, minLength: minLength)
     }
 
     /// Scalars in valid UTF-8: the bytes that are not continuation bytes.
@@ -58,12 +60,7 @@ struct FieldReader {
     private func stringValue(_ v: Int, _ name: String, maxLength: Int, minLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes) {
-            // Unescaped: no NUL can be there (raw control characters are malformed JSON), and
-            // ASCII counts its characters by its bytes.
-            guard raw.count <= maxLength * 4, raw.count >= minLength,
-                  raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else {
-                throw RecordRejection(.invalidValue, field: name)
-            }
+            try checkLength(raw, name, maxLength: maxLength, minLength: minLength)
             return interned ? tape.strings.string(raw) : String(decoding: raw, as: UTF8.self)
         }
         let s = tape.string(v, in: bytes)
@@ -76,14 +73,65 @@ struct FieldReader {
         return s
     }
 
-    /// An id: non-empty after trimming white space.
-    func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> String {
-        let s = try string(name, maxLength: maxLength)
-        if let first = s.utf8.first, first > 0x20 && first < 0x7F { return s }  // fast path: starts with visible ASCII
-        guard s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+    /// The length rules of an unescaped string, on its bytes: no NUL can be there (raw control
+    /// characters are malformed JSON), and ASCII counts its characters by its bytes.
+    private func checkLength(_ raw: UnsafeBufferPointer<UInt8>, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) {
+        guard raw.count <= maxLength * 4, raw.count >= minLength,
+              raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else {
             throw RecordRejection(.invalidValue, field: name)
         }
-        return s
+    }
+
+    /// A validated id that is not kept yet (`keep`): its bytes in the message, or its text when
+    /// it had escapes. Valid for the decode call only.
+    enum IdentifierField {
+        case bytes(UnsafeBufferPointer<UInt8>)
+        case text(String)
+    }
+
+    /// An id: non-empty after trimming white space.
+    func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> IdentifierField {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try identifierValue(v, name, maxLength: maxLength, nonBlank: true)
+    }
+
+    /// An optional reference to an id (e.g. `parent_resource_id`): non-empty.
+    func optionalIdentifier(_ name: String, maxLength: Int) throws(RecordRejection) -> IdentifierField? {
+        guard let v = present(name) else { return nil }
+        return try identifierValue(v, name, maxLength: maxLength, nonBlank: false)
+    }
+
+    private func identifierValue(_ v: Int, _ name: String, maxLength: Int, nonBlank: Bool) throws(RecordRejection) -> IdentifierField {
+        let field: IdentifierField
+        if tape[v].kind == .string, let raw = tape.rawBytes(v, in: bytes) {
+            try checkLength(raw, name, maxLength: maxLength, minLength: 1)
+            // Fast path: it starts with visible ASCII.
+            if !nonBlank || (raw[0] > 0x20 && raw[0] < 0x7F) { return .bytes(raw) }
+            field = .bytes(raw)
+        } else {
+            field = .text(try stringValue(v, name, maxLength: maxLength, minLength: 1))
+        }
+        let text = switch field {
+        case .bytes(let raw): String(decoding: raw, as: UTF8.self)
+        case .text(let s): s
+        }
+        guard !nonBlank || text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return field
+    }
+
+    /// The id as the record keeps it: its pseudonym in `domain` when decoding with a
+    /// pseudonymizer, else its text.
+    func keep(_ field: IdentifierField, _ domain: Pseudonymizer.Domain, provider: Provider? = nil) -> Identifier {
+        switch field {
+        case .bytes(let raw):
+            if let pseudonymizer { return .pseudonym(pseudonymizer.pseudonym(domain, bytes: raw, provider: provider)) }
+            return .text(String(decoding: raw, as: UTF8.self))
+        case .text(let text):
+            if let pseudonymizer { return .pseudonym(pseudonymizer.pseudonym(domain, text, provider: provider)) }
+            return .text(text)
+        }
     }
 
     /// `^[A-Za-z0-9_./-]{1,64}$`
@@ -114,11 +162,19 @@ struct FieldReader {
         return s
     }
 
-    func optionalEnumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String? {
+    func optionalEnumeration<T: RawRepresentable>(_ name: String, as type: T.Type) throws(RecordRejection) -> T? where T.RawValue == String {
         guard present(name) != nil else { return nil }
-        return try enumeration(name, allowed)
+        return try enumeration(name, as: type)
     }
 
+    func enumeration<T: RawRepresentable>(_ name: String, as type: T.Type) throws(RecordRejection) -> T where T.RawValue == String {
+        guard let value = T(rawValue: try string(name, maxLength: 64, interned: true)) else {
+            throw RecordRejection(.invalidValue, field: name)
+        }
+        return value
+    }
+
+    /// One of `allowed` (a list made once: an array literal here would be allocated per record).
     func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {
         let s = try string(name, maxLength: 64, interned: true)
         guard allowed.contains(s) else { throw RecordRejection(.invalidValue, field: name) }

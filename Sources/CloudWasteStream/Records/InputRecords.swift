@@ -25,15 +25,15 @@ public struct MetricSummary: Equatable, Sendable {
 
 /// A scanner's finding: one wasted resource seen by one scan.
 public struct ScanResourceRecord: Equatable, Sendable {
-    public var eventId: String
-    public var scanId: String
+    public var eventId: Identifier
+    public var scanId: Identifier
     public var detectedAt: Timestamp
-    public var userId: String
-    public var cloudAccountId: String
+    public var userId: Identifier
+    public var cloudAccountId: Identifier
     public var provider: Provider
     public var region: String
     public var resourceType: String
-    public var resourceId: String
+    public var resourceId: Identifier
     public var scenario: String
     public var confidence: String
     public var estimatedMonthlyCost: Double
@@ -41,7 +41,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
     public var currency: String
     public var metrics: [MetricSummary]
     public var tags: ScanTags
-    public var parentResourceId: String?
+    public var parentResourceId: Identifier?
 
     public static func == (a: Self, b: Self) -> Bool {
         a.eventId == b.eventId && a.scanId == b.scanId && a.detectedAt == b.detectedAt && a.userId == b.userId
@@ -58,11 +58,11 @@ public enum UserAction: String, Sendable { case deleted, ignored, kept }
 
 /// What a user did about a finding.
 public struct UserActionRecord: Equatable, Sendable {
-    public var eventId: String
-    public var userId: String
-    public var cloudAccountId: String
+    public var eventId: Identifier
+    public var userId: Identifier
+    public var cloudAccountId: Identifier
     public var provider: Provider
-    public var resourceId: String
+    public var resourceId: Identifier
     public var resourceType: String
     public var action: UserAction
     public var detectedAt: Timestamp
@@ -74,10 +74,10 @@ public struct UserActionRecord: Equatable, Sendable {
 
 /// A resource changing state (created, stopped, deleted, ...).
 public struct ResourceLifecycleRecord: Equatable, Sendable {
-    public var eventId: String
-    public var cloudAccountId: String
+    public var eventId: Identifier
+    public var cloudAccountId: Identifier
     public var provider: Provider
-    public var resourceId: String
+    public var resourceId: Identifier
     public var resourceType: String
     public var toState: String
     public var occurredAt: Timestamp
@@ -91,9 +91,9 @@ public struct MetricPoint: Equatable, Sendable {
 
 /// A slice of a resource's metric time series.
 public struct MetricSampleRecord: Equatable, Sendable {
-    public var cloudAccountId: String
+    public var cloudAccountId: Identifier
     public var provider: Provider
-    public var resourceId: String
+    public var resourceId: Identifier
     public var metric: String
     public var points: [MetricPoint]
     public var unit: String?
@@ -103,8 +103,8 @@ public enum PrivacyRequestKind: String, Sendable { case optOut = "opt_out", optI
 
 /// A user's consent change or erasure request.
 public struct PrivacyRequestRecord: Equatable, Sendable {
-    public var eventId: String
-    public var userId: String
+    public var eventId: Identifier
+    public var userId: Identifier
     public var request: PrivacyRequestKind
     public var requestedAt: Timestamp
 }
@@ -115,10 +115,10 @@ public enum CostType: String, Sendable, CaseIterable { case unblended, amortized
 /// Cost Management, GCP billing export). Billing data is restated: the same resource, day and cost
 /// type may come again with a corrected amount; the latest record wins.
 public struct BilledCostRecord: Equatable, Sendable {
-    public var eventId: String
-    public var cloudAccountId: String
+    public var eventId: Identifier
+    public var cloudAccountId: Identifier
     public var provider: Provider
-    public var resourceId: String
+    public var resourceId: Identifier
     /// The billing day (UTC midnight).
     public var usageDate: Timestamp
     public var amount: Double

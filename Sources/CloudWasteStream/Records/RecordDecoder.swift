@@ -26,6 +26,8 @@ public struct RecordDecoder: Sendable {
         self.now = now
     }
 
+    static let confidences = ["critical", "high", "medium", "low"]
+
     static let knownFields: [InputTopic: Set<String>] = [
         .scanResources: ["event_id", "scan_id", "detected_at", "user_id", "cloud_account_id", "provider", "region",
                          "resource_type", "resource_id", "scenario", "confidence", "estimated_monthly_cost",
@@ -44,18 +46,19 @@ public struct RecordDecoder: Sendable {
         Self.knownFields[topic]?.contains(name) == true ? name : nil
     }
 
-    public func decode(_ topic: InputTopic, _ payload: [UInt8]?) throws(RecordRejection) -> InputRecord {
+    public func decode(_ topic: InputTopic, _ payload: [UInt8]?, pseudonymizer: Pseudonymizer? = nil) throws(RecordRejection) -> InputRecord {
         var tape = JSONTape()
         guard let payload else { throw RecordRejection(.emptyPayload) }
         return try payload.withUnsafeBufferPointer { (bytes) throws(RecordRejection) -> InputRecord in
-            try decode(topic, bytes, tape: &tape)
+            try decode(topic, bytes, tape: &tape, pseudonymizer: pseudonymizer)
         }
     }
 
     /// The hot path: the payload is read where it is (borrowed for the duration of the call, e.g.
-    /// librdkafka's buffer), through a tape that the caller reuses from record to record.
+    /// librdkafka's buffer), through a tape that the caller reuses from record to record. With a
+    /// pseudonymizer, ids are kept as their pseudonyms (`Identifier`), hashed from those bytes.
     public func decode(_ topic: InputTopic, _ payload: UnsafeBufferPointer<UInt8>?,
-                       tape: inout JSONTape) throws(RecordRejection) -> InputRecord {
+                       tape: inout JSONTape, pseudonymizer: Pseudonymizer? = nil) throws(RecordRejection) -> InputRecord {
         guard let payload, !payload.isEmpty else { throw RecordRejection(.emptyPayload) }
         guard payload.count <= limits.maxPayloadBytes else { throw RecordRejection(.payloadTooLarge) }
         do {
@@ -76,7 +79,7 @@ public struct RecordDecoder: Sendable {
         }
         guard tape[0].kind == .object else { throw RecordRejection(.notAnObject) }
         tape.lookup.next = 1
-        let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now())
+        let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now(), pseudonymizer: pseudonymizer)
         switch topic {
         case .scanResources: return .scan(try decodeScan(r))
         case .userActions: return .action(try decodeAction(r))
@@ -98,19 +101,21 @@ public struct RecordDecoder: Sendable {
         let resourceType = try r.token("resource_type")
         let resourceId = try r.identifier("resource_id", maxLength: 2048)
         let scenario = try r.token("scenario")
-        let confidence = try r.enumeration("confidence", ["critical", "high", "medium", "low"])
+        let confidence = try r.enumeration("confidence", Self.confidences)
         let cost = try r.money("estimated_monthly_cost")
         try r.skippedString("resource_name", maxLength: 1024, minLength: 0)
         let createdAt = try r.optionalTimestamp("resource_created_at")
         let currency = try r.optionalCurrency("currency") ?? "USD"
         let metrics = try r.metricSummaries("metrics")
         let tags = try r.tags("tags")
-        let parent = try r.optionalString("parent_resource_id", maxLength: 2048)
+        let parent = try r.optionalIdentifier("parent_resource_id", maxLength: 2048)
         return ScanResourceRecord(
-            eventId: eventId, scanId: scanId, detectedAt: detectedAt, userId: userId, cloudAccountId: account,
-            provider: provider, region: region, resourceType: resourceType, resourceId: resourceId,
+            eventId: r.keep(eventId, .event), scanId: r.keep(scanId, .scan), detectedAt: detectedAt, userId: r.keep(userId, .user),
+            cloudAccountId: r.keep(account, .account, provider: provider),
+            provider: provider, region: region, resourceType: resourceType, resourceId: r.keep(resourceId, .resource, provider: provider),
             scenario: scenario, confidence: confidence, estimatedMonthlyCost: cost, resourceCreatedAt: createdAt,
-            currency: currency, metrics: metrics, tags: tags, parentResourceId: parent
+            currency: currency, metrics: metrics, tags: tags,
+            parentResourceId: parent.map { r.keep($0, .resource, provider: provider) }
         )
     }
 
@@ -121,14 +126,15 @@ public struct RecordDecoder: Sendable {
         let provider = try r.provider()
         let resourceId = try r.identifier("resource_id", maxLength: 2048)
         let resourceType = try r.token("resource_type")
-        let action = UserAction(rawValue: try r.enumeration("action", ["deleted", "ignored", "kept"]))!
+        let action = try r.enumeration("action", as: UserAction.self)
         let detectedAt = try r.timestamp("detected_at")
         let actionAt = try r.timestamp("action_at")
         let saved = try r.optionalMoney("cost_saved_monthly")
         let currency = try r.optionalCurrency("currency") ?? "USD"
         guard actionAt >= detectedAt else { throw RecordRejection(.inconsistentRecord, field: "action_at") }
         return UserActionRecord(
-            eventId: eventId, userId: userId, cloudAccountId: account, provider: provider, resourceId: resourceId,
+            eventId: r.keep(eventId, .event), userId: r.keep(userId, .user), cloudAccountId: r.keep(account, .account, provider: provider),
+            provider: provider, resourceId: r.keep(resourceId, .resource, provider: provider),
             resourceType: resourceType, action: action, detectedAt: detectedAt, actionAt: actionAt,
             costSavedMonthly: saved, currency: currency
         )
@@ -142,43 +148,48 @@ public struct RecordDecoder: Sendable {
         let usageDate = try r.date("usage_date")
         let amount = try r.money("amount")
         guard let currency = try r.optionalCurrency("currency") else { throw RecordRejection(.missingField, field: "currency") }
-        let costType = try r.optionalEnumeration("cost_type", CostType.allCases.map(\.rawValue)).flatMap(CostType.init) ?? .unblended
+        let costType = try r.optionalEnumeration("cost_type", as: CostType.self) ?? .unblended
         let source = try r.optionalToken("source")
-        return BilledCostRecord(eventId: eventId, cloudAccountId: account, provider: provider, resourceId: resourceId,
+        return BilledCostRecord(eventId: r.keep(eventId, .event), cloudAccountId: r.keep(account, .account, provider: provider),
+                                provider: provider, resourceId: r.keep(resourceId, .resource, provider: provider),
                                 usageDate: usageDate, amount: amount, currency: currency, costType: costType, source: source)
     }
 
     private func decodeLifecycle(_ r: FieldReader) throws(RecordRejection) -> ResourceLifecycleRecord {
-        ResourceLifecycleRecord(
-            eventId: try r.identifier("event_id"),
-            cloudAccountId: try r.identifier("cloud_account_id"),
-            provider: try r.provider(),
-            resourceId: try r.identifier("resource_id", maxLength: 2048),
-            resourceType: try r.token("resource_type"),
-            toState: try r.token("to_state"),
-            occurredAt: try r.timestamp("occurred_at"),
-            fromState: try r.optionalToken("from_state")
+        let eventId = try r.identifier("event_id")
+        let account = try r.identifier("cloud_account_id")
+        let provider = try r.provider()
+        let resourceId = try r.identifier("resource_id", maxLength: 2048)
+        let resourceType = try r.token("resource_type")
+        let toState = try r.token("to_state")
+        let occurredAt = try r.timestamp("occurred_at")
+        let fromState = try r.optionalToken("from_state")
+        return ResourceLifecycleRecord(
+            eventId: r.keep(eventId, .event), cloudAccountId: r.keep(account, .account, provider: provider), provider: provider,
+            resourceId: r.keep(resourceId, .resource, provider: provider), resourceType: resourceType, toState: toState,
+            occurredAt: occurredAt, fromState: fromState
         )
     }
 
     private func decodeMetrics(_ r: FieldReader) throws(RecordRejection) -> MetricSampleRecord {
-        MetricSampleRecord(
-            cloudAccountId: try r.identifier("cloud_account_id"),
-            provider: try r.provider(),
-            resourceId: try r.identifier("resource_id", maxLength: 2048),
-            metric: try r.token("metric"),
-            points: try r.points("points"),
-            unit: try r.optionalUnit("unit")
+        let account = try r.identifier("cloud_account_id")
+        let provider = try r.provider()
+        let resourceId = try r.identifier("resource_id", maxLength: 2048)
+        let metric = try r.token("metric")
+        let points = try r.points("points")
+        let unit = try r.optionalUnit("unit")
+        return MetricSampleRecord(
+            cloudAccountId: r.keep(account, .account, provider: provider), provider: provider,
+            resourceId: r.keep(resourceId, .resource, provider: provider), metric: metric, points: points, unit: unit
         )
     }
 
     private func decodePrivacy(_ r: FieldReader) throws(RecordRejection) -> PrivacyRequestRecord {
-        PrivacyRequestRecord(
-            eventId: try r.identifier("event_id"),
-            userId: try r.identifier("user_id"),
-            request: PrivacyRequestKind(rawValue: try r.enumeration("request", ["opt_out", "opt_in", "erase"]))!,
-            requestedAt: try r.timestamp("requested_at")
-        )
+        let eventId = try r.identifier("event_id")
+        let userId = try r.identifier("user_id")
+        let request = try r.enumeration("request", as: PrivacyRequestKind.self)
+        let requestedAt = try r.timestamp("requested_at")
+        return PrivacyRequestRecord(eventId: r.keep(eventId, .event), userId: r.keep(userId, .user), request: request, requestedAt: requestedAt)
     }
 }
 

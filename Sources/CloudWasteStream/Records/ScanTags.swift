@@ -30,6 +30,13 @@ public struct ScanTags: Equatable, Sendable {
         environment = EnvironmentTag(key: key, value: value())
     }
 
+    /// The keys, moved out (so that the anonymizer can rework them in place, without a copy).
+    mutating func takeKeys() -> [String] {
+        var taken: [String] = []
+        swap(&taken, &keys)
+        return taken
+    }
+
     static func namesEnvironment(_ key: String) -> Bool {
         key.utf8.count <= 11 && environmentKeys.contains(asciiLowercased(key) ?? key.lowercased())
     }
