@@ -40,7 +40,7 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             }
             let n = binary.count * 5000
             let columns = TableDescription.mlTrainingData.columnList
-            let updates = TableDescription.mlTrainingData.columns.dropFirst(2).map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
+            let updates = TableDescription.mlTrainingData.storedColumns.dropFirst(2).map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
             let upsert = "INSERT INTO ml_training_data (\(columns)) SELECT \(columns) FROM stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
             try db.execute("CREATE TEMP TABLE stage (LIKE ml_training_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
 

@@ -96,7 +96,7 @@ import TestSupport
         #expect(batch.items[4].eventTime == Self.t("2026-03-12T22:00:00Z"))
         #expect(batch[.training].items == [0, 1, 4])
         let row = BinaryCopyTuple(batch[.training].rows[2])
-        #expect(row.fields.count == TableDescription.mlTrainingData.columns.count)
+        #expect(row.fields.count == TableDescription.mlTrainingData.storedColumns.count)
         #expect(row.timestamp(19) == Self.t("2026-03-12T22:00:00Z"))
         #expect(row.fields[2]?.count == 32)  // account_hash: the pseudonym's bytes (SPEC v1.2)
         #expect(row.hex(2) == "9464de54d755ee452dc916857f997bf5f111c242eb9341d18cd7009f328d4625")

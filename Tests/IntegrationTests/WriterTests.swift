@@ -170,12 +170,13 @@ import TestSupport
         ]
         func check<Row>(_ d: TableDescription<Row>) throws {
             let actual = try columns(d.name)
-            for c in d.columns { #expect(actual[c.name] == sqlName[c.type], "\(d.name).\(c.name)") }
+            for c in d.storedColumns { #expect(actual[c.name] == sqlName[c.type], "\(d.name).\(c.name)") }
         }
         try check(TableDescription.mlTrainingData)
         try check(TableDescription.userActionPatterns)
         try check(TableDescription.resourceLifecycleEvents)
         try check(TableDescription.cloudwatchMetricsHistory)
+        try check(TableDescription.resourceBilledCosts)
         try check(TableDescription.deadLetters)
     }
 }

@@ -89,24 +89,24 @@ public final class BatchBuilder {
         case .training(let r):
             users.insert(r.userHash)
             put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item, detection: WindowDetection(r, source: source)) {
-                TableDescription.mlTrainingData.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+                TableDescription.mlTrainingData.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
             }
             return .rows(.training)
         case .action(let r):
             users.insert(r.userHash)
             put(.actions, key: RowKey(a: r.eventHash), item: item) {
-                TableDescription.userActionPatterns.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+                TableDescription.userActionPatterns.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
             }
             return .rows(.actions)
         case .lifecycle(let r):
             put(.lifecycle, key: RowKey(a: r.eventHash), item: item) {
-                TableDescription.resourceLifecycleEvents.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+                TableDescription.resourceLifecycleEvents.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
             }
             return .rows(.lifecycle)
         case .metricPoints(let points):
             for p in points {
                 put(.metrics, key: RowKey(a: p.resourceHash, name: p.metric, c: p.ts.micros), item: item) {
-                    TableDescription.cloudwatchMetricsHistory.encode(SourcedRow(row: p, source: source, keyId: keyId), into: &$0)
+                    TableDescription.cloudwatchMetricsHistory.encode(p, provenance: Provenance(source: source, keyId: keyId), into: &$0)
                 }
             }
             return .rows(.metrics)
@@ -114,7 +114,7 @@ public final class BatchBuilder {
             return .privacy(r)
         case .billed(let r):
             put(.billed, key: RowKey(a: r.resourceHash, name: r.costType.rawValue, c: r.usageDate.micros), item: item) {
-                TableDescription.resourceBilledCosts.encode(SourcedRow(row: r, source: source, keyId: keyId), into: &$0)
+                TableDescription.resourceBilledCosts.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
             }
             return .rows(.billed)
         }

@@ -94,5 +94,5 @@ extension TableDescription where Row == WindowDetection {
         .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },
         .init("source_offset", .int8) { r, e in e.int8(r.source.offset) },
         .init("records", .int4) { r, e in e.int4(r.records) },
-    ])
+    ], storesProvenance: false)
 }

@@ -24,5 +24,5 @@ extension TableDescription where Row == DeadLetterRow {
         .init("payload_bytes", .int4) { r, e in e.int4(r.payloadBytes) },
         .init("key_sha256", .text) { r, e in e.text(r.keySHA256) },
         .init("consumer_group", .text) { r, e in e.text(r.consumerGroup) },
-    ], extraUpdates: [], updatesOnConflict: false)
+    ], storesProvenance: false, extraUpdates: [], updatesOnConflict: false)
 }

@@ -22,7 +22,10 @@ public struct TableDescription<Row>: Sendable {
     public let name: String
     /// The primary key: the conflict target of the upsert, and what a batch is de-duplicated by.
     public let key: [String]
+    /// The row's own columns; the provenance columns follow them when the table stores provenance.
     public let columns: [TableColumn<Row>]
+    /// Whether each row ends with `Provenance.columns` (every table of pseudonymized records).
+    let storesProvenance: Bool
     /// Extra assignments of the upsert's DO UPDATE (e.g. `ingested_at = now()`).
     let extraUpdates: [String]
     /// A condition on the existing row (`t`) and the new one (`EXCLUDED`) for the update to happen.
@@ -30,11 +33,12 @@ public struct TableDescription<Row>: Sendable {
     /// false: a row whose key exists already is left as it is (`DO NOTHING`).
     let updatesOnConflict: Bool
 
-    init(name: String, key: [String], columns: [TableColumn<Row>], extraUpdates: [String] = ["ingested_at = now()"],
-         updateCondition: String? = nil, updatesOnConflict: Bool = true) {
+    init(name: String, key: [String], columns: [TableColumn<Row>], storesProvenance: Bool = true,
+         extraUpdates: [String] = ["ingested_at = now()"], updateCondition: String? = nil, updatesOnConflict: Bool = true) {
         self.name = name
         self.key = key
         self.columns = columns
+        self.storesProvenance = storesProvenance
         self.extraUpdates = extraUpdates
         self.updateCondition = updateCondition
         self.updatesOnConflict = updatesOnConflict
@@ -43,10 +47,15 @@ public struct TableDescription<Row>: Sendable {
     /// The session's temp table that a batch's rows are copied into (emptied at every commit).
     public var stagingTable: String { "stage_\(name)" }
 
-    public var columnList: String { columns.map(\.name).joined(separator: ", ") }
+    /// Every column a row writes, in COPY order.
+    public var storedColumns: [(name: String, type: PostgresColumnType)] {
+        columns.map { ($0.name, $0.type) } + (storesProvenance ? Provenance.columns.map { ($0.name, $0.type) } : [])
+    }
+
+    public var columnList: String { storedColumns.map(\.name).joined(separator: ", ") }
 
     public var stagingDDL: String {
-        "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS"
+        "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(storedColumns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS"
     }
 
     public var copyStatement: String { "COPY \(stagingTable) (\(columnList)) FROM STDIN (FORMAT binary)" }
@@ -54,21 +63,24 @@ public struct TableDescription<Row>: Sendable {
     /// COPY into the table itself (no staging, no upsert): only for rows known to be new.
     public func directCopyStatement(schema: String) -> String { "COPY \(schema).\(name) (\(columnList)) FROM STDIN (FORMAT binary)" }
 
-    /// Appends one row as a binary COPY tuple.
+    /// Appends one row as a binary COPY tuple; `provenance` exactly when the table stores it.
     @inline(__always)
-    public func encode(_ row: Row, into encoder: inout PostgresBinaryCopyEncoder) {
-        encoder.beginRow(fields: columns.count)
+    public func encode(_ row: Row, provenance: Provenance? = nil, into encoder: inout PostgresBinaryCopyEncoder) {
+        precondition(storesProvenance == (provenance != nil), "\(name): provenance \(storesProvenance ? "missing" : "not stored")")
+        encoder.beginRow(fields: columns.count + (provenance == nil ? 0 : Provenance.columns.count))
         for column in columns { column.encode(row, &encoder) }
+        if let provenance { for column in Provenance.columns { column.encode(provenance, &encoder) } }
     }
 
     /// `INSERT … SELECT … FROM staging [WHERE filter] ON CONFLICT (key) DO UPDATE …`; the staging
     /// table is aliased `s`, the target `t`.
     public func upsert(schema: String, filter: String? = nil, returning: String? = nil) -> String {
         let keys = Set(key)
-        let updates = updatesOnConflict ? columns.filter { !keys.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" } + extraUpdates : []
+        let names = storedColumns.map(\.name)
+        let updates = updatesOnConflict ? names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" } + extraUpdates : []
         var sql = """
             INSERT INTO \(schema).\(name) AS t (\(columnList))
-            SELECT \(columns.map { "s.\($0.name)" }.joined(separator: ", ")) FROM \(stagingTable) s
+            SELECT \(names.map { "s.\($0)" }.joined(separator: ", ")) FROM \(stagingTable) s
             """
         if let filter { sql += " WHERE \(filter)" }
         sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO "
@@ -79,10 +91,17 @@ public struct TableDescription<Row>: Sendable {
     }
 }
 
-/// A row with where it came from and the key it was pseudonymized under: what every upserted
-/// table stores besides the row's own values.
-public struct SourcedRow<Row>: Sendable where Row: Sendable {
-    public var row: Row
+/// Where a row came from and the key it was pseudonymized under: what every table of
+/// pseudonymized records stores besides the row's own values, in the same last four columns.
+/// Encoded apart from the row, so that a row is encoded where it stands, never copied to carry it.
+public struct Provenance: Sendable {
     public var source: SourcePosition
     public var keyId: String
+
+    static let columns: [TableColumn<Provenance>] = [
+        .init("key_id", .text) { p, e in e.text(p.keyId) },
+        .init("source_topic", .text) { p, e in e.text(p.source.topic) },
+        .init("source_partition", .int4) { p, e in e.int4(Int(p.source.partition)) },
+        .init("source_offset", .int8) { p, e in e.int8(p.source.offset) },
+    ]
 }
