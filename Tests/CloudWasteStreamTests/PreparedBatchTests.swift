@@ -56,6 +56,21 @@ import TestSupport
 
     // MARK: - Building
 
+    /// The writer splits a batch's scan rows by user (consent history or not): rows keep their
+    /// order and items on both sides, and a side with every row is the rows themselves.
+    @Test func scanRowsPartitionByDetection() throws {
+        let rows = try Self.twoPartitionBatch()[.training]
+        let users = rows.windowDetections.map(\.userHash)
+        #expect(rows.count == 3 && Set(users).count == 1)
+        let (all, none) = rows.partitioned { _ in true }
+        #expect(all.items == rows.items && all.rows == rows.rows && none.isEmpty)
+        let (none2, all2) = rows.partitioned { _ in false }
+        #expect(none2.isEmpty && all2.items == rows.items && all2.rows == rows.rows)
+        let (early, late) = rows.partitioned { $0.detectedAt < Self.t("2026-03-15T00:00:00Z") }
+        #expect(early.items == [0, 4] && late.items == [1])
+        #expect(early.rows + late.rows == [rows.rows[0], rows.rows[2], rows.rows[1]])
+    }
+
     @Test func spansPerPartitionInFirstSeenOrder() throws {
         let batch = try Self.twoPartitionBatch()
         #expect(batch.keyId == "630dcd29")

@@ -36,6 +36,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var waitTime = Duration.zero
     private var consumedSinceReport = 0
     private var recordsInCounters: [String: Counter] = [:]
+    /// The counter of the last topic counted (a poll's messages come in runs of one topic).
+    private var lastRecordsIn: (topic: String, counter: Counter)?
     private var lastRecordAt = Date()
     private var firstRecordAt: Date?
     private var everAssigned = false
@@ -188,9 +190,10 @@ final class ConsumerLoop: KafkaRebalanceListener {
     }
 
     private func recordsIn(_ topic: String) -> Counter {
-        if let counter = recordsInCounters[topic] { return counter }
-        let counter = metrics.recordsIn(topic: topic)
+        if let last = lastRecordsIn, last.topic == topic { return last.counter }
+        let counter = recordsInCounters[topic] ?? metrics.recordsIn(topic: topic)
         recordsInCounters[topic] = counter
+        lastRecordsIn = (topic, counter)
         return counter
     }
 

@@ -273,7 +273,7 @@ struct FieldReader {
         return tape.string(entry, in: bytes)
     }
 
-    static let trends: Set<String> = ["down", "flat", "up"]
+    static let trends = ["down", "flat", "up"]
 
     private func metricSummary(name metric: String, summary: Int, field name: String) throws(RecordRejection) -> MetricSummary {
         guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }

@@ -14,7 +14,7 @@ public struct ScanTags: Equatable, Sendable {
     /// key sorts first, so the choice does not depend on the members' order.
     public private(set) var environment: EnvironmentTag?
 
-    static let environmentKeys: Set<String> = ["env", "environment", "stage"]
+    static let environmentKeys = ["env", "environment", "stage"]
 
     public init() {}
 
@@ -37,7 +37,11 @@ public struct ScanTags: Equatable, Sendable {
         return taken
     }
 
+    /// Compared, not hashed: most keys are ruled out by their length alone (no character outside
+    /// ASCII lower-cases to one of these letters, so a match has the word's length in bytes).
     static func namesEnvironment(_ key: String) -> Bool {
-        key.utf8.count <= 11 && environmentKeys.contains(asciiLowercased(key) ?? key.lowercased())
+        let length = key.utf8.count
+        guard length == 3 || length == 5 || length == 11 else { return false }
+        return environmentKeys.contains(asciiLowercased(key) ?? key.lowercased())
     }
 }
