@@ -12,7 +12,7 @@ public enum OperatorServer {
     /// The router alone (what HummingbirdTesting drives in tests).
     public static func router(state: OperatorState, token: String?) -> Router<BasicRequestContext> {
         let router = Router()
-        let exports = ExportDirectory(root: state.config.exportDirectory)
+        let exports = ExportDirectory(root: state.config.exportRoot)
         router.get("/healthz") { _, _ -> Response in
             state.pipeline.isStopping ? text("stopping\n", status: .serviceUnavailable) : text("ok\n")
         }

@@ -31,7 +31,7 @@ struct ExportCommand: AsyncParsableCommand {
                 throw UsageFailure("--format must be jsonl or csv, not '\(formatText)'")
             }
             let tables = self.tables.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: config.exportDirectory)
+            let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: config.exportRoot)
                 .appendingPathComponent(Scheduler.folderName(for: .now())).path)
             // Bad usage fails before connecting, so it is exit code 2 even with PostgreSQL down.
             do { try Exporter.validate(days: days, tables: tables, outputDirectory: directory) } catch { throw UsageFailure("\(error)") }

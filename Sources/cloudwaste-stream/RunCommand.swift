@@ -52,6 +52,9 @@ func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger,
         let scheduler: Scheduler
         do { scheduler = try Scheduler(config: config, logger: makeLogger("cloudwaste.scheduler")) } catch { throw UsageFailure("\(error)") }
         services.append(.init(service: SchedulerService(scheduler: scheduler)))
+        if config.exportSchedule != nil {
+            logger.info("scheduled exports (\(config.exportSchedule!) UTC, \(config.exportFormat)\(config.exportGzip ? ", gzip" : "")) go to \(config.exportRoot)/<UTC time>/")
+        }
     }
     // Libraries that report through swift-metrics land in the pipeline's registry, on /metrics.
     MetricsSystem.bootstrap(pipeline.metrics.factory)

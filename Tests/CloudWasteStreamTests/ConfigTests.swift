@@ -28,6 +28,9 @@ import Testing
 
     static let fullTOML = """
         # A complete configuration.
+        [daemon]
+        state_directory = "/srv/cloudwaste"
+
         [kafka]
         bootstrap_servers = "broker-1:9092,broker-2:9092"
         group_id = 'ml-collector'          # literal string
@@ -80,6 +83,7 @@ import Testing
         export_directory = "/var/exports"
         export_days = 30
         export_format = "csv"
+        export_gzip = true
         """
 
     // MARK: - Loading TOML
@@ -115,8 +119,26 @@ import Testing
         #expect(c.exportSchedule == nil)  // "" disables
         #expect(c.retentionSchedule == "*/15 * * * *")
         #expect(c.exportDirectory == "/var/exports")
+        #expect(c.exportRoot == "/var/exports")
         #expect(c.exportDays == 30)
         #expect(c.exportFormat == "csv")
+        #expect(c.exportGzip)
+        #expect(c.stateDirectory == "/srv/cloudwaste")
+    }
+
+    /// Scheduled exports go under the state directory unless an absolute folder is given, never
+    /// under the working directory.
+    @Test func exportsGoUnderTheStateDirectory() throws {
+        let defaults = try load("")
+        #expect(defaults.stateDirectory == "/var/lib/cloudwaste-stream" || ProcessInfo.processInfo.environment["STATE_DIRECTORY"] != nil)
+        #expect(defaults.exportRoot == defaults.stateDirectory + "/exports")
+        #expect(!defaults.exportGzip)
+        let relative = try load("[schedules]\nexport_directory = \"weekly/ml\"", environment: ["CLOUDWASTE_STATE_DIRECTORY": "/data/cw"])
+        #expect(relative.stateDirectory == "/data/cw")
+        #expect(relative.exportRoot == "/data/cw/weekly/ml")
+        #expect(try load("[daemon]\nstate_directory = \"/x/\"").exportRoot == "/x/exports")
+        #expect(throws: StreamConfig.Invalid.self) { try load("[daemon]\nstate_directory = \"state\"") }
+        #expect(throws: StreamConfig.Invalid.self) { try load("", environment: ["CLOUDWASTE_STATE_DIRECTORY": "relative/dir"]) }
     }
 
     @Test func quotedKeysUnderKafkaPropertiesPassThrough() throws {
@@ -405,6 +427,8 @@ import Testing
         #expect(c.exportDirectory == d.exportDirectory)
         #expect(c.exportDays == d.exportDays)
         #expect(c.exportFormat == d.exportFormat)
+        #expect(c.exportGzip == d.exportGzip)
+        #expect(c.stateDirectory == d.stateDirectory)
     }
 }
 

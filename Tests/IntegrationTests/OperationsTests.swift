@@ -371,7 +371,7 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         c.groupId = "ops-\(UUID().uuidString.prefix(8))"
         c.exportSchedule = export
         c.retentionSchedule = retention
-        c.exportDirectory = tempDirectory("scheduled").path
+        c.stateDirectory = tempDirectory("state").path  // exports under <state>/exports (export_directory "")
         c.exportDays = 7
         c.retentionBatchRows = 10
         return c
@@ -393,7 +393,8 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         #expect(try scheduler.runDue(now: monday) == ["export", "retention"])  // never ran: both were missed
         #expect(try Self.lastFire(db, "export") == "2026-11-30T03:00:00Z")
         #expect(try Self.lastFire(db, "retention") == "2026-11-30T04:30:00Z")
-        let exportDir = URL(fileURLWithPath: config.exportDirectory).appendingPathComponent("20261130T030000Z")
+        #expect(config.exportRoot == config.stateDirectory + "/exports")
+        let exportDir = URL(fileURLWithPath: config.exportRoot).appendingPathComponent("20261130T030000Z")
         #expect(try Self.manifest(exportDir)["total_rows"] as? Int == 4)
         #expect(try TableCounts.count(db, "ml_training_data") == 4)
         #expect(try db.query("SELECT detail FROM schedule_runs WHERE schedule = 'retention'").string(0, 0)?.contains("ml_training_data=6") == true)
@@ -403,15 +404,21 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         let tuesday = Timestamp(micros: monday.micros + 86_400_000_000)
         #expect(try scheduler.runDue(now: tuesday) == ["retention"])  // daily yes, weekly not yet
 
-        // A restart (new instance) a week and a half later: each missed schedule runs once.
-        let restarted = try Scheduler(config: config)
+        // A restart (new instance, now with gzipped exports) a week and a half later: each missed
+        // schedule runs once.
+        var gzipped = config
+        gzipped.exportGzip = true
+        let restarted = try Scheduler(config: gzipped)
         #expect(try restarted.runDue(now: Timestamp(micros: tuesday.micros + 3_600_000_000)) == [])
         let later = Timestamp.parseRFC3339("2026-12-10T01:00:00Z")!
         #expect(try restarted.runDue(now: later) == ["export", "retention"])
         #expect(try Self.lastFire(db, "export") == "2026-12-07T03:00:00Z")
         #expect(try Self.lastFire(db, "retention") == "2026-12-09T04:30:00Z")
         #expect(try restarted.runDue(now: later) == [])
-        #expect(Self.files(in: URL(fileURLWithPath: config.exportDirectory)) == ["20261130T030000Z", "20261207T030000Z"])
+        #expect(Self.files(in: URL(fileURLWithPath: config.exportRoot)) == ["20261130T030000Z", "20261207T030000Z"])
+        let second = Self.files(in: URL(fileURLWithPath: config.exportRoot).appendingPathComponent("20261207T030000Z"))
+        #expect(second.contains("ml_training_data.jsonl.gz") && !second.contains("ml_training_data.jsonl"))
+        #expect(Self.files(in: exportDir).contains("ml_training_data.jsonl"))
     }
 
     @Test func aScheduleHeldByAnotherInstanceIsSkipped() async throws {

@@ -87,6 +87,7 @@ struct Setting: Sendable {
 extension StreamConfig {
     /// Every setting of the config file (the shipped config/cloudwaste-stream.toml documents them).
     static let settings: [Setting] = [
+        .text("daemon.state_directory", \.stateDirectory, env: "CLOUDWASTE_STATE_DIRECTORY"),
         .text("kafka.bootstrap_servers", \.kafkaBootstrapServers, env: "CLOUDWASTE_KAFKA_BOOTSTRAP"),
         .text("kafka.group_id", \.groupId, env: "CLOUDWASTE_GROUP_ID"),
         .text("kafka.topic_prefix", \.topicPrefix, env: "CLOUDWASTE_TOPIC_PREFIX", emptyFromEnvironment: true),
@@ -121,6 +122,7 @@ extension StreamConfig {
         .optionalText("schedules.export", \.exportSchedule),
         .optionalText("schedules.retention", \.retentionSchedule),
         .text("schedules.export_directory", \.exportDirectory),
+        .flag("schedules.export_gzip", \.exportGzip),
         .integer("schedules.export_days", \.exportDays, 1...36500),
         .text("schedules.export_format", \.exportFormat, allowed: ["jsonl", "csv"]),
     ]

@@ -71,9 +71,31 @@ public struct StreamConfig: Sendable {
 
     public var exportSchedule: String? = "0 3 * * 1"
     public var retentionSchedule: String? = "30 4 * * *"
-    public var exportDirectory = "exports"
+    /// Where scheduled exports go: empty for `<state directory>/exports`, a relative path under
+    /// the state directory, or an absolute one (`exportRoot` resolves it).
+    public var exportDirectory = ""
     public var exportDays = 7
     public var exportFormat = "jsonl"
+    /// Scheduled exports are gzipped (as `export --gzip`).
+    public var exportGzip = false
+
+    /// The daemon's own files (scheduled exports): systemd's `StateDirectory=` when it runs as a
+    /// unit with one, else /var/lib/cloudwaste-stream. Never the working directory, which depends
+    /// on how the daemon was started.
+    public var stateDirectory = Self.defaultStateDirectory
+
+    static var defaultStateDirectory: String {
+        let systemd = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init)
+        return systemd.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/var/lib/cloudwaste-stream"
+    }
+
+    /// The folder that scheduled exports (and `export` without `--out`) are written under, and
+    /// that /exports serves: absolute, printed at start.
+    public var exportRoot: String {
+        if exportDirectory.hasPrefix("/") { return exportDirectory }
+        let base = URL(fileURLWithPath: stateDirectory, isDirectory: true)
+        return base.appendingPathComponent(exportDirectory.isEmpty ? "exports" : exportDirectory).standardizedFileURL.path
+    }
 
     public init() {}
 
@@ -197,6 +219,9 @@ public struct StreamConfig: Sendable {
         }
         if kafkaBootstrapServers.isEmpty { throw Invalid("kafka.bootstrap_servers is empty: set it or CLOUDWASTE_KAFKA_BOOTSTRAP") }
         if groupId.isEmpty { throw Invalid("kafka.group_id is empty: set it or CLOUDWASTE_GROUP_ID") }
+        if !stateDirectory.hasPrefix("/") {
+            throw Invalid("daemon.state_directory / CLOUDWASTE_STATE_DIRECTORY must be an absolute path, not '\(stateDirectory)'")
+        }
         if postgresSchema.isEmpty || postgresSchema.utf8.count > 63 { throw Invalid("postgres.schema must be a schema name of 1-63 characters") }
         do { try RetentionCleaner(config: self).validate() } catch { throw Invalid("\(error)") }
         for schedule in [exportSchedule, retentionSchedule].compactMap({ $0 }) {

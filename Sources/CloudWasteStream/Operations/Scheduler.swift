@@ -28,10 +28,8 @@ public final class Scheduler: @unchecked Sendable {
     public let jobs: [Job]
     public let config: StreamConfig
     /// How often the background thread looks for due schedules.
-    public var intervalSeconds: Double = 30
-    public var retryDelaySeconds: Int64 = 600
-    /// Scheduled exports are compressed when true (the `export` command's `--gzip`).
-    public var exportGzip = false
+    static let intervalSeconds: Double = 30
+    static let retryDelaySeconds: Int64 = 600
 
     private let connect: @Sendable () throws -> PostgresConnection
     private let logger: Logger
@@ -90,9 +88,9 @@ public final class Scheduler: @unchecked Sendable {
                 retryAfter[job.name] = nil
             } catch {
                 if let pg = error as? PostgresError, pg.kind == .connection { dropConnection() }
-                retryAfter[job.name] = Timestamp(micros: now.micros + retryDelaySeconds * 1_000_000)
+                retryAfter[job.name] = Timestamp(micros: now.micros + Self.retryDelaySeconds * 1_000_000)
                 failures.append("\(job.name): \(error)")
-                logger.error("scheduled \(job.name) failed (retried in \(retryDelaySeconds) s): \(error)")
+                logger.error("scheduled \(job.name) failed (retried in \(Self.retryDelaySeconds) s): \(error)")
             }
         }
         if !failures.isEmpty { throw Failure(description: "scheduled jobs failed: " + failures.joined(separator: "; ")) }
@@ -128,9 +126,9 @@ public final class Scheduler: @unchecked Sendable {
             guard let format = Exporter.Format(rawValue: config.exportFormat) else {
                 throw Failure(description: "schedules.export_format must be jsonl or csv, not \(config.exportFormat)")
             }
-            let dir = URL(fileURLWithPath: config.exportDirectory).appendingPathComponent(Self.folderName(for: fire))
+            let dir = URL(fileURLWithPath: config.exportRoot).appendingPathComponent(Self.folderName(for: fire))
             let manifest = try Exporter(logger: logger, isCancelled: cancelled).run(
-                db: db, schema: config.postgresSchema, days: config.exportDays, format: format, gzip: exportGzip,
+                db: db, schema: config.postgresSchema, days: config.exportDays, format: format, gzip: config.exportGzip,
                 tables: [], outputDirectory: dir)
             return "\(manifest.totalRows) rows in \(manifest.files.count) files → \(dir.path)"
         default:
@@ -189,7 +187,7 @@ public final class Scheduler: @unchecked Sendable {
                 } catch {
                     // Already logged per job; a lost database is retried on the next tick.
                 }
-                if wake.wait(timeout: .now() + intervalSeconds) == .success { break }
+                if wake.wait(timeout: .now() + Self.intervalSeconds) == .success { break }
             }
             runLock.withLock { dropConnection() }
             finished.signal()
