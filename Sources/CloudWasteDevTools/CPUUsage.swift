@@ -1,4 +1,6 @@
+import CloudWasteStream
 public import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +8,7 @@ import Glibc
 /// CPU use from /proc, sampled in the background: the machine's busy share and the cores used by
 /// groups of processes (the daemon, PostgreSQL and its backends, the mock broker). A stage timer
 /// inside a program cannot show time spent waiting; this shows who kept the cores busy.
-public final class CPUSampler: @unchecked Sendable {
+public final class CPUSampler: Sendable {
     public struct Sample: Sendable {
         public var at: Date
         /// Busy and total jiffies of the whole machine (/proc/stat, idle and iowait count as idle).
@@ -16,29 +18,26 @@ public final class CPUSampler: @unchecked Sendable {
         public var groups: [String: [pid_t: UInt64]]
     }
 
-    private let lock = NSLock()
-    private var samples: [Sample] = []
-    private var stopped = false
+    private let samples = Mutex<[Sample]>([])
+    private let stopped = Atomic<Bool>(false)
     private let groups: @Sendable () -> [String: [pid_t]]
     private let done = DispatchSemaphore(value: 0)
 
     /// `groups` is asked at every sample (backends come and go).
     public init(interval: Double = 0.25, groups: @escaping @Sendable () -> [String: [pid_t]]) {
         self.groups = groups
-        let thread = Thread { [self] in
-            while !lock.withLock({ stopped }) {
+        DedicatedThread.start(name: "cpu-sampler") { [self] in
+            while !stopped.load(ordering: .relaxed) {
                 let s = Self.sample(groups())
-                lock.withLock { samples.append(s) }
+                samples.withLock { $0.append(s) }
                 Thread.sleep(forTimeInterval: interval)
             }
             done.signal()
         }
-        thread.name = "cpu-sampler"
-        thread.start()
     }
 
     public func stop() {
-        lock.withLock { stopped = true }
+        stopped.store(true, ordering: .relaxed)
         done.wait()
     }
 
@@ -51,7 +50,7 @@ public final class CPUSampler: @unchecked Sendable {
 
     /// Use between the samples nearest to `from` and `to`.
     public func utilization(from: Date, to: Date) -> Utilization? {
-        let all = lock.withLock { samples }
+        let all = samples.withLock { $0 }
         guard let first = all.last(where: { $0.at <= from }) ?? all.first,
               let last = all.first(where: { $0.at >= to }) ?? all.last, last.at > first.at else { return nil }
         let machine = last.total > first.total ? Double(last.busy - first.busy) / Double(last.total - first.total) : 0

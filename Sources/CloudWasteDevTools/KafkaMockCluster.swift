@@ -1,26 +1,23 @@
 import CRdKafka
 public import CloudWasteKafka
+import CloudWasteStream
 import Foundation
 public import Logging
+import Synchronization
 
 /// librdkafka's in-process mock cluster: it speaks the real Kafka protocol over TCP on loopback, so
 /// other processes (the daemon, kcat, kafka-python 2.0.2) connect to `bootstrapServers`. Used by the
 /// demo, the benchmark and the tests; nothing is persisted.
+/// `@unchecked Sendable`: it holds librdkafka's handle and mock cluster (C pointers), which are
+/// thread-safe for the calls made here; its own state is atomic.
 public final class KafkaMockCluster: @unchecked Sendable {
     private let rk: OpaquePointer
     private let cluster: OpaquePointer
     private let context: KafkaHandleContext
-    private let poller: Thread
-    private let stopFlag = StopFlag()
+    private let stopped = StopSignal()
+    private let isShutDown = Atomic<Bool>(false)
     private let pollerDone = DispatchSemaphore(value: 0)
     public let bootstrapServers: String
-
-    private final class StopFlag: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stopped = false
-        var isStopped: Bool { lock.withLock { stopped } }
-        func stop() { lock.withLock { stopped = true } }
-    }
 
     public init(brokers: Int = 3, logger: Logger = Logger(label: "cloudwaste.kafka.mock")) throws(KafkaError) {
         let conf = try KafkaConfig(["log_level": "3"]).makeNative()
@@ -33,26 +30,21 @@ public final class KafkaMockCluster: @unchecked Sendable {
         }
         cluster = mc
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mc))
+        // The poller holds the handle, not the cluster, so that dropping the cluster shuts it down.
         nonisolated(unsafe) let handle = rk
-        let flag = stopFlag
-        let done = pollerDone
-        poller = Thread {
-            while !flag.isStopped { rd_kafka_poll(handle, 100) }
+        let stopped = stopped, done = pollerDone
+        DedicatedThread.start(name: "kafka-mock-poll") {
+            while !stopped.isSet { rd_kafka_poll(handle, 100) }
             done.signal()
         }
-        poller.name = "kafka-mock-poll"
-        poller.start()
     }
 
     deinit { shutdown() }
 
-    private var isShutDown = false
-
     /// Destroys the cluster; clients connected to it see the brokers go away.
     public func shutdown() {
-        guard !isShutDown else { return }
-        isShutDown = true
-        stopFlag.stop()
+        guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
+        stopped.set()
         pollerDone.wait()
         rd_kafka_mock_cluster_destroy(cluster)
         rd_kafka_destroy(rk)
@@ -79,3 +71,8 @@ public final class KafkaMockCluster: @unchecked Sendable {
     }
 }
 
+private final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}

@@ -5,7 +5,7 @@ public import Foundation
 
 /// Everything the demo, the benchmark and the integration tests need without any set-up: a mock
 /// Kafka cluster with the project's topics, and a scratch PostgreSQL with a database.
-public final class LocalEnvironment: @unchecked Sendable {
+public final class LocalEnvironment: Sendable {
     public let kafka: KafkaMockCluster
     public let postgres: ScratchPostgres
     public let databaseURL: String

@@ -1,6 +1,7 @@
 import CloudWastePostgres
 import CloudWasteStream
 import Foundation
+import Synchronization
 public import Logging
 public import ServiceLifecycle
 
@@ -48,10 +49,10 @@ public struct DatabaseSnapshotService: Service {
     }
 
     /// Owns the snapshot's connection (one refresh at a time: the service's loop, or a test).
-    final class Refresher: @unchecked Sendable {
+    final class Refresher: Sendable {
         let state: OperatorState
         let logger: Logger
-        private var db: PostgresConnection?
+        private let connection = Mutex<PostgresConnection?>(nil)
 
         init(state: OperatorState, logger: Logger) {
             self.state = state
@@ -59,16 +60,22 @@ public struct DatabaseSnapshotService: Service {
         }
 
         func refresh() {
-            do {
-                if db?.isConnected != true {
-                    db = try PostgresConnection(connectionString: state.config.postgresURL, logger: logger)
-                    try db!.execute("SET statement_timeout = '10s'; SET lock_timeout = '2s'")
+            connection.withLock { connection in
+                do {
+                    let db: PostgresConnection
+                    if let open = connection, open.isConnected {
+                        db = open
+                    } else {
+                        db = try PostgresConnection(connectionString: state.config.postgresURL, logger: logger)
+                        try db.execute("SET statement_timeout = '10s'; SET lock_timeout = '2s'")
+                        connection = db
+                    }
+                    state.store(report: try StatsReport.collect(db, schema: state.config.postgresSchema, groupId: state.config.groupId))
+                } catch {
+                    connection = nil
+                    state.store(error: "\(error)")
+                    logger.debug("stats snapshot not refreshed", metadata: ["error": "\(error)"])
                 }
-                state.store(report: try StatsReport.collect(db!, schema: state.config.postgresSchema, groupId: state.config.groupId))
-            } catch {
-                db = nil
-                state.store(error: "\(error)")
-                logger.debug("stats snapshot not refreshed", metadata: ["error": "\(error)"])
             }
         }
     }

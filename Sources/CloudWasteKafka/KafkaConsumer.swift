@@ -14,7 +14,11 @@ public protocol KafkaRebalanceListener: AnyObject {
     func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool)
 }
 
-private final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
+/// What the rebalance and error callbacks share with the consumer. `@unchecked Sendable`:
+/// `listener` and `assignment` are touched only on the polling thread (librdkafka runs the
+/// callbacks inside `poll`); the rest is atomic or locked.
+private final class ConsumerContext: @unchecked Sendable {
+    let logger: Logger
     weak var listener: (any KafkaRebalanceListener)?
     var assignment: Set<TopicPartition> = []
     /// The latest client-level error (brokers down, authentication, unknown topic), for diagnosis.
@@ -23,13 +27,18 @@ private final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     let errors = Atomic<Int>(0)
     /// librdkafka said every broker is down; cleared when a broker answers again.
     let allBrokersDown = Atomic<Bool>(false)
+
+    init(logger: Logger) { self.logger = logger }
 }
 
 /// A consumer-group member over librdkafka with manual offsets: nothing is auto-committed, the
 /// application says where each partition starts (from PostgreSQL) and commits offsets to Kafka
 /// only for lag tools. One thread polls; all calls come from that thread.
+/// `@unchecked Sendable`: it holds librdkafka's consumer handle (a C pointer), and is handed to
+/// the thread that then owns it.
 public final class KafkaConsumer: @unchecked Sendable {
     private let rk: OpaquePointer
+    private let handleContext: KafkaHandleContext
     private let context: ConsumerContext
     private var closed = false
     /// Topic names by handle, read and written by `poll` only (one polling thread per consumer).
@@ -57,7 +66,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         ])
         let conf = try effective.makeNative()
         context = ConsumerContext(logger: logger)
-        configureLogging(conf, context: context)
+        handleContext = KafkaHandleContext(logger: logger, callbacks: context)
+        configureLogging(conf, context: handleContext)
         rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
@@ -309,7 +319,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
 private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = { _, err, reason, opaque in
     guard let opaque else { return }
-    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ConsumerContext
+    let context = KafkaHandleContext.from(opaque).callbacks as! ConsumerContext
     let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: err)))
     context.lastError.withLock { $0 = text }
     context.errors.add(1, ordering: .relaxed)
@@ -319,7 +329,7 @@ private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, Unsafe
 
 private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { rk, err, partitions, opaque in
     guard let rk, let opaque, let partitions else { return }
-    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ConsumerContext
+    let context = KafkaHandleContext.from(opaque).callbacks as! ConsumerContext
     handleRebalance(rk, err: err, partitions: partitions, context: context)
 }
 

@@ -3,16 +3,27 @@ import CloudWasteSecrets
 package import Logging
 
 /// What a librdkafka handle keeps in its opaque pointer: the logger that its log callback uses,
-/// plus whatever the owning Swift type needs inside callbacks.
-package class KafkaHandleContext: @unchecked Sendable {
+/// and what the owning Swift type needs inside its own callbacks (`callbacks`). The owner keeps
+/// it alive as long as the handle.
+package final class KafkaHandleContext: Sendable {
     package let logger: Logger
-    package init(logger: Logger) { self.logger = logger }
+    package let callbacks: (any AnyObject & Sendable)?
+
+    package init(logger: Logger, callbacks: (any AnyObject & Sendable)? = nil) {
+        self.logger = logger
+        self.callbacks = callbacks
+    }
+
+    /// The context behind a callback's opaque pointer.
+    package static func from(_ opaque: UnsafeMutableRawPointer) -> KafkaHandleContext {
+        Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue()
+    }
 }
 
 /// Routes librdkafka's log lines (syslog levels) to swift-log.
 let kafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = { rk, level, facility, message in
     guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
-    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue()
+    let context = KafkaHandleContext.from(opaque)
     let text = SecretRedactor.redact(message.map { String(cString: $0) } ?? "")
     let fac = facility.map { String(cString: $0) } ?? ""
     let swiftLevel: Logger.Level

@@ -2,16 +2,20 @@ import CRdKafka
 public import Logging
 import Synchronization
 
-private final class ProducerContext: KafkaHandleContext, @unchecked Sendable {
+/// What the delivery callback reports to the producer.
+private final class ProducerContext: Sendable {
     let failed = Atomic<Int>(0)
     let lastError = Mutex<String?>(nil)
 }
 
 /// Publishes to the output topics (cost trends, dead letters) and, in the demo and generator, to
 /// the input topics. Idempotent by default so that retries keep per-key order.
+/// `@unchecked Sendable`: it holds librdkafka's producer handle (a C pointer); librdkafka's
+/// producer calls are thread-safe.
 public final class KafkaProducer: @unchecked Sendable {
     private let rk: OpaquePointer
-    private let context: ProducerContext
+    private let handleContext: KafkaHandleContext
+    private let context = ProducerContext()
     public let logger: Logger
 
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
@@ -25,8 +29,8 @@ public final class KafkaProducer: @unchecked Sendable {
             "message.max.bytes": "10000000",
         ])
         let conf = try effective.makeNative()
-        context = ProducerContext(logger: logger)
-        configureLogging(conf, context: context)
+        handleContext = KafkaHandleContext(logger: logger, callbacks: context)
+        configureLogging(conf, context: handleContext)
         rd_kafka_conf_set_dr_msg_cb(conf, deliveryCallback)
         rk = try makeHandle(RD_KAFKA_PRODUCER, conf: conf)
     }
@@ -101,7 +105,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
 private let deliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, opaque in
     guard let message, let opaque else { return }
-    let context = Unmanaged<KafkaHandleContext>.fromOpaque(opaque).takeUnretainedValue() as! ProducerContext
+    let context = KafkaHandleContext.from(opaque).callbacks as! ProducerContext
     if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
         context.failed.add(1, ordering: .relaxed)
         let text = String(cString: rd_kafka_err2str(message.pointee.err))

@@ -24,7 +24,8 @@ public final class PostgresInterrupter: Sendable {
 }
 
 /// One blocking libpq connection. Not thread-safe: each pipeline thread owns its own.
-/// Every `PGresult` is wrapped in `PostgresResult`, which frees it.
+/// Every `PGresult` is wrapped in `PostgresResult`, which frees it. `@unchecked Sendable`: it
+/// holds libpq's `PGconn` (a C pointer), and is handed to the thread that then owns it.
 public final class PostgresConnection: @unchecked Sendable {
     private var conn: OpaquePointer?
     public let connectionString: String

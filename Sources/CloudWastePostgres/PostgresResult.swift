@@ -1,6 +1,7 @@
 import CLibPQ
 
-/// Owns one `PGresult` and frees it exactly once.
+/// Owns one `PGresult` and frees it exactly once. `@unchecked Sendable`: a C pointer to a result
+/// that is never written after libpq returned it.
 public final class PostgresResult: @unchecked Sendable {
     private let handle: OpaquePointer
 

@@ -90,7 +90,7 @@ public struct Replayer {
         let started = Date()
         try pipeline.start()
         let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
+        DedicatedThread.start(name: "cloudwaste-replay-progress") {
             while done.wait(timeout: .now() + 5) == .timedOut {
                 let s = pipeline.status
                 let left = s.lag.values.reduce(0, +)

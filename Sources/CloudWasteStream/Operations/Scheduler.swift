@@ -16,7 +16,7 @@ import Synchronization
 ///   last_fire is written only after the job succeeded; it is re-read under the lock, so a firing
 ///   that another instance just served is not served twice.
 /// - A failed job is retried after `retryDelaySeconds`, not every tick.
-public final class Scheduler: @unchecked Sendable {
+public final class Scheduler: Sendable {
     public struct Job: Sendable {
         public var name: String
         public var cron: CronSchedule
@@ -33,10 +33,14 @@ public final class Scheduler: @unchecked Sendable {
 
     private let connect: @Sendable () throws -> PostgresConnection
     private let logger: Logger
-    /// runDue is serialized: the background thread and a caller never share the connection.
-    private let runLock = NSLock()
-    private var connection: PostgresConnection?
-    private var retryAfter: [String: Timestamp] = [:]
+    /// What runs keep between them: the connection and when each failed job may run again.
+    /// Held for a whole `runDue`, so the background thread and a caller never share the connection.
+    private struct Session {
+        var connection: PostgresConnection?
+        var retryAfter: [String: Timestamp] = [:]
+    }
+
+    private let session = Mutex(Session())
     private let stopping = Atomic<Bool>(false)
     private let threadState = Mutex<(started: Bool, finished: DispatchSemaphore?)>((false, nil))
     private let wake = DispatchSemaphore(value: 0)
@@ -74,27 +78,27 @@ public final class Scheduler: @unchecked Sendable {
     /// lock; returns the names of those it ran. Throws after trying them all if any failed.
     @discardableResult
     public func runDue(now: Timestamp = .now()) throws -> [String] {
-        runLock.lock()
-        defer { runLock.unlock() }
-        var ran: [String] = []
-        var failures: [String] = []
-        for job in jobs {
-            if stopping.load(ordering: .relaxed) { break }
-            guard let fire = job.cron.previousFire(atOrBefore: now) else { continue }
-            if let until = retryAfter[job.name], now < until { continue }
-            do {
-                let db = try openConnection()
-                if try serve(job, fire: fire, db: db) { ran.append(job.name) }
-                retryAfter[job.name] = nil
-            } catch {
-                if let pg = error as? PostgresError, pg.kind == .connection { dropConnection() }
-                retryAfter[job.name] = Timestamp(micros: now.micros + Self.retryDelaySeconds * 1_000_000)
-                failures.append("\(job.name): \(error)")
-                logger.error("scheduled \(job.name) failed (retried in \(Self.retryDelaySeconds) s): \(error)")
+        try session.withLock { (session) throws -> [String] in
+            var ran: [String] = []
+            var failures: [String] = []
+            for job in jobs {
+                if stopping.load(ordering: .relaxed) { break }
+                guard let fire = job.cron.previousFire(atOrBefore: now) else { continue }
+                if let until = session.retryAfter[job.name], now < until { continue }
+                do {
+                    let db = try openConnection(&session)
+                    if try serve(job, fire: fire, db: db) { ran.append(job.name) }
+                    session.retryAfter[job.name] = nil
+                } catch {
+                    if let pg = error as? PostgresError, pg.kind == .connection { Self.dropConnection(&session) }
+                    session.retryAfter[job.name] = Timestamp(micros: now.micros + Self.retryDelaySeconds * 1_000_000)
+                    failures.append("\(job.name): \(error)")
+                    logger.error("scheduled \(job.name) failed (retried in \(Self.retryDelaySeconds) s): \(error)")
+                }
             }
+            if !failures.isEmpty { throw Failure(description: "scheduled jobs failed: " + failures.joined(separator: "; ")) }
+            return ran
         }
-        if !failures.isEmpty { throw Failure(description: "scheduled jobs failed: " + failures.joined(separator: "; ")) }
-        return ran
     }
 
     /// Whether the job ran. False: already served, or another instance holds the lock.
@@ -152,19 +156,19 @@ public final class Scheduler: @unchecked Sendable {
         return r.rowCount == 0 ? nil : r.string(0, 0).flatMap(Int64.init).map { Timestamp(micros: $0) }
     }
 
-    private func openConnection() throws -> PostgresConnection {
-        if let connection, connection.isConnected { return connection }
-        dropConnection()
+    private func openConnection(_ session: inout Session) throws -> PostgresConnection {
+        if let connection = session.connection, connection.isConnected { return connection }
+        Self.dropConnection(&session)
         let c = try connect()
         // The daemon may start this before its pipeline has migrated: schedule_runs must exist.
         try Migrator(schema: config.postgresSchema).migrate(c)
-        connection = c
+        session.connection = c
         return c
     }
 
-    private func dropConnection() {
-        connection?.close()
-        connection = nil
+    private static func dropConnection(_ session: inout Session) {
+        session.connection?.close()
+        session.connection = nil
     }
 
     /// Starts the background thread: a check now, then every `intervalSeconds` until `stop()`.
@@ -179,7 +183,7 @@ public final class Scheduler: @unchecked Sendable {
             if first { finished.signal() }
             return
         }
-        let thread = Thread { [self] in
+        DedicatedThread.start(name: "cloudwaste-scheduler") { [self] in
             while !stopping.load(ordering: .relaxed) {
                 do {
                     let ran = try runDue(now: .now())
@@ -189,11 +193,9 @@ public final class Scheduler: @unchecked Sendable {
                 }
                 if wake.wait(timeout: .now() + Self.intervalSeconds) == .success { break }
             }
-            runLock.withLock { dropConnection() }
+            session.withLock { Self.dropConnection(&$0) }
             finished.signal()
         }
-        thread.name = "cloudwaste-scheduler"
-        thread.start()
     }
 
     /// Stops the background thread: a running export or clean-up stops early (an export removes

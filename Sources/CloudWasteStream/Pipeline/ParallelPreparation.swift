@@ -57,6 +57,8 @@ public final class ParallelPreparation {
 
 /// What the workers of one group share. Worker `w` uses only preparer `w` and writes only its own
 /// range of the results, and the caller waits for all of them: no state is touched by two threads.
+/// `@unchecked Sendable`: a raw buffer of results and preparers that are not thread-safe, shared
+/// under that rule.
 private struct GroupWork: @unchecked Sendable {
     let preparers: [RecordPreparer]
     let results: UnsafeMutableBufferPointer<PreparedRecord?>

@@ -15,9 +15,11 @@ final class StringInterner {
     private var slots: [Slot?] = []
     private var used = 0
 
-    /// The shared String for these bytes (valid UTF-8, no escapes), creating it if needed.
+    /// The shared String for these bytes (valid UTF-8, no escapes), creating it if needed. Up to
+    /// 15 bytes a String holds its bytes inline (no heap, no reference count to share): those are
+    /// made anew, which is cheaper than looking them up and costs nothing when they are copied.
     func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        guard bytes.count <= Self.maxLength else { return String(decoding: bytes, as: UTF8.self) }
+        guard bytes.count > 15, bytes.count <= Self.maxLength else { return String(decoding: bytes, as: UTF8.self) }
         if slots.isEmpty { slots = Array(repeating: nil, count: Self.capacity) }
         let hash = stableHash(bytes: bytes) | 1  // never 0
         var i = Int(truncatingIfNeeded: hash) & (Self.capacity - 1)
