@@ -2,11 +2,14 @@ import Foundation
 
 /// A bounded FIFO between the consumer thread and one writer thread. `capacity` bounds memory and
 /// gives back-pressure; `isDrained` (nothing queued, nothing being written) is what adaptive
-/// batching watches: a batch is handed over as soon as its writer has nothing to do.
+/// batching watches: a batch is handed over as soon as its writer has nothing to do. The producer
+/// `finish`es it when it hands over nothing more; the taker's `take()` then returns nil once the
+/// queue is empty, which is how a writer learns that it may stop.
 final class BlockingQueue<Element: Sendable>: Sendable {
     private struct Contents {
         var items: [Element] = []
         var inFlight = 0
+        var finished = false
         var isDrained: Bool { items.isEmpty && inFlight == 0 }
     }
 
@@ -27,13 +30,19 @@ final class BlockingQueue<Element: Sendable>: Sendable {
         contents.withLock(broadcast: true) { $0.items.append(item) }
     }
 
-    /// Waits up to `timeout` seconds; the taker calls `done()` when it finished the item.
-    func take(timeout: Double) -> Element? {
-        contents.wait(until: Date(timeIntervalSinceNow: timeout), for: { !$0.items.isEmpty }, broadcast: true) { c, ready in
-            guard ready else { return nil }
+    /// Waits for the next item; nil once the queue is finished and empty. The taker calls
+    /// `done()` when it finished the item.
+    func take() -> Element? {
+        contents.wait(until: nil, for: { !$0.items.isEmpty || $0.finished }, broadcast: true) { c, _ in
+            guard !c.items.isEmpty else { return nil }
             c.inFlight += 1
             return c.items.removeFirst()
         }
+    }
+
+    /// Nothing more will be put: `take()` returns what is queued, then nil.
+    func finish() {
+        contents.withLock(broadcast: true) { $0.finished = true }
     }
 
     /// Waits up to `timeout` seconds for room; returns whether there is room.

@@ -1,7 +1,8 @@
 import Foundation
 
 /// What writers hand to the output thread after a commit: the dead letters to publish (their raw
-/// bytes exist only in memory and in the source topic), and that window state changed.
+/// bytes exist only in memory and in the source topic), and that window state changed. Finished
+/// when the last writer stopped: `take` then hands over what is left, then nil.
 final class OutputInbox: Sendable {
     struct Work: Sendable {
         var deadLetters: [DeadLetterPublication] = []
@@ -12,7 +13,7 @@ final class OutputInbox: Sendable {
         var isEmpty: Bool { deadLetters.isEmpty && !windowsChanged && !windowsUrgent }
     }
 
-    private let pending = Guarded((work: Work(), bytes: 0))
+    private let pending = Guarded((work: Work(), bytes: 0, finished: false))
     /// Raw dead-letter bytes held for publication beyond which new ones are left to the recovery
     /// from the source topic (a long Kafka outage must not grow memory without bound).
     let maxPendingBytes: Int
@@ -39,13 +40,16 @@ final class OutputInbox: Sendable {
         }
     }
 
-    /// Waits up to `timeout` seconds for work, then takes all of it.
-    func take(timeout: Double) -> Work {
-        pending.wait(until: Date(timeIntervalSinceNow: timeout), for: { !$0.work.isEmpty }) { p, _ in
-            defer { p = (Work(), 0) }
+    /// Waits up to `timeout` seconds for work, then takes all of it (perhaps none); nil once
+    /// finished and empty.
+    func take(timeout: Double) -> Work? {
+        pending.wait(until: Date(timeIntervalSinceNow: timeout), for: { !$0.work.isEmpty || $0.finished }) { p, _ in
+            if p.work.isEmpty && p.finished { return nil }
+            defer { (p.work, p.bytes) = (Work(), 0) }
             return p.work
         }
     }
 
-    func wake() { pending.withLock(broadcast: true) { _ in } }
+    /// No writer will post again.
+    func finish() { pending.withLock(broadcast: true) { $0.finished = true } }
 }

@@ -22,7 +22,6 @@ final class OutputWorker {
     private let windows: CostTrendWindows
     private let trends: TrendPublisher
     private let deadLetters: DeadLetterPublisher
-    private let writersFinished: @Sendable () -> Bool
     private let startedAt = Date()
 
     private var unpublished: [DeadLetterPublication] = []
@@ -38,14 +37,13 @@ final class OutputWorker {
     private var lastWatermarkExport = ContinuousClock.now - .seconds(3600)
 
     init(config: StreamConfig, keyId: String, state: PipelineState, inbox: OutputInbox, metrics: PipelineMetrics,
-         logger: Logger, writersFinished: @escaping @Sendable () -> Bool) throws {
+         logger: Logger) throws {
         self.config = config
         self.keyId = keyId
         self.state = state
         self.inbox = inbox
         self.metrics = metrics
         self.logger = logger
-        self.writersFinished = writersFinished
         db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         producer = try KafkaProducer(config: config.kafkaConfig, logger: logger)
         windows = CostTrendWindows(connection: db, settings: CostTrendWindows.Settings(config: config))
@@ -58,18 +56,14 @@ final class OutputWorker {
     var interrupter: PostgresInterrupter { db.interrupter }
 
     func run() {
-        while true {
-            let finishing = state.isStopping && writersFinished()
-            let work = inbox.take(timeout: finishing ? 0 : 0.1)
+        // Until the last writer stopped and everything it posted is taken.
+        while let work = inbox.take(timeout: 0.1) {
             unpublished += work.deadLetters
             windowsDirty = windowsDirty || work.windowsChanged
             windowsUrgent = windowsUrgent || work.windowsUrgent
-            if finishing {
-                finish()
-                break
-            }
             step(final: false)
         }
+        finish()
         db.close()
     }
 

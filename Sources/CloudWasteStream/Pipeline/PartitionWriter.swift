@@ -17,17 +17,15 @@ final class PartitionWriter {
     private let metrics: PipelineMetrics
     private let output: OutputInbox
     private let logger: Logger
-    private let consumerFinished: @Sendable () -> Bool
 
     init(lane: WriterLane, config: StreamConfig, state: PipelineState, metrics: PipelineMetrics, output: OutputInbox,
-         logger: Logger, consumerFinished: @escaping @Sendable () -> Bool) throws {
+         logger: Logger) throws {
         self.lane = lane
         self.config = config
         self.state = state
         self.metrics = metrics
         self.output = output
         self.logger = logger
-        self.consumerFinished = consumerFinished
         let db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         lane.interrupter = db.interrupter
         writer = BatchWriter(connection: db, settings: BatchWriter.Settings(config: config))
@@ -35,11 +33,8 @@ final class PartitionWriter {
 
     func run() {
         lane.update { $0.state = .idle }
-        while true {
-            guard let batch = lane.queue.take(timeout: 0.2) else {
-                if state.isStopping && consumerFinished() && lane.queue.isDrained { break }
-                continue
-            }
+        // Until the consumer finished the queue (it stopped) and every batch in it is written.
+        while let batch = lane.queue.take() {
             lane.update { $0.state = .writing }
             write(batch)
             lane.queue.done()

@@ -42,7 +42,6 @@ public final class StreamPipeline: Sendable {
     private let lanes: [WriterLane]
     private let inbox = OutputInbox()
     private let finished = DispatchSemaphore(value: 0)
-    private let consumerFinished = Atomic<Bool>(false)
     private let writersRunning: Atomic<Int>
     private let outputInterrupter = Mutex<PostgresInterrupter?>(nil)
     private let started = Atomic<Bool>(false)
@@ -90,15 +89,13 @@ public final class StreamPipeline: Sendable {
         let allDone = DispatchGroup()
         let (config, key, regions, options, state, metrics, logger, inbox, lanes) =
             (self.config, self.key, self.regions, self.options, self.state, self.metrics, self.logger, self.inbox, self.lanes)
-        let consumerFinished = { @Sendable [self] in self.consumerFinished.load(ordering: .relaxed) }
-        let writersFinished = { @Sendable [self] in self.writersRunning.load(ordering: .relaxed) == 0 }
 
         allDone.enter()
         DedicatedThread.start(name: "cloudwaste-output") { [self] in
             defer { allDone.leave() }
             do {
                 let worker = try OutputWorker(config: config, keyId: key.keyId, state: state, inbox: inbox, metrics: metrics,
-                                              logger: logger, writersFinished: writersFinished)
+                                              logger: logger)
                 outputInterrupter.withLock { $0 = worker.interrupter }
                 startup.ready()
                 worker.run()
@@ -110,13 +107,13 @@ public final class StreamPipeline: Sendable {
             allDone.enter()
             DedicatedThread.start(name: "cloudwaste-writer-\(lane.index)") { [self] in
                 defer {
-                    writersRunning.subtract(1, ordering: .relaxed)
-                    inbox.wake()
+                    // The last writer to stop finishes the output thread's inbox.
+                    if writersRunning.subtract(1, ordering: .relaxed).newValue == 0 { inbox.finish() }
                     allDone.leave()
                 }
                 do {
                     let writer = try PartitionWriter(lane: lane, config: config, state: state, metrics: metrics, output: inbox,
-                                                     logger: logger, consumerFinished: consumerFinished)
+                                                     logger: logger)
                     startup.ready()
                     writer.run()
                 } catch {
@@ -127,7 +124,7 @@ public final class StreamPipeline: Sendable {
         allDone.enter()
         DedicatedThread.start(name: "cloudwaste-consumer") { [self] in
             defer {
-                self.consumerFinished.store(true, ordering: .relaxed)
+                for lane in lanes { lane.queue.finish() }  // the writers stop once they wrote what is queued
                 state.requestStop()  // --until-idle or a failure: the others follow
                 allDone.leave()
             }

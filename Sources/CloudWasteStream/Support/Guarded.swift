@@ -18,10 +18,10 @@ final class Guarded<State>: @unchecked Sendable {
         return try body(&state)
     }
 
-    /// Waits until `ready` holds or `deadline` passes, then runs `body` under the lock with
+    /// Waits until `ready` holds or `deadline` (if any) passes, then runs `body` under the lock with
     /// whether `ready` held (and wakes the other waiters after it, with `broadcast`). Waiters wake
     /// at every broadcast.
-    func wait<R>(until deadline: Date, for ready: (State) -> Bool, broadcast: Bool = false,
+    func wait<R>(until deadline: Date?, for ready: (State) -> Bool, broadcast: Bool = false,
                  then body: (inout State, Bool) throws -> R) rethrows -> R {
         condition.lock()
         defer {
@@ -29,7 +29,14 @@ final class Guarded<State>: @unchecked Sendable {
             condition.unlock()
         }
         var isReady = ready(state)
-        while !isReady, condition.wait(until: deadline) { isReady = ready(state) }
+        while !isReady {
+            if let deadline {
+                guard condition.wait(until: deadline) else { break }
+            } else {
+                condition.wait()  // (a distant deadline overflows the time the condition computes)
+            }
+            isReady = ready(state)
+        }
         return try body(&state, isReady || ready(state))
     }
 
