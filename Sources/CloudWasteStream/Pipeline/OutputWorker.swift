@@ -31,8 +31,12 @@ final class OutputWorker {
     private var windowsUrgent = false
     private var trendsPending = true  // and unpublished rows
     private var recoveryPending = true
-    private var lastRetry = ContinuousClock.now - .seconds(3600)
-    private var deadLettersFailing = false
+    /// What failed (Kafka or PostgreSQL away) is retried every few seconds, not every round; each
+    /// concern on its own timer.
+    private var reconnectRetry = RetryTimer(every: .seconds(5))
+    private var recoveryRetry = RetryTimer(every: .seconds(5))
+    private var deadLetterRetry = RetryTimer(every: .seconds(5))
+    private var trendRetry = RetryTimer(every: .seconds(5))
     private var pacing: DutyCyclePacing
     private var lastWatermarkExport = ContinuousClock.now - .seconds(3600)
 
@@ -67,48 +71,55 @@ final class OutputWorker {
         db.close()
     }
 
-    /// One round: dead letters, then windows when due, then any trend rows left unpublished.
+    /// One round: dead letters, then windows when due, then any trend rows left unpublished. The
+    /// final round tries everything once more, due or not.
     private func step(final: Bool) {
-        if !db.isConnected && (final || ContinuousClock.now - lastRetry >= .seconds(5)) {
-            lastRetry = .now
+        let now = ContinuousClock.now
+        if !db.isConnected && (final || reconnectRetry.isDue(at: now)) {
+            reconnectRetry.attempted(at: now)
             try? db.reconnect()
         }
-        // What failed before (Kafka or PostgreSQL away) is retried every few seconds, not every round.
-        let retryDue = final || ContinuousClock.now - lastRetry >= .seconds(5)
-        do {
-            if recoveryPending && retryDue {
-                lastRetry = .now
+        if recoveryPending && (final || recoveryRetry.isDue(at: now)) {
+            recoveryRetry.attempted(at: now)
+            do {
                 let n = try deadLetters.recoverUnpublished(committedBefore: startedAt)
                 if n > 0 { logger.info("published \(n) dead letters left unpublished by an earlier run") }
                 recoveryPending = false
+            } catch {
+                deadLettersNotPublished(error)
             }
-            if !unpublished.isEmpty && (!deadLettersFailing || retryDue) {
-                lastRetry = .now
-                deadLettersFailing = true
-                try deadLetters.recordSendStart(unpublished.map(\.source))
-                try deadLetters.send(unpublished)
-                toMark += unpublished.map(\.source)
-                unpublished.removeAll()
-                deadLettersFailing = false
-            }
-            if !toMark.isEmpty {
+        }
+        if (!unpublished.isEmpty || !toMark.isEmpty) && (final || deadLetterRetry.isDue(at: now)) {
+            deadLetterRetry.attempted(at: now)
+            do {
+                if !unpublished.isEmpty {
+                    try deadLetters.recordSendStart(unpublished.map(\.source))
+                    try deadLetters.send(unpublished)
+                    toMark += unpublished.map(\.source)
+                    unpublished.removeAll()
+                }
                 try deadLetters.markPublished(toMark)
                 toMark.removeAll()
+                deadLetterRetry.succeeded()
+            } catch {
+                deadLettersNotPublished(error)
             }
-        } catch {
-            metrics.kafkaErrors.increment()
-            logger.warning("dead letters not published yet; will retry", metadata: ["error": "\(error)", "pending": "\(unpublished.count)"])
-            if error is PostgresError { try? db.reconnect() }
         }
         guard config.windowsEnabled else { return }
         if final || windowsUrgent || pacing.isDue(at: .now, workWaiting: windowsDirty) {
             recompute(wait: final)
         }
-        if trendsPending && retryDue {
-            lastRetry = .now
+        if trendsPending && (final || trendRetry.isDue(at: now)) {
+            trendRetry.attempted(at: now)
             republishTrends()
         }
         exportWatermark()
+    }
+
+    private func deadLettersNotPublished(_ error: any Error) {
+        metrics.kafkaErrors.increment()
+        logger.warning("dead letters not published yet; will retry", metadata: ["error": "\(error)", "pending": "\(unpublished.count)"])
+        if error is PostgresError { try? db.reconnect() }
     }
 
     /// The group's event-time watermark as a metric, every 10 s on every instance (whoever
