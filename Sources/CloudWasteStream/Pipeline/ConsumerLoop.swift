@@ -308,7 +308,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         do {
             let claims = try offsets.claim(assigned)
             noteClaims(claims)
-            state.status.withLock { $0.kafkaJoined = true }
+            state.consumerStatus.withLock { $0.kafkaJoined = true }
             return partitions.assigned(assigned, claims: claims, privacyHeld: heldBack)
         } catch {
             logger.warning("cannot claim assigned partitions in PostgreSQL; they stay paused until it answers", metadata: ["error": "\(error)"])
@@ -357,7 +357,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
         waitTime = .zero
         consumedSinceReport = 0
         let first = firstRecordAt
-        state.status.withLock {
+        state.consumerStatus.withLock {
             $0.stageSeconds["decode_anonymize_encode", default: 0] += decoded
             $0.stageSeconds["wait_for_writer", default: 0] += waited
             $0.recordsConsumed += consumed
@@ -396,15 +396,17 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let reachable = consumer.brokersReachable()
         unreachableSince = reachable ? nil : unreachableSince ?? Date()
         let diagnosis = assigned == 0 || !reachable ? consumer.diagnosis : nil
-        let (ready, postgresHealthy) = state.status.withLock {
+        let consumerStatus = state.consumerStatus.withLock {
             $0.lag = lag
             $0.assignedPartitions = assigned
             $0.kafkaJoined = $0.kafkaJoined || assigned > 0
             $0.kafkaReachable = reachable
-            $0.writers = writers
             $0.kafkaDiagnosis = diagnosis
-            return ($0.ready, $0.postgresHealthy)
+            return $0
         }
+        let status = PipelineStatus(consumer: consumerStatus, writers: writers, output: OutputStatus(),
+                                    stopping: state.isStopping, startedAt: state.startedAt)
+        let (ready, postgresHealthy) = (status.ready, status.postgresHealthy)
         metrics.ready.set(ready ? 1 : 0)
         metrics.postgresUp.set(postgresHealthy ? 1 : 0)
         metrics.kafkaUp.set(reachable ? 1 : 0)

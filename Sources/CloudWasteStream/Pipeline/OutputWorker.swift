@@ -154,7 +154,7 @@ final class OutputWorker {
                 metrics.windowWatermark.set(Double(watermark.seconds))
                 lastWatermarkExport = .now  // just read: no query of its own for the next 10 s
             }
-            state.status.withLock { $0.windowRecomputes += 1 }
+            state.outputStatus.withLock { $0.windowRecomputes += 1 }
             publish(result.emissions)
         } catch {
             pacing.failed(at: .now)

@@ -105,16 +105,11 @@ final class PartitionWriter {
         for (table, n) in counts.rows where n > 0 { metrics.rowsWritten(table: table).increment(by: n) }
         for (_, d) in batch.deadLetters { metrics.deadLetters(reason: d.rejection.code.rawValue).increment() }
         let now = Date()
-        state.status.withLock {
-            for (stage, s) in counts.stageSeconds { $0.stageSeconds[stage, default: 0] += s }
-            $0.recordsCommitted += batch.items.count
-            $0.deadLetters += counts.deadLetters
-            $0.batchesCommitted += 1
-            $0.lastCommitAt = now
-        }
         lane.update {
             $0.batchesCommitted += 1
             $0.recordsCommitted += batch.items.count
+            $0.deadLetters += counts.deadLetters
+            $0.stageSeconds.merge(counts.stageSeconds, uniquingKeysWith: +)
             $0.lastCommitAt = now
             $0.lastError = nil
         }

@@ -6,7 +6,11 @@ import Synchronization
 /// Everything else is owned by exactly one thread (the consumer loop, each writer, the output
 /// worker).
 final class PipelineState: Sendable {
-    let status = Mutex(PipelineStatus())
+    /// Each thread's report on itself (the writers' are in their lanes): `StreamPipeline.status`
+    /// composes them.
+    let consumerStatus = Mutex(ConsumerStatus())
+    let outputStatus = Mutex(OutputStatus())
+    let startedAt = Date()
     private let stopSignal = NSCondition()
     private let stopRequestedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// How long a stop may take (SPEC §10: the graceful period).
@@ -30,7 +34,6 @@ final class PipelineState: Sendable {
             return true
         }
         guard first else { return }
-        status.withLock { $0.stopping = true }
         stopSignal.withLock { stopSignal.broadcast() }
     }
 

@@ -11,12 +11,38 @@ public struct WriterStatus: Sendable, Codable, Equatable {
     public var lastCommitAt: Date?
     /// The last error while retrying (terse: SQLSTATE and the server's primary message).
     public var lastError: String?
+    public var deadLetters = 0
+    /// Seconds per stage of this writer's batch transactions, summed.
+    public var stageSeconds: [String: Double] = [:]
 
     /// Whether this writer can write to PostgreSQL: not retrying a batch it could not write.
     public var isHealthy: Bool { state != .retrying }
 }
 
-/// What /readyz, /stats and the demo read about a running pipeline.
+/// What the consumer thread reports about itself (it alone writes it).
+public struct ConsumerStatus: Sendable {
+    public var assignedPartitions = 0
+    public var kafkaJoined = false
+    /// A Kafka broker answers (false from librdkafka's "all brokers down" until one answers).
+    public var kafkaReachable = true
+    public var recordsConsumed = 0
+    public var lag: [TopicPartition: Int64] = [:]
+    public var firstRecordAt: Date?
+    /// The latest Kafka client error (no broker reachable, authentication, unknown topic).
+    public var kafkaDiagnosis: String?
+    /// Seconds per stage of the consumer thread (decoding, waiting for a writer), summed.
+    public var stageSeconds: [String: Double] = [:]
+}
+
+/// What the output thread reports about itself (it alone writes it).
+public struct OutputStatus: Sendable {
+    /// Cost-trend recomputes done by this instance.
+    public var windowRecomputes = 0
+}
+
+/// What /readyz, /stats and the demo read about a running pipeline: composed on read from what
+/// each thread reports about itself (`ConsumerStatus`, one `WriterStatus` per writer,
+/// `OutputStatus`), so no thread writes another's figures.
 public struct PipelineStatus: Sendable {
     public var assignedPartitions = 0
     public var kafkaJoined = false
@@ -36,6 +62,30 @@ public struct PipelineStatus: Sendable {
     public var windowRecomputes = 0
     /// Seconds per stage, summed over all batches: decode (consumer thread), then the writers' stages.
     public var stageSeconds: [String: Double] = [:]
+    public init() {}
+
+    public init(consumer: ConsumerStatus, writers: [WriterStatus], output: OutputStatus, stopping: Bool, startedAt: Date) {
+        assignedPartitions = consumer.assignedPartitions
+        kafkaJoined = consumer.kafkaJoined
+        kafkaReachable = consumer.kafkaReachable
+        recordsConsumed = consumer.recordsConsumed
+        lag = consumer.lag
+        firstRecordAt = consumer.firstRecordAt
+        kafkaDiagnosis = consumer.kafkaDiagnosis
+        stageSeconds = consumer.stageSeconds
+        self.writers = writers
+        for w in writers {
+            recordsCommitted += w.recordsCommitted
+            deadLetters += w.deadLetters
+            batchesCommitted += w.batchesCommitted
+            if let at = w.lastCommitAt, lastCommitAt.map({ at > $0 }) ?? true { lastCommitAt = at }
+            stageSeconds.merge(w.stageSeconds, uniquingKeysWith: +)
+        }
+        windowRecomputes = output.windowRecomputes
+        self.stopping = stopping
+        self.startedAt = startedAt
+    }
+
     /// Records per second from the first consumed record to the last commit.
     public var throughput: Double? {
         guard let first = firstRecordAt, let last = lastCommitAt, last > first else { return nil }

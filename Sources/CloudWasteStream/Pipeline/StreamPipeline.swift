@@ -60,9 +60,8 @@ public final class StreamPipeline: Sendable {
     }
 
     public var status: PipelineStatus {
-        var s = state.status.withLock { $0 }
-        s.writers = lanes.map(\.status)
-        return s
+        PipelineStatus(consumer: state.consumerStatus.withLock { $0 }, writers: lanes.map(\.status),
+                       output: state.outputStatus.withLock { $0 }, stopping: state.isStopping, startedAt: state.startedAt)
     }
 
     /// Why the pipeline stopped on its own (nil after a requested stop or --until-idle).
