@@ -385,7 +385,9 @@ final class Benchmark {
         try "[windows]\nenabled = \(windows)\n[pipeline]\nbatch_max_records = \(batchSize)\nwriters = \(writers)\n"
             .write(to: configFile, atomically: true, encoding: .utf8)
         // CLOUDWASTE_BENCH_WRAPPER runs the daemon under a profiler, e.g. "perf record -g".
-        let daemon = [selfExecutable(), "run", "--until-idle", "3", "--config", configFile.path]
+        let summaryFile = directory.appendingPathComponent("run-summary.json").path
+        try? FileManager.default.removeItem(atPath: summaryFile)
+        let daemon = [selfExecutable(), "run", "--until-idle", "3", "--config", configFile.path, "--summary-file", summaryFile]
         let wrapper = env["CLOUDWASTE_BENCH_WRAPPER"].map { $0.split(separator: " ").map(String.init) } ?? []
         let command = wrapper.isEmpty ? daemon : ["/usr/bin/env"] + wrapper + daemon
         let child = try await ChildProcess.start(command[0], Array(command.dropFirst()), environment: env, output: .file(output.path))
@@ -395,23 +397,18 @@ final class Benchmark {
         let status = try await child.exit()
         sampler.stop()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("run: ") }) else {
+        guard status == 0, let summary = try? RunSummary.read(from: summaryFile) else {
             throw RuntimeFailure("benchmark daemon failed (exit \(status)): \(text.suffix(500))")
         }
-        var fields: [String: String] = [:]
-        for part in line.dropFirst(5).split(separator: " ") {
-            let kv = part.split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
+        guard summary.records == expected ?? records else {
+            throw RuntimeFailure("daemon committed \(summary.records) of \(expected ?? records) records")
         }
-        guard Int(fields["records"] ?? "") == expected ?? records else {
-            throw RuntimeFailure("daemon committed \(fields["records"] ?? "?") of \(expected ?? records) records")
-        }
-        let from = Date(timeIntervalSince1970: Double(fields["first_record_unix"] ?? "") ?? 0)
-        let to = Date(timeIntervalSince1970: Double(fields["last_commit_unix"] ?? "") ?? 0)
+        let from = Date(timeIntervalSince1970: summary.firstRecordUnix)
+        let to = Date(timeIntervalSince1970: summary.lastCommitUnix)
         let use = sampler.utilization(from: from, to: to)
-        return Run(rps: Double(fields["rps"] ?? "0") ?? 0, peakRSSMB: Double(fields["peak_rss_mb"] ?? "") ?? 0,
+        return Run(rps: summary.recordsPerSecond, peakRSSMB: Double(summary.peakRSSMB),
                    machineCPU: use?.machine ?? 0, cores: use?.cores ?? [:], database: url,
-                   seconds: to.timeIntervalSince(from), records: expected ?? records, allocations: fields["allocations"].flatMap { Int($0) })
+                   seconds: to.timeIntervalSince(from), records: expected ?? records, allocations: summary.allocations)
     }
 
     /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.

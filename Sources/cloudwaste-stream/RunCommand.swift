@@ -14,6 +14,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("until-idle"), parsing: .unconditional,
             help: "Exit 0 once every assigned partition is caught up and idle this many seconds.")
     var untilIdle: Double?
+    @Option(help: "Also write what the run did as JSON to this file when it ends (for scripts; the run: line has the same).")
+    var summaryFile: String?
 
     func validate() throws {
         if let untilIdle, !(untilIdle.isFinite && untilIdle >= 0) {
@@ -32,14 +34,12 @@ struct RunCommand: AsyncParsableCommand {
             // --until-idle runs are batch jobs: the weekly export and daily clean-up belong to the daemon.
             try await runServices(pipeline: pipeline, config: config, logger: logger, startScheduler: untilIdle == nil)
             if let failure = pipeline.failure { throw RuntimeFailure(failure) }
-            // One machine-readable line for scripts (and the benchmark).
-            let s = pipeline.status
-            let seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
-            let unix = { (d: Date?) in String(format: "%.3f", d?.timeIntervalSince1970 ?? 0) }
-            print("run: records=\(s.recordsCommitted) batches=\(s.batchesCommitted) dead_letters=\(s.deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(s.throughput ?? 0)) peak_rss_mb=\((ProcessMemory.peakResidentBytes ?? 0) / 1_048_576)"
-                  + (HeapAllocations.count.map { " allocations=\($0)" } ?? "")
-                  + " writers=\(s.writers.count) first_record_unix=\(unix(s.firstRecordAt)) last_commit_unix=\(unix(s.lastCommitAt))"
-                  + s.stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", s.stageSeconds[$0]!))" }.joined())
+            // One machine-readable line for scripts; the same as JSON with --summary-file.
+            let summary = RunSummary(pipeline.status)
+            print(summary.line)
+            if let summaryFile {
+                do { try summary.write(to: summaryFile) } catch { throw RuntimeFailure("cannot write the run summary to \(summaryFile): \(error)") }
+            }
         }
     }
 }

@@ -40,10 +40,12 @@ import TestSupport
     /// The daemon as a child process, in the repository (it reads config/cloudwaste-stream.toml);
     /// stdout is discarded, stderr goes to `stderr` when given, else to the test's own.
     static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
-                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil) async throws -> ChildProcess {
+                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil,
+                       summaryFile: URL? = nil) async throws -> ChildProcess {
         let environment = Self.environment(bootstrap: env.kafka.bootstrapServers, database: database, group: group, key: env.key,
                                            logLevel: logLevel)
-        return try await ChildProcess.start(daemonPath, ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? []),
+        return try await ChildProcess.start(daemonPath, ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? [])
+                                                + (summaryFile.map { ["--summary-file", $0.path] } ?? []),
                                             environment: environment, workingDirectory: TestEnvironment.repositoryRoot.path,
                                             error: stderr.map { .file($0.path) } ?? .inherited)
     }
@@ -78,9 +80,22 @@ import TestSupport
             }
             try await p.exit(within: 180)
         }
-        let final = try await Self.daemon(env, database: database, group: "chaos")
+        let summaryFile = FileManager.default.temporaryDirectory.appendingPathComponent("run-summary-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: summaryFile) }
+        // Records committed so far: the sum of the stored next offsets (every partition starts at 0).
+        let committed = { () throws -> Int in
+            try env.connect(database).query("SELECT coalesce(sum(next_offset), 0)::bigint FROM stream_offsets WHERE next_offset > 0").int(0, 0) ?? -1
+        }
+        let committedBefore = try committed()
+        let final = try await Self.daemon(env, database: database, group: "chaos", summaryFile: summaryFile)
         #expect(try await final.exit(within: 180) == 0)
         #expect(kills >= 2)
+        // The last run says what it did as JSON (what scripts and the benchmark read).
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: summaryFile)) as? [String: Any]
+        #expect(summary?["records"] as? Int == (try committed()) - committedBefore)
+        #expect((summary?["writers"] as? Int ?? 0) >= 1)
+        #expect((summary?["last_commit_unix"] as? Double ?? -1) >= (summary?["first_record_unix"] as? Double ?? 0))
+        #expect(summary?["stage_seconds"] is [String: Any])
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
         for table in expected.keys.sorted() {
             #expect(actual[table] == expected[table], "table \(table) after \(kills) kills")
