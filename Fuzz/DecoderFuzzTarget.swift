@@ -191,7 +191,15 @@ enum FuzzChecks {
             violated("decoder accepted a \(topic.rawValue) payload the JSON parser does not read as an object")
         }
         checkRecord(record, topic: topic)
-        checkAnonymized(record, FuzzFixture.anonymizer.anonymize(record))
+        let anonymized = FuzzFixture.anonymizer.anonymize(record)
+        checkAnonymized(record, anonymized, parsed: parsed)
+        // The pipeline's way: ids hashed from the payload's bytes while decoding. Same verdict, same rows.
+        do {
+            let hashedWhileDecoding = try decoder.decode(topic, payload, pseudonymizer: FuzzFixture.anonymizer.pseudonymizer)
+            if FuzzFixture.anonymizer.anonymize(hashedWhileDecoding) != anonymized { violated("ids hashed while decoding give other rows") }
+        } catch {
+            violated("decoding with the pseudonymizer rejected what decoding without it accepted: \(error)")
+        }
     }
 
     static func checkRejection(_ r: RecordRejection, topic: InputTopic, payload: [UInt8], parsed: Result<JSONValue, JSONParseError>) {
@@ -231,7 +239,11 @@ enum FuzzChecks {
         func time(_ t: Timestamp, _ name: String) {
             if t.civil.year < limits.earliestYear || t.micros > latest { violated("accepted \(name) \(t) outside [\(limits.earliestYear), now + skew]") }
         }
-        func id(_ s: String, _ name: String) {
+        func id(_ identifier: Identifier, _ name: String) {
+            guard case .text(let s) = identifier else {
+                violated("\(name) kept as a pseudonym by a decoder without one")
+                return
+            }
             if !s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) { violated("accepted blank \(name)") }
             if s.unicodeScalars.contains(where: { $0.value == 0 }) { violated("accepted NUL in \(name)") }
         }
@@ -244,7 +256,7 @@ enum FuzzChecks {
             id(r.cloudAccountId, "cloud_account_id"); id(r.resourceId, "resource_id")
             time(r.detectedAt, "detected_at"); r.resourceCreatedAt.map { time($0, "resource_created_at") }
             money(r.estimatedMonthlyCost, "estimated_monthly_cost")
-            if r.tags.count > limits.maxTags { violated("accepted \(r.tags.count) tags") }
+            if r.tags.keys.count > limits.maxTags { violated("accepted \(r.tags.keys.count) tags") }
             for m in r.metrics where !m.avg.isFinite || !m.p95.isFinite { violated("accepted non-finite metric \(m.name)") }
         case (.userActions, .action(let r)):
             id(r.eventId, "event_id"); id(r.userId, "user_id"); id(r.cloudAccountId, "cloud_account_id"); id(r.resourceId, "resource_id")
@@ -313,6 +325,14 @@ enum FuzzChecks {
         }
     }
 
+    /// Every tag value of the record as sent (the decoder keeps only the environment tag's).
+    static func tagValues(_ parsed: Result<JSONValue, JSONParseError>) -> [(name: String, value: String?)] {
+        guard case .success(.object(let root)) = parsed, case .object(let tags)? = root["tags"] else { return [] }
+        return tags.map { key, value in
+            if case .string(let s) = value { ("value of tag \(key.prefix(40))", s) } else { ("value of tag \(key.prefix(40))", nil) }
+        }
+    }
+
     static func checkDomainSeparation(_ hashes: [(Pseudonymizer.Domain, Pseudonym)]) {
         for i in hashes.indices {
             for j in hashes.indices where j > i && hashes[i].0 != hashes[j].0 && hashes[i].1 == hashes[j].1 {
@@ -321,7 +341,7 @@ enum FuzzChecks {
         }
     }
 
-    static func checkAnonymized(_ record: InputRecord, _ anonymized: AnonymizedRecord) {
+    static func checkAnonymized(_ record: InputRecord, _ anonymized: AnonymizedRecord, parsed: Result<JSONValue, JSONParseError>) {
         let p = FuzzFixture.anonymizer.pseudonymizer
         switch (record, anonymized) {
         case (.scan(let r), .training(let row)):
@@ -336,12 +356,12 @@ enum FuzzChecks {
             if let h = row.createdHourUTC, !(0...23).contains(h) { violated("created_hour_utc \(h)") }
             if let d = row.createdDOW, !(1...7).contains(d) { violated("created_dow \(d)") }
             if (row.resourceAgeDays == nil) != (r.resourceCreatedAt == nil) { violated("resource_age_days present without resource_created_at or vice versa") }
-            let inputKeys = Set(r.tags.map { $0.key.lowercased() })
+            let inputKeys = Set(r.tags.keys.map { $0.lowercased() })
             if row.tagKeys != Array(Set(row.tagKeys)).sorted() { violated("tag keys not sorted and unique") }
             for k in row.tagKeys where !inputKeys.contains(k) { violated("tag key \"\(k.prefix(80))\" is not a lowercased input tag key") }
             checkMetricsJSON(row.metricsJSON, r.metrics)
             if row.detectedAt != r.detectedAt || row.provider != r.provider { violated("detected_at/provider changed") }
-            if row.userHash != p.pseudonym(.user, " \t" + r.userId + "\u{3000}") { violated("user pseudonym depends on surrounding white space") }
+            if row.userHash != p.pseudonym(.user, " \t" + r.userId.description + "\u{3000}") { violated("user pseudonym depends on surrounding white space") }
             var fields = [
                 Field(name: "scan_hash", value: row.scanHash), Field(name: "resource_hash", value: row.resourceHash),
                 Field(name: "account_hash", value: row.accountHash), Field(name: "user_hash", value: row.userHash),
@@ -358,9 +378,9 @@ enum FuzzChecks {
             // (SPEC §3 keeps them), but each must be an input key, never an id or a tag value.
             for k in row.tagKeys { fields.append(Field(name: "tag_keys[]", value: k, source: inputKeys.contains(k) ? k : nil)) }
             checkNoRawValues(fields, secrets: [
-                ("resource_id", r.resourceId), ("cloud_account_id", r.cloudAccountId), ("user_id", r.userId),
-                ("event_id", r.eventId), ("scan_id", r.scanId), ("parent_resource_id", r.parentResourceId),
-            ] + r.tags.map { ("value of tag \($0.key.prefix(40))", $0.value) })
+                ("resource_id", r.resourceId.description), ("cloud_account_id", r.cloudAccountId.description), ("user_id", r.userId.description),
+                ("event_id", r.eventId.description), ("scan_id", r.scanId.description), ("parent_resource_id", r.parentResourceId?.description),
+            ] + tagValues(parsed))
         case (.action(let r), .action(let row)):
             for (name, h) in [("event_hash", row.eventHash), ("user_hash", row.userHash), ("account_hash", row.accountHash),
                               ("resource_hash", row.resourceHash)] { checkHash(h, name) }
@@ -370,7 +390,7 @@ enum FuzzChecks {
                 Field(name: "event_hash", value: row.eventHash), Field(name: "user_hash", value: row.userHash),
                 Field(name: "account_hash", value: row.accountHash), Field(name: "resource_hash", value: row.resourceHash),
                 Field(name: "resource_type", value: row.resourceType, source: r.resourceType),
-            ], secrets: [("resource_id", r.resourceId), ("cloud_account_id", r.cloudAccountId), ("user_id", r.userId), ("event_id", r.eventId)])
+            ], secrets: [("resource_id", r.resourceId.description), ("cloud_account_id", r.cloudAccountId.description), ("user_id", r.userId.description), ("event_id", r.eventId.description)])
         case (.lifecycle(let r), .lifecycle(let row)):
             for (name, h) in [("event_hash", row.eventHash), ("account_hash", row.accountHash), ("resource_hash", row.resourceHash)] { checkHash(h, name) }
             checkDomainSeparation([(.event, row.eventHash), (.account, row.accountHash), (.resource, row.resourceHash)])
@@ -381,7 +401,7 @@ enum FuzzChecks {
                 Field(name: "to_state", value: row.toState, source: r.toState),
             ]
             row.fromState.map { fields.append(Field(name: "from_state", value: $0, source: r.fromState)) }
-            checkNoRawValues(fields, secrets: [("resource_id", r.resourceId), ("cloud_account_id", r.cloudAccountId), ("event_id", r.eventId)])
+            checkNoRawValues(fields, secrets: [("resource_id", r.resourceId.description), ("cloud_account_id", r.cloudAccountId.description), ("event_id", r.eventId.description)])
         case (.metrics(let r), .metricPoints(let rows)):
             if rows.count != r.points.count { violated("\(r.points.count) points became \(rows.count) rows") }
             for (row, point) in zip(rows, r.points) {
@@ -393,13 +413,13 @@ enum FuzzChecks {
                     Field(name: "metric", value: row.metric, source: r.metric),
                 ]
                 row.unit.map { fields.append(Field(name: "unit", value: $0, source: r.unit)) }
-                checkNoRawValues(fields, secrets: [("resource_id", r.resourceId), ("cloud_account_id", r.cloudAccountId)])
+                checkNoRawValues(fields, secrets: [("resource_id", r.resourceId.description), ("cloud_account_id", r.cloudAccountId.description)])
             }
         case (.privacy(let r), .privacy(let row)):
             checkHash(row.eventHash, "event_hash"); checkHash(row.userHash, "user_hash")
             checkDomainSeparation([(.event, row.eventHash), (.user, row.userHash)])
             checkNoRawValues([Field(name: "event_hash", value: row.eventHash), Field(name: "user_hash", value: row.userHash)],
-                             secrets: [("user_id", r.userId), ("event_id", r.eventId)])
+                             secrets: [("user_id", r.userId.description), ("event_id", r.eventId.description)])
         default:
             violated("anonymizer returned a different row kind for \(record)")
         }

@@ -57,7 +57,7 @@ public final class BatchBuilder {
         switch consume prepared {  // moved, not copied: a record's Strings are not retained again
         case .anonymized(let record, let eventTime):
             item.eventTime = eventTime
-            item.outcome = encode(record, item: index, source: source)
+            item.outcome = encode(consume record, item: index, source: source)
         case .rejected(let rejection):
             item.outcome = deadLetter(DeadLetter(rejection: rejection, key: message.key, value: message.value), item: index, source: source)
         }
