@@ -397,8 +397,12 @@ final class Benchmark {
         let status = try await child.exit()
         sampler.stop()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard status == 0, let summary = try? RunSummary.read(from: summaryFile) else {
-            throw RuntimeFailure("benchmark daemon failed (exit \(status)): \(text.suffix(500))")
+        let summary: RunSummary
+        do {
+            guard status == 0 else { throw RuntimeFailure("exit \(status)") }
+            summary = try RunSummary.read(from: summaryFile)
+        } catch {
+            throw RuntimeFailure("benchmark daemon failed (\(error)): \(text.suffix(500))")
         }
         guard summary.records == expected ?? records else {
             throw RuntimeFailure("daemon committed \(summary.records) of \(expected ?? records) records")

@@ -18,6 +18,16 @@ struct RunSummary: Codable {
     var lastCommitUnix: Double
     var stageSeconds: [String: Double]
 
+    enum CodingKeys: String, CodingKey {
+        case records, batches, writers, seconds, allocations
+        case deadLetters = "dead_letters"
+        case recordsPerSecond = "records_per_second"
+        case peakRSSMB = "peak_rss_mb"
+        case firstRecordUnix = "first_record_unix"
+        case lastCommitUnix = "last_commit_unix"
+        case stageSeconds = "stage_seconds"
+    }
+
     init(_ s: PipelineStatus) {
         records = s.recordsCommitted
         batches = s.batchesCommitted
@@ -42,14 +52,11 @@ struct RunSummary: Codable {
 
     func write(to path: String) throws {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: path))
     }
 
     static func read(from path: String) throws -> RunSummary {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
