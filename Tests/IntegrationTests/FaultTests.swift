@@ -21,14 +21,6 @@ import TestSupport
         return (env, try await ExactlyOnceTests.cleanRun(env))
     }
 
-    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
 
     @Test func postgresRestartMidStreamRecoversWithoutLossOrDuplicates() async throws {
         let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 21, count: Self.records)
@@ -44,12 +36,12 @@ import TestSupport
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 3), logger: testLogger("test.restart"))
         try pipeline.start()
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
         try pg.stop()                      // PostgreSQL goes away mid-stream…
         try await Task.sleep(for: .seconds(3))
         #expect(pipeline.status.postgresHealthy == false)
         // The lag operators see counts what PostgreSQL has not committed, whatever was fetched.
-        #expect(Self.waitFor(3) { pipeline.status.lag.values.reduce(0, +) >= Int64(Self.records - pipeline.status.recordsCommitted) })
+        #expect(waitFor(3) { pipeline.status.lag.values.reduce(0, +) >= Int64(Self.records - pipeline.status.recordsCommitted) })
         try await pg.start()                     // …and comes back; the daemon recovers by itself.
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
@@ -70,15 +62,15 @@ import TestSupport
                                       options: .init(untilIdleSeconds: 4), logger: testLogger("test.brokers"))
         let http = OperatorState(pipeline: pipeline, config: config)
         try pipeline.start()
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1000 })
-        #expect(Self.waitFor(10) { pipeline.status.ready })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1000 })
+        #expect(waitFor(10) { pipeline.status.ready })
         // Down for 10 s, longer than the session timeout (6 s in tests): the group session is
         // lost, the assignment revoked and given back on rejoin, which can leave librdkafka 2.0
         // with idle partitions that only the stall watchdog's re-seek wakes up. Meanwhile the
         // operator sees it: /readyz says why, the ready and Kafka gauges drop, errors are counted.
         let downAt = Date()
         for broker in Int32(1)...3 { env.kafka.setBrokerDown(broker) }
-        #expect(Self.waitFor(5) { !pipeline.status.ready && !pipeline.status.kafkaReachable })
+        #expect(waitFor(5) { !pipeline.status.ready && !pipeline.status.kafkaReachable })
         try await OperatorServerTests.app(http).test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { r in
                 #expect(r.status == .serviceUnavailable)
@@ -96,7 +88,7 @@ import TestSupport
         for broker in Int32(1)...3 { env.kafka.setBrokerUp(broker) }
         env.kafka.pushRequestErrors(apiKey: 1, errorCode: 6, count: 5)   // Fetch: NOT_LEADER_OR_FOLLOWER
         env.kafka.pushRequestErrors(apiKey: 8, errorCode: 15, count: 3)  // OffsetCommit: COORDINATOR_NOT_AVAILABLE
-        #expect(Self.waitFor(45) { pipeline.status.kafkaReachable })  // a broker answered (after librdkafka's reconnect back-off)
+        #expect(waitFor(45) { pipeline.status.kafkaReachable })  // a broker answered (after librdkafka's reconnect back-off)
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)
         #expect(pipeline.status.lag.values.reduce(0, +) == 0)
@@ -142,7 +134,7 @@ import TestSupport
         // A second signal: the process ends at once. (Data batches are in flight once well past
         // the privacy requests, which are committed first.)
         let first = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
-        #expect(Self.waitFor(60) { committed() > 1000 })
+        #expect(waitFor(60) { committed() > 1000 })
         try pg.stop()
         try await Task.sleep(for: .seconds(1))
         first.signal(SIGTERM)
@@ -157,7 +149,7 @@ import TestSupport
         try await pg.start()
         let before = committed()
         let second = try await ExactlyOnceTests.daemon(env, database: database, group: "stop", untilIdle: 60, config: configFile)
-        #expect(Self.waitFor(60) { committed() > before + 1000 })
+        #expect(waitFor(60) { committed() > before + 1000 })
         try pg.stop()
         try await Task.sleep(for: .seconds(1))
         let stopAt = Date()
@@ -197,11 +189,11 @@ import TestSupport
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 4), logger: testLogger("test.failover"))
         try pipeline.start()
-        #expect(FaultTests.waitFor(60) { pipeline.status.recordsCommitted >= FaultTests.records / 3 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= FaultTests.records / 3 })
         try primary.stop(immediate: true)  // a crash: no shutdown checkpoint, nothing more streamed
         let crashedAt = Date()
         try await standby.promote()
-        #expect(FaultTests.waitFor(60) { pipeline.status.postgresHealthy && pipeline.status.recordsCommitted > FaultTests.records / 3 })
+        #expect(waitFor(60) { pipeline.status.postgresHealthy && pipeline.status.recordsCommitted > FaultTests.records / 3 })
         let resumedAfter = Date().timeIntervalSince(crashedAt)
         try TestEnvironment.finish(pipeline, within: 180)
         #expect(pipeline.failure == nil)

@@ -15,14 +15,6 @@ import TestSupport
 /// the bearer token, exports that cannot reach outside their folder, and health checks that keep
 /// answering under slow clients and with PostgreSQL frozen.
 @Suite(.serialized) struct OperatorServerTests {
-    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return false
-    }
 
     static func app(_ state: OperatorState, token: String? = nil) -> some ApplicationProtocol {
         Application(router: OperatorServer.router(state: state, token: token))
@@ -39,10 +31,10 @@ import TestSupport
         }
         try pipeline.start()
         defer { pipeline.requestStop(); pipeline.waitUntilFinished() }
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1500 })
         // Lag is known per partition once librdkafka has a fetch response for it, which can come a
         // housekeeping tick (1 s) after the records were committed.
-        #expect(Self.waitFor(10) {
+        #expect(waitFor(10) {
             let status = pipeline.status
             return status.assignedPartitions > 0 && status.ready && status.lag.count == status.assignedPartitions
                 && status.windowRecomputes > 0
@@ -195,7 +187,7 @@ import TestSupport
                                       options: .init(untilIdleSeconds: nil), logger: testLogger("test.frozen"))
         let state = OperatorState(pipeline: pipeline, config: config)
         try pipeline.start()
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 800 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 800 })
         DatabaseSnapshotService(state: state, logger: testLogger("test.frozen")).refreshNow()
         let postmaster = try #require(pg.postmasterPID)
         let processes = CPUSampler.processTree(postmaster)

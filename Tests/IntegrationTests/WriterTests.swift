@@ -10,14 +10,6 @@ import TestSupport
 /// as one writer, fencing that hits one writer only, dead letters published once, and a stop that
 /// is bounded even while PostgreSQL is down.
 @Suite(.serialized) struct WriterTests {
-    static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
 
     @Test func severalWritersWithInterleavedPartitionsGiveTheRowsOfOne() async throws {
         let messages = TrafficGenerator(seed: 41, badRecordShare: 0.02).messages(count: 12_000)
@@ -60,7 +52,7 @@ import TestSupport
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 3), logger: testLogger("test.fenced"))
         try pipeline.start()
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 1600 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 1600 })
         // Another owner claims the partitions of writer 0 (as a rebalance elsewhere would): its
         // next batches are fenced, the consumer re-claims and re-reads them from PostgreSQL's offsets.
         let db = try env.connect(config.postgresURL)
@@ -92,7 +84,7 @@ import TestSupport
         let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
                                       options: .init(untilIdleSeconds: 3), logger: testLogger("test.dlq"))
         try pipeline.start()
-        #expect(Self.waitFor(60) { pipeline.status.recordsCommitted >= 600 })
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 600 })
         try pg.stop()  // every batch in flight now fails and is retried several times
         try await Task.sleep(for: .seconds(6))
         try await pg.start()
