@@ -546,6 +546,10 @@ struct BenchDecodeCommand: AsyncParsableCommand {
     @Option(help: "Records to generate.") var records = 200_000
     @Option(help: "Times to repeat the measured pass (more for a profile of the steady state).") var passes = 1
 
+    func validate() throws {
+        guard records >= 1, passes >= 1 else { throw ValidationError("--records and --passes must be at least 1") }
+    }
+
     func run() async throws {
         try await withExitCodes {
             let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records).enumerated()

@@ -24,9 +24,10 @@ import Testing
         #expect(queue.take() == nil)
     }
 
-    @Test func aTakerWaitsForTheNextItemOrTheFinish() async {
+    @Test func aTakerWaitsForTheNextItemOrTheFinish() async throws {
         let queue = BlockingQueue<Int>(capacity: 1)
-        let taken = Task.detached { () -> [Int] in
+        // Threads of their own, as the pipeline's: a blocked taker must not hold a pool thread.
+        async let taken = DedicatedThread.run(name: "test-taker") { () -> [Int] in
             var out: [Int] = []
             while let item = queue.take() {
                 out.append(item)
@@ -34,13 +35,15 @@ import Testing
             }
             return out
         }
-        for i in 0..<50 {
-            #expect(queue.waitForRoom(timeout: 5))
-            queue.put(i)
+        try await DedicatedThread.run(name: "test-putter") {
+            for i in 0..<50 {
+                #expect(queue.waitForRoom(timeout: 5))
+                queue.put(i)
+            }
+            #expect(queue.waitUntilDrained(timeout: 5))
+            queue.finish()
         }
-        #expect(queue.waitUntilDrained(timeout: 5))
-        queue.finish()
-        #expect(await taken.value == Array(0..<50))
+        #expect(try await taken == Array(0..<50))
     }
 
     @Test func theOutputInboxHandsOverEverythingPostedBeforeItsFinish() {

@@ -75,11 +75,14 @@ final class OutputWorker {
     /// final round tries everything once more, due or not.
     private func step(final: Bool) {
         let now = ContinuousClock.now
+        // Publishing waits for Kafka (a flush takes up to 10 s, a recovery reads topics): at a stop
+        // it is tried only while the stop deadline leaves room; what is left goes out at the next start.
+        let kafkaHasTime = state.secondsLeft(margin: .seconds(12)) > 0
         if !db.isConnected && (final || reconnectRetry.isDue(at: now)) {
             reconnectRetry.attempted(at: now)
             try? db.reconnect()
         }
-        if recoveryPending && (final || recoveryRetry.isDue(at: now)) {
+        if recoveryPending && kafkaHasTime && (final || recoveryRetry.isDue(at: now)) {
             recoveryRetry.attempted(at: now)
             do {
                 let n = try deadLetters.recoverUnpublished(committedBefore: startedAt)
@@ -89,7 +92,7 @@ final class OutputWorker {
                 deadLettersNotPublished(error)
             }
         }
-        if (!unpublished.isEmpty || !toMark.isEmpty) && (final || deadLetterRetry.isDue(at: now)) {
+        if (!unpublished.isEmpty || !toMark.isEmpty) && kafkaHasTime && (final || deadLetterRetry.isDue(at: now)) {
             deadLetterRetry.attempted(at: now)
             do {
                 if !unpublished.isEmpty {

@@ -107,7 +107,7 @@ public final class StreamPipeline: Sendable {
             DedicatedThread.start(name: "cloudwaste-writer-\(lane.index)") { [self] in
                 defer {
                     // The last writer to stop finishes the output thread's inbox.
-                    if writersRunning.subtract(1, ordering: .relaxed).newValue == 0 { inbox.finish() }
+                    if writersRunning.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { inbox.finish() }
                     allDone.leave()
                 }
                 do {
