@@ -18,7 +18,6 @@ public protocol KafkaRebalanceListener: AnyObject {
 /// `listener` and `assignment` are touched only on the polling thread (librdkafka runs the
 /// callbacks inside `poll`); the rest is atomic or locked.
 private final class ConsumerContext: @unchecked Sendable {
-    let logger: Logger
     weak var listener: (any KafkaRebalanceListener)?
     var assignment: Set<TopicPartition> = []
     /// The latest client-level error (brokers down, authentication, unknown topic), for diagnosis.
@@ -27,8 +26,6 @@ private final class ConsumerContext: @unchecked Sendable {
     let errors = Atomic<Int>(0)
     /// librdkafka said every broker is down; cleared when a broker answers again.
     let allBrokersDown = Atomic<Bool>(false)
-
-    init(logger: Logger) { self.logger = logger }
 }
 
 /// A consumer-group member over librdkafka with manual offsets: nothing is auto-committed, the
@@ -65,7 +62,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             "fetch.max.bytes": "16777216",
         ])
         let conf = try effective.makeNative()
-        context = ConsumerContext(logger: logger)
+        context = ConsumerContext()
         handleContext = KafkaHandleContext(logger: logger, callbacks: context)
         configureLogging(conf, context: handleContext)
         rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
@@ -307,7 +304,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
             if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE,
                let list = rd_kafka_event_topic_partition_list(event) {
-                handleRebalance(rk, err: rd_kafka_event_error(event), partitions: list, context: context)
+                handleRebalance(rk, err: rd_kafka_event_error(event), partitions: list, context: context, logger: logger)
             }
             rd_kafka_event_destroy(event)
         }
@@ -319,37 +316,38 @@ public final class KafkaConsumer: @unchecked Sendable {
 
 private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = { _, err, reason, opaque in
     guard let opaque else { return }
-    let context = KafkaHandleContext.from(opaque).callbacks as! ConsumerContext
+    let handle = KafkaHandleContext.from(opaque)
+    let context = handle.callbacks as! ConsumerContext
     let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: err)))
     context.lastError.withLock { $0 = text }
     context.errors.add(1, ordering: .relaxed)
     if err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.allBrokersDown.store(true, ordering: .relaxed) }
-    context.logger.warning("Kafka client error: \(text)")
+    handle.logger.warning("Kafka client error: \(text)")
 }
 
 private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { rk, err, partitions, opaque in
     guard let rk, let opaque, let partitions else { return }
-    let context = KafkaHandleContext.from(opaque).callbacks as! ConsumerContext
-    handleRebalance(rk, err: err, partitions: partitions, context: context)
+    let handle = KafkaHandleContext.from(opaque)
+    handleRebalance(rk, err: err, partitions: partitions, context: handle.callbacks as! ConsumerContext, logger: handle.logger)
 }
 
 private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
                              partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-                             context: ConsumerContext) {
+                             context: ConsumerContext, logger: Logger) {
     let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
     let list = TopicPartitionList(borrowing: partitions)
     let tps = list.elements.map(\.0)
     switch err {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        context.logger.info("partitions assigned: \(countsPerTopic(tps))")
-        context.logger.debug("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
+        logger.info("partitions assigned: \(countsPerTopic(tps))")
+        logger.debug("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
         let decision = context.listener?.partitionsAssigned(tps) ?? (offsets: [:], paused: [])
         for (i, tp) in tps.enumerated() {
             list.setOffset(decision.offsets[tp] ?? KafkaOffset.stored, at: i)
         }
         if cooperative {
             if let error = rd_kafka_incremental_assign(rk, partitions) {
-                context.logger.error("incremental assign failed", metadata: ["error": "\(KafkaError(owning: error, context: "assign"))"])
+                logger.error("incremental assign failed", metadata: ["error": "\(KafkaError(owning: error, context: "assign"))"])
             }
         } else {
             _ = rd_kafka_assign(rk, partitions)
@@ -362,19 +360,19 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
         }
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         let lost = rd_kafka_assignment_lost(rk) != 0
-        context.logger.info("partitions revoked\(lost ? " (lost)" : ""): \(countsPerTopic(tps))")
-        context.logger.debug("partitions revoked", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
+        logger.info("partitions revoked\(lost ? " (lost)" : ""): \(countsPerTopic(tps))")
+        logger.debug("partitions revoked", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
         context.listener?.partitionsRevoked(tps, lost: lost)
         if cooperative {
             if let error = rd_kafka_incremental_unassign(rk, partitions) {
-                context.logger.error("incremental unassign failed", metadata: ["error": "\(KafkaError(owning: error, context: "unassign"))"])
+                logger.error("incremental unassign failed", metadata: ["error": "\(KafkaError(owning: error, context: "unassign"))"])
             }
         } else {
             _ = rd_kafka_assign(rk, nil)
         }
         context.assignment.subtract(tps)
     default:
-        context.logger.error("rebalance error", metadata: ["error": "\(KafkaError(err, context: "rebalance"))"])
+        logger.error("rebalance error", metadata: ["error": "\(KafkaError(err, context: "rebalance"))"])
         context.listener?.partitionsRevoked(Array(context.assignment), lost: true)
         _ = rd_kafka_assign(rk, nil)
         context.assignment = []

@@ -52,8 +52,8 @@ func runServices(pipeline: StreamPipeline, config: StreamConfig, logger: Logger,
         let scheduler: Scheduler
         do { scheduler = try Scheduler(config: config, logger: makeLogger("cloudwaste.scheduler")) } catch { throw UsageFailure("\(error)") }
         services.append(.init(service: SchedulerService(scheduler: scheduler)))
-        if config.exportSchedule != nil {
-            logger.info("scheduled exports (\(config.exportSchedule!) UTC, \(config.exportFormat)\(config.exportGzip ? ", gzip" : "")) go to \(config.exportRoot)/<UTC time>/")
+        if let schedule = config.exportSchedule {
+            logger.info("scheduled exports (\(schedule) UTC, \(config.exportFormat)\(config.exportGzip ? ", gzip" : "")) go to \(config.exportRoot)/<UTC time>/")
         }
     }
     // Libraries that report through swift-metrics land in the pipeline's registry, on /metrics.

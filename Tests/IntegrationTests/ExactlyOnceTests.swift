@@ -42,8 +42,15 @@ import TestSupport
     static func daemon(_ env: TestEnvironment, database: String, group: String, untilIdle: Int = 4,
                        logLevel: String = "warning", stderr: URL? = nil, config: String? = nil,
                        summaryFile: URL? = nil) async throws -> ChildProcess {
-        let environment = Self.environment(bootstrap: env.kafka.bootstrapServers, database: database, group: group, key: env.key,
-                                           logLevel: logLevel)
+        try await daemon(bootstrap: env.kafka.bootstrapServers, database: database, group: group, key: env.key, untilIdle: untilIdle,
+                         logLevel: logLevel, stderr: stderr, config: config, summaryFile: summaryFile)
+    }
+
+    /// The same against any broker (the interop suite's Tansu).
+    static func daemon(bootstrap: String, database: String, group: String, key: HMACKey, untilIdle: Int = 4,
+                       logLevel: String = "warning", stderr: URL? = nil, config: String? = nil,
+                       summaryFile: URL? = nil) async throws -> ChildProcess {
+        let environment = Self.environment(bootstrap: bootstrap, database: database, group: group, key: key, logLevel: logLevel)
         return try await ChildProcess.start(daemonPath, ["run", "--until-idle", String(untilIdle)] + (config.map { ["--config", $0] } ?? [])
                                                 + (summaryFile.map { ["--summary-file", $0.path] } ?? []),
                                             environment: environment, workingDirectory: TestEnvironment.repositoryRoot.path,

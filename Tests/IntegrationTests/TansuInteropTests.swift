@@ -53,9 +53,7 @@ import TestSupport
     /// The daemon as a child process against Tansu (it inherits LD_LIBRARY_PATH: the current
     /// librdkafka).
     static func daemon(bootstrap: String, database: String, group: String, key: HMACKey, stderr: URL) async throws -> ChildProcess {
-        let environment = ExactlyOnceTests.environment(bootstrap: bootstrap, database: database, group: group, key: key)
-        return try await ChildProcess.start(ExactlyOnceTests.daemonPath, ["run", "--until-idle", "5"], environment: environment,
-                                            workingDirectory: TestEnvironment.repositoryRoot.path, error: .file(stderr.path))
+        try await ExactlyOnceTests.daemon(bootstrap: bootstrap, database: database, group: group, key: key, untilIdle: 5, stderr: stderr)
     }
 
     @Test(.enabled(if: tansuGiven, "run by scripts/interop-tansu.sh, which provides Tansu and a current librdkafka"))

@@ -392,23 +392,19 @@ final class ConsumerLoop: KafkaRebalanceListener {
             metrics.partitionLag(topic: tp.topic, partition: tp.partition).set(Double(l))
         }
         let assigned = consumer.assignment.count
-        let writers = lanes.map(\.status)
         let reachable = consumer.brokersReachable()
         unreachableSince = reachable ? nil : unreachableSince ?? Date()
         let diagnosis = assigned == 0 || !reachable ? consumer.diagnosis : nil
-        let consumerStatus = state.consumerStatus.withLock {
+        state.consumerStatus.withLock {
             $0.lag = lag
             $0.assignedPartitions = assigned
             $0.kafkaJoined = $0.kafkaJoined || assigned > 0
             $0.kafkaReachable = reachable
             $0.kafkaDiagnosis = diagnosis
-            return $0
         }
-        let status = PipelineStatus(consumer: consumerStatus, writers: writers, output: OutputStatus(),
-                                    stopping: state.isStopping, startedAt: state.startedAt)
-        let (ready, postgresHealthy) = (status.ready, status.postgresHealthy)
-        metrics.ready.set(ready ? 1 : 0)
-        metrics.postgresUp.set(postgresHealthy ? 1 : 0)
+        let status = state.status(writers: lanes.map(\.status))
+        metrics.ready.set(status.ready ? 1 : 0)
+        metrics.postgresUp.set(status.postgresHealthy ? 1 : 0)
         metrics.kafkaUp.set(reachable ? 1 : 0)
         metrics.assignedPartitions.set(Double(assigned))
         if let rss = ProcessMemory.residentBytes { metrics.residentMemory.set(Double(rss)) }

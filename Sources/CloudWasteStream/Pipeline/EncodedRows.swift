@@ -94,10 +94,13 @@ public struct EncodedRows: Sendable {
     /// The rows whose detection `first` accepts, and the others (for detections only).
     func partitioned(_ first: (WindowDetection) -> Bool) -> (EncodedRows, EncodedRows) {
         // Most batches have no row on one side: nothing is copied then.
-        var firstCount = 0
-        for i in slots.indices where slots[i].length >= 0 && first(detections[i]) { firstCount += 1 }
-        if firstCount == count { return (compacted(), EncodedRows()) }
-        if firstCount == 0 { return (EncodedRows(), compacted()) }
+        var sawFirst = false, sawOther = false
+        for i in slots.indices where slots[i].length >= 0 {
+            if first(detections[i]) { sawFirst = true } else { sawOther = true }
+            if sawFirst && sawOther { break }
+        }
+        if !sawOther { return (compacted(), EncodedRows()) }
+        if !sawFirst { return (EncodedRows(), compacted()) }
         var a = EncodedRows(), b = EncodedRows()
         encoder.withUnsafeBytes { bytes in
             for (i, slot) in slots.enumerated() where slot.length >= 0 {

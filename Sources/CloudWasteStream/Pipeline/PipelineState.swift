@@ -11,8 +11,8 @@ final class PipelineState: Sendable {
     let consumerStatus = Mutex(ConsumerStatus())
     let outputStatus = Mutex(OutputStatus())
     let startedAt = Date()
-    private let stopSignal = NSCondition()
-    private let stopRequestedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// When a stop was requested (nil while running); waited on by `sleep`.
+    private let stopRequestedAt = Guarded<ContinuousClock.Instant?>(nil)
     /// How long a stop may take (SPEC §10: the graceful period).
     let gracePeriod: Duration
     private let failureText = Mutex<String?>(nil)
@@ -28,13 +28,7 @@ final class PipelineState: Sendable {
     var isStopping: Bool { stopRequestedAt.withLock { $0 != nil } }
 
     func requestStop() {
-        let first = stopRequestedAt.withLock { at -> Bool in
-            guard at == nil else { return false }
-            at = .now
-            return true
-        }
-        guard first else { return }
-        stopSignal.withLock { stopSignal.broadcast() }
+        stopRequestedAt.withLock(broadcast: true) { at in if at == nil { at = .now } }
     }
 
     /// When the stop must be complete (nil while running).
@@ -54,13 +48,13 @@ final class PipelineState: Sendable {
             Thread.sleep(forTimeInterval: seconds)
             return true
         }
-        stopSignal.lock()
-        defer { stopSignal.unlock() }
-        let until = Date(timeIntervalSinceNow: seconds)
-        while !isStopping {
-            if !stopSignal.wait(until: until) { return isStopping }
-        }
-        return true
+        return stopRequestedAt.wait(until: Date(timeIntervalSinceNow: seconds), for: { $0 != nil }) { _, stopped in stopped }
+    }
+
+    /// The pipeline's status as its threads last reported it, with these writers' own.
+    func status(writers: [WriterStatus]) -> PipelineStatus {
+        PipelineStatus(consumer: consumerStatus.withLock { $0 }, writers: writers, output: outputStatus.withLock { $0 },
+                       stopping: isStopping, startedAt: startedAt)
     }
 
     // MARK: Failure

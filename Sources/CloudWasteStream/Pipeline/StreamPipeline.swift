@@ -59,10 +59,7 @@ public final class StreamPipeline: Sendable {
         writersRunning = Atomic(config.writerCount)
     }
 
-    public var status: PipelineStatus {
-        PipelineStatus(consumer: state.consumerStatus.withLock { $0 }, writers: lanes.map(\.status),
-                       output: state.outputStatus.withLock { $0 }, stopping: state.isStopping, startedAt: state.startedAt)
-    }
+    public var status: PipelineStatus { state.status(writers: lanes.map(\.status)) }
 
     /// Why the pipeline stopped on its own (nil after a requested stop or --until-idle).
     public var failure: String? { state.failure }

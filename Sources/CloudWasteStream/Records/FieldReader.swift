@@ -102,23 +102,20 @@ struct FieldReader {
     }
 
     private func identifierValue(_ v: Int, _ name: String, maxLength: Int, nonBlank: Bool) throws(RecordRejection) -> IdentifierField {
-        let field: IdentifierField
-        if tape[v].kind == .string, let raw = tape.rawBytes(v, in: bytes) {
-            try checkLength(raw, name, maxLength: maxLength, minLength: 1)
-            // Fast path: it starts with visible ASCII.
-            if !nonBlank || (raw[0] > 0x20 && raw[0] < 0x7F) { return .bytes(raw) }
-            field = .bytes(raw)
-        } else {
-            field = .text(try stringValue(v, name, maxLength: maxLength, minLength: 1))
+        func checkNotBlank(_ text: String) throws(RecordRejection) {
+            guard !nonBlank || text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
         }
-        let text = switch field {
-        case .bytes(let raw): String(decoding: raw, as: UTF8.self)
-        case .text(let s): s
+        guard tape[v].kind == .string, let raw = tape.rawBytes(v, in: bytes) else {
+            let text = try stringValue(v, name, maxLength: maxLength, minLength: 1)
+            try checkNotBlank(text)
+            return .text(text)
         }
-        guard !nonBlank || text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
-            throw RecordRejection(.invalidValue, field: name)
-        }
-        return field
+        try checkLength(raw, name, maxLength: maxLength, minLength: 1)
+        // Fast path: it starts with visible ASCII, so it is not blank.
+        if !(raw[0] > 0x20 && raw[0] < 0x7F) { try checkNotBlank(String(decoding: raw, as: UTF8.self)) }
+        return .bytes(raw)
     }
 
     /// The id as the record keeps it: its pseudonym in `domain` when decoding with a

@@ -3,18 +3,22 @@ import Foundation
 /// State shared between threads with a condition to wait on: `Mutex` plus wait and broadcast,
 /// which the Synchronization module does not offer. The one `@unchecked Sendable` of the
 /// project's own thread plumbing: `state` is only ever touched while `condition` is locked, in
-/// the methods below, so the types built on it (`BlockingQueue`, `OutputInbox`) are plainly
-/// `Sendable`.
+/// the methods below, so the types built on it (`BlockingQueue`, `OutputInbox`, the pipeline's
+/// stop request) are plainly `Sendable`.
 final class Guarded<State>: @unchecked Sendable {
     private let condition = NSCondition()
     private var state: State
 
     init(_ state: State) { self.state = state }
 
-    /// Runs `body` with the state, under the lock.
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    /// Runs `body` with the state, under the lock; with `broadcast`, then wakes every waiter (the
+    /// state changed).
+    func withLock<R>(broadcast: Bool = false, _ body: (inout State) throws -> R) rethrows -> R {
         condition.lock()
-        defer { condition.unlock() }
+        defer {
+            if broadcast { condition.broadcast() }
+            condition.unlock()
+        }
         return try body(&state)
     }
 
@@ -40,13 +44,4 @@ final class Guarded<State>: @unchecked Sendable {
         return try body(&state, isReady || ready(state))
     }
 
-    /// `withLock`, then wakes every waiter (the state changed).
-    func withLock<R>(broadcast: Bool, _ body: (inout State) throws -> R) rethrows -> R {
-        condition.lock()
-        defer {
-            if broadcast { condition.broadcast() }
-            condition.unlock()
-        }
-        return try body(&state)
-    }
 }

@@ -26,6 +26,9 @@ public struct TableDescription<Row>: Sendable {
     public let columns: [TableColumn<Row>]
     /// Whether each row ends with `Provenance.columns` (every table of pseudonymized records).
     let storesProvenance: Bool
+    /// Every column a row writes, in COPY order.
+    public let storedColumns: [(name: String, type: PostgresColumnType)]
+    public let columnList: String
     /// Extra assignments of the upsert's DO UPDATE (e.g. `ingested_at = now()`).
     let extraUpdates: [String]
     /// A condition on the existing row (`t`) and the new one (`EXCLUDED`) for the update to happen.
@@ -39,6 +42,8 @@ public struct TableDescription<Row>: Sendable {
         self.key = key
         self.columns = columns
         self.storesProvenance = storesProvenance
+        storedColumns = columns.map { ($0.name, $0.type) } + (storesProvenance ? Provenance.columns.map { ($0.name, $0.type) } : [])
+        columnList = storedColumns.map(\.name).joined(separator: ", ")
         self.extraUpdates = extraUpdates
         self.updateCondition = updateCondition
         self.updatesOnConflict = updatesOnConflict
@@ -46,13 +51,6 @@ public struct TableDescription<Row>: Sendable {
 
     /// The session's temp table that a batch's rows are copied into (emptied at every commit).
     public var stagingTable: String { "stage_\(name)" }
-
-    /// Every column a row writes, in COPY order.
-    public var storedColumns: [(name: String, type: PostgresColumnType)] {
-        columns.map { ($0.name, $0.type) } + (storesProvenance ? Provenance.columns.map { ($0.name, $0.type) } : [])
-    }
-
-    public var columnList: String { storedColumns.map(\.name).joined(separator: ", ") }
 
     public var stagingDDL: String {
         "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(storedColumns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS"
