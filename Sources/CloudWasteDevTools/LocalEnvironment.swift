@@ -23,7 +23,7 @@ public final class LocalEnvironment: Sendable {
         postgres = try ScratchPostgres(directory: stateDirectory.appendingPathComponent("postgres"), durable: durablePostgres)
         try await postgres.start()
         let admin = try PostgresConnection(connectionString: postgres.url())
-        try admin.execute("CREATE DATABASE \(PostgresQuery.quoteIdentifier(database))")
+        try admin.query("CREATE DATABASE \(PostgresIdentifier(database))")
         admin.close()
         databaseURL = postgres.url(database: database)
         kafka = try KafkaMockCluster(brokers: 3)

@@ -67,7 +67,7 @@ public struct DatabaseSnapshotService: Service {
                         db = open
                     } else {
                         db = try PostgresConnection(connectionString: state.config.postgresURL, logger: logger)
-                        try db.execute("SET statement_timeout = '10s'; SET lock_timeout = '2s'")
+                        try db.query("SET statement_timeout = '10s'; SET lock_timeout = '2s'")
                         connection = db
                     }
                     state.store(report: try StatsReport.collect(db, schema: state.config.postgresSchema, groupId: state.config.groupId))

@@ -22,9 +22,23 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
 
     package init(_ err: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
         self.init(code: err.rawValue, message: "\(context): \(String(cString: rd_kafka_err2str(err)))",
-                  isRetriable: err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
-                      || err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
-                  file: file, line: line)
+                  isFatal: err == RD_KAFKA_RESP_ERR__FATAL, isRetriable: !Self.isPermanent(err), file: file, line: line)
+    }
+
+    /// Errors that waiting cannot cure: the configuration, the credentials or the cluster's
+    /// authorization must change first. Everything else a client sees (brokers away, leaders
+    /// moving, timeouts, full queues, topics not created yet) passes with time.
+    static func isPermanent(_ err: rd_kafka_resp_err_t) -> Bool {
+        switch err {
+        case RD_KAFKA_RESP_ERR__INVALID_ARG, RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__AUTHENTICATION,
+             RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, RD_KAFKA_RESP_ERR__INVALID_TYPE,
+             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
+             RD_KAFKA_RESP_ERR_INVALID_CONFIG, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+            true
+        default:
+            false
+        }
     }
 
     /// Takes ownership of an `rd_kafka_error_t` and destroys it.

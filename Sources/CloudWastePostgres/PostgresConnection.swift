@@ -64,7 +64,7 @@ public final class PostgresConnection: @unchecked Sendable {
         conn = c
         interrupter.attach(PQsocket(c))
         // Our notices (e.g. "relation already exists, skipping") are not worth a log line each.
-        _ = try? execute("SET client_min_messages = warning")
+        _ = try? query("SET client_min_messages = warning")
     }
 
     /// Checks a connection string's syntax without connecting (libpq's own parser); the error is
@@ -101,18 +101,26 @@ public final class PostgresConnection: @unchecked Sendable {
         return conn
     }
 
-    /// Runs one or more statements without parameters (simple query protocol).
+    /// Runs a statement, its interpolated values sent as binds (extended protocol). A query
+    /// without binds may hold several statements (simple protocol); the last one's result is
+    /// returned.
     @discardableResult
-    public func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
         let c = try handle()
-        return try check(PQexec(c, sql), connection: c)
+        if query.binds.isEmpty { return try check(PQexec(c, query.sql), connection: c) }
+        let raw = withCStringArray(query.binds) { values in
+            PQexecParams(c, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+        }
+        return try check(raw, connection: c)
     }
 
-    /// Runs several statements in one round trip (simple query protocol) and returns each one's
-    /// result. The first failing statement ends the string (PostgreSQL skips the rest) and throws.
-    public func executeAll(_ sql: String) throws(PostgresError) -> [PostgresResult] {
+    /// Runs several statements in one round trip (simple query protocol, so no binds) and returns
+    /// each one's result. The first failing statement ends the string (PostgreSQL skips the
+    /// rest) and throws.
+    public func queryAll(_ script: PostgresQuery) throws(PostgresError) -> [PostgresResult] {
+        precondition(script.binds.isEmpty, "several statements in one string cannot take binds")
         let c = try handle()
-        guard PQsendQuery(c, sql) == 1 else {
+        guard PQsendQuery(c, script.sql) == 1 else {
             throw PostgresError(kind: .connection, message: Self.firstLine(PQerrorMessage(c)))
         }
         var results: [PostgresResult] = []
@@ -143,30 +151,20 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `COPY … FROM STDIN (FORMAT binary)` of tuples encoded by `PostgresBinaryCopyEncoder`
     /// (header and trailer are added here); returns the rows copied.
     @discardableResult
-    public func copyIn(_ sql: String, binaryTuples: UnsafeRawBufferPointer) throws -> Int {
-        try copyIn(sql) { writer in
+    public func copyIn(_ statement: PostgresQuery, binaryTuples: UnsafeRawBufferPointer) throws -> Int {
+        try copyIn(statement) { writer in
             try writer.write(PostgresBinaryCopyEncoder.header)
             try writer.write(binaryTuples)
             try writer.write(PostgresBinaryCopyEncoder.trailer)
         }
     }
 
-    public func copyIn(_ sql: String, binaryTuples: ArraySlice<UInt8>) throws -> Int {
-        try copyIn(sql) { writer in
+    public func copyIn(_ statement: PostgresQuery, binaryTuples: ArraySlice<UInt8>) throws -> Int {
+        try copyIn(statement) { writer in
             try writer.write(PostgresBinaryCopyEncoder.header)
             try writer.write(binaryTuples)
             try writer.write(PostgresBinaryCopyEncoder.trailer)
         }
-    }
-
-    /// Runs one statement with `$n` binds in text format.
-    @discardableResult
-    public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        let c = try handle()
-        let raw = withCStringArray(query.binds) { values in
-            PQexecParams(c, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
-        }
-        return try check(raw, connection: c)
     }
 
     /// Runs statements with binds in one round trip (libpq's pipeline mode) and returns each one's
@@ -213,9 +211,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `COPY … FROM STDIN`: `body` is called with a writer that sends chunks; on a thrown error the
     /// copy is aborted with CopyFail and the statement fails.
     @discardableResult
-    public func copyIn(_ sql: String, body: (PostgresCopyWriter) throws -> Void) throws -> Int {
+    public func copyIn(_ statement: PostgresQuery, body: (PostgresCopyWriter) throws -> Void) throws -> Int {
+        precondition(statement.binds.isEmpty, "COPY takes no binds")
         let c = try handle()
-        let start = try check(PQexec(c, sql), connection: c, expect: PGRES_COPY_IN)
+        let start = try check(PQexec(c, statement.sql), connection: c, expect: PGRES_COPY_IN)
         _ = start
         let writer = PostgresCopyWriter(connection: c)
         do {
@@ -244,9 +243,10 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// `COPY … TO STDOUT`: streams each row's bytes to `row` with constant memory.
-    public func copyOut(_ sql: String, row: ([UInt8]) throws -> Void) throws {
+    public func copyOut(_ statement: PostgresQuery, row: ([UInt8]) throws -> Void) throws {
+        precondition(statement.binds.isEmpty, "COPY takes no binds")
         let c = try handle()
-        _ = try check(PQexec(c, sql), connection: c, expect: PGRES_COPY_OUT)
+        _ = try check(PQexec(c, statement.sql), connection: c, expect: PGRES_COPY_OUT)
         var failure: (any Error)?
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
@@ -279,13 +279,13 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `body` inside BEGIN … COMMIT; any error rolls back (if the connection still lives).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN")
+        try query("BEGIN")
         do {
             let value = try body()
-            try execute("COMMIT")
+            try query("COMMIT")
             return value
         } catch {
-            if isConnected { _ = try? execute("ROLLBACK") }
+            if isConnected { _ = try? query("ROLLBACK") }
             throw error
         }
     }

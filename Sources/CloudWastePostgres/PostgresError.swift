@@ -8,6 +8,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case connection
         /// The server rejected a statement.
         case query
+        /// A result was not what the program expected (a NULL, a missing row, text of another
+        /// type): a bug or a schema drift, never retried.
+        case unexpectedResult
     }
 
     public var kind: Kind
@@ -25,17 +28,26 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         if let sqlState { return "PostgreSQL error \(sqlState): \(message)" }
-        return "PostgreSQL \(kind == .connection ? "connection" : "query") error: \(message)"
+        switch kind {
+        case .connection: return "PostgreSQL connection error: \(message)"
+        case .query: return "PostgreSQL query error: \(message)"
+        case .unexpectedResult: return "unexpected PostgreSQL result: \(message)"
+        }
     }
 
     /// Errors caused by the infrastructure rather than by one row: lost connections, shutdowns,
-    /// serialization failures, deadlocks, disk full, too many connections. They are retried and
-    /// never sent to the dead-letter queue.
+    /// serialization failures, deadlocks, disk full, too many connections, a primary that became
+    /// a read-only standby (failover), lock and statement timeouts. They are retried and never
+    /// sent to the dead-letter queue; any other error cannot succeed by waiting.
     public var isTransient: Bool {
-        if kind == .connection { return true }
-        guard let sqlState else { return true }
-        let cls = sqlState.prefix(2)
-        return ["08", "40", "53", "57", "58", "XX"].contains(String(cls)) || sqlState == "55P03"
+        switch kind {
+        case .connection: return true
+        case .unexpectedResult: return false
+        case .query:
+            guard let sqlState else { return true }  // libpq's own failure, e.g. a reset connection
+            let cls = sqlState.prefix(2)
+            return ["08", "40", "53", "57", "58", "XX"].contains(String(cls)) || sqlState == "55P03" || sqlState == "25006"
+        }
     }
 
     /// Errors that one bad row can cause (data exceptions, integrity violations): the batch is bisected.

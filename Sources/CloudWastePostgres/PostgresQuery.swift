@@ -1,9 +1,11 @@
 /// A statement whose interpolated values become `$n` bind parameters, so that SQL injection is
-/// impossible by construction (as in postgres-nio). Values are sent in text format.
+/// impossible by construction (as in postgres-nio). Names enter as `PostgresIdentifier`s, program
+/// fragments as bind-free `PostgresQuery`s; values are sent in text format.
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
     public var sql: String
     public var binds: [String?]
 
+    /// SQL text made by the program itself; the caller vouches that no value is pasted into it.
     public init(unsafeSQL sql: String, binds: [String?] = []) {
         self.sql = sql
         self.binds = binds
@@ -15,6 +17,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
 
     public init(stringInterpolation: StringInterpolation) {
         self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    /// Fragments joined with `separator` (e.g. a column list); fragments carry no binds.
+    public static func joined(_ fragments: [PostgresQuery], separator: String = ", ") -> PostgresQuery {
+        precondition(fragments.allSatisfy(\.binds.isEmpty), "only bind-free fragments can be joined")
+        return PostgresQuery(unsafeSQL: fragments.map(\.sql).joined(separator: separator))
     }
 
     public struct StringInterpolation: StringInterpolationProtocol {
@@ -37,17 +45,46 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
             sql += "$\(binds.count)"
         }
 
-        /// An identifier (schema or table name) quoted as such; never a value.
-        public mutating func appendInterpolation(identifier: String) {
-            sql += PostgresQuery.quoteIdentifier(identifier)
+        /// A schema, table or column name, quoted.
+        public mutating func appendInterpolation(_ identifier: PostgresIdentifier) {
+            sql += identifier.sql
         }
 
-        /// Trusted SQL text written by the program itself.
-        public mutating func appendInterpolation(unescaped: String) { sql += unescaped }
+        /// Names, quoted and separated by commas (a column list).
+        public mutating func appendInterpolation(_ identifiers: [PostgresIdentifier]) {
+            sql += identifiers.map(\.sql).joined(separator: ", ")
+        }
+
+        /// A fragment the program wrote (an expression, a column list); it carries no binds, so
+        /// that the numbering of this statement's own binds stays right.
+        public mutating func appendInterpolation(_ fragment: PostgresQuery) {
+            precondition(fragment.binds.isEmpty, "a fragment interpolated into a query carries no binds")
+            sql += fragment.sql
+        }
+
+        /// A string constant quoted as a SQL literal, for the statements that take no binds
+        /// (DDL, COPY, several statements in one string).
+        public mutating func appendInterpolation(literal: String) {
+            sql += PostgresQuery.quoteLiteral(literal)
+        }
+
+        /// An integer constant written into the text, for the same statements.
+        public mutating func appendInterpolation(literal: some BinaryInteger) {
+            sql += "\(literal)"
+        }
     }
 
-    public static func quoteIdentifier(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// `'text'` with quotes doubled; `E'…'` with backslashes doubled when it holds any, so the
+    /// result does not depend on `standard_conforming_strings` (libpq's `PQescapeLiteral` rule).
+    public static func quoteLiteral(_ text: String) -> String {
+        var body = ""
+        var hasBackslash = false
+        for ch in text.unicodeScalars {
+            if ch == "'" { body += "'" }
+            if ch == "\\" { body += "\\"; hasBackslash = true }
+            body.unicodeScalars.append(ch)
+        }
+        return (hasBackslash ? " E'" : "'") + body + "'"
     }
 }
 
@@ -65,12 +102,20 @@ extension Double: PostgresTextEncodable {
     public var postgresText: String { "\(self)" }
 }
 
-extension Array: PostgresTextEncodable where Element == String {
+extension Array: PostgresTextEncodable where Element: PostgresTextEncodable {
     /// An array literal such as `{"a","b"}`.
+    public var postgresText: String { PostgresNullableArray(map(\.postgresText)).postgresText }
+}
+
+/// An array parameter whose elements may be NULL: `{"a",NULL}`.
+public struct PostgresNullableArray: PostgresTextEncodable {
+    public var elements: [String?]
+    public init(_ elements: [String?]) { self.elements = elements }
     public var postgresText: String {
         var out = "{"
-        for (i, element) in enumerated() {
+        for (i, element) in elements.enumerated() {
             if i > 0 { out += "," }
+            guard let element else { out += "NULL"; continue }
             out += "\""
             for ch in element.unicodeScalars {
                 if ch == "\"" || ch == "\\" { out += "\\" }
@@ -79,20 +124,5 @@ extension Array: PostgresTextEncodable where Element == String {
             out += "\""
         }
         return out + "}"
-    }
-}
-
-private extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
-    }
-}
-
-/// An array parameter whose elements may be NULL: `{"a",NULL}`.
-public struct PostgresNullableArray: PostgresTextEncodable {
-    public var elements: [String?]
-    public init(_ elements: [String?]) { self.elements = elements }
-    public var postgresText: String {
-        "{" + elements.map { $0.map { [$0].postgresText.dropFirst().dropLast() }.map(String.init) ?? "NULL" }.joined(separator: ",") + "}"
     }
 }

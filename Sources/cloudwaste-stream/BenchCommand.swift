@@ -225,7 +225,7 @@ final class Benchmark {
     func newDatabase() throws -> String {
         databases += 1
         let name = "bench_\(databases)"
-        try PostgresConnection(connectionString: postgres.url()).execute("CREATE DATABASE \(name)")
+        try PostgresConnection(connectionString: postgres.url()).query("CREATE DATABASE \(PostgresIdentifier(name))")
         return postgres.url(database: name)
     }
 
@@ -278,34 +278,36 @@ final class Benchmark {
     /// then converted by migration 8 itself, timed: what an upgrade costs per million rows.
     func postgresLimit(database: String, shape: PseudonymShape) throws -> PostgresLimit {
         let db = try PostgresConnection(connectionString: database)
-        let columns = try db.execute("""
+        let columns = try db.query("""
             SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'ml_training_data'
              ORDER BY ordinal_position
-            """).rows.map { (name: $0[0]!, type: $0[1]!) }
+            """).decodeRows(as: (String, String).self).map { (name: PostgresIdentifier($0), type: $1) }
         let pseudonyms = columns.filter { $0.type == "bytea" }.map(\.name)
-        let selected = columns.map { shape == .hex && pseudonyms.contains($0.name) ? "encode(\($0.name), 'hex')" : $0.name }
+        let selected = PostgresQuery.joined(columns.map { shape == .hex && pseudonyms.contains($0.name) ? "encode(\($0.name), 'hex')" : "\($0.name)" })
         var rows: [[UInt8]] = []
         rows.reserveCapacity(records)
         // Binary COPY, as the daemon writes: one tuple per message after the header (in the first
         // one), then the trailer.
-        try db.copyOut("COPY (SELECT \(selected.joined(separator: ", ")) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT (FORMAT binary)") {
+        try db.copyOut("COPY (SELECT \(selected) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT (FORMAT binary)") {
             let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
             if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
         }
-        let updates = columns.map(\.name).filter { $0 != "scan_hash" && $0 != "resource_hash" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        let updates = PostgresQuery.joined(columns.map(\.name).filter { $0.name != "scan_hash" && $0.name != "resource_hash" }
+            .map { "\($0) = EXCLUDED.\($0)" })
         let schema = "bench_\(shape.rawValue)"
-        let table = "\(schema).ml_training_data"
-        try db.execute("CREATE SCHEMA \(schema); CREATE TABLE \(table) (LIKE ml_training_data INCLUDING ALL)")
+        let table = PostgresIdentifier(schema).member("ml_training_data")
+        try db.query("CREATE SCHEMA \(PostgresIdentifier(schema)); CREATE TABLE \(table) (LIKE ml_training_data INCLUDING ALL)")
         if shape == .hex {
-            try db.execute("ALTER TABLE \(table) " + pseudonyms.map {
-                "DROP CONSTRAINT \($0)_is_pseudonym, ALTER COLUMN \($0) TYPE text COLLATE \"C\""
-            }.joined(separator: ", "))
+            let toText = PostgresQuery.joined(pseudonyms.map {
+                "DROP CONSTRAINT \(PostgresIdentifier($0.name + "_is_pseudonym")), ALTER COLUMN \($0) TYPE text COLLATE \"C\""
+            })
+            try db.query("ALTER TABLE \(table) \(toText)")
         }
-        try db.execute("""
+        try db.query("""
             CREATE TEMP TABLE bench_stage (LIKE \(table)) ON COMMIT DELETE ROWS;
             CHECKPOINT;
             """)
-        let upsert = "INSERT INTO \(table) SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
+        let upsert: PostgresQuery = "INSERT INTO \(table) SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
         let postmaster = postgres.postmasterPID ?? 0
         let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
         Thread.sleep(forTimeInterval: 0.2)
@@ -313,10 +315,10 @@ final class Benchmark {
         func pass() throws -> Double {
             let started = Date()
             for chunk in stride(from: 0, to: rows.count, by: batchSize) {
-                try db.execute("BEGIN")
+                try db.query("BEGIN")
                 try db.copyIn("COPY bench_stage FROM STDIN (FORMAT binary)", binaryTuples: tuples[chunk / batchSize][...])
-                try db.execute(upsert)
-                try db.execute("COMMIT")
+                try db.query(upsert)
+                try db.query("COMMIT")
             }
             return Date().timeIntervalSince(started)
         }
@@ -326,18 +328,18 @@ final class Benchmark {
         Thread.sleep(forTimeInterval: 0.2)
         sampler.stop()
         let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
-        let bytes = try db.execute("SELECT pg_total_relation_size('\(table)')").int(0, 0) ?? 0
+        let bytes = try db.query("SELECT pg_total_relation_size(\(table.sql)::regclass)").decode(Int.self)
         // The same rows again: every one a conflict, updated in place (redelivery, a replay).
         let updateSeconds = try pass()
         let n = Double(max(1, rows.count))
         var migration: Double?
         if shape == .hex, let toBytes = Migrator.migrations.first(where: { $0.version == 8 }) {
-            try db.execute("CHECKPOINT")
+            try db.query("CHECKPOINT")
             let started = Date()
-            try db.transaction { try db.execute(Migrator(schema: schema).sql(of: toBytes)) }
+            try db.transaction { try db.query(Migrator(schema: schema).sql(of: toBytes)) }
             migration = Date().timeIntervalSince(started) * 1e6 / n
         }
-        try db.execute("DROP SCHEMA \(schema) CASCADE; DROP TABLE bench_stage")
+        try db.query("DROP SCHEMA \(PostgresIdentifier(schema)) CASCADE; DROP TABLE bench_stage")
         return PostgresLimit(rowsPerSecond: Double(rows.count) / seconds, updatesPerSecond: Double(rows.count) / updateSeconds,
                              postgresMicrosPerRow: cores * seconds * 1e6 / n,
                              mebibytesPerMillionRows: Double(bytes) / 1_048_576 * 1e6 / n, migrationSecondsPerMillionRows: migration)

@@ -40,9 +40,9 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             }
             let n = binary.count * 5000
             let columns = TableDescription.mlTrainingData.columnList
-            let updates = TableDescription.mlTrainingData.storedColumns.dropFirst(2).map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
-            let upsert = "INSERT INTO ml_training_data (\(columns)) SELECT \(columns) FROM stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
-            try db.execute("CREATE TEMP TABLE stage (LIKE ml_training_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            let updates = PostgresQuery.joined(columns.dropFirst(2).map { "\($0) = EXCLUDED.\($0)" })
+            let upsert: PostgresQuery = "INSERT INTO ml_training_data (\(columns)) SELECT \(columns) FROM stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
+            try db.query("CREATE TEMP TABLE stage (LIKE ml_training_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
 
             // The same rows in COPY text format, from PostgreSQL itself.
             for chunk in binary { try db.copyIn("COPY ml_training_data (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: chunk) }
@@ -50,7 +50,7 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             try db.copyOut("COPY (SELECT \(columns) FROM ml_training_data ORDER BY source_offset) TO STDOUT") { text.append($0) }
 
             func timed(_ name: String, _ body: (Int) throws -> Void) throws {
-                try db.execute("TRUNCATE ml_training_data; CHECKPOINT")
+                try db.query("TRUNCATE ml_training_data; CHECKPOINT")
                 let t0 = Date()
                 for i in binary.indices { try db.transaction { try body(i) } }
                 let insert = Double(n) / Date().timeIntervalSince(t0)
@@ -65,11 +65,11 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             print("ml_training_data, \(n) rows of the daemon's own encoding, fsync on, 5,000 rows per transaction:")
             try timed("COPY text → temp staging → INSERT … ON CONFLICT") { i in
                 try db.copyIn("COPY stage (\(columns)) FROM STDIN") { w in for row in text[(i * 5000)..<((i + 1) * 5000)] { try w.write(row) } }
-                try db.execute(upsert)
+                try db.query(upsert)
             }
             try timed("COPY binary → temp staging → INSERT … ON CONFLICT") { i in
                 try db.copyIn("COPY stage (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: binary[i])
-                try db.execute(upsert)
+                try db.query(upsert)
             }
             try timed("COPY binary straight into the table") { i in
                 try db.copyIn("COPY ml_training_data (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: binary[i])

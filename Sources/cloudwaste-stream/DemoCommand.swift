@@ -76,38 +76,41 @@ enum DemoSummary {
         out += "\nDead letters by reason:\n"
         out += report.deadLettersByReason.map { "  \(String($0.count).padding(toLength: 6, withPad: " ", startingAt: 0)) \($0.reason)" }.joined(separator: "\n") + "\n"
         out += "\nSample anonymized rows (ml_training_data):\n"
-        let sample = try db.execute("""
+        let sample = try db.query("""
             SELECT left(encode(account_hash, 'hex'), 16) || '…', left(encode(resource_hash, 'hex'), 16) || '…', provider, region_bucket, resource_type,
                    estimated_monthly_cost, resource_age_days, env_class, array_to_string(tag_keys, ','), to_char(detected_at, 'YYYY-MM-DD')
               FROM ml_training_data ORDER BY source_partition, source_offset LIMIT 4
             """)
         out += "  account_hash       resource_hash      provider     region  type              cost  age env     tag_keys                       detected\n"
-        for r in sample.rows {
-            out += "  " + [r[0]!.padding(toLength: 18, withPad: " ", startingAt: 0), r[1]!.padding(toLength: 18, withPad: " ", startingAt: 0),
-                           r[2]!.padding(toLength: 12, withPad: " ", startingAt: 0), r[3]!.padding(toLength: 7, withPad: " ", startingAt: 0),
-                           r[4]!.padding(toLength: 16, withPad: " ", startingAt: 0), (r[5] ?? "").padding(toLength: 7, withPad: " ", startingAt: 0),
-                           (r[6] ?? "-").padding(toLength: 4, withPad: " ", startingAt: 0), (r[7] ?? "-").padding(toLength: 7, withPad: " ", startingAt: 0),
-                           (r[8] ?? "").padding(toLength: 30, withPad: " ", startingAt: 0), r[9]!].joined(separator: " ") + "\n"
+        for (account, resource, provider, region, type, cost, age, env, tags, detected)
+            in try sample.decodeRows(as: (String, String, String, String, String, String?, String?, String?, String?, String).self) {
+            out += "  " + [account.padding(toLength: 18, withPad: " ", startingAt: 0), resource.padding(toLength: 18, withPad: " ", startingAt: 0),
+                           provider.padding(toLength: 12, withPad: " ", startingAt: 0), region.padding(toLength: 7, withPad: " ", startingAt: 0),
+                           type.padding(toLength: 16, withPad: " ", startingAt: 0), (cost ?? "").padding(toLength: 7, withPad: " ", startingAt: 0),
+                           (age ?? "-").padding(toLength: 4, withPad: " ", startingAt: 0), (env ?? "-").padding(toLength: 7, withPad: " ", startingAt: 0),
+                           (tags ?? "").padding(toLength: 30, withPad: " ", startingAt: 0), detected].joined(separator: " ") + "\n"
         }
         out += "\nMonthly cost trends (top accounts by detected waste; one row per currency, never summed across):\n"
-        let trends = try db.execute("""
+        let trends = try db.query("""
             SELECT left(encode(account_hash, 'hex'), 12) || '…', to_char(month, 'YYYY-MM'), currency, provider, resources_detected,
                    round(waste_detected_monthly_cost, 2), resources_eliminated, round(waste_eliminated_monthly_cost, 2),
                    billed_resources, round(billed_waste_monthly_cost, 2), top_categories->0->>'resource_type', revision, finalized
               FROM cost_trend_data ORDER BY waste_detected_monthly_cost DESC LIMIT 10
             """)
         out += "  account        month   cur provider     detected  waste/month eliminated  saved/month billed  billed/month top category      rev final\n"
-        for r in trends.rows {
-            out += "  \(r[0]!.padding(toLength: 14, withPad: " ", startingAt: 0)) \(r[1]!) \(r[2]!) \(r[3]!.padding(toLength: 12, withPad: " ", startingAt: 0))"
-            out += " \(r[4]!.leftPadded(8)) \(r[5]!.leftPadded(12)) \(r[6]!.leftPadded(10)) \(r[7]!.leftPadded(12)) \(r[8]!.leftPadded(6)) \(r[9]!.leftPadded(13))"
-            out += "  \((r[10] ?? "-").padding(toLength: 16, withPad: " ", startingAt: 0)) \(r[11]!.leftPadded(3)) \(r[12]! == "t" ? "yes" : "no")\n"
+        for (account, month, currency, provider, detected, waste, eliminated, saved, billed, billedWaste, category, revision, finalized)
+            in try trends.decodeRows(as: (String, String, String, String, String, String, String, String, String, String, String?, String, Bool).self) {
+            out += "  \(account.padding(toLength: 14, withPad: " ", startingAt: 0)) \(month) \(currency) \(provider.padding(toLength: 12, withPad: " ", startingAt: 0))"
+            out += " \(detected.leftPadded(8)) \(waste.leftPadded(12)) \(eliminated.leftPadded(10)) \(saved.leftPadded(12)) \(billed.leftPadded(6)) \(billedWaste.leftPadded(13))"
+            out += "  \((category ?? "-").padding(toLength: 16, withPad: " ", startingAt: 0)) \(revision.leftPadded(3)) \(finalized ? "yes" : "no")\n"
         }
         let totals = report.costTrends.suffix(6).map {
             "  \($0.month) \($0.currency): detected \(String(format: "%.2f", $0.wasteDetected)), eliminated \(String(format: "%.2f", $0.wasteEliminated)), billed \(String(format: "%.2f", $0.billedWaste)) over \($0.accounts) accounts"
         }
         out += "\nMonthly totals per currency (latest):\n" + totals.joined(separator: "\n") + "\n"
-        let months = try db.execute("SELECT count(*), count(*) FILTER (WHERE finalized) FROM cost_trend_data")
-        out += "  (\(months.string(0, 0)!) account-months, \(months.string(0, 1)!) finalized)\n"
+        let (accountMonths, finalizedMonths) = try db.query("SELECT count(*), count(*) FILTER (WHERE finalized) FROM cost_trend_data")
+            .decodeRow(0, as: (Int, Int).self)
+        out += "  (\(accountMonths) account-months, \(finalizedMonths) finalized)\n"
         out += "\nThroughput: \(status.recordsCommitted) records in \(status.batchesCommitted) batches"
         if let t = status.throughput { out += ", \(Int(t)) records/s from first poll to last commit" }
         out += "\nTime per stage (s): " + status.stageSeconds.sorted { $0.value > $1.value }

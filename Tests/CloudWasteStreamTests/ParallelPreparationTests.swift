@@ -37,7 +37,7 @@ import Testing
         let messages = Self.messages(count)
         let one = try Self.preparer()
         let expected = messages.map(one.prepare)
-        let parallel = ParallelPreparation(preparers: try (0..<4).map { _ in try Self.preparer() })
+        let parallel = try ParallelPreparation(workers: 4) { try Self.preparer() }
         var seen: [(KafkaMessage, PreparedRecord?)] = []
         parallel.forEach(messages, wanted: { _ in true }) { seen.append(($0, $1)) }
         #expect(seen.map(\.0.offset) == messages.map(\.offset))
@@ -51,7 +51,7 @@ import Testing
 
     @Test func messagesNotWantedAreNotPrepared() throws {
         let messages = Self.messages(500)
-        let parallel = ParallelPreparation(preparers: try (0..<2).map { _ in try Self.preparer() })
+        let parallel = try ParallelPreparation(workers: 2) { try Self.preparer() }
         var seen: [PreparedRecord?] = []
         parallel.forEach(messages, wanted: { $0.partition != 1 }) { seen.append($1) }
         #expect(seen.count == messages.count)

@@ -141,7 +141,7 @@ import TestSupport
         let db = try await TestPostgres.newDatabase("statskafka")
         let conn = try PostgresConnection(connectionString: db)
         try Migrator(schema: "public").migrate(conn)
-        try conn.execute("INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset, generation) VALUES ('cloudwaste-stream', 'cloudwaste.scan-resources.v1', 0, 10, 1)")
+        try conn.query("INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset, generation) VALUES ('cloudwaste-stream', 'cloudwaste.scan-resources.v1', 0, 10, 1)")
         let outcome = try await Self.run(["stats"], environment: ["CLOUDWASTE_KAFKA_BOOTSTRAP": "127.0.0.1:1", "CLOUDWASTE_POSTGRES_URL": db])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("lag unknown: Kafka not reachable"), "\(outcome.stdout)")

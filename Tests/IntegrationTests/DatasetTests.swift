@@ -152,7 +152,7 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("train.csv.partial").path))
 
         // The same rows give the same files, wherever PostgreSQL keeps them: rows are in key order.
-        try env.connect().execute("UPDATE ml_training_data SET ingested_at = ingested_at WHERE scan_hash < '\\x80'::bytea")
+        try env.connect().query("UPDATE ml_training_data SET ingested_at = ingested_at WHERE scan_hash < '\\x80'::bytea")
         let again = Self.outputDirectory()
         let manifestAgain = try DatasetExporter().run(db: try env.connect(), schema: "public", options: .init(), outputDirectory: again)
         #expect(manifestAgain.files.map(\.sha256) == manifest.files.map(\.sha256))
@@ -210,20 +210,20 @@ import TestSupport
         let db = try PostgresConnection(connectionString: url)
         try Migrator(schema: "public").migrate(db)
         func insert(_ count: Int, from first: Int) throws {
-            try db.execute("""
+            try db.query("""
                 INSERT INTO ml_training_data (scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket,
                     resource_type, scenario, confidence, estimated_monthly_cost, currency, metrics, tag_keys, detected_at, key_id,
                     source_topic, source_partition, source_offset)
                 SELECT decode(md5('s' || i) || md5('t' || i), 'hex'), decode(md5('r' || (i / 3)) || md5('q' || i / 3), 'hex'),
                        decode(md5('a' || (i % 5000)) || md5('b'), 'hex'), sha256('u'), sha256('e'), 'aws', 'eu-*', 'ebs_volume', 'unattached', 'high', 12.5, 'USD', '{"cpu": {"avg": 1, "p95": 2}}',
                        '{env,team}', '2026-03-01T00:00:00Z'::timestamptz + make_interval(secs => i), 'k', 't', 0, i
-                  FROM generate_series(\(first), \(first + count - 1)) i;
+                  FROM generate_series(\(literal: first), \(literal: first + count - 1)) i;
                 INSERT INTO user_action_patterns (event_hash, user_hash, account_hash, resource_hash, provider, resource_type, action,
                     detected_at, action_at, time_to_action_hours, key_id, source_topic, source_partition, source_offset)
                 SELECT decode(md5('ev' || i) || md5('ew' || i), 'hex'), sha256('u'), sha256('a'), decode(md5('r' || (i / 3)) || md5('q' || i / 3), 'hex'),
                        'aws', 'ebs_volume', 'deleted',
                        '2026-03-01', '2026-03-01T00:00:00Z'::timestamptz + make_interval(secs => i + 3600), 1, 'k', 't', 0, i
-                  FROM generate_series(\(first), \(first + count - 1), 7) i;
+                  FROM generate_series(\(literal: first), \(literal: first + count - 1), 7) i;
                 ANALYZE
                 """)
         }

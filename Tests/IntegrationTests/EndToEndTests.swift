@@ -53,7 +53,7 @@ import TestSupport
         #expect(try TableChecksums.count(db, "cloudwatch_metrics_history") == expected.metricPoints.count)
         #expect(try TableChecksums.count(db, "dead_letters") == expected.invalid + 2)
         // Billed days: one row per resource, day and cost type, restated days at their latest amount.
-        let billed = try db.execute("SELECT encode(resource_hash, 'hex') || '|' || to_char(usage_date, 'YYYY-MM-DD') || '|' || cost_type, amount FROM resource_billed_costs")
+        let billed = try db.query("SELECT encode(resource_hash, 'hex') || '|' || to_char(usage_date, 'YYYY-MM-DD') || '|' || cost_type, amount FROM resource_billed_costs")
         #expect(expected.restated > 5)
         #expect(billed.rowCount == expected.billed.count)
         #expect(billed.rows.filter { expected.billed[$0[0]!] != Double($0[1]!) }.count == 0)
@@ -61,15 +61,15 @@ import TestSupport
         #expect(pipeline.status.recordsCommitted == messages.count + 2)
 
         // Offsets in PostgreSQL cover every message exactly.
-        let stored = try db.execute("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE next_offset > 0").int(0, 0)
+        let stored = try db.query("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE next_offset > 0").decode(Int.self)
         #expect(stored == messages.count + 2)
 
         // Dead letters carry precise reasons, a digest and no payload.
-        let reasons = Set(try db.execute("SELECT DISTINCT reason FROM dead_letters").rows.map { $0[0]! })
+        let reasons = Set(try db.query("SELECT DISTINCT reason FROM dead_letters").rows.map { $0[0]! })
         #expect(reasons.contains("empty_payload"))
         #expect(reasons.contains("unknown_provider: provider"))
         #expect(reasons.contains("malformed_json"))
-        #expect(try db.execute("SELECT count(*) FROM dead_letters WHERE reason_code = 'invalid_utf8' AND payload_sha256 IS NOT NULL").int(0, 0)! > 0)
+        #expect(try db.query("SELECT count(*) FROM dead_letters WHERE reason_code = 'invalid_utf8' AND payload_sha256 IS NOT NULL").decode(Int.self) > 0)
 
         // The dead-letter topic has the original bytes with source headers.
         let dlq = try env.readTopic("cloudwaste.dead-letters.v1")
@@ -82,7 +82,7 @@ import TestSupport
         #expect(trends > 0)
         let published = try env.readTopic("cloudwaste.cost-trends.v1")
         #expect(Set(published.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } }).count == trends)
-        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE emitted_revision <> revision").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM cost_trend_data WHERE emitted_revision <> revision").decode(Int.self) == 0)
     }
 
     @Test func redeliveryConvergesToTheSameRows() async throws {

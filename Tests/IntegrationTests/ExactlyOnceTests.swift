@@ -91,7 +91,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: summaryFile) }
         // Records committed so far: the sum of the stored next offsets (every partition starts at 0).
         let committed = { () throws -> Int in
-            try env.connect(database).query("SELECT coalesce(sum(next_offset), 0)::bigint FROM stream_offsets WHERE next_offset > 0").int(0, 0) ?? -1
+            try env.connect(database).query("SELECT coalesce(sum(next_offset), 0)::bigint FROM stream_offsets WHERE next_offset > 0").decode(Int.self) ?? -1
         }
         let committedBefore = try committed()
         let final = try await Self.daemon(env, database: database, group: "chaos", summaryFile: summaryFile)
@@ -127,7 +127,7 @@ import TestSupport
         }
         // Partitions changed hands during the run (each claim bumps the generation): the rows above
         // were written by two instances across a rebalance.
-        let handedOver = try env.connect(database).execute("SELECT count(*) FROM stream_offsets WHERE generation >= 2").int(0, 0)!
+        let handedOver = try env.connect(database).query("SELECT count(*) FROM stream_offsets WHERE generation >= 2").decode(Int.self)
         #expect(handedOver > 0)
     }
 }

@@ -48,7 +48,33 @@ import TestSupport
         let actual = try TableChecksums.compute(try PostgresConnection(connectionString: config.postgresURL))
         for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
         #expect((pipeline.metrics.value("cloudwaste_postgres_errors_total") ?? 0) > 0)
-        #expect(try PostgresConnection(connectionString: config.postgresURL).execute("SELECT count(*) FROM dead_letters WHERE reason_code = 'rejected_by_database'").int(0, 0) == 0)
+        #expect(try PostgresConnection(connectionString: config.postgresURL).query("SELECT count(*) FROM dead_letters WHERE reason_code = 'rejected_by_database'").decode(Int.self) == 0)
+    }
+
+    /// An error that retrying cannot cure (here a table renamed away under the daemon: 42P01)
+    /// stops the pipeline with that error instead of retrying forever; once the table is back,
+    /// the next run reads the uncommitted records again and ends with every row exactly once.
+    @Test func anErrorThatRetryingCannotCureStopsThePipelineAndLosesNothing() async throws {
+        let (env, expected) = try await FaultTests.publishedWithACleanRun(seed: 23, count: 5_000)
+        var config = env.config
+        config.postgresURL = try await TestPostgres.newDatabase("refused")
+        config.groupId = "refused"
+        config.batchMaxRecords = 200
+        let pipeline = StreamPipeline(config: config, key: env.key, regions: try TestEnvironment.regions(),
+                                      options: .init(untilIdleSeconds: 3), logger: testLogger("test.refused"))
+        try pipeline.start()
+        #expect(waitFor(60) { pipeline.status.recordsCommitted >= 400 })
+        let db = try env.connect(config.postgresURL)
+        try db.query("ALTER TABLE ml_training_data RENAME TO ml_training_data_away")
+        #expect(pipeline.waitUntilFinished(timeout: 60), "the pipeline stops by itself")
+        let failure = try #require(pipeline.failure)
+        #expect(failure.contains("42P01") && failure.contains("not retriable"), "\(failure)")
+        #expect(pipeline.status.recordsCommitted < 5_000)
+
+        try db.query("ALTER TABLE ml_training_data_away RENAME TO ml_training_data")
+        try env.runPipeline(config: config)
+        let actual = try TableChecksums.compute(db)
+        for table in expected.keys.sorted() { #expect(actual[table] == expected[table], "table \(table)") }
     }
 
     @Test func brokersDownAndUpAndRequestErrorsLoseNothing() async throws {
@@ -108,7 +134,7 @@ import TestSupport
         // It left the group: a new member gets every partition at once, without waiting for a
         // session timeout; and the run completes to exactly the clean rows.
         let db = try env.connect(database)
-        let committedBefore = try db.execute("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").int(0, 0)!
+        let committedBefore = try db.query("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").decode(Int.self)
         #expect(committedBefore > 0)
         let again = try await ExactlyOnceTests.daemon(env, database: database, group: "sigterm")
         #expect(try await again.exit(within: 180) == 0)
@@ -128,7 +154,7 @@ import TestSupport
         try "[pipeline]\nshutdown_grace_seconds = 12\nbatch_max_records = 300\nretry_max_backoff_seconds = 2\n"
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         func committed() -> Int {
-            (try? PostgresConnection(connectionString: database).execute("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").int(0, 0)) ?? 0
+            (try? PostgresConnection(connectionString: database).query("SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM stream_offsets").decode(Int.self)) ?? 0
         }
 
         // A second signal: the process ends at once. (Data batches are in flight once well past

@@ -55,6 +55,6 @@ import TestSupport
         // A batch that does not start where PostgreSQL stands is rejected too (no gap, no overlap).
         let overlapping = try writerB.write(try batch(key, partition: tp, generation: claimB.generation, start: .at(15), offsets: 15...25))
         guard case .fenced = overlapping else { Issue.record("overlapping batch must be rejected"); return }
-        #expect(try setup.execute("SELECT next_offset FROM stream_offsets").int(0, 0) == 20)
+        #expect(try setup.query("SELECT next_offset FROM stream_offsets").decode(Int.self) == 20)
     }
 }

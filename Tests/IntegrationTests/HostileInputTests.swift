@@ -86,7 +86,7 @@ import TestSupport
         #expect(pipeline.failure == nil)
         let db = try env.connect()
         var actual: [String: String] = [:]
-        for r in try db.execute("SELECT source_topic, source_partition, source_offset, reason FROM dead_letters").rows {
+        for r in try db.query("SELECT source_topic, source_partition, source_offset, reason FROM dead_letters").rows {
             actual["\(r[0]!):\(r[2]!)"] = r[3]!
         }
         for (position, reason) in expectedReasons.sorted(by: { $0.key < $1.key }) {
@@ -108,7 +108,7 @@ import TestSupport
         try producer.send(topic: "cloudwaste.scan-resources.v1", partition: 3, key: Array("big".utf8), value: [UInt8](repeating: 0x20, count: 6_000_000))
         try producer.flush()
         try env.runPipeline()
-        let r = try env.connect().execute("SELECT source_partition, reason, payload_bytes FROM dead_letters").rows
+        let r = try env.connect().query("SELECT source_partition, reason, payload_bytes FROM dead_letters").rows
         #expect(r == [["3", "payload_too_large", "6000000"]])
     }
 
@@ -118,7 +118,7 @@ import TestSupport
         let env = try await TestEnvironment(partitions: [.scanResources: 1])
         let db = try env.connect()
         try Migrator(schema: "public").migrate(db)
-        try db.execute("ALTER TABLE ml_training_data ADD CONSTRAINT no_1337 CHECK (estimated_monthly_cost <> 13.37)")
+        try db.query("ALTER TABLE ml_training_data ADD CONSTRAINT no_1337 CHECK (estimated_monthly_cost <> 13.37)")
         var messages: [(InputTopic, String?, [UInt8]?)] = []
         for i in 0..<200 {
             let cost = i == 137 ? "13.37" : "1"
@@ -128,8 +128,8 @@ import TestSupport
         let pipeline = try env.runPipeline()
         #expect(pipeline.failure == nil)
         #expect(try TableChecksums.count(db, "ml_training_data") == 199)
-        #expect(try db.execute("SELECT source_offset, reason FROM dead_letters").rows == [["137", "rejected_by_database: 23514"]])
-        #expect(try db.execute("SELECT next_offset FROM stream_offsets WHERE topic = 'cloudwaste.scan-resources.v1'").int(0, 0) == 200)
+        #expect(try db.query("SELECT source_offset, reason FROM dead_letters").rows == [["137", "rejected_by_database: 23514"]])
+        #expect(try db.query("SELECT next_offset FROM stream_offsets WHERE topic = 'cloudwaste.scan-resources.v1'").decode(Int.self) == 200)
     }
 
     @Test func redriveProcessesFixedRecordsOnce() async throws {

@@ -11,11 +11,11 @@ import TestSupport
     /// A database at `version`, migrated step by step as the releases before would have done.
     static func database(atVersion version: Int) async throws -> PostgresConnection {
         let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("migrate"))
-        try db.execute("""
+        try db.query("""
             CREATE TABLE public.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
             """)
         for m in Migrator.migrations where m.version <= version {
-            try db.execute(Migrator(schema: "public").sql(of: m))
+            try db.query(Migrator(schema: "public").sql(of: m))
             try db.query("INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
         }
         return db
@@ -53,25 +53,25 @@ import TestSupport
             VALUES (\(h("A")), '2026-03-01', 'azure', 1, 10, 0, 0, '[]', 4, 4, 'k'), (\(h("B")), '2026-03-01', 'azure', 2, 30, 0, 0, '[]', 7, 7, 'k')
             """)
         #expect(try Migrator(schema: "public").migrate(db) == [5, 6, 7, 8])
-        let migrated = try db.execute("SELECT account_hash, currency, waste_detected_monthly_cost::text, billed_waste_monthly_cost::text FROM cost_trend_data ORDER BY 1")
+        let migrated = try db.query("SELECT account_hash, currency, waste_detected_monthly_cost::text, billed_waste_monthly_cost::text FROM cost_trend_data ORDER BY 1")
         #expect(Self.labelled(migrated.rows) == [["A", "USD", "10.0000", "0.0000"], ["B", "USD", "30.0000", "0.0000"]])
-        #expect(Self.labelled(try db.execute("SELECT resource_hash, currency FROM window_resource_costs ORDER BY 1").rows)
+        #expect(Self.labelled(try db.query("SELECT resource_hash, currency FROM window_resource_costs ORDER BY 1").rows)
             == [["a1", "USD"], ["b1", "EUR"], ["b2", "USD"]])
-        #expect(Self.labelled(try db.execute("SELECT DISTINCT account_hash FROM window_dirty_months").rows) == [["B"]])
-        #expect(try db.execute("SELECT count(*) FROM user_action_patterns WHERE currency <> 'USD'").int(0, 0) == 0)
+        #expect(Self.labelled(try db.query("SELECT DISTINCT account_hash FROM window_dirty_months").rows) == [["B"]])
+        #expect(try db.query("SELECT count(*) FROM user_action_patterns WHERE currency <> 'USD'").decode(Int.self) == 0)
         // Both rows were published under account_hash:month: those keys get a tombstone, and every
         // row goes out again under its new key.
-        #expect(try db.execute("SELECT key FROM legacy_trend_keys ORDER BY 1").rows == [["\(h("A")):2026-03-01"], ["\(h("B")):2026-03-01"]])
-        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE emitted_revision > 0").int(0, 0) == 0)
+        #expect(try db.query("SELECT key FROM legacy_trend_keys ORDER BY 1").rows == [["\(h("A")):2026-03-01"], ["\(h("B")):2026-03-01"]])
+        #expect(try db.query("SELECT count(*) FROM cost_trend_data WHERE emitted_revision > 0").decode(Int.self) == 0)
 
         var config = StreamConfig()
         config.postgresSchema = "public"
         let windows = CostTrendWindows(connection: db, settings: .init(config: config))
         let recomputed = try #require(try windows.recompute(keyId: "k", wait: true))
         #expect(Set(recomputed.emissions.map(\.key)) == ["\(h("B")):2026-03-01:USD", "\(h("B")):2026-03-01:EUR"])
-        let rows = try db.execute("SELECT account_hash, currency, resources_detected, waste_detected_monthly_cost::text, revision FROM cost_trend_data ORDER BY 1, 2")
+        let rows = try db.query("SELECT account_hash, currency, resources_detected, waste_detected_monthly_cost::text, revision FROM cost_trend_data ORDER BY 1, 2")
         #expect(Self.labelled(rows.rows) == [["A", "USD", "1", "10.0000", "4"], ["B", "EUR", "1", "10.0000", "1"], ["B", "USD", "1", "20.0000", "8"]])
-        #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM window_dirty_months").decode(Int.self) == 0)
 
         let env = try await TestEnvironment()
         let topic = "cloudwaste.cost-trends.v1"
@@ -125,9 +125,9 @@ import TestSupport
             VALUES (\(h("A")), '2026-03-01', \(h("r1")), 'USD', \(h("X")), 'aws', 30, '2026-03-11T00:00:00Z', 0, 6)
             """)
         #expect(try Migrator(schema: "public").migrate(db) == [6, 7, 8])
-        #expect(Self.labelled(try db.execute("SELECT account_hash, user_hash, cost::text, source_offset FROM window_resource_costs ORDER BY 1, 2").rows)
+        #expect(Self.labelled(try db.query("SELECT account_hash, user_hash, cost::text, source_offset FROM window_resource_costs ORDER BY 1, 2").rows)
             == [["A", "X", "30.0000", "3"], ["A", "Y", "10.0000", "2"]])
-        #expect(Self.labelled(try db.execute("SELECT user_hash, cost_saved::text FROM window_eliminations ORDER BY 1").rows)
+        #expect(Self.labelled(try db.query("SELECT user_hash, cost_saved::text FROM window_eliminations ORDER BY 1").rows)
             == [["X", "30.0000"], ["Y", "10.0000"]])
 
         var config = StreamConfig()
@@ -170,11 +170,11 @@ import TestSupport
         try env.publish(traffic + [request(optingOut, "opt_out", "p1"), request(erased, "erase", "p2")])
         try env.runPipeline()
         let db = try env.connect()
-        let tables = try db.execute("""
+        let tables = try db.query("""
             SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'schema_migrations' ORDER BY 1
             """).rows.map { $0[0]! }
-        let withHashes = try db.execute("""
+        let withHashes = try db.query("""
             SELECT DISTINCT table_name FROM information_schema.columns
              WHERE table_schema = 'public' AND column_name LIKE '%\\_hash' AND data_type = 'bytea'
             """).rows.map { $0[0]! }
@@ -183,21 +183,21 @@ import TestSupport
         }
 
         // The release before: version 7, pseudonyms as hex text.
-        try db.execute("CREATE SCHEMA before; CREATE TABLE before.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        try db.query("CREATE SCHEMA before; CREATE TABLE before.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
         let before = Migrator(schema: "before")
         for m in Migrator.migrations where m.version <= 7 {
-            try db.execute(before.sql(of: m))
+            try db.query(before.sql(of: m))
             try db.query("INSERT INTO before.schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
         }
         for table in tables {
             let columns = try db.query("""
                 SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = \(table)
                  ORDER BY ordinal_position
-                """).rows.map { (name: $0[0]!, type: $0[1]!) }
-            let select = columns.map { $0.type == "bytea" && $0.name.hasSuffix("_hash") ? "encode(\($0.name), 'hex')" : $0.name }
-            try db.execute("INSERT INTO before.\(table) (\(columns.map(\.name).joined(separator: ", "))) SELECT \(select.joined(separator: ", ")) FROM public.\(table)")
+                """).decodeRows(as: (String, String).self).map { (name: PostgresIdentifier($0), type: $1) }
+            let select = PostgresQuery.joined(columns.map { $0.type == "bytea" && $0.name.name.hasSuffix("_hash") ? "encode(\($0.name), 'hex')" : "\($0.name)" })
+            try db.query("INSERT INTO before.\(PostgresIdentifier(table)) (\(columns.map(\.name))) SELECT \(select) FROM public.\(PostgresIdentifier(table))")
         }
-        let someUser = try #require(try db.execute("SELECT user_hash FROM before.ml_training_data LIMIT 1").string(0, 0))
+        let someUser = try #require(try db.query("SELECT user_hash FROM before.ml_training_data LIMIT 1").string(0, 0))
         try db.query("""
             INSERT INTO before.consent_events (user_hash, effective_at, event_hash, consent)
             VALUES (\(someUser), '2026-01-02T03:04:05Z', 'forget:1767323045000000', 'opted_out')
@@ -223,23 +223,23 @@ import TestSupport
         #expect(try before.migrate(db) == [8])
         #expect(try before.migrate(db) == [])  // once
         // Every pseudonym column is bytea now, and every value is the one the product wrote.
-        #expect(try db.execute("""
+        #expect(try db.query("""
             SELECT count(*) FROM information_schema.columns
              WHERE table_schema = 'before' AND column_name LIKE '%\\_hash' AND data_type <> 'bytea'
-            """).int(0, 0) == 0)
-        let forgetEvent = "decode('\(Pseudonym(sha256Of: Array("forget:1767323045000000".utf8)).hex)', 'hex')"
-        #expect(try db.execute("SELECT count(*) FROM before.consent_events WHERE event_hash = \(forgetEvent)").int(0, 0) == 1)
-        try db.execute("DELETE FROM before.consent_events WHERE event_hash = \(forgetEvent)")
+            """).decode(Int.self) == 0)
+        let forgetEvent = Pseudonym(sha256Of: Array("forget:1767323045000000".utf8))
+        #expect(try db.query("SELECT count(*) FROM before.consent_events WHERE event_hash = \(forgetEvent)").decode(Int.self) == 1)
+        try db.query("DELETE FROM before.consent_events WHERE event_hash = \(forgetEvent)")
         for table in tables {
             let fingerprint = { (schema: String) in
-                try db.execute("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \(schema).\(table) t").string(0, 0)
+                try db.query("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \(PostgresIdentifier(schema).member(table)) t").string(0, 0)
             }
             #expect(try fingerprint("before") == fingerprint("public"), "\(table)")
         }
 
         let bytesFiles = try outputs("before")
         #expect(hexFiles.keys.sorted() == bytesFiles.keys.sorted())
-        #expect(hexFiles.count == 2 * Exporter.exportableTables.count + DatasetExporter.Split.allCases.count)
+        #expect(hexFiles.count == 2 * StoredTable.exported.count + DatasetExporter.Split.allCases.count)
         for (name, bytes) in hexFiles {
             #expect(bytes == bytesFiles[name], "\(name) differs after the migration")
         }
@@ -271,6 +271,6 @@ import TestSupport
             try db.query("INSERT INTO user_preferences (user_hash, consent, updated_at, key_id) VALUES (\("not hex"), 'collect', now(), 'k')")
         } throws: { _ in true }
         try db.query("INSERT INTO user_preferences (user_hash, consent, updated_at, key_id) VALUES (\(h("u")), 'collect', now(), 'k')")
-        #expect(try db.execute("SELECT encode(user_hash, 'hex') FROM user_preferences").string(0, 0) == TestPseudonym.hex("u"))
+        #expect(try db.query("SELECT encode(user_hash, 'hex') FROM user_preferences").string(0, 0) == TestPseudonym.hex("u"))
     }
 }

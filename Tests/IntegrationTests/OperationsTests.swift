@@ -11,8 +11,9 @@ import Glibc
 /// SPEC §8: export (streamed, manifest last, never a partial file presented as complete),
 /// retention in bounded batches, and the built-in schedules (one runner per group, catch-up).
 /// Stand-in pseudonyms computed in SQL, and read back as labels (`TestPseudonym`).
-private func P(_ label: String) -> String { TestPseudonym.sql(label) }
-private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
+/// A pseudonym stand-in made of the SQL expression `label`.
+private func P(_ label: String) -> PostgresQuery { TestPseudonym.sql(label) }
+private func L(_ column: String) -> PostgresQuery { TestPseudonym.labelSQL(column) }
 
 @Suite(.serialized) struct OperationsTests {
     // MARK: fixtures
@@ -21,7 +22,7 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         let url = try await TestPostgres.newDatabase("ops")
         let db = try PostgresConnection(connectionString: url)
         try Migrator(schema: "public").migrate(db)
-        try db.execute("SET TimeZone = 'UTC'")
+        try db.query("SET TimeZone = 'UTC'")
         return (url, db)
     }
 
@@ -36,8 +37,8 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
             INSERT INTO ml_training_data (scan_hash, resource_hash, account_hash, user_hash, event_hash, provider, region_bucket,
                 resource_type, scenario, confidence, estimated_monthly_cost, currency, resource_age_days, metrics, tag_keys, env_class,
                 detected_at, key_id, source_topic, source_partition, source_offset)
-            SELECT \(unescaped: P("'s' || i")), \(unescaped: P("'r' || i")), \(unescaped: P("'acct'")), \(unescaped: P("'user' || (i % 3)")),
-                   \(unescaped: P("'e' || i")), 'aws', 'eu-*', 'ebs_volume', 'unattached', 'high',
+            SELECT \(P("'s' || i")), \(P("'r' || i")), \(P("'acct'")), \(P("'user' || (i % 3)")),
+                   \(P("'e' || i")), 'aws', 'eu-*', 'ebs_volume', 'unattached', 'high',
                    i * 1.25, 'USD', CASE WHEN i % 2 = 0 THEN NULL ELSE i END, '{"cpu": {"avg": 1.5, "trend": "down"}}',
                    ARRAY[E'a\\\\"b', 'env', 'x,y', E'n\\nl', 'é'], 'prod',
                    now() - make_interval(days => \(daysAgo)::int) - make_interval(secs => i), \(keyId), 'cloudwaste.scan-resources.v1', 0, i
@@ -132,7 +133,7 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         let fileBytes = try Self.bytes(dir.appendingPathComponent("ml_training_data.jsonl"))
         #expect(fileBytes.last == 0x0A)
         let lines = Self.lines(fileBytes)
-        let expected = try db.execute("""
+        let expected = try db.query("""
             SELECT row_to_json(t)::text FROM (
                 SELECT encode(scan_hash, 'hex') AS scan_hash, encode(resource_hash, 'hex') AS resource_hash,
                        encode(account_hash, 'hex') AS account_hash, encode(user_hash, 'hex') AS user_hash,
@@ -201,13 +202,13 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
 
         let mlBytes = try Self.bytes(dir.appendingPathComponent("ml_training_data.csv"))
         let ml = Self.csvRecords(mlBytes)
-        let columns = try db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'ml_training_data' ORDER BY ordinal_position").rows.map { $0[0]! }
+        let columns = try db.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'ml_training_data' ORDER BY ordinal_position").rows.map { $0[0]! }
         #expect(ml.first == columns)
         #expect(ml.count - 1 == 12)
         #expect(manifest.files[0].rows == 12)  // rows, not lines: a tag key holds a newline
         #expect(manifest.files[0].sha256 == sha256Hex(mlBytes))
         let tagColumn = columns.firstIndex(of: "tag_keys")!
-        let expectedTags = try db.execute("SELECT tag_keys::text FROM ml_training_data LIMIT 1").string(0, 0)!
+        let expectedTags = try db.query("SELECT tag_keys::text FROM ml_training_data LIMIT 1").string(0, 0)!
         #expect(ml.dropFirst().allSatisfy { $0[tagColumn] == expectedTags })
 
         let trend = Self.csvRecords(try Self.bytes(dir.appendingPathComponent("cost_trend_data.csv")))
@@ -225,7 +226,7 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         try Self.insertTrend(db, account: "a", monthsAgo: 3)
         // Billed days 0…9 days back: a day belongs to the window when it starts in it, so 7 days
         // back (which started before now − 7 days) is out of a 7-day export.
-        try db.execute("""
+        try db.query("""
             INSERT INTO resource_billed_costs (resource_hash, usage_date, cost_type, account_hash, event_hash, provider, currency,
                                                amount, key_id, source_topic, source_partition, source_offset)
             SELECT \(P("'r'")), ((now() AT TIME ZONE 'UTC') - make_interval(days => d))::date, 'unblended', \(P("'a'")), \(P("'e' || d")), 'aws', 'USD',
@@ -270,13 +271,13 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         _ = try Exporter().run(db: db, schema: "public", days: 7, format: .jsonl, gzip: false, tables: [], outputDirectory: dir)
         #expect(usageError(dir: dir)?.isUsage == true)
         #expect(try Self.manifest(dir)["total_rows"] as? Int == 3)
-        #expect(try db.execute("SELECT now() = statement_timestamp()").bool(0, 0) == true)  // not left in a transaction
+        #expect(try db.query("SELECT now() = statement_timestamp()").decode(Bool.self) == true)  // not left in a transaction
     }
 
     @Test func aFailureHalfwayLeavesNoFilesAndNoManifest() async throws {
         let (_, db) = try await Self.freshDatabase()
         try Self.insertScans(db, count: 20, daysAgo: 1)
-        try db.execute("DROP TABLE user_preferences")
+        try db.query("DROP TABLE user_preferences")
         for gzip in [false, true] {
             let dir = Self.tempDirectory()
             #expect(throws: (any Error).self) {
@@ -286,8 +287,8 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
             #expect(Self.files(in: dir).isEmpty)  // ml_training_data was complete, but removed with the run
         }
         // The connection is usable and outside any transaction afterwards.
-        #expect(try db.execute("SELECT count(*) FROM ml_training_data").int(0, 0) == 20)
-        #expect(try db.execute("SELECT now() = statement_timestamp()").bool(0, 0) == true)
+        #expect(try db.query("SELECT count(*) FROM ml_training_data").decode(Int.self) == 20)
+        #expect(try db.query("SELECT now() = statement_timestamp()").decode(Bool.self) == true)
     }
 
     @Test func cancellationStopsTheExportAndRemovesItsFiles() async throws {
@@ -311,7 +312,7 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         try Self.insertDeadLetters(db, first: 13, count: 3, daysAgo: 1)
         try Self.insertTrend(db, account: "old", monthsAgo: 30)
         try Self.insertTrend(db, account: "new", monthsAgo: 0)
-        try db.execute("""
+        try db.query("""
             INSERT INTO window_resource_costs VALUES (\(P("'old'")), (date_trunc('month', now()) - interval '30 months')::date, \(P("'r'")), \(P("'u'")), 'aws', 'ebs', 1, now() - interval '900 days', 0, 1),
                                                      (\(P("'new'")), date_trunc('month', now())::date, \(P("'r'")), \(P("'u'")), 'aws', 'ebs', 1, now(), 0, 2);
             INSERT INTO user_preferences VALUES (\(P("'u-old'")), 'opted_out', now() - interval '2000 days', NULL, 'aaaa1111');
@@ -339,14 +340,14 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         // Billed days go with their month's cost-trend row: once the whole UTC month they fall in
         // is older than the cutoff (765 days back is always in an earlier month than 730).
         #expect(results["resource_billed_costs"]?.deletedRows == 2)
-        #expect(try db.execute("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM resource_billed_costs").string(0, 0) == "10,700")
+        #expect(try db.query("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM resource_billed_costs").string(0, 0) == "10,700")
         #expect(results.keys.contains("user_preferences") == false)
         #expect(preview == results.mapValues(\.deletedRows))
 
-        #expect(try db.execute("SELECT string_agg(\(L("scan_hash")), ',' ORDER BY source_offset) FROM ml_training_data").string(0, 0) == "s26,s27,s28,s29,s30")
-        #expect(try db.execute("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM dead_letters").string(0, 0) == "13,14,15")
-        #expect(try db.execute("SELECT string_agg(\(L("account_hash")), ',') FROM cost_trend_data").string(0, 0) == "new")
-        #expect(try db.execute("SELECT string_agg(\(L("account_hash")), ',') FROM window_resource_costs").string(0, 0) == "new")
+        #expect(try db.query("SELECT string_agg(\(L("scan_hash")), ',' ORDER BY source_offset) FROM ml_training_data").string(0, 0) == "s26,s27,s28,s29,s30")
+        #expect(try db.query("SELECT string_agg(source_offset::text, ',' ORDER BY source_offset) FROM dead_letters").string(0, 0) == "13,14,15")
+        #expect(try db.query("SELECT string_agg(\(L("account_hash")), ',') FROM cost_trend_data").string(0, 0) == "new")
+        #expect(try db.query("SELECT string_agg(\(L("account_hash")), ',') FROM window_resource_costs").string(0, 0) == "new")
         #expect(try TableCounts.count(db, "user_preferences") == 1)  // consent is never aged out
 
         let again = try cleaner.run(db)
@@ -439,14 +440,14 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
         var otherGroup = config
         otherGroup.groupId += "-b"
         #expect(try Scheduler(config: otherGroup).runDue(now: now) == ["retention"])
-        try db.execute("DELETE FROM schedule_runs")
+        try db.query("DELETE FROM schedule_runs")
         try Self.insertScans(db, first: 100, count: 5, daysAgo: 800)
 
         try other.query("SELECT pg_advisory_unlock(hashtext(\(key)))")
         #expect(try scheduler.runDue(now: now) == ["retention"])
         #expect(try TableCounts.count(db, "ml_training_data") == 0)
         // The lock was released after the run: the other instance can take it.
-        #expect(try other.query("SELECT pg_try_advisory_lock(hashtext(\(key)))").bool(0, 0) == true)
+        #expect(try other.query("SELECT pg_try_advisory_lock(hashtext(\(key)))").decode(Bool.self) == true)
     }
 
     @Test func theBackgroundThreadChecksAtStartAndStopsPromptly() async throws {
@@ -477,6 +478,6 @@ private func L(_ column: String) -> String { TestPseudonym.labelSQL(column) }
 
 private enum TableCounts {
     static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
-        try db.execute("SELECT count(*) FROM \(table)").int(0, 0)!
+        try db.query("SELECT count(*) FROM \(PostgresIdentifier(table))").decode(Int.self)
     }
 }

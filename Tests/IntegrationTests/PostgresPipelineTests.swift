@@ -9,7 +9,7 @@ import TestSupport
 @Suite struct PostgresPipelineTests {
     func connection() async throws -> PostgresConnection {
         let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("pipe"), logger: Logger(label: "test"))
-        try db.execute("CREATE TABLE t (k int PRIMARY KEY, v text)")
+        try db.query("CREATE TABLE t (k int PRIMARY KEY, v text)")
         return db
     }
 
@@ -23,17 +23,17 @@ import TestSupport
             "SELECT count(*) FROM t WHERE v = ANY(\([name, "x"])::text[])",
         ])
         #expect(results.count == 4)
-        #expect(results[1].int(0, 0) == 1)
+        #expect(try results[1].decode(Int.self) == 1)
         #expect(results[2].string(0, 0) == name)
-        #expect(results[3].int(0, 0) == 1)
+        #expect(try results[3].decode(Int.self) == 1)
         // Still inside the transaction the pipeline opened.
-        try db.execute("ROLLBACK")
-        #expect(try db.execute("SELECT count(*) FROM t").int(0, 0) == 0)
+        try db.query("ROLLBACK")
+        #expect(try db.query("SELECT count(*) FROM t").decode(Int.self) == 0)
     }
 
     @Test func aFailureSkipsTheRestAndTheConnectionStaysUsable() async throws {
         let db = try await connection()
-        try db.execute("INSERT INTO t VALUES (1, 'one')")
+        try db.query("INSERT INTO t VALUES (1, 'one')")
         var caught: PostgresError?
         do {
             _ = try db.pipeline([
@@ -47,11 +47,11 @@ import TestSupport
         }
         #expect(caught?.sqlState == "23505")
         #expect(db.isConnected)
-        try db.execute("ROLLBACK")
-        #expect(try db.execute("SELECT string_agg(v, ',' ORDER BY k) FROM t").string(0, 0) == "one")
+        try db.query("ROLLBACK")
+        #expect(try db.query("SELECT string_agg(v, ',' ORDER BY k) FROM t").string(0, 0) == "one")
         // The next pipeline and plain statements work as before.
         let again = try db.pipeline(["SELECT \(41) + 1"])
-        #expect(again.first?.int(0, 0) == 42)
+        #expect(try again.first?.decode(Int.self) == 42)
         #expect(try db.pipeline([]).isEmpty)
     }
 }

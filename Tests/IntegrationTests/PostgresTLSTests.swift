@@ -32,10 +32,10 @@ import TestSupport
 
             """.write(to: pg.dataDirectory.appendingPathComponent("pg_hba.conf"), atomically: true, encoding: .utf8)
         let admin = try PostgresConnection(connectionString: pg.url())
-        for statement in ["ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+        for statement: PostgresQuery in ["ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
                           "ALTER SYSTEM SET ssl_key_file = 'server.key'", "SELECT pg_reload_conf()",
-                          "CREATE ROLE cloudwaste LOGIN PASSWORD '\(password)'", "CREATE DATABASE tls OWNER cloudwaste"] {
-            try admin.execute(statement)
+                          "CREATE ROLE cloudwaste LOGIN PASSWORD \(literal: password)", "CREATE DATABASE tls OWNER cloudwaste"] {
+            try admin.query(statement)
         }
         admin.close()
         return (pg, certs.ca, certs.otherCA, dir)
@@ -54,8 +54,8 @@ import TestSupport
         let migrated = try await CommandLineTests.run(["migrate"], environment: ["CLOUDWASTE_POSTGRES_URL": good])
         #expect(migrated.status == 0, "\(migrated.stderr)")
         let db = try PostgresConnection(connectionString: good)
-        #expect(try db.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").bool(0, 0) == true)
-        #expect(try db.execute("SELECT count(*) FROM schema_migrations").int(0, 0) == Migrator.migrations.count)
+        #expect(try db.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").decode(Bool.self) == true)
+        #expect(try db.query("SELECT count(*) FROM schema_migrations").decode(Int.self) == Migrator.migrations.count)
         db.close()
 
         let failures: [(name: String, url: String, says: String)] = [

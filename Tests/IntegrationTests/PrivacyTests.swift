@@ -46,7 +46,7 @@ import TestSupport
         #expect(rows == ["03-01", "03-02"])  // before the opt-out: kept; after it: removed or never stored
         #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(aliceHash)").string(0, 0) == "opted_out")
         let trend = try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(Pseudonymizer(key: env.key).pseudonym(.account, "111111111111"))")
-        #expect(trend.int(0, 0) == 2)
+        #expect(try trend.decode(Int.self) == 2)
     }
 
     @Test func eraseRemovesEveryRowAndAReplayNeverBringsThemBack() async throws {
@@ -66,7 +66,7 @@ import TestSupport
         let p = Pseudonymizer(key: env.key)
         let carolHash = p.pseudonym(.user, carol)
         let account = p.pseudonym(.account, "333333333333")
-        #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").int(0, 0) == 3)
+        #expect(try db.query("SELECT resources_detected FROM cost_trend_data WHERE account_hash = \(account)").decode(Int.self) == 3)
         #expect(try db.query("SELECT billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)").string(0, 0) == "3.7500")
 
         try env.publish([Self.privacy(carol, "erase", at: "2026-04-10T00:00:00Z", event: "e1"),
@@ -74,9 +74,9 @@ import TestSupport
                          Self.privacy("nobody@example.com", "erase", at: "2026-04-10T00:00:00Z", event: "e2")])  // unknown user
         try env.runPipeline()
         for table in ["ml_training_data", "user_action_patterns", "window_resource_costs", "window_eliminations"] {
-            #expect(try db.query("SELECT count(*) FROM \(unescaped: table) WHERE user_hash = \(carolHash)").int(0, 0) == 0, "\(table)")
+            #expect(try db.query("SELECT count(*) FROM \(PostgresIdentifier(table)) WHERE user_hash = \(carolHash)").decode(Int.self) == 0, "\(table)")
         }
-        #expect(try db.query("SELECT count(*) FROM erasures WHERE user_hash = \(carolHash)").int(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM erasures WHERE user_hash = \(carolHash)").decode(Int.self) == 1)
         let corrected = try db.query("""
             SELECT resources_detected, waste_detected_monthly_cost::text, resources_eliminated, billed_resources,
                    billed_waste_monthly_cost::text FROM cost_trend_data WHERE account_hash = \(account)
@@ -88,13 +88,13 @@ import TestSupport
         // Replay: the same records arrive again (here re-published; a replay reads them again).
         try env.publish(records)
         try env.runPipeline()
-        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").decode(Int.self) == 0)
         // A new consumer group reading everything from the beginning into the same tables: still gone.
         var replay = env.config
         replay.groupId = "replay-group"
         try env.runPipeline(config: replay)
-        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").int(0, 0) == 0)
-        #expect(try db.query("SELECT count(*) FROM user_action_patterns WHERE user_hash = \(carolHash)").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(carolHash)").decode(Int.self) == 0)
+        #expect(try db.query("SELECT count(*) FROM user_action_patterns WHERE user_hash = \(carolHash)").decode(Int.self) == 0)
         #expect(try TableChecksums.count(db, "ml_training_data") == 1)
     }
 
@@ -124,7 +124,7 @@ import TestSupport
         try env.publish([Self.privacy(heidi, "erase", at: "2026-03-10T00:00:00Z", event: "e1")])
         try env.runPipeline()
         #expect(try db.query(trend).rows == [["1", "10.0000", "1"]])  // Grace's report of vol-s1 is left
-        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace))").int(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM window_eliminations WHERE user_hash = \(p.pseudonym(.user, grace))").decode(Int.self) == 1)
 
         try env.publish([Self.privacy(grace, "opt_out", at: "2026-03-01T00:00:00Z", event: "o1")])
         try env.runPipeline()
@@ -161,7 +161,7 @@ import TestSupport
         #expect(report.deleted["window_resource_costs"] == 1)
         #expect(emissions.map(\.key) == ["\(TestPseudonym.hex("A")):2024-01-01:USD"])
         #expect(try db.query(trend).rows == [["2", "14.0000"]])  // r1 at Y's 10, r2 at 4
-        #expect(try db.query("SELECT count(*) FROM window_resource_costs WHERE user_hash = \(y)").int(0, 0) == 2)
+        #expect(try db.query("SELECT count(*) FROM window_resource_costs WHERE user_hash = \(y)").decode(Int.self) == 2)
     }
 
     @Test func forgetCommandReportsWhatItDeleted() async throws {
@@ -188,7 +188,7 @@ import TestSupport
                          Self.scan("gina@example.com", account: "555555555555", resource: "vol-g", at: "2026-05-01T10:00:00Z", event: "g1")])
         try env.runPipeline()
         let db = try env.connect()
-        let users = try db.execute("SELECT encode(user_hash, 'hex') FROM ml_training_data").rows.map { $0[0]! }
+        let users = try db.query("SELECT encode(user_hash, 'hex') FROM ml_training_data").rows.map { $0[0]! }
         #expect(users == [Pseudonymizer(key: env.key).pseudonym(.user, "frank@example.com").hex])
     }
 
@@ -222,8 +222,8 @@ import TestSupport
             SELECT count(*) FILTER (WHERE detected_at >= '2026-05-10'), count(*) FILTER (WHERE detected_at < '2026-05-10')
               FROM ml_training_data WHERE user_hash = \(erinHash)
             """)
-        #expect(stored.int(0, 0) == 200)  // after the opt-in: all of them
-        #expect(stored.int(0, 1) == 0)    // between the opt-out and the opt-in: none
+        #expect(try stored.decode(Int.self) == 200)  // after the opt-in: all of them
+        #expect(try stored.decode(Int.self, row: 0, column: 1) == 0)    // between the opt-out and the opt-in: none
         #expect(try db.query("SELECT consent FROM user_preferences WHERE user_hash = \(erinHash)").string(0, 0) == "collect")
     }
 
@@ -268,7 +268,7 @@ import TestSupport
         for table in ["ml_training_data", "user_action_patterns", "resource_lifecycle_events", "cloudwatch_metrics_history",
                       "user_preferences", "consent_events", "cost_trend_data", "window_resource_costs", "window_eliminations",
                       "dead_letters", "stream_offsets", "erasures"] {
-            corpus += try db.execute("SELECT string_agg(t::text, E'\\n') FROM \(table) t").string(0, 0) ?? ""
+            corpus += try db.query("SELECT string_agg(t::text, E'\\n') FROM \(PostgresIdentifier(table)) t").string(0, 0) ?? ""
         }
         #expect(try TableChecksums.count(db, "ml_training_data") == 30)
         for m in try env.readTopic("cloudwaste.cost-trends.v1") {

@@ -34,9 +34,9 @@ import TestSupport
                       "resource_billed_costs", "cost_trend_data", "erasures"] {
             #expect(after[table] == before[table], "table \(table)")
         }
-        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(hash)").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM ml_training_data WHERE user_hash = \(hash)").decode(Int.self) == 0)
         // The live group now stands where the rebuild stopped, with a new generation (fencing).
-        #expect(try db.query("SELECT min(generation) FROM stream_offsets WHERE consumer_group = \(env.config.groupId)").int(0, 0)! >= 2)
+        #expect(try db.query("SELECT min(generation) FROM stream_offsets WHERE consumer_group = \(env.config.groupId)").decode(Int.self) >= 2)
         // The daemon continues from there: new records only.
         try env.publish([TrafficGenerator.Message(topic: .scanResources, key: "888888888888", value: Array("{\"event_id\":\"n1\",\"scan_id\":\"n1\",\"detected_at\":\"2026-06-03T10:00:00Z\",\"user_id\":\"u\",\"cloud_account_id\":\"888888888888\",\"provider\":\"aws\",\"region\":\"us-east-1\",\"resource_type\":\"ebs_volume\",\"resource_id\":\"vol-n\",\"scenario\":\"idle\",\"confidence\":\"high\",\"estimated_monthly_cost\":9}".utf8))])
         let pipeline = try env.runPipeline()
@@ -74,9 +74,9 @@ import TestSupport
         let future = Timestamp(micros: Timestamp.now().micros + 86_400_000_000)
         let report = try replayer.rebuild(from: .timestamp(future), topics: InputTopic.allCases) { _ in }
         #expect(report.records == 0)
-        let seeded = try env.connect().query("SELECT count(*), min(next_offset) FROM \(unescaped: replayer.shadowSchema).stream_offsets WHERE consumer_group = \(replayer.replayGroup)")
-        #expect(seeded.int(0, 0)! > 0)
-        #expect(seeded.int(0, 1)! >= 0)
+        let seeded = try env.connect().query("SELECT count(*), min(next_offset) FROM \(PostgresIdentifier(replayer.shadowSchema)).stream_offsets WHERE consumer_group = \(replayer.replayGroup)")
+        #expect(try seeded.decode(Int.self) > 0)
+        #expect(try seeded.decode(Int.self, row: 0, column: 1) >= 0)
     }
 
     @Test func replayUnderANewKeyRotatesEveryPseudonym() async throws {
@@ -88,7 +88,7 @@ import TestSupport
         _ = try replayer.rebuild(from: .beginning, topics: InputTopic.allCases) { _ in }
         try replayer.swap()
         let db = try env.connect()
-        #expect(try db.execute("SELECT array_agg(DISTINCT key_id) FROM ml_training_data").string(0, 0) == "{\(newKey.keyId)}")
+        #expect(try db.query("SELECT array_agg(DISTINCT key_id) FROM ml_training_data").string(0, 0) == "{\(newKey.keyId)}")
         let oldAccount = Pseudonymizer(key: env.key).pseudonym(.account, "unused").hex
         #expect(oldAccount != Pseudonymizer(key: newKey).pseudonym(.account, "unused").hex)
     }

@@ -178,7 +178,7 @@ import TestSupport
         let database = try await TestPostgres.newDatabase("kafkatls")
         #expect(try await run(certs.ca, database, "good") == 0)
         let db = try PostgresConnection(connectionString: database)
-        #expect(try db.execute("SELECT sum(GREATEST(next_offset, 0)) FROM stream_offsets WHERE consumer_group = 'tls'").int(0, 0) == messages.count)
+        #expect(try db.query("SELECT sum(GREATEST(next_offset, 0)) FROM stream_offsets WHERE consumer_group = 'tls'").decode(Int.self) == messages.count)
         #expect(try TableChecksums.count(db, "ml_training_data") > 0)
 
         let refused = try await TestPostgres.newDatabase("kafkatlsbad")

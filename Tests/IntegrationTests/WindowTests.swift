@@ -141,7 +141,7 @@ import TestSupport
                                 billed: Self.decimal4(units))
         }
         let db = try env.connect()
-        let result = try db.execute("""
+        let result = try db.query("""
             SELECT encode(account_hash, 'hex') || '|' || to_char(month, 'YYYY-MM-DD') || '|' || currency, resources_detected,
                    waste_detected_monthly_cost::text, resources_eliminated, waste_eliminated_monthly_cost::text,
                    (SELECT string_agg(e->>'resource_type', ',' ORDER BY ord) FROM jsonb_array_elements(top_categories) WITH ORDINALITY AS x(e, ord)),
@@ -159,8 +159,8 @@ import TestSupport
         #expect(actual.count == expected.count)
         for (k, row) in expected { #expect(actual[k] == row, "group \(k)") }
         // Months whose end + 72 h lies behind the watermark (latest event time, all partitions idle) are final.
-        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month < '2026-03-01'").int(0, 0)! > 0)
-        #expect(try db.execute("SELECT count(*) FROM cost_trend_data WHERE finalized AND month >= '2026-04-01'").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM cost_trend_data WHERE finalized AND month < '2026-03-01'").decode(Int.self) > 0)
+        #expect(try db.query("SELECT count(*) FROM cost_trend_data WHERE finalized AND month >= '2026-04-01'").decode(Int.self) == 0)
         // Every row reached the topic under its own account:month:currency key.
         let emitted = try env.readTopic("cloudwaste.cost-trends.v1")
         let published = Set(emitted.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
@@ -226,8 +226,8 @@ import TestSupport
             config.windowRecomputeIntervalMs = interval
             try env.runPipeline(config: config)
             let db = try env.connect(config.postgresURL)
-            #expect(try db.execute("SELECT count(*) FROM window_dirty_months").int(0, 0) == 0)
-            #expect(try db.execute("SELECT count(*) FROM cost_trend_data").int(0, 0)! > 0)
+            #expect(try db.query("SELECT count(*) FROM window_dirty_months").decode(Int.self) == 0)
+            #expect(try db.query("SELECT count(*) FROM cost_trend_data").decode(Int.self) > 0)
             results.append(try TableChecksums.compute(db)["cost_trend_data"])
         }
         #expect(results[0] == results[1])
@@ -242,15 +242,15 @@ import TestSupport
                          scan("e3", "disk-3", "2026-03-20T00:00:00Z", 30)])
         try env.runPipeline()
         let db = try env.connect()
-        let jan = "SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01'"
-        let before = try db.execute(jan).rows[0]
+        let jan: PostgresQuery = "SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01'"
+        let before = try db.query(jan).rows[0]
         #expect(before[1] == "0")
         #expect(before[2] == "t")
         #expect(before[3] == "1")
         // A record for January arrives after January was finalized.
         try env.publish([scan("e4", "disk-4", "2026-01-15T00:00:00Z", 40)])
         try env.runPipeline()
-        let after = try db.execute(jan).rows[0]
+        let after = try db.query(jan).rows[0]
         #expect(Int(after[0]!)! > Int(before[0]!)!)
         #expect(after[1] == "1")
         #expect(after[3] == "2")
@@ -274,7 +274,7 @@ import TestSupport
         // counts once; here it comes on its own.)
         try env.publish([bill("b3", "disk-1", "4.25")])
         try env.runPipeline()
-        let billed = try db.execute("SELECT revision, late_records, billed_resources, billed_waste_monthly_cost::text FROM cost_trend_data WHERE month = '2026-01-01'").rows[0]
+        let billed = try db.query("SELECT revision, late_records, billed_resources, billed_waste_monthly_cost::text FROM cost_trend_data WHERE month = '2026-01-01'").rows[0]
         #expect(Int(billed[0]!)! > Int(after[0]!)!)
         #expect(billed[1] == "3")  // the scan, the bill and its restatement (Azure ids: case-insensitive)
         #expect(billed[2] == "1")
@@ -288,8 +288,8 @@ import TestSupport
         // at once and counts the record as late.
         try env.publish([scan("e5", "disk-5", "2026-01-20T00:00:00Z", 50, currency: "EUR")])
         try env.runPipeline()
-        let eur = try db.execute("SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'EUR'").rows
+        let eur = try db.query("SELECT revision, late_records, finalized, resources_detected FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'EUR'").rows
         #expect(eur == [["1", "1", "t", "1"]])
-        #expect(try db.execute("SELECT late_records FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'USD'").string(0, 0) == "3")
+        #expect(try db.query("SELECT late_records FROM cost_trend_data WHERE month = '2026-01-01' AND currency = 'USD'").string(0, 0) == "3")
     }
 }

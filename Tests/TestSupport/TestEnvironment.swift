@@ -36,7 +36,7 @@ public enum TestPostgres {
         try await pg.start()
         do {
             let admin = try PostgresConnection(connectionString: pg.url())
-            try admin.execute("CREATE DATABASE \(name)")
+            try admin.query("CREATE DATABASE \(PostgresIdentifier(name))")
             admin.close()
         } catch {
             pg.destroy()
@@ -50,7 +50,7 @@ public enum TestPostgres {
         let pg = try await shared()
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
         let admin = try PostgresConnection(connectionString: pg.url())
-        try admin.execute("CREATE DATABASE \(name)")
+        try admin.query("CREATE DATABASE \(PostgresIdentifier(name))")
         admin.close()
         return pg.url(database: name)
     }
@@ -186,14 +186,17 @@ public enum TableChecksums {
         for (table, all) in columns {
             let cols = withSources ? all : all.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.hasPrefix("source_") }.joined(separator: ", ")
-            let r = try db.execute("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM (SELECT \(cols) FROM \(table)) t")
+            let r = try db.query("""
+                SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')
+                  FROM (SELECT \(PostgresQuery(unsafeSQL: cols)) FROM \(PostgresIdentifier(table))) t
+                """)
             out[table] = r.string(0, 0)
         }
         return out
     }
 
     public static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
-        try db.execute("SELECT count(*) FROM \(table)").int(0, 0)!
+        try db.query("SELECT count(*) FROM \(PostgresIdentifier(table))").decode(Int.self)
     }
 }
 

@@ -1,3 +1,4 @@
+public import CloudWastePostgres
 import Foundation
 
 /// Stand-ins for pseudonyms in hand-written rows. A pseudonym column takes exactly 32 bytes
@@ -30,12 +31,12 @@ public enum TestPseudonym {
 
 extension TestPseudonym {
     /// The same stand-in computed in SQL from a text expression (`'s' || i`).
-    public static func sql(_ label: String) -> String {
-        "overlay(decode(repeat('00', 32), 'hex') PLACING convert_to(\(label), 'UTF8') FROM 1)"
+    public static func sql(_ label: String) -> PostgresQuery {
+        "overlay(decode(repeat('00', 32), 'hex') PLACING convert_to(\(PostgresQuery(unsafeSQL: label)), 'UTF8') FROM 1)"
     }
 
     /// SQL that reads a stand-in column back as its label.
-    public static func labelSQL(_ column: String) -> String {
-        "convert_from(rtrim(\(column), '\\x00'::bytea), 'UTF8')"
+    public static func labelSQL(_ column: String) -> PostgresQuery {
+        "convert_from(rtrim(\(PostgresIdentifier(column)), '\\x00'::bytea), 'UTF8')"
     }
 }

@@ -100,23 +100,23 @@ public struct DatasetExporter: Sendable {
 
     public func run(db: PostgresConnection, schema: String, options: Options, outputDirectory: URL) throws -> DatasetManifest {
         try Self.validate(options, outputDirectory: outputDirectory)
-        let s = PostgresQuery.quoteIdentifier(schema)
+        let s = PostgresIdentifier(schema)
         var written: [String] = []
         do {
-            try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            try db.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL client_encoding = 'UTF8'")
-            let now = Timestamp(micros: Int64(try db.execute("SELECT (extract(epoch FROM now()) * 1000000)::bigint").string(0, 0)!)!)
+            try db.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try db.query("SET LOCAL TimeZone = 'UTC'; SET LOCAL client_encoding = 'UTF8'")
+            let now = try db.transactionStart()
             let from = options.days.map { Timestamp(micros: now.micros - Int64($0) * 86_400_000_000) }
             let storage = try PseudonymStorage.of(table: "ml_training_data", column: "account_hash", schema: schema, in: db)
             let examples = Self.examplesQuery(schema: s, options: options, from: from, pseudonyms: storage)
 
             // The data card's figures, from the same snapshot as the files (and checked against them).
-            let counts = try db.execute("SELECT split, label, count(*) FROM (\(examples)) e GROUP BY 1, 2")
+            let counts = try db.query("SELECT split, label, count(*) FROM (\(examples)) e GROUP BY 1, 2")
             var perSplitLabel: [String: [String: Int]] = [:]
-            for r in 0..<counts.rowCount {
-                perSplitLabel[counts.string(r, 0)!, default: [:]][counts.string(r, 1)!] = counts.int(r, 2)!
+            for (split, label, count) in try counts.decodeRows(as: (String, String, Int).self) {
+                perSplitLabel[split, default: [:]][label] = count
             }
-            let summary = try db.execute("""
+            let summary = try db.query("""
                 SELECT (extract(epoch FROM min(detected_at)) * 1000000)::bigint, (extract(epoch FROM max(detected_at)) * 1000000)::bigint,
                        string_agg(DISTINCT key_id, ',' ORDER BY key_id), string_agg(DISTINCT currency, ',' ORDER BY currency)
                   FROM \(s).ml_training_data m WHERE \(Self.detectionFilter(from: from))
@@ -128,7 +128,7 @@ public struct DatasetExporter: Sendable {
                 let finalPath = outputDirectory.appendingPathComponent(name).path
                 let expected = perSplitLabel[split.rawValue, default: [:]].values.reduce(0, +)
                 // In key order, so that the same rows give the same file (and checksum).
-                let select = "SELECT * FROM (\(examples)) e WHERE split = '\(split.rawValue)' ORDER BY scan_hash COLLATE \"C\", resource_hash COLLATE \"C\""
+                let select: PostgresQuery = "SELECT * FROM (\(examples)) e WHERE split = \(literal: split.rawValue) ORDER BY scan_hash COLLATE \"C\", resource_hash COLLATE \"C\""
                 let (rows, bytes, sha256) = try Exporter(logger: logger, isCancelled: isCancelled).writeFile(
                     db: db, copy: Exporter.copyStatement(select, format: options.format), format: options.format, gzip: options.gzip,
                     finalPath: finalPath, what: "\(split.rawValue) split", expectedRows: expected)
@@ -137,34 +137,34 @@ public struct DatasetExporter: Sendable {
                                                   labels: Dictionary(uniqueKeysWithValues: Self.labels.map { ($0, perSplitLabel[split.rawValue]?[$0] ?? 0) })))
                 logger.info("dataset \(split.rawValue): \(rows) examples, \(bytes) bytes → \(name)")
             }
-            try db.execute("COMMIT")
+            try db.query("COMMIT")
+            let (minMicros, maxMicros, keyIds, currencies) = try summary.decodeRow(0, as: (Int64?, Int64?, String?, String?).self)
             let manifest = DatasetManifest(
                 createdAt: .now(), schema: schema, options: options, snapshotAt: now, detectedFrom: from, files: files,
-                minDetectedAt: summary.string(0, 0).flatMap(Int64.init).map { Timestamp(micros: $0) },
-                maxDetectedAt: summary.string(0, 1).flatMap(Int64.init).map { Timestamp(micros: $0) },
-                keyIds: summary.string(0, 2).map { $0.split(separator: ",").map(String.init) } ?? [],
-                currencies: summary.string(0, 3).map { $0.split(separator: ",").map(String.init) } ?? [])
+                minDetectedAt: minMicros.map { Timestamp(micros: $0) }, maxDetectedAt: maxMicros.map { Timestamp(micros: $0) },
+                keyIds: keyIds.map { $0.split(separator: ",").map(String.init) } ?? [],
+                currencies: currencies.map { $0.split(separator: ",").map(String.init) } ?? [])
             try Exporter.writeManifest(manifest.jsonBytes, into: outputDirectory)
             return manifest
         } catch {
-            if db.isConnected { _ = try? db.execute("ROLLBACK") }
+            if db.isConnected { _ = try? db.query("ROLLBACK") }
             for path in written { unlink(path) }
             throw error
         }
     }
 
-    static func detectionFilter(from: Timestamp?) -> String {
-        from.map { "m.detected_at >= '\($0.postgresText)'::timestamptz" } ?? "true"
+    static func detectionFilter(from: Timestamp?) -> PostgresQuery {
+        from.map { "m.detected_at >= \(literal: $0.postgresText)::timestamptz" } ?? "true"
     }
 
     /// One row per detection with its label, billed amount and split, in `columns` order. Both
     /// lookups are index probes: user_action_patterns (resource_hash, action_at) and
     /// resource_billed_costs' key (resource_hash, usage_date, cost_type).
-    static func examplesQuery(schema s: String, options: Options, from: Timestamp?, pseudonyms: PseudonymStorage) -> String {
+    static func examplesQuery(schema s: PostgresIdentifier, options: Options, from: Timestamp?, pseudonyms: PseudonymStorage) -> PostgresQuery {
         let window = options.labelWindowDays
         let train = options.trainPercent, validation = options.trainPercent + options.validationPercent
         return """
-            SELECT CASE WHEN m.bucket < \(train) THEN 'train' WHEN m.bucket < \(validation) THEN 'validation' ELSE 'test' END AS split,
+            SELECT CASE WHEN m.bucket < \(literal: train) THEN 'train' WHEN m.bucket < \(literal: validation) THEN 'validation' ELSE 'test' END AS split,
                    \(pseudonyms.hex("m.scan_hash")) AS scan_hash, \(pseudonyms.hex("m.resource_hash")) AS resource_hash,
                    \(pseudonyms.hex("m.account_hash")) AS account_hash, m.provider, m.region_bucket, m.resource_type, m.scenario,
                    m.confidence, m.estimated_monthly_cost, m.currency, m.resource_age_days, m.created_hour_utc, m.created_dow,
@@ -177,14 +177,14 @@ public struct DatasetExporter: Sendable {
               LEFT JOIN LATERAL (
                    SELECT u.action, u.action_at FROM \(s).user_action_patterns u
                     WHERE u.resource_hash = m.resource_hash AND u.account_hash = m.account_hash AND u.action_at >= m.detected_at
-                      AND u.action_at <= m.detected_at + make_interval(days => \(window))
+                      AND u.action_at <= m.detected_at + make_interval(days => \(literal: window))
                     ORDER BY u.action_at, u.source_partition, u.source_offset LIMIT 1) a ON true
               CROSS JOIN LATERAL (
                    SELECT sum(c.amount::numeric)::numeric(18,4) AS amount, count(*)::int AS days FROM \(s).resource_billed_costs c
                     WHERE c.resource_hash = m.resource_hash AND c.account_hash = m.account_hash AND c.cost_type = 'unblended'
                       AND c.currency = m.currency
                       AND c.usage_date >= (m.detected_at AT TIME ZONE 'UTC')::date
-                      AND c.usage_date < (m.detected_at AT TIME ZONE 'UTC')::date + \(window)) b
+                      AND c.usage_date < (m.detected_at AT TIME ZONE 'UTC')::date + \(literal: window)) b
              WHERE \(detectionFilter(from: from))
             """
     }

@@ -18,31 +18,31 @@ public struct DeadLetterRedrive {
     }
 
     let db: PostgresConnection
-    let schema: String
+    let schema: PostgresIdentifier
     let config: StreamConfig
 
     public init(db: PostgresConnection, config: StreamConfig) {
         self.db = db
-        self.schema = PostgresQuery.quoteIdentifier(config.postgresSchema)
+        self.schema = PostgresIdentifier(config.postgresSchema)
         self.config = config
     }
 
     /// Dead letters, newest first, filtered by reason prefix and/or exact source positions.
     public func list(reasonPrefix: String? = nil, sources: [SourcePosition] = [], includeRedriven: Bool = true, limit: Int = 100) throws -> [Entry] {
+        let positions = sources.map { "\($0.topic):\($0.partition):\($0.offset)" }
         let r = try db.query("""
             SELECT source_topic, source_partition, source_offset, reason, payload_sha256, payload_bytes,
                    to_char(received_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(redriven_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-              FROM \(unescaped: schema).dead_letters
+              FROM \(schema).dead_letters
              WHERE (\(reasonPrefix ?? "")::text = '' OR reason LIKE \(reasonPrefix ?? "") || '%')
-               AND (cardinality(\(sources.map { "\($0.topic):\($0.partition):\($0.offset)" })::text[]) = 0
-                    OR source_topic || ':' || source_partition || ':' || source_offset = ANY(\(sources.map { "\($0.topic):\($0.partition):\($0.offset)" })::text[]))
+               AND (cardinality(\(positions)::text[]) = 0
+                    OR source_topic || ':' || source_partition || ':' || source_offset = ANY(\(positions)::text[]))
                AND (\(includeRedriven) OR redriven_at IS NULL)
              ORDER BY received_at DESC, source_topic, source_partition, source_offset LIMIT \(limit)
             """)
-        return (0..<r.rowCount).map { i in
-            Entry(source: SourcePosition(topic: r.string(i, 0)!, partition: Int32(r.int(i, 1)!), offset: Int64(r.int(i, 2)!)),
-                  reason: r.string(i, 3)!, payloadSHA256: r.string(i, 4), payloadBytes: r.int(i, 5)!,
-                  receivedAt: r.string(i, 6)!, redrivenAt: r.string(i, 7))
+        return try r.decodeRows(as: (String, Int32, Int64, String, String?, Int, String, String?).self).map {
+            Entry(source: SourcePosition(topic: $0, partition: $1, offset: $2), reason: $3, payloadSHA256: $4, payloadBytes: $5,
+                  receivedAt: $6, redrivenAt: $7)
         }
     }
 
@@ -83,7 +83,7 @@ public struct DeadLetterRedrive {
         try producer.flush()
         let positions = found.map { "\($0.topic):\($0.partition):\($0.offset)" }
         try db.query("""
-            UPDATE \(unescaped: schema).dead_letters SET redriven_at = now()
+            UPDATE \(schema).dead_letters SET redriven_at = now()
              WHERE source_topic || ':' || source_partition || ':' || source_offset = ANY(\(positions)::text[])
             """)
         return (found.count, wanted.keys.filter { !found.contains($0) }.sorted { ($0.topic, $0.partition, $0.offset) < ($1.topic, $1.partition, $1.offset) })

@@ -30,27 +30,15 @@ public struct Exporter: Sendable {
         var fileExtension: String { rawValue }
     }
 
-    /// Exportable table → its event-time column, used for `--days`.
-    public static let exportableTables: [String: String] = [
-        "ml_training_data": "detected_at",
-        "user_action_patterns": "action_at",
-        "resource_lifecycle_events": "occurred_at",
-        "cloudwatch_metrics_history": "ts",
-        "resource_billed_costs": "usage_date",
-        "cost_trend_data": "month",
-        "user_preferences": "updated_at",
-    ]
 
     /// SQL for the first UTC day that starts at or after the timestamptz `t`.
-    static func firstDayStartingAtOrAfter(_ t: String) -> String {
+    static func firstDayStartingAtOrAfter(_ t: PostgresQuery) -> PostgresQuery {
         "(date_trunc('day', (\(t) AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond'))::date"
     }
 
-    /// The tables in the order they are exported when none are named.
-    public static let defaultTableOrder = [
-        "ml_training_data", "user_action_patterns", "resource_lifecycle_events",
-        "cloudwatch_metrics_history", "resource_billed_costs", "cost_trend_data", "user_preferences",
-    ]
+    /// The exportable tables, in the order they are exported when none are named; each is
+    /// selected by its event-time column for `--days` (`StoredTable.all`).
+    public static var defaultTableOrder: [String] { StoredTable.exported.map(\.name) }
 
     /// Columns that are internal to the daemon and left out of exports (see the type's comment).
     public static let internalColumns: Set<String> = ["emitted_revision"]
@@ -77,7 +65,7 @@ public struct Exporter: Sendable {
         var selected: [String] = []
         for t in tables where !selected.contains(t) { selected.append(t) }
         if selected.isEmpty { selected = defaultTableOrder }
-        let unknown = selected.filter { exportableTables[$0] == nil }
+        let unknown = selected.filter { StoredTable.named($0)?.exported != true }
         if !unknown.isEmpty {
             throw ExportError(usage: "unknown table\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")): choose from \(defaultTableOrder.joined(separator: ", "))")
         }
@@ -112,10 +100,10 @@ public struct Exporter: Sendable {
         let selected = try Self.validate(days: days, tables: tables, outputDirectory: outputDirectory)
         var written: [String] = []  // final paths of this run, removed if the run fails
         do {
-            try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try db.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             // UTC timestamps in the files whatever the server's or role's TimeZone; UTF-8 text.
-            try db.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL client_encoding = 'UTF8'")
-            let to = Timestamp(micros: Int64(try db.execute("SELECT (extract(epoch FROM now()) * 1000000)::bigint").string(0, 0)!)!)
+            try db.query("SET LOCAL TimeZone = 'UTC'; SET LOCAL client_encoding = 'UTF8'")
+            let to = try db.transactionStart()
             let from = Timestamp(micros: to.micros - Int64(days) * 86_400_000_000)
             var files: [ExportManifest.File] = []
             for table in selected {
@@ -124,13 +112,13 @@ public struct Exporter: Sendable {
                 files.append(file)
                 logger.info("exported \(table): \(file.rows) rows, \(file.bytes) bytes → \(file.file)")
             }
-            try db.execute("COMMIT")
+            try db.query("COMMIT")
             let manifest = ExportManifest(createdAt: .now(), schema: schema, days: days, format: format, gzip: gzip,
                                           from: from, to: to, files: files)
             try Self.writeManifest(manifest.jsonBytes, into: outputDirectory)
             return manifest
         } catch {
-            if db.isConnected { _ = try? db.execute("ROLLBACK") }
+            if db.isConnected { _ = try? db.query("ROLLBACK") }
             for path in written { unlink(path) }
             throw error
         }
@@ -138,44 +126,46 @@ public struct Exporter: Sendable {
 
     private func exportTable(db: PostgresConnection, schema: String, table: String, from: Timestamp, to: Timestamp,
                              format: Format, gzip: Bool, directory: URL, written: inout [String]) throws -> ExportManifest.File {
-        let timeColumn = Self.exportableTables[table]!
+        guard let stored = StoredTable.named(table), stored.exported, let time = stored.eventTime else {
+            throw ExportError(usage: "\(table) is not an exportable table")
+        }
+        let timeColumn = time.name
         let columns = try db.query("""
             SELECT column_name, data_type FROM information_schema.columns
             WHERE table_schema = \(schema) AND table_name = \(table) ORDER BY ordinal_position
-            """).rows.map { (name: $0[0]!, type: $0[1]!) }
+            """).decodeRows(as: (String, String).self).map { (name: $0, type: $1) }
         guard !columns.isEmpty else {
             throw ExportError(runtime: "table \(schema).\(table) does not exist: run `cloudwaste-stream migrate` first")
         }
         let exported = columns.filter { !Self.internalColumns.contains($0.name) }
         let hasKeyId = exported.contains { $0.name == "key_id" }
-        let isDate = columns.first { $0.name == timeColumn }?.type == "date"
-        let q = PostgresQuery.quoteIdentifier
-        let relation = "\(q(schema)).\(q(table))"
-        let col = q(timeColumn)
-        // Literals, not binds: COPY takes no parameters. Both values come from the program.
-        let fromSQL = "'\(from.postgresText)'::timestamptz", toSQL = "'\(to.postgresText)'::timestamptz"
-        let condition = switch (isDate, timeColumn == "month") {
-        case (true, true):  // a month: every month that overlaps the window
+        let relation = PostgresIdentifier(schema).member(table)
+        let col = PostgresIdentifier(timeColumn)
+        // Literals, not binds: COPY takes no parameters.
+        let fromSQL: PostgresQuery = "\(literal: from.postgresText)::timestamptz", toSQL: PostgresQuery = "\(literal: to.postgresText)::timestamptz"
+        let condition: PostgresQuery = switch time.kind {
+        case .month:  // a month: every month that overlaps the window
             "\(col) >= date_trunc('month', \(fromSQL) AT TIME ZONE 'UTC')::date AND \(col) < (\(toSQL) AT TIME ZONE 'UTC')"
-        case (true, false):  // a UTC day: the days that start in the window (bounds as dates, for the BRIN index)
+        case .day:  // a UTC day: the days that start in the window (bounds as dates, for the BRIN index)
             "\(col) >= \(Self.firstDayStartingAtOrAfter(fromSQL)) AND \(col) < \(Self.firstDayStartingAtOrAfter(toSQL))"
-        default: "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
+        case .instant: "\(col) >= \(fromSQL) AND \(col) < \(toSQL)"
         }
         // Pseudonyms as 64 hex digits, as users have always seen them, whichever form the schema
         // stores them in (`PseudonymStorage`).
-        let selected = exported.map { column in
-            column.name.hasSuffix("_hash") ? "\(PseudonymStorage(type: column.type).hex(q(column.name))) AS \(q(column.name))" : q(column.name)
+        let selected = exported.map { column -> PostgresQuery in
+            let name = PostgresIdentifier(column.name)
+            return column.name.hasSuffix("_hash") ? "\(PseudonymStorage(type: column.type).hex("\(name)")) AS \(name)" : "\(name)"
         }
-        let select = "SELECT \(selected.joined(separator: ", ")) FROM \(relation) WHERE \(condition)"
+        let select: PostgresQuery = "SELECT \(PostgresQuery.joined(selected)) FROM \(relation) WHERE \(condition)"
 
         // Same snapshot as the COPY below, so these agree with the file exactly.
-        let summary = try db.execute("""
+        let summary = try db.query("""
             SELECT count(*), (extract(epoch FROM min(\(col))) * 1000000)::bigint, (extract(epoch FROM max(\(col))) * 1000000)::bigint,
-                   \(hasKeyId ? "string_agg(DISTINCT key_id, ',' ORDER BY key_id)" : "NULL")
+                   \(hasKeyId ? "string_agg(DISTINCT key_id, ',' ORDER BY key_id)" : "NULL::text" as PostgresQuery)
             FROM \(relation) WHERE \(condition)
             """)
-        let expectedRows = summary.int(0, 0) ?? 0
-        let keyIds = summary.string(0, 3).map { $0.split(separator: ",").map(String.init) } ?? []
+        let (expectedRows, minMicros, maxMicros, keyIdList) = try summary.decodeRow(0, as: (Int, Int64?, Int64?, String?).self)
+        let keyIds = keyIdList.map { $0.split(separator: ",").map(String.init) } ?? []
 
         let copy = Self.copyStatement(select, format: format)
         let name = "\(table).\(format.fileExtension)\(gzip ? ".gz" : "")"
@@ -185,14 +175,13 @@ public struct Exporter: Sendable {
         written.append(finalPath)
         return ExportManifest.File(
             table: table, file: name, rows: rows, bytes: bytes, sha256: sha256, timeColumn: timeColumn, keyIds: keyIds,
-            minTime: summary.string(0, 1).flatMap(Int64.init).map { Timestamp(micros: $0) },
-            maxTime: summary.string(0, 2).flatMap(Int64.init).map { Timestamp(micros: $0) })
+            minTime: minMicros.map { Timestamp(micros: $0) }, maxTime: maxMicros.map { Timestamp(micros: $0) })
     }
 
     /// Streams one `COPY … TO STDOUT` into `finalPath.partial`, checks that it holds the
     /// `expectedRows` of the snapshot, then publishes it under `finalPath`. Returns rows, bytes and
     /// the SHA-256 of the file as it is on disk. A failure leaves no file behind.
-    func writeFile(db: PostgresConnection, copy: String, format: Format, gzip: Bool, finalPath: String,
+    func writeFile(db: PostgresConnection, copy: PostgresQuery, format: Format, gzip: Bool, finalPath: String,
                    what: String, expectedRows: Int) throws -> (rows: Int, bytes: Int64, sha256: String) {
         let partialPath = finalPath + ".partial"
         let sink = try ExportFileSink(partialPath: partialPath, gzip: gzip)
@@ -226,7 +215,7 @@ public struct Exporter: Sendable {
     }
 
     /// The COPY that writes `select` in `format`: CSV with a header, or one JSON object per line.
-    static func copyStatement(_ select: String, format: Format) -> String {
+    static func copyStatement(_ select: PostgresQuery, format: Format) -> PostgresQuery {
         switch format {
         case .jsonl:
             // CSV mode with QUOTE and DELIMITER set to control characters that JSON text never

@@ -14,19 +14,9 @@ public struct Replayer {
         case timestamp(Timestamp)
     }
 
-    /// Tables that a replay rebuilds, by the topics that feed them.
-    public static let tablesByTopic: [InputTopic: [String]] = [
-        .scanResources: ["ml_training_data", "window_resource_costs", "cost_trend_data", "window_dirty_months"],
-        .userActions: ["user_action_patterns", "window_eliminations", "cost_trend_data", "window_dirty_months"],
-        .resourceLifecycle: ["resource_lifecycle_events"],
-        .metricSamples: ["cloudwatch_metrics_history"],
-        .privacyRequests: ["user_preferences", "consent_events"],
-        .billedCosts: ["resource_billed_costs", "cost_trend_data", "window_dirty_months"],
-    ]
-
-    public static let swappedTables = ["ml_training_data", "user_action_patterns", "resource_lifecycle_events",
-                                       "cloudwatch_metrics_history", "resource_billed_costs", "user_preferences", "consent_events",
-                                       "cost_trend_data", "window_resource_costs", "window_eliminations", "window_dirty_months"]
+    /// The tables a replay builds in the shadow schema and swaps in (`StoredTable.all` says
+    /// which topics rebuild each; the others are copied over as they are).
+    public static var swappedTables: [String] { StoredTable.swapped.map(\.name) }
 
     public let config: StreamConfig
     public let key: HMACKey
@@ -52,23 +42,22 @@ public struct Replayer {
     /// Rebuilds into the shadow schema until caught up. `progress` gets a line every few seconds.
     public func rebuild(from start: Start, topics: [InputTopic], progress: @escaping @Sendable (String) -> Void) throws -> Report {
         let db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
-        let live = PostgresQuery.quoteIdentifier(config.postgresSchema)
-        let shadow = PostgresQuery.quoteIdentifier(shadowSchema)
+        let live = PostgresIdentifier(config.postgresSchema)
+        let shadow = PostgresIdentifier(shadowSchema)
         try Migrator(schema: config.postgresSchema).migrate(db)
-        let resuming = try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(shadowSchema)").int(0, 0)! > 0
+        let resuming = try db.query("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = \(shadowSchema))").decode(Bool.self)
         try Migrator(schema: shadowSchema).migrate(db)
         if !resuming {
             try db.transaction {
                 // Erasures outlive replays; tables of topics that are not re-read are kept as they are.
-                try db.execute("INSERT INTO \(shadow).erasures SELECT * FROM \(live).erasures ON CONFLICT DO NOTHING")
-                let rebuilt = Set(topics.flatMap { Self.tablesByTopic[$0] ?? [] })
-                for table in Self.swappedTables where !rebuilt.contains(table) {
-                    try db.execute("INSERT INTO \(shadow).\(table) SELECT * FROM \(live).\(table)")
+                try db.query("INSERT INTO \(shadow).erasures SELECT * FROM \(live).erasures ON CONFLICT DO NOTHING")
+                for table in StoredTable.swapped where !table.isRebuilt(byAnyOf: topics) {
+                    try db.query("INSERT INTO \(shadow.member(table.name)) SELECT * FROM \(live.member(table.name))")
                 }
-                if rebuilt.contains("cost_trend_data") {
+                if StoredTable.named("cost_trend_data")?.isRebuilt(byAnyOf: topics) == true {
                     // Months whose window state was copied (its topic is not re-read) are recomputed
                     // from it, or they would be missing from the rebuilt cost_trend_data.
-                    try db.execute("""
+                    try db.query("""
                         INSERT INTO \(shadow).window_dirty_months (account_hash, month, currency, records)
                         SELECT account_hash, month, NULL, 0 FROM \(shadow).window_resource_costs
                         UNION SELECT account_hash, month, NULL, 0 FROM \(shadow).window_eliminations
@@ -104,15 +93,15 @@ public struct Replayer {
         if let failure = pipeline.failure { throw ReplayFailure(description: "rebuild failed: \(failure)") }
         var counts: [String: (live: Int, rebuilt: Int)] = [:]
         for table in Self.swappedTables {
-            let l = try db.execute("SELECT count(*) FROM \(live).\(table)").int(0, 0)!
-            let r = try db.execute("SELECT count(*) FROM \(shadow).\(table)").int(0, 0)!
+            let l = try db.query("SELECT count(*) FROM \(live.member(table))").decode(Int.self)
+            let r = try db.query("SELECT count(*) FROM \(shadow.member(table))").decode(Int.self)
             counts[table] = (l, r)
         }
         return Report(records: pipeline.status.recordsCommitted, seconds: Date().timeIntervalSince(started), rowCounts: counts)
     }
 
     /// Starting offsets for a rebuild from a point in time (librdkafka's offsets-for-times).
-    private func seedOffsets(_ db: PostgresConnection, shadow: String, topics: [InputTopic], timestamp: Timestamp) throws {
+    private func seedOffsets(_ db: PostgresConnection, shadow: PostgresIdentifier, topics: [InputTopic], timestamp: Timestamp) throws {
         var kc = config.kafkaConfig
         kc["group.id"] = replayGroup
         let consumer = try KafkaConsumer(config: kc, logger: logger)
@@ -128,7 +117,7 @@ public struct Replayer {
             // (not at auto.offset.reset, which would replay the whole partition).
             let offset = found >= 0 ? found : try consumer.queryWatermarks(tp).high
             try db.query("""
-                INSERT INTO \(unescaped: shadow).stream_offsets (consumer_group, topic, partition, next_offset, generation)
+                INSERT INTO \(shadow).stream_offsets (consumer_group, topic, partition, next_offset, generation)
                 VALUES (\(replayGroup), \(tp.topic), \(Int(tp.partition)), \(offset), 0)
                 """)
         }
@@ -140,29 +129,29 @@ public struct Replayer {
     @discardableResult
     public func swap() throws -> String {
         let db = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
-        let live = PostgresQuery.quoteIdentifier(config.postgresSchema)
-        let shadow = PostgresQuery.quoteIdentifier(shadowSchema)
+        let live = PostgresIdentifier(config.postgresSchema)
+        let shadow = PostgresIdentifier(shadowSchema)
         let oldName = "\(config.postgresSchema)_old_\(Int(Date().timeIntervalSince1970))"
-        let old = PostgresQuery.quoteIdentifier(oldName)
+        let old = PostgresIdentifier(oldName)
         try db.transaction {
-            try db.execute("SET LOCAL lock_timeout = '30s'")
-            try db.query("SELECT 1 FROM \(unescaped: live).stream_offsets WHERE consumer_group = \(config.groupId) FOR UPDATE")
-            try db.execute("CREATE SCHEMA \(old)")
+            try db.query("SET LOCAL lock_timeout = '30s'")
+            try db.query("SELECT 1 FROM \(live).stream_offsets WHERE consumer_group = \(config.groupId) FOR UPDATE")
+            try db.query("CREATE SCHEMA \(old)")
             for table in Self.swappedTables {
-                try db.execute("ALTER TABLE \(live).\(table) SET SCHEMA \(old)")
-                try db.execute("ALTER TABLE \(shadow).\(table) SET SCHEMA \(live)")
+                try db.query("ALTER TABLE \(live.member(table)) SET SCHEMA \(old)")
+                try db.query("ALTER TABLE \(shadow.member(table)) SET SCHEMA \(live)")
             }
             // Erasures recorded while the rebuild ran still apply.
-            try db.execute("INSERT INTO \(live).erasures SELECT * FROM \(shadow).erasures ON CONFLICT DO NOTHING")
+            try db.query("INSERT INTO \(live).erasures SELECT * FROM \(shadow).erasures ON CONFLICT DO NOTHING")
             try db.query("""
-                INSERT INTO \(unescaped: live).stream_offsets AS so (consumer_group, topic, partition, next_offset, generation, owner, max_event_time, last_record_at)
+                INSERT INTO \(live).stream_offsets AS so (consumer_group, topic, partition, next_offset, generation, owner, max_event_time, last_record_at)
                 SELECT \(config.groupId), topic, partition, next_offset, 1, 'replay', max_event_time, last_record_at
-                  FROM \(unescaped: shadow).stream_offsets WHERE consumer_group = \(replayGroup)
+                  FROM \(shadow).stream_offsets WHERE consumer_group = \(replayGroup)
                 ON CONFLICT (consumer_group, topic, partition) DO UPDATE
                    SET next_offset = EXCLUDED.next_offset, generation = so.generation + 1, owner = 'replay',
                        max_event_time = EXCLUDED.max_event_time, last_record_at = EXCLUDED.last_record_at
                 """)
-            try db.execute("DROP SCHEMA \(shadow) CASCADE")
+            try db.query("DROP SCHEMA \(shadow) CASCADE")
         }
         return oldName
     }

@@ -17,38 +17,14 @@ import Glibc
 /// must outlive every replay (SPEC §7), and the ops tables (offsets, migrations, schedule runs)
 /// are state, not data.
 public struct RetentionCleaner: Sendable {
-    public struct Table: Sendable {
-        public enum Granularity: Sendable {
-            /// A timestamptz: the row ages with it.
-            case instant
-            /// A `date` (a month's first day, or a day in it): the row ages when the whole UTC month
-            /// it falls in does.
-            case month
-        }
-
-        public var name: String
-        public var timeColumn: String
-        public var granularity: Granularity
-    }
-
-    /// Cleaned tables, in the order they are cleaned.
-    public static let tables: [Table] = [
-        Table(name: "ml_training_data", timeColumn: "detected_at", granularity: .instant),
-        Table(name: "user_action_patterns", timeColumn: "action_at", granularity: .instant),
-        Table(name: "resource_lifecycle_events", timeColumn: "occurred_at", granularity: .instant),
-        Table(name: "cloudwatch_metrics_history", timeColumn: "ts", granularity: .instant),
-        Table(name: "resource_billed_costs", timeColumn: "usage_date", granularity: .month),
-        Table(name: "cost_trend_data", timeColumn: "month", granularity: .month),
-        Table(name: "window_resource_costs", timeColumn: "month", granularity: .month),
-        Table(name: "window_eliminations", timeColumn: "month", granularity: .month),
-        Table(name: "dead_letters", timeColumn: "received_at", granularity: .instant),
-    ]
-
-    /// Window state is what a month's cost_trend_data row is recomputed from, and it carries user
-    /// pseudonyms: it follows cost_trend_data's age unless given its own. Billed days are window
-    /// state too (a month's billed figures are recomputed from them when a late record arrives),
-    /// so they go by whole months as well: a kept month keeps all its days.
-    static let followsCostTrends: Set<String> = ["window_resource_costs", "window_eliminations", "resource_billed_costs"]
+    /// Cleaned tables, in the order they are cleaned (`StoredTable.all` says which and by what
+    /// column). A table's rows age by its event time: an instant by itself, a day or a month by the
+    /// whole UTC month it falls in. Window state (`.followsCostTrends`) is what a month's
+    /// cost_trend_data row is recomputed from, and it carries user pseudonyms: it follows
+    /// cost_trend_data's age unless given its own. Billed days are window state too (a month's
+    /// billed figures are recomputed from them when a late record arrives), so they go by whole
+    /// months as well: a kept month keeps all its days.
+    public static var tables: [StoredTable] { StoredTable.cleaned }
 
     public struct TableResult: Sendable, Equatable {
         public var table: String
@@ -101,14 +77,14 @@ public struct RetentionCleaner: Sendable {
 
     public func days(for table: String) -> Int {
         if let d = tableDays[table] { return d }
-        if Self.followsCostTrends.contains(table), let d = tableDays["cost_trend_data"] { return d }
+        if StoredTable.named(table)?.retention == .followsCostTrends, let d = tableDays["cost_trend_data"] { return d }
         return defaultDays
     }
 
     /// Deletes old rows from every cleaned table; returns what it did per table.
     public func run(_ db: PostgresConnection) throws -> [TableResult] {
         try validate()
-        let now = try Self.serverNow(db)
+        let now = try db.transactionStart()
         var results: [TableResult] = []
         for table in Self.tables {
             if isCancelled() { break }
@@ -120,28 +96,25 @@ public struct RetentionCleaner: Sendable {
     /// Counts what `run` would delete, deleting nothing (`retention --dry-run`).
     public func count(_ db: PostgresConnection) throws -> [TableResult] {
         try validate()
-        let now = try Self.serverNow(db)
+        let now = try db.transactionStart()
         return try Self.tables.map { table in
             let (cutoff, condition) = self.condition(table, now: now)
-            let n = try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(relation(table)) WHERE \(condition)",
-                                               binds: [cutoff.postgresText])).int(0, 0) ?? 0
+            let n = try db.query("SELECT count(*) FROM \(relation(table)) WHERE \(condition)").decode(Int.self)
             return TableResult(table: table.name, days: days(for: table.name), cutoff: cutoff, deletedRows: n, batches: 0)
         }
     }
 
-    private func clean(_ db: PostgresConnection, _ table: Table, now: Timestamp) throws -> TableResult {
+    private func clean(_ db: PostgresConnection, _ table: StoredTable, now: Timestamp) throws -> TableResult {
         let (cutoff, condition) = self.condition(table, now: now)
         let rel = relation(table)
-        let delete = PostgresQuery(unsafeSQL: """
-            DELETE FROM \(rel) WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(rel) WHERE \(condition) LIMIT $2))
-            """, binds: [cutoff.postgresText, String(batchRows)])
+        let delete: PostgresQuery = "DELETE FROM \(rel) WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(rel) WHERE \(condition) LIMIT \(batchRows)))"
         var result = TableResult(table: table.name, days: days(for: table.name), cutoff: cutoff, deletedRows: 0, batches: 0)
         var lockTimeouts = 0
         while !isCancelled() {
             let deleted: Int
             do {
                 deleted = try db.transaction {
-                    try db.execute("SET LOCAL lock_timeout = \(max(1, lockTimeoutMs))")
+                    try db.query("SELECT set_config('lock_timeout', \(String(max(1, lockTimeoutMs))), true)")
                     return try db.query(delete).affectedRows
                 }
             } catch let error as PostgresError where error.sqlState == "55P03" && lockTimeouts < 5 {
@@ -156,24 +129,21 @@ public struct RetentionCleaner: Sendable {
         return result
     }
 
-    private func relation(_ table: Table) -> String {
-        "\(PostgresQuery.quoteIdentifier(schema)).\(PostgresQuery.quoteIdentifier(table.name))"
+    private func relation(_ table: StoredTable) -> PostgresIdentifier {
+        PostgresIdentifier(schema).member(table.name)
     }
 
-    /// The cutoff and the predicate on it (`$1`). A daily or monthly row goes once its day or month
-    /// ended before the cutoff, i.e. it is before the cutoff's UTC day or month.
-    private func condition(_ table: Table, now: Timestamp) -> (Timestamp, String) {
+    /// The cutoff and the predicate on it. A daily or monthly row goes once its day or month ended
+    /// before the cutoff, i.e. it is before the cutoff's UTC day or month. The cutoff is written
+    /// as a literal so that the predicate can be a fragment of several statements.
+    private func condition(_ table: StoredTable, now: Timestamp) -> (Timestamp, PostgresQuery) {
         let cutoff = Timestamp(micros: now.micros - Int64(days(for: table.name)) * 86_400_000_000)
-        let col = PostgresQuery.quoteIdentifier(table.timeColumn)
-        let sql = switch table.granularity {
-        case .instant: "\(col) < $1::timestamptz"
-        case .month: "\(col) < date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC')::date"
+        guard let time = table.eventTime else { preconditionFailure("\(table) is cleaned but has no event-time column") }
+        let col = PostgresIdentifier(time.name)
+        let sql: PostgresQuery = switch time.kind {
+        case .instant: "\(col) < \(literal: cutoff.postgresText)::timestamptz"
+        case .day, .month: "\(col) < date_trunc('month', \(literal: cutoff.postgresText)::timestamptz AT TIME ZONE 'UTC')::date"
         }
         return (cutoff, sql)
-    }
-
-    /// The database's clock, not this host's: the rows' times were written by the same clock.
-    static func serverNow(_ db: PostgresConnection) throws -> Timestamp {
-        Timestamp(micros: Int64(try db.execute("SELECT (extract(epoch FROM now()) * 1000000)::bigint").string(0, 0)!)!)
     }
 }

@@ -105,7 +105,7 @@ public final class Scheduler: Sendable {
     private func serve(_ job: Job, fire: Timestamp, db: PostgresConnection) throws -> Bool {
         if let last = try lastFire(job.name, db), last >= fire { return false }
         let key = Self.lockKey(group: config.groupId, schedule: job.name)
-        guard try db.query("SELECT pg_try_advisory_lock(hashtext(\(key)))").bool(0, 0) == true else {
+        guard try db.query("SELECT pg_try_advisory_lock(hashtext(\(key)))").decode(Bool.self) else {
             logger.debug("schedule \(job.name) is due but another instance of \(config.groupId) holds it")
             return false
         }
@@ -113,9 +113,9 @@ public final class Scheduler: Sendable {
         if let last = try lastFire(job.name, db), last >= fire { return false }
         logger.info("running scheduled \(job.name) for the firing of \(fire)")
         let detail = try perform(job, fire: fire, db: db)
-        let s = PostgresQuery.quoteIdentifier(config.postgresSchema)
+        let s = PostgresIdentifier(config.postgresSchema)
         try db.query("""
-            INSERT INTO \(unescaped: s).schedule_runs (schedule, last_fire, finished_at, detail)
+            INSERT INTO \(s).schedule_runs (schedule, last_fire, finished_at, detail)
             VALUES (\(job.name), \(fire.postgresText)::timestamptz, now(), \(detail))
             ON CONFLICT (schedule) DO UPDATE SET last_fire = EXCLUDED.last_fire, finished_at = EXCLUDED.finished_at, detail = EXCLUDED.detail
             """)
@@ -151,9 +151,9 @@ public final class Scheduler: Sendable {
     }
 
     private func lastFire(_ name: String, _ db: PostgresConnection) throws -> Timestamp? {
-        let s = PostgresQuery.quoteIdentifier(config.postgresSchema)
-        let r = try db.query("SELECT (extract(epoch FROM last_fire) * 1000000)::bigint FROM \(unescaped: s).schedule_runs WHERE schedule = \(name)")
-        return r.rowCount == 0 ? nil : r.string(0, 0).flatMap(Int64.init).map { Timestamp(micros: $0) }
+        let s = PostgresIdentifier(config.postgresSchema)
+        let r = try db.query("SELECT (extract(epoch FROM last_fire) * 1000000)::bigint FROM \(s).schedule_runs WHERE schedule = \(name)")
+        return r.rowCount == 0 ? nil : try r.decode(Int64?.self).map { Timestamp(micros: $0) }
     }
 
     private func openConnection(_ session: inout Session) throws -> PostgresConnection {

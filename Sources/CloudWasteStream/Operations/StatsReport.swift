@@ -50,45 +50,44 @@ public struct StatsReport: Sendable, Codable, Equatable {
     public var costTrends: [MonthTotals] = []
     public var takenAt = Date()
 
-    /// Per table: the column that says when a row was stored, and the one that says when it happened.
-    public static let timeColumns: [(table: String, ingested: String, event: String?)] = [
-        ("ml_training_data", "ingested_at", "detected_at"), ("user_action_patterns", "ingested_at", "action_at"),
-        ("resource_lifecycle_events", "ingested_at", "occurred_at"), ("cloudwatch_metrics_history", "ingested_at", "ts"),
-        ("resource_billed_costs", "ingested_at", "usage_date"), ("user_preferences", "updated_at", nil),
-        ("cost_trend_data", "updated_at", "month"), ("dead_letters", "received_at", nil),
-    ]
-
     public static func collect(_ db: PostgresConnection, schema: String, groupId: String) throws -> StatsReport {
-        let s = PostgresQuery.quoteIdentifier(schema)
+        let s = PostgresIdentifier(schema)
         var report = StatsReport()
-        for (table, ingested, event) in timeColumns {
-            let eventCounts = event.map {
-                ", count(*) FILTER (WHERE \($0) >= now() - interval '7 days'), count(*) FILTER (WHERE \($0) >= now() - interval '30 days')"
-            } ?? ""
-            let r = try db.execute("""
-                SELECT count(*), count(*) FILTER (WHERE \(ingested) >= now() - interval '7 days'),
-                       count(*) FILTER (WHERE \(ingested) >= now() - interval '30 days')\(eventCounts) FROM \(s).\(table)
+        for stored in StoredTable.counted {
+            // When a row was stored, and when it happened (if that is another column).
+            guard let ingested = stored.storedAt else { continue }
+            let table = stored.name
+            let event = stored.eventTime.map(\.name).flatMap { $0 == ingested ? nil : $0 }
+            // Without an event-time column the last two counts are NULL.
+            let eventCounts: PostgresQuery = event.map { column in
+                let at = PostgresIdentifier(column)
+                return "count(*) FILTER (WHERE \(at) >= now() - interval '7 days'), count(*) FILTER (WHERE \(at) >= now() - interval '30 days')"
+            } ?? "NULL::bigint, NULL::bigint"
+            let ingestedAt = PostgresIdentifier(ingested)
+            let r = try db.query("""
+                SELECT count(*), count(*) FILTER (WHERE \(ingestedAt) >= now() - interval '7 days'),
+                       count(*) FILTER (WHERE \(ingestedAt) >= now() - interval '30 days'), \(eventCounts)
+                  FROM \(s.member(table))
                 """)
-            report.tables.append(TableCounts(table: table, total: r.int(0, 0)!, last7Days: r.int(0, 1)!, last30Days: r.int(0, 2)!,
-                                             eventTimeLast7Days: event == nil ? nil : r.int(0, 3), eventTimeLast30Days: event == nil ? nil : r.int(0, 4),
-                                             eventTimeColumn: event))
+            let (total, last7, last30, event7, event30) = try r.decodeRow(0, as: (Int, Int, Int, Int?, Int?).self)
+            report.tables.append(TableCounts(table: table, total: total, last7Days: last7, last30Days: last30,
+                                             eventTimeLast7Days: event7, eventTimeLast30Days: event30, eventTimeColumn: event))
         }
-        let dl = try db.execute("SELECT reason, count(*) FROM \(s).dead_letters GROUP BY reason ORDER BY 2 DESC, 1")
-        report.deadLettersByReason = (0..<dl.rowCount).map { ReasonCount(reason: dl.string($0, 0)!, count: dl.int($0, 1)!) }
-        let dt = try db.execute("SELECT source_topic, count(*) FROM \(s).dead_letters GROUP BY 1 ORDER BY 1")
-        report.deadLettersByTopic = (0..<dt.rowCount).map { ReasonCount(reason: dt.string($0, 0)!, count: dt.int($0, 1)!) }
-        let off = try db.query("SELECT topic, partition, next_offset FROM \(unescaped: s).stream_offsets WHERE consumer_group = \(groupId) ORDER BY 1, 2")
-        report.offsets = (0..<off.rowCount).map { PartitionOffset(topic: off.string($0, 0)!, partition: off.int($0, 1)!, nextOffset: off.int($0, 2)!) }
-        report.latestFinalizedMonth = try db.execute("SELECT to_char(max(month), 'YYYY-MM') FROM \(s).cost_trend_data WHERE finalized").string(0, 0)
-        let trends = try db.execute("""
+        let dl = try db.query("SELECT reason, count(*) FROM \(s).dead_letters GROUP BY reason ORDER BY 2 DESC, 1")
+        report.deadLettersByReason = try dl.decodeRows(as: (String, Int).self).map { ReasonCount(reason: $0, count: $1) }
+        let dt = try db.query("SELECT source_topic, count(*) FROM \(s).dead_letters GROUP BY 1 ORDER BY 1")
+        report.deadLettersByTopic = try dt.decodeRows(as: (String, Int).self).map { ReasonCount(reason: $0, count: $1) }
+        let off = try db.query("SELECT topic, partition, next_offset FROM \(s).stream_offsets WHERE consumer_group = \(groupId) ORDER BY 1, 2")
+        report.offsets = try off.decodeRows(as: (String, Int, Int).self).map { PartitionOffset(topic: $0, partition: $1, nextOffset: $2) }
+        report.latestFinalizedMonth = try db.query("SELECT to_char(max(month), 'YYYY-MM') FROM \(s).cost_trend_data WHERE finalized")
+            .decode(String?.self)
+        let trends = try db.query("""
             SELECT to_char(month, 'YYYY-MM'), currency, sum(waste_detected_monthly_cost)::float8,
                    sum(waste_eliminated_monthly_cost)::float8, sum(billed_waste_monthly_cost)::float8, count(*)::int
               FROM \(s).cost_trend_data GROUP BY 1, 2 ORDER BY 1 DESC, 2 LIMIT 48
             """)
-        report.costTrends = (0..<trends.rowCount).reversed().map {
-            MonthTotals(month: trends.string($0, 0)!, currency: trends.string($0, 1)!, wasteDetected: trends.double($0, 2) ?? 0,
-                        wasteEliminated: trends.double($0, 3) ?? 0, billedWaste: trends.double($0, 4) ?? 0,
-                        accounts: trends.int($0, 5) ?? 0)
+        report.costTrends = try trends.decodeRows(as: (String, String, Double?, Double?, Double?, Int).self).reversed().map {
+            MonthTotals(month: $0, currency: $1, wasteDetected: $2 ?? 0, wasteEliminated: $3 ?? 0, billedWaste: $4 ?? 0, accounts: $5)
         }
         return report
     }

@@ -84,13 +84,13 @@ final class ConsumerLoop: KafkaRebalanceListener {
         limits.maxFutureSkewSeconds = Int64(config.maxFutureSkewHours) * 3600
         var topicNames: [String: InputTopic] = [:]
         for t in InputTopic.allCases { topicNames[config.topicName(t)] = t }
-        let preparers = (0..<UsableCPUs.count).map { _ in
+        preparation = ParallelPreparation(workers: UsableCPUs.count) {
             RecordPreparer(decoder: RecordDecoder(limits: limits), anonymizer: makeAnonymizer(), topicNames: topicNames)
         }
-        preparation = ParallelPreparation(preparers: preparers)
-        // A message the preparation skipped is prepared by its builder, on this thread, with the
-        // first preparer: the workers use it only while a group is prepared, never at the same time.
-        builders = lanes.map { _ in BatchBuilder(preparer: preparers[0], consumerGroup: config.groupId) }
+        // A message the preparation skipped is prepared by its builder, on this thread, with a
+        // preparer of the builders' own.
+        let builderPreparer = RecordPreparer(decoder: RecordDecoder(limits: limits), anonymizer: makeAnonymizer(), topicNames: topicNames)
+        builders = lanes.map { _ in BatchBuilder(preparer: builderPreparer, consumerGroup: config.groupId) }
         consumer.setRebalanceListener(self)
         try consumer.subscribe(topics: options.topics.map(config.topicName))
     }
@@ -256,7 +256,12 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Carries out what `PartitionStates` decided. A seek that must wait and fails throws (the
     /// caller retries the claim).
     private func execute(_ actions: [PartitionStates.Action]) {
-        do { try executeThrowing(actions) } catch { logger.warning("seek failed; will retry", metadata: ["error": "\(error)"]) }
+        do {
+            try executeThrowing(actions)
+        } catch {
+            guard FailureHandling.shouldRetry(error, "cannot seek", state: state) else { return }
+            logger.warning("seek failed; will retry", metadata: ["error": "\(error)"])
+        }
     }
 
     private func executeThrowing(_ actions: [PartitionStates.Action]) throws {
@@ -293,6 +298,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             logger.info("re-claimed \(claims.count) partitions")
             logger.debug("re-claimed partitions", metadata: ["partitions": "\(claims.keys.sorted().map(\.description).joined(separator: ","))"])
         } catch {
+            guard FailureHandling.shouldRetry(error, "cannot claim partitions", state: state) else { return }
             logger.warning("cannot claim partitions yet; retrying", metadata: ["error": "\(error)"])
             try? offsets.reconnect()
             state.sleep(0.5)
@@ -311,6 +317,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
             state.consumerStatus.withLock { $0.kafkaJoined = true }
             return partitions.assigned(assigned, claims: claims, privacyHeld: heldBack)
         } catch {
+            if !FailureHandling.shouldRetry(error, "cannot claim assigned partitions", state: state) {
+                return partitions.assigned(assigned, claims: nil, privacyHeld: heldBack)
+            }
             logger.warning("cannot claim assigned partitions in PostgreSQL; they stay paused until it answers", metadata: ["error": "\(error)"])
             try? offsets.reconnect()
             return partitions.assigned(assigned, claims: nil, privacyHeld: heldBack)

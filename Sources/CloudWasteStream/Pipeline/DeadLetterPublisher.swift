@@ -60,24 +60,24 @@ struct DeadLetterPublisher {
         guard !sources.isEmpty else { return }
         let ends = try producer.endOffsets(of: config.deadLetterTopic).sorted { $0.key < $1.key }
         try db.query("""
-            UPDATE \(unescaped: schema).dead_letters d
-               SET send_from_partitions = COALESCE(d.send_from_partitions, \(ends.map { String($0.key) })::int[]),
-                   send_from_offsets = COALESCE(d.send_from_offsets, \(ends.map { String($0.value) })::bigint[])
-              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map { String($0.partition) })::int[],
-                          \(sources.map { String($0.offset) })::bigint[]) AS v(topic, partition, "offset")
+            UPDATE \(schema).dead_letters d
+               SET send_from_partitions = COALESCE(d.send_from_partitions, \(ends.map(\.key))::int[]),
+                   send_from_offsets = COALESCE(d.send_from_offsets, \(ends.map(\.value))::bigint[])
+              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map(\.partition))::int[],
+                          \(sources.map(\.offset))::bigint[]) AS v(topic, partition, "offset")
              WHERE d.source_topic = v.topic AND d.source_partition = v.partition AND d.source_offset = v."offset"
                AND d.published_at IS NULL
             """)
     }
 
-    private var schema: String { PostgresQuery.quoteIdentifier(config.postgresSchema) }
+    private var schema: PostgresIdentifier { PostgresIdentifier(config.postgresSchema) }
 
     func markPublished(_ sources: [SourcePosition]) throws {
         guard !sources.isEmpty else { return }
         try db.query("""
-            UPDATE \(unescaped: schema).dead_letters d SET published_at = now()
-              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map { String($0.partition) })::int[],
-                          \(sources.map { String($0.offset) })::bigint[]) AS v(topic, partition, "offset")
+            UPDATE \(schema).dead_letters d SET published_at = now()
+              FROM unnest(\(sources.map(\.topic))::text[], \(sources.map(\.partition))::int[],
+                          \(sources.map(\.offset))::bigint[]) AS v(topic, partition, "offset")
              WHERE d.source_topic = v.topic AND d.source_partition = v.partition AND d.source_offset = v."offset"
                AND d.published_at IS NULL
             """)
@@ -89,7 +89,7 @@ struct DeadLetterPublisher {
     func recoverUnpublished(committedBefore cutoff: Date, limit: Int = 10_000) throws -> Int {
         let rows = try db.query("""
             SELECT source_topic, source_partition, source_offset, reason, send_from_partitions, send_from_offsets
-              FROM \(unescaped: schema).dead_letters
+              FROM \(schema).dead_letters
              WHERE published_at IS NULL AND consumer_group = \(config.groupId)
                AND received_at < to_timestamp(\(cutoff.timeIntervalSince1970))
              ORDER BY source_topic, source_partition, source_offset LIMIT \(limit)
@@ -98,10 +98,11 @@ struct DeadLetterPublisher {
         var wanted: [SourcePosition: String] = [:]
         /// Per dead-letter partition, the earliest offset an interrupted send may have reached.
         var sentFrom: [Int32: Int64] = [:]
-        for r in 0..<rows.rowCount {
-            let source = SourcePosition(topic: rows.string(r, 0)!, partition: Int32(rows.int(r, 1)!), offset: Int64(rows.int(r, 2)!))
-            wanted[source] = rows.string(r, 3)!
-            for (partition, offset) in zip(Self.integers(rows.string(r, 4)), Self.integers(rows.string(r, 5))) {
+        for (topic, partition, offset, reason, sendPartitions, sendOffsets)
+            in try rows.decodeRows(as: (String, Int32, Int64, String, String?, String?).self) {
+            let source = SourcePosition(topic: topic, partition: partition, offset: offset)
+            wanted[source] = reason
+            for (partition, offset) in zip(Self.integers(sendPartitions), Self.integers(sendOffsets)) {
                 sentFrom[Int32(partition)] = min(sentFrom[Int32(partition)] ?? .max, Int64(offset))
             }
         }
@@ -113,7 +114,9 @@ struct DeadLetterPublisher {
         }
         guard !wanted.isEmpty else { return 0 }
         let found = try fetch(Set(wanted.keys))
-        let letters = found.map { DeadLetterPublication(source: $0.key, key: $0.value.key, value: $0.value.value, reason: wanted[$0.key]!) }
+        let letters = found.compactMap { source, message in
+            wanted[source].map { DeadLetterPublication(source: source, key: message.key, value: message.value, reason: $0) }
+        }
         try recordSendStart(letters.map(\.source))
         try send(letters)
         try markPublished(letters.map(\.source))

@@ -121,6 +121,7 @@ final class OutputWorker {
 
     private func deadLettersNotPublished(_ error: any Error) {
         metrics.kafkaErrors.increment()
+        guard FailureHandling.shouldRetry(error, "cannot publish dead letters", state: state) else { return }
         logger.warning("dead letters not published yet; will retry", metadata: ["error": "\(error)", "pending": "\(unpublished.count)"])
         if error is PostgresError { try? db.reconnect() }
     }
@@ -161,6 +162,7 @@ final class OutputWorker {
             publish(result.emissions)
         } catch {
             pacing.failed(at: .now)
+            guard FailureHandling.shouldRetry(error, "cannot recompute the cost-trend windows", state: state) else { return }
             logger.warning("cost-trend recompute failed; will retry", metadata: ["error": "\(error)"])
             if error is PostgresError { try? db.reconnect() }
         }
@@ -181,6 +183,7 @@ final class OutputWorker {
                 trendsPending = false
             }
         } catch {
+            guard FailureHandling.shouldRetry(error, "cannot re-publish cost-trend rows", state: state) else { return }
             logger.debug("cannot read unpublished cost-trend rows yet", metadata: ["error": "\(error)"])
         }
     }
@@ -194,6 +197,7 @@ final class OutputWorker {
             metrics.trendsEmitted.increment(by: emissions.count)
         } catch {
             trendsPending = true
+            guard FailureHandling.shouldRetry(error, "cannot publish cost-trend rows", state: state) else { return }
             logger.warning("cost-trend rows not published yet; will retry", metadata: ["error": "\(error)"])
         }
     }

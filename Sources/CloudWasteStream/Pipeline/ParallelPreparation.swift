@@ -1,5 +1,6 @@
 public import CloudWasteKafka
 import Dispatch
+import Synchronization
 
 /// Prepares a poll's messages on several threads at once. Decoding, validating and anonymizing
 /// are most of the consumer thread's work per record (`bench-decode`) and the only part of it
@@ -9,15 +10,18 @@ import Dispatch
 /// once stay small (one metric-samples record can decode to ten thousand rows). Owned by the
 /// consumer thread; during a group, worker `w` alone uses preparer `w`.
 public final class ParallelPreparation {
-    private let preparers: [RecordPreparer]
+    private let preparers: [PreparerSlot]
     static let maxGroupMessages = 512
     static let maxGroupBytes = 1 << 20
     /// Fewer messages than this per worker are not worth handing to another thread.
     static let minMessagesPerWorker = 32
 
-    public init(preparers: [RecordPreparer]) {
-        precondition(!preparers.isEmpty, "at least one preparer")
-        self.preparers = preparers
+    /// `workers` preparers made by `makePreparer`, each owned by this object alone.
+    public init(workers: Int, makePreparer: () throws -> sending RecordPreparer) rethrows {
+        precondition(workers > 0, "at least one preparer")
+        var slots: [PreparerSlot] = []
+        for _ in 0..<workers { slots.append(PreparerSlot(try makePreparer())) }
+        preparers = slots
     }
 
     /// Calls `body` for each message in order, with its prepared record, or nil for a message
@@ -42,33 +46,39 @@ public final class ParallelPreparation {
 
     private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [PreparedRecord?] {
         let workers = min(preparers.count, max(1, group.count / Self.minMessagesPerWorker))
-        var out = [PreparedRecord?](repeating: nil, count: group.count)
-        if workers == 1 {
-            for (i, m) in group.enumerated() where wanted[i] { out[i] = preparers[0].prepare(m) }
+        if workers == 1 { return preparers[0].prepare(group, range: 0..<group.count, wanted: wanted) }
+        // Each worker prepares its own range with its own preparer and hands the range back whole.
+        let ranges = Mutex([[PreparedRecord?]](repeating: [], count: workers))
+        let preparers = self.preparers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let range = (group.count * w / workers)..<(group.count * (w + 1) / workers)
+            let prepared = preparers[w].prepare(group, range: range, wanted: wanted)
+            ranges.withLock { $0[w] = prepared }
+        }
+        return ranges.withLock { ranges in
+            var out: [PreparedRecord?] = []
+            out.reserveCapacity(group.count)
+            for w in ranges.indices { out.append(contentsOf: ranges[w]); ranges[w] = [] }
             return out
         }
-        out.withUnsafeMutableBufferPointer { results in
-            let work = GroupWork(preparers: preparers, results: results, group: group, wanted: wanted)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in work.run(worker: w, of: workers) }
-        }
-        return out
     }
 }
 
-/// What the workers of one group share. Worker `w` uses only preparer `w` and writes only its own
-/// range of the results, and the caller waits for all of them: no state is touched by two threads.
-/// `@unchecked Sendable`: a raw buffer of results and preparers that are not thread-safe, shared
-/// under that rule.
-private struct GroupWork: @unchecked Sendable {
-    let preparers: [RecordPreparer]
-    let results: UnsafeMutableBufferPointer<PreparedRecord?>
-    let group: ArraySlice<KafkaMessage>
-    let wanted: [Bool]
+/// One worker's preparer. A preparer is not thread-safe; a group's worker `w` alone takes slot `w`,
+/// so its lock is never contended and only makes that rule checkable (`Sendable` without
+/// `@unchecked`).
+private final class PreparerSlot: Sendable {
+    private let preparer: Mutex<RecordPreparer>
 
-    func run(worker w: Int, of workers: Int) {
-        let preparer = preparers[w]
-        for i in (group.count * w / workers)..<(group.count * (w + 1) / workers) where wanted[i] {
-            results[i] = preparer.prepare(group[group.startIndex + i])
+    init(_ preparer: sending RecordPreparer) { self.preparer = Mutex(preparer) }
+
+    /// The records of `group[range]` (nil where `wanted` declined), in order.
+    func prepare(_ group: ArraySlice<KafkaMessage>, range: Range<Int>, wanted: [Bool]) -> [PreparedRecord?] {
+        preparer.withLock { preparer in
+            var out = [PreparedRecord?]()
+            out.reserveCapacity(range.count)
+            for i in range { out.append(wanted[i] ? preparer.prepare(group[group.startIndex + i]) : nil) }
+            return out
         }
     }
 }

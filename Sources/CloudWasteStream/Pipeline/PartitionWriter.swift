@@ -67,7 +67,7 @@ final class PartitionWriter {
                     state.reportFenced(batch.spans.filter { partitions.contains($0.partition) })
                     batch = batch.removing(partitions)
                 }
-            } catch let error as PostgresError where error.isDataError {
+            } catch let error as PostgresError where FailureHandling(error) == .rejectRecord {
                 if batch.items.count > 1 {
                     logger.warning("PostgreSQL rejected a batch (\(error)); bisecting to find the record")
                     let (a, b) = batch.split(at: batch.items.count / 2)
@@ -78,10 +78,15 @@ final class PartitionWriter {
                                                 consumerGroup: config.groupId)
                 }
             } catch {
-                attempt += 1
                 if error is PostgresError {
                     metrics.postgresErrors.increment()
                 }
+                guard FailureHandling.shouldRetry(error, "writer \(lane.index) cannot write a batch", state: state) else {
+                    lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
+                    drop(batch, reason: "PostgreSQL refused it with an error that retrying cannot cure")
+                    return
+                }
+                attempt += 1
                 lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
                 let backoff = min(config.retryMaxBackoffSeconds, 0.1 * pow(2, Double(min(attempt, 12))))
                 let pause = min(backoff * Double.random(in: 0.5...1.0), max(0.05, state.secondsLeft(margin: .seconds(8))))

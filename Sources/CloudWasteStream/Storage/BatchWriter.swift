@@ -73,7 +73,7 @@ public final class BatchWriter {
 
     public let settings: Settings
     public let db: PostgresConnection
-    private let s: String
+    private let s: PostgresIdentifier
     private let offsets: OffsetStore
     private let privacy: PrivacyRequests
     private let consent: ConsentRules
@@ -85,7 +85,7 @@ public final class BatchWriter {
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
         self.settings = settings
-        s = PostgresQuery.quoteIdentifier(settings.schema)
+        s = PostgresIdentifier(settings.schema)
         offsets = OffsetStore(connection: connection, schema: settings.schema, groupId: settings.groupId, owner: "")
         privacy = PrivacyRequests(connection: connection, schema: settings.schema, consentMode: settings.consentMode,
                                   windowsEnabled: settings.windowsEnabled)
@@ -123,7 +123,7 @@ public final class BatchWriter {
         let checkConsent = allowDirect && requests.isEmpty && !batch[.training].isEmpty
         var opening: [PostgresQuery] = [
             "BEGIN",
-            PostgresQuery(unsafeSQL: privacyLocks.statement(shared: batch.users, exclusive: requests.map(\.userHash))),
+            privacyLocks.statement(shared: batch.users, exclusive: requests.map(\.userHash)),
             offsets.advanceStatement(batch.spans),
         ]
         if checkConsent { opening.append(consentHistoryStatement(batch[.training].detections)) }
@@ -131,19 +131,19 @@ public final class BatchWriter {
             // One round trip: BEGIN, the privacy locks, the fenced offsets and the consent check.
             let opened = try db.pipeline(opening)
             let (offsetsResult, consentResult) = (opened[2], checkConsent ? opened[3] : nil)
-            let fenced = offsets.fenced(batch.spans, by: offsetsResult)
+            let fenced = try offsets.fenced(batch.spans, by: offsetsResult)
             clock.mark("offsets")
             if !fenced.isEmpty {
-                try db.execute("ROLLBACK")
+                try db.query("ROLLBACK")
                 return .fenced(fenced)
             }
-            let flagged = consentResult.map { r in Set((0..<r.rowCount).compactMap { r.string($0, 0).flatMap(Pseudonym.init(hex:)) }) } ?? []
+            let flagged = try consentResult.map { r throws(PostgresError) in Set(try r.decodeColumn(as: String.self).compactMap(Pseudonym.init(hex:))) } ?? []
             var counts = WriteCounts()
             for request in requests { try privacy.apply(request, keyId: batch.keyId, source: "topic") }
             counts.privacyRequests = requests.count
             counts.rows["user_preferences"] = requests.count
             clock.mark("privacy")
-            var statements: [(table: BatchTable, sql: String)] = []
+            var statements: [(table: BatchTable, sql: PostgresQuery)] = []
             var directRows = 0
             for table in BatchTable.allCases where !batch[table].isEmpty {
                 var rows = batch[table]
@@ -161,11 +161,11 @@ public final class BatchWriter {
                 statements.append((table, upsert(table)))
             }
             clock.mark("copy")
-            let results = try db.executeAll((statements.map(\.sql) + ["COMMIT"]).joined(separator: ";\n"))
+            let results = try db.queryAll(PostgresQuery.joined(statements.map(\.sql) + ["COMMIT"], separator: ";\n"))
             clock.mark("upsert_commit")
             counts.rows[BatchTable.training.name] = directRows
             for (i, statement) in statements.enumerated() {
-                let n = results[i].int(0, 0) ?? 0
+                let n = try results[i].decode(Int.self)
                 switch statement.table {
                 case .deadLetters: counts.deadLetters = n
                 // The window statement of the straight COPY counts staged window rows, not records.
@@ -176,7 +176,7 @@ public final class BatchWriter {
             counts.stageSeconds = clock.seconds
             return .committed(counts)
         } catch {
-            if db.isConnected { _ = try? db.execute("ROLLBACK") }
+            if db.isConnected { _ = try? db.query("ROLLBACK") }
             throw error
         }
     }
@@ -187,8 +187,8 @@ public final class BatchWriter {
         let users = Set(detections.map(\.userHash)).map(\.postgresText)
         return """
             SELECT encode(user_hash, 'hex') FROM (
-                SELECT user_hash FROM \(unescaped: s).erasures WHERE user_hash = ANY(\(users)::bytea[])
-                UNION SELECT user_hash FROM \(unescaped: s).consent_events WHERE user_hash = ANY(\(users)::bytea[])) u
+                SELECT user_hash FROM \(s).erasures WHERE user_hash = ANY(\(users)::bytea[])
+                UNION SELECT user_hash FROM \(s).consent_events WHERE user_hash = ANY(\(users)::bytea[])) u
             """
     }
 
@@ -210,9 +210,12 @@ public final class BatchWriter {
     }
 
     /// The window state of a batch's reduced detections (staged by `copyDetectionsDirectly`).
-    private func detectionWindowState() -> String {
-        "WITH rows AS (SELECT * FROM \(TableDescription.windowDetections.stagingTable)), "
-            + CostTrendWindows.detectionState(schema: s, from: "rows", records: "sum(records)") + " SELECT count(*) FROM rows"
+    private func detectionWindowState() -> PostgresQuery {
+        let rows = PostgresIdentifier("rows")
+        return """
+            WITH \(rows) AS (SELECT * FROM \(TableDescription.windowDetections.stagingTable)),
+            \(CostTrendWindows.detectionState(schema: s, from: rows, records: "sum(records)")) SELECT count(*) FROM \(rows)
+            """
     }
 
     private func copy(_ table: BatchTable, _ rows: EncodedRows) throws {
@@ -228,7 +231,7 @@ public final class BatchWriter {
     }
 
     /// The statement that moves a table's staged rows into place; its one result is the row count.
-    func upsert(_ table: BatchTable) -> String {
+    func upsert(_ table: BatchTable) -> PostgresQuery {
         switch table {
         case .training:
             let t = TableDescription.mlTrainingData
@@ -252,9 +255,12 @@ public final class BatchWriter {
     /// An upsert as one statement whose one result is the row count. With windows on, the rows it
     /// returns (`windows.columns`) are folded into the window state (`windows.state(schema, "ins")`)
     /// by the same statement.
-    private func counted(_ upsert: (_ returning: String) -> String,
-                         windows: (columns: String, state: (_ schema: String, _ rows: String) -> String)? = nil) -> String {
-        guard let windows, settings.windowsEnabled else { return "WITH ins AS (\(upsert("1"))) SELECT count(*) FROM ins" }
-        return "WITH ins AS (\(upsert(windows.columns))), \(windows.state(s, "ins")) SELECT count(*) FROM ins"
+    private func counted(
+        _ upsert: (_ returning: PostgresQuery) -> PostgresQuery,
+        windows: (columns: PostgresQuery, state: (_ schema: PostgresIdentifier, _ rows: PostgresIdentifier) -> PostgresQuery)? = nil
+    ) -> PostgresQuery {
+        let inserted = PostgresIdentifier("ins")
+        guard let windows, settings.windowsEnabled else { return "WITH \(inserted) AS (\(upsert("1"))) SELECT count(*) FROM \(inserted)" }
+        return "WITH \(inserted) AS (\(upsert(windows.columns))), \(windows.state(s, inserted)) SELECT count(*) FROM \(inserted)"
     }
 }

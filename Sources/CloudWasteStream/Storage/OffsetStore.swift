@@ -14,13 +14,13 @@ public struct OffsetStore {
     }
 
     private let db: PostgresConnection
-    private let schema: String
+    private let schema: PostgresIdentifier
     private let groupId: String
     private let owner: String
 
     public init(connection: PostgresConnection, schema: String, groupId: String, owner: String) {
         db = connection
-        self.schema = PostgresQuery.quoteIdentifier(schema)
+        self.schema = PostgresIdentifier(schema)
         self.groupId = groupId
         self.owner = owner
     }
@@ -33,17 +33,16 @@ public struct OffsetStore {
         guard !partitions.isEmpty else { return [:] }
         let sorted = partitions.sorted()
         let result = try db.query("""
-            INSERT INTO \(unescaped: schema).stream_offsets AS so (consumer_group, topic, partition, next_offset, generation, owner)
+            INSERT INTO \(schema).stream_offsets AS so (consumer_group, topic, partition, next_offset, generation, owner)
             SELECT \(groupId), t, p, -1, 1, \(owner)
-              FROM unnest(\(sorted.map(\.topic))::text[], \(sorted.map { String($0.partition) })::int[]) AS v(t, p)
+              FROM unnest(\(sorted.map(\.topic))::text[], \(sorted.map(\.partition))::int[]) AS v(t, p)
             ON CONFLICT (consumer_group, topic, partition) DO UPDATE
                SET generation = so.generation + 1, owner = EXCLUDED.owner, updated_at = now()
             RETURNING topic, partition, next_offset, generation
             """)
         var out: [TopicPartition: Claim] = [:]
-        for r in 0..<result.rowCount {
-            out[TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!))] =
-                Claim(nextOffset: NextOffset(stored: Int64(result.int(r, 2)!)), generation: Int64(result.int(r, 3)!))
+        for (topic, partition, next, generation) in try result.decodeRows(as: (String, Int32, Int64, Int64).self) {
+            out[TopicPartition(topic: topic, partition: partition)] = Claim(nextOffset: NextOffset(stored: next), generation: generation)
         }
         return out
     }
@@ -52,11 +51,11 @@ public struct OffsetStore {
     /// whoever owns it.
     public func nextOffsets(topic: String) throws -> [Int32: NextOffset] {
         let result = try db.query("""
-            SELECT partition, next_offset FROM \(unescaped: schema).stream_offsets
+            SELECT partition, next_offset FROM \(schema).stream_offsets
              WHERE consumer_group = \(groupId) AND topic = \(topic)
             """)
         var out: [Int32: NextOffset] = [:]
-        for r in 0..<result.rowCount { out[Int32(result.int(r, 0)!)] = NextOffset(stored: Int64(result.int(r, 1)!)) }
+        for (partition, next) in try result.decodeRows(as: (Int32, Int64).self) { out[partition] = NextOffset(stored: next) }
         return out
     }
 
@@ -67,14 +66,14 @@ public struct OffsetStore {
     public func advanceStatement(_ spans: [PartitionSpan]) -> PostgresQuery {
         let sorted = spans.sorted { $0.partition < $1.partition }
         return """
-            UPDATE \(unescaped: schema).stream_offsets AS so
+            UPDATE \(schema).stream_offsets AS so
                SET next_offset = v.next_offset,
                    max_event_time = GREATEST(so.max_event_time, v.max_event_time),
                    last_record_at = CASE WHEN v.max_event_time IS NULL THEN so.last_record_at ELSE now() END,
                    updated_at = now()
-              FROM unnest(\(sorted.map(\.partition.topic))::text[], \(sorted.map { String($0.partition.partition) })::int[],
-                          \(sorted.map { String($0.generation) })::bigint[], \(sorted.map { String($0.startOffset.stored) })::bigint[],
-                          \(sorted.map { String($0.nextOffset) })::bigint[],
+              FROM unnest(\(sorted.map(\.partition.topic))::text[], \(sorted.map(\.partition.partition))::int[],
+                          \(sorted.map(\.generation))::bigint[], \(sorted.map(\.startOffset.stored))::bigint[],
+                          \(sorted.map(\.nextOffset))::bigint[],
                           \(PostgresNullableArray(sorted.map { $0.maxEventTime?.postgresText }))::timestamptz[])
                    AS v(topic, partition, generation, start_offset, next_offset, max_event_time)
              WHERE so.consumer_group = \(groupId) AND so.topic = v.topic AND so.partition = v.partition
@@ -84,10 +83,10 @@ public struct OffsetStore {
     }
 
     /// The spans' partitions that `advanceStatement(spans)` did not move (fenced).
-    public func fenced(_ spans: [PartitionSpan], by result: PostgresResult) -> Set<TopicPartition> {
+    public func fenced(_ spans: [PartitionSpan], by result: PostgresResult) throws(PostgresError) -> Set<TopicPartition> {
         var matched = Set<TopicPartition>()
-        for r in 0..<result.rowCount {
-            matched.insert(TopicPartition(topic: result.string(r, 0)!, partition: Int32(result.int(r, 1)!)))
+        for (topic, partition) in try result.decodeRows(as: (String, Int32).self) {
+            matched.insert(TopicPartition(topic: topic, partition: partition))
         }
         return Set(spans.map(\.partition)).subtracting(matched)
     }

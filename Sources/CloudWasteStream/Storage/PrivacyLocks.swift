@@ -1,3 +1,5 @@
+import CloudWastePostgres
+
 /// Advisory locks that keep a privacy request and the batches carrying the same user apart, and
 /// nothing else. A batch holds, shared, the lock of each of its users' buckets; a privacy request
 /// holds its user's bucket exclusively. So no batch can store a user's record while that user's
@@ -26,21 +28,20 @@ struct PrivacyLocks {
 
     /// One statement that takes the locks of `shared` users shared and of `exclusive` users
     /// exclusively (a bucket in both is taken exclusively), in key order.
-    func statement(shared: some Sequence<Pseudonym>, exclusive: some Sequence<Pseudonym>) -> String {
+    func statement(shared: some Sequence<Pseudonym>, exclusive: some Sequence<Pseudonym>) -> PostgresQuery {
         statement(sharedKeys: shared.lazy.map(key(user:)), exclusiveKeys: exclusive.lazy.map(key(user:)))
     }
 
-    private func statement(sharedKeys: some Sequence<Int64>, exclusiveKeys: some Sequence<Int64>) -> String {
+    private func statement(sharedKeys: some Sequence<Int64>, exclusiveKeys: some Sequence<Int64>) -> PostgresQuery {
         var mode: [Int64: Bool] = [:]
         for k in sharedKeys where mode[k] == nil { mode[k] = false }
         for k in exclusiveKeys { mode[k] = true }
         guard !mode.isEmpty else { return "SELECT 1" }
-        // Integers only: safe to inline. unnest keeps the array's (ascending) order.
-        let sorted = mode.keys.sorted()
+        // unnest keeps the arrays' (ascending) order.
+        let sorted = mode.sorted { $0.key < $1.key }
         return """
             SELECT CASE WHEN x THEN pg_advisory_xact_lock(k) ELSE pg_advisory_xact_lock_shared(k) END
-              FROM unnest('{\(sorted.map(String.init).joined(separator: ","))}'::bigint[],
-                          '{\(sorted.map { mode[$0]! ? "t" : "f" }.joined(separator: ","))}'::boolean[]) AS u(k, x)
+              FROM unnest(\(sorted.map(\.key))::bigint[], \(sorted.map(\.value))::boolean[]) AS u(k, x)
             """
     }
 }

@@ -6,7 +6,7 @@ public struct ErasureReport: Sendable, CustomStringConvertible {
     public var userHash: Pseudonym
     public var deleted: [String: Int]
     public var description: String {
-        deleted.keys.sorted().map { "\($0)=\(deleted[$0]!)" }.joined(separator: " ")
+        deleted.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 }
 
@@ -17,14 +17,14 @@ public struct ErasureReport: Sendable, CustomStringConvertible {
 public struct PrivacyRequests {
     let db: PostgresConnection
     let schema: String
-    let s: String
+    let s: PostgresIdentifier
     let consent: ConsentRules
     let windowsEnabled: Bool
 
     public init(connection: PostgresConnection, schema: String, consentMode: StreamConfig.ConsentMode, windowsEnabled: Bool) {
         db = connection
         self.schema = schema
-        s = PostgresQuery.quoteIdentifier(schema)
+        s = PostgresIdentifier(schema)
         consent = ConsentRules(schema: schema, mode: consentMode)
         self.windowsEnabled = windowsEnabled
     }
@@ -40,12 +40,12 @@ public struct PrivacyRequests {
             // After an erasure an opt-in admits only records after it: the erasure filter keeps
             // everything up to the erasure out, whatever the consent history says.
             try db.query("""
-                INSERT INTO \(unescaped: s).consent_events (user_hash, effective_at, event_hash, consent)
+                INSERT INTO \(s).consent_events (user_hash, effective_at, event_hash, consent)
                 VALUES (\(row.userHash), \(row.requestedAt.postgresText)::timestamptz, \(row.eventHash), \(value))
                 ON CONFLICT DO NOTHING
                 """)
             try db.query("""
-                INSERT INTO \(unescaped: s).user_preferences AS p (user_hash, consent, updated_at, key_id)
+                INSERT INTO \(s).user_preferences AS p (user_hash, consent, updated_at, key_id)
                 VALUES (\(row.userHash), \(value), \(row.requestedAt.postgresText)::timestamptz, \(keyId))
                 ON CONFLICT (user_hash) DO UPDATE SET consent = EXCLUDED.consent, updated_at = EXCLUDED.updated_at,
                     key_id = EXCLUDED.key_id
@@ -64,10 +64,10 @@ public struct PrivacyRequests {
         let allowedAction = consent.allows(user: "t.user_hash", at: "t.action_at")
         try db.query("""
             WITH d1 AS (
-                DELETE FROM \(unescaped: s).ml_training_data t WHERE t.user_hash = \(userHash) AND NOT (\(unescaped: allowedTraining))
+                DELETE FROM \(s).ml_training_data t WHERE t.user_hash = \(userHash) AND NOT (\(allowedTraining))
                 RETURNING account_hash, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month
             ), d2 AS (
-                DELETE FROM \(unescaped: s).user_action_patterns t WHERE t.user_hash = \(userHash) AND NOT (\(unescaped: allowedAction))
+                DELETE FROM \(s).user_action_patterns t WHERE t.user_hash = \(userHash) AND NOT (\(allowedAction))
                 RETURNING account_hash, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
             )
             INSERT INTO touched_months (account_hash, month, records)
@@ -80,32 +80,28 @@ public struct PrivacyRequests {
     /// replays) and queues the cost-trend rows that counted the user for correction.
     func erase(userHash: Pseudonym, at time: Timestamp, eventHash: Pseudonym, keyId: String, source: String) throws -> ErasureReport {
         var deleted: [String: Int] = [:]
-        for (table, touchMonth) in [("ml_training_data", "detected_at"), ("user_action_patterns", "action_at"),
-                                    ("window_resource_costs", nil), ("window_eliminations", nil), ("consent_events", nil)] {
-            let sql: String
-            if let touchMonth {
-                sql = """
-                    WITH d AS (DELETE FROM \(s).\(table) WHERE user_hash = $1
-                               RETURNING account_hash, date_trunc('month', \(touchMonth) AT TIME ZONE 'UTC')::date AS month)
-                    INSERT INTO touched_months (account_hash, month, records) SELECT DISTINCT account_hash, month, 0 FROM d
-                    """
-            } else if table.hasPrefix("window_") {
-                sql = """
-                    WITH d AS (DELETE FROM \(s).\(table) WHERE user_hash = $1 RETURNING account_hash, month)
+        for table in StoredTable.erased {
+            let statement: PostgresQuery
+            let rows = s.member(table.name)
+            if table.erasure?.touchesMonths == true, let time = table.eventTime {
+                let column = PostgresIdentifier(time.name)
+                let month: PostgresQuery = time.kind == .instant ? "date_trunc('month', \(column) AT TIME ZONE 'UTC')::date" : "\(column)"
+                statement = """
+                    WITH d AS (DELETE FROM \(rows) WHERE user_hash = \(userHash) RETURNING account_hash, \(month) AS month)
                     INSERT INTO touched_months (account_hash, month, records) SELECT DISTINCT account_hash, month, 0 FROM d
                     """
             } else {
-                sql = "DELETE FROM \(s).\(table) WHERE user_hash = $1"
+                statement = "DELETE FROM \(rows) WHERE user_hash = \(userHash)"
             }
-            deleted[table] = try db.query(PostgresQuery(unsafeSQL: sql, binds: [userHash.postgresText])).affectedRows
+            deleted[table.name] = try db.query(statement).affectedRows
         }
         // From now on the user counts as opted out until an explicit opt-in.
         try db.query("""
-            INSERT INTO \(unescaped: s).consent_events (user_hash, effective_at, event_hash, consent)
+            INSERT INTO \(s).consent_events (user_hash, effective_at, event_hash, consent)
             VALUES (\(userHash), \(time.postgresText)::timestamptz, \(eventHash), 'opted_out') ON CONFLICT DO NOTHING
             """)
         try db.query("""
-            INSERT INTO \(unescaped: s).user_preferences AS p (user_hash, consent, updated_at, erased_at, key_id)
+            INSERT INTO \(s).user_preferences AS p (user_hash, consent, updated_at, erased_at, key_id)
             VALUES (\(userHash), 'opted_out', \(time.postgresText)::timestamptz, \(time.postgresText)::timestamptz, \(keyId))
             ON CONFLICT (user_hash) DO UPDATE SET consent = 'opted_out',
                 updated_at = GREATEST(p.updated_at, EXCLUDED.updated_at), erased_at = GREATEST(p.erased_at, EXCLUDED.erased_at)
@@ -113,7 +109,7 @@ public struct PrivacyRequests {
         let report = ErasureReport(userHash: userHash, deleted: deleted)
         let countsJSON = String(decoding: JSONCoding.bytes(deleted), as: UTF8.self)
         try db.query("""
-            INSERT INTO \(unescaped: s).erasures AS e (user_hash, erased_at, deleted_rows, source)
+            INSERT INTO \(s).erasures AS e (user_hash, erased_at, deleted_rows, source)
             VALUES (\(userHash), \(time.postgresText)::timestamptz, \(countsJSON)::jsonb, \(source))
             ON CONFLICT (user_hash) DO UPDATE SET erased_at = GREATEST(e.erased_at, EXCLUDED.erased_at),
                 recorded_at = now(), deleted_rows = EXCLUDED.deleted_rows, source = EXCLUDED.source
@@ -131,10 +127,12 @@ public struct PrivacyRequests {
     private func rebuildWindowState(userHash: Pseudonym) throws {
         guard windowsEnabled else { return }
         try SessionTables.analyzeTouchedMonths(db)
-        let months = "WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)"
-        let deleteUsersRows = { (table: String) in
-            "\(months) DELETE FROM \(self.s).\(table) w USING g"
-                + " WHERE w.user_hash = $1 AND w.account_hash = g.account_hash AND w.month = g.month"
+        let months: PostgresQuery = "WITH g AS (SELECT DISTINCT account_hash, month FROM touched_months)"
+        let deleteUsersRows = { (table: String) -> PostgresQuery in
+            """
+            \(months) DELETE FROM \(self.s.member(table)) w USING g
+             WHERE w.user_hash = \(userHash) AND w.account_hash = g.account_hash AND w.month = g.month
+            """
         }
         // One round trip; inside the caller's transaction.
         _ = try db.pipeline([
@@ -151,7 +149,7 @@ public struct PrivacyRequests {
               FROM \(s).ml_training_data m JOIN g ON m.account_hash = g.account_hash
                AND m.detected_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND m.detected_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             WHERE m.user_hash = $1
+             WHERE m.user_hash = \(userHash)
              ORDER BY m.account_hash, g.month, m.resource_hash, m.currency, m.detected_at DESC, m.source_partition DESC, m.source_offset DESC
             """,
             """
@@ -164,13 +162,14 @@ public struct PrivacyRequests {
               FROM \(s).user_action_patterns a JOIN g ON a.account_hash = g.account_hash AND a.action = 'deleted'
                AND a.action_at >= g.month::timestamp AT TIME ZONE 'UTC'
                AND a.action_at < (g.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-             WHERE a.user_hash = $1
+             WHERE a.user_hash = \(userHash)
              ORDER BY a.account_hash, g.month, a.resource_hash, a.currency, a.action_at DESC, a.source_partition DESC, a.source_offset DESC
             """,
-        ].map { PostgresQuery(unsafeSQL: $0, binds: [userHash.postgresText]) } + [PostgresQuery(unsafeSQL: """
+            """
             INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
             SELECT account_hash, month, currency, sum(records)::int FROM touched_months GROUP BY account_hash, month, currency
-            """)])
+            """,
+        ])
     }
 
     /// `cloudwaste-stream forget --user ID`: an erasure in a transaction of its own, under the
@@ -181,7 +180,7 @@ public struct PrivacyRequests {
         try SessionTables.prepare(db)
         return try db.transaction {
             let locks = PrivacyLocks(schema: schema)
-            try db.execute(locks.statement(shared: [], exclusive: [userHash]))
+            try db.query(locks.statement(shared: [], exclusive: [userHash]))
             let now = Timestamp.now()
             let eventHash = Pseudonym(sha256Of: Array("forget:\(now.micros)".utf8))
             return try erase(userHash: userHash, at: now, eventHash: eventHash, keyId: keyId, source: "forget")

@@ -32,15 +32,15 @@ public enum PseudonymStorage: Sendable {
     init(type: String) { self = type == "bytea" ? .bytes : .hexText }
 
     static func of(table: String, column: String, schema: String, in db: PostgresConnection) throws -> PseudonymStorage {
-        let type = try db.query("""
+        let result = try db.query("""
             SELECT data_type FROM information_schema.columns
              WHERE table_schema = \(schema) AND table_name = \(table) AND column_name = \(column)
-            """).string(0, 0)
-        return PseudonymStorage(type: type ?? "bytea")
+            """)
+        return PseudonymStorage(type: result.rowCount == 0 ? "bytea" : try result.decode(String.self))
     }
 
     /// The column's value as users see it: 64 lowercase hex digits, ordered as bytes.
-    func hex(_ column: String) -> String {
+    func hex(_ column: PostgresQuery) -> PostgresQuery {
         switch self {
         case .bytes: "encode(\(column), 'hex')"
         case .hexText: column
@@ -48,7 +48,7 @@ public enum PseudonymStorage: Sendable {
     }
 
     /// The pseudonym's first 32 bits as a bigint (the dataset's split rule).
-    func first32Bits(_ column: String) -> String {
+    func first32Bits(_ column: PostgresQuery) -> PostgresQuery {
         switch self {
         case .bytes: "('x' || encode(substring(\(column) FROM 1 FOR 4), 'hex'))::bit(32)::bigint"
         case .hexText: "('x' || substr(\(column), 1, 8))::bit(32)::bigint"

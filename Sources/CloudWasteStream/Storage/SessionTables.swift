@@ -5,7 +5,7 @@ import CloudWastePostgres
 /// with them empty. Created once per connection (idempotent).
 enum SessionTables {
     static func prepare(_ db: PostgresConnection) throws {
-        try db.execute(([
+        try db.query(PostgresQuery.joined([
             "SET TIME ZONE 'UTC'",
             TableDescription.mlTrainingData.stagingDDL,
             TableDescription.userActionPatterns.stagingDDL,
@@ -15,7 +15,7 @@ enum SessionTables {
             TableDescription.deadLetters.stagingDDL,
             TableDescription.windowDetections.stagingDDL,
             "CREATE TEMP TABLE IF NOT EXISTS touched_months (account_hash bytea, month date, currency text, records int) ON COMMIT DELETE ROWS",
-        ]).joined(separator: ";\n"))
+        ], separator: ";\n"))
     }
 
     /// Gives the planner `touched_months`' size once it is filled. A temp table has no statistics
@@ -23,6 +23,6 @@ enum SessionTables {
     /// tables by scanning them whole, even for a handful of account-months: a cost that grew with
     /// the state, not with what changed (docs/performance.md).
     static func analyzeTouchedMonths(_ db: PostgresConnection) throws {
-        try db.execute("ANALYZE touched_months")
+        try db.query("ANALYZE touched_months")
     }
 }

@@ -43,12 +43,12 @@ public struct CostTrendWindows {
 
     let db: PostgresConnection
     public let settings: Settings
-    let s: String
+    let s: PostgresIdentifier
 
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
         self.settings = settings
-        s = PostgresQuery.quoteIdentifier(settings.schema)
+        s = PostgresIdentifier(settings.schema)
     }
 
     /// The advisory-lock key that makes one session at a time the recomputer of a schema.
@@ -57,7 +57,7 @@ public struct CostTrendWindows {
     // MARK: - Window state, inside a writer's batch transaction
 
     /// Columns a detection upsert must return for `detectionState(from:)`.
-    static let detectionColumns = """
+    static let detectionColumns: PostgresQuery = """
         account_hash, resource_hash, user_hash, provider, resource_type, estimated_monthly_cost, currency, detected_at,
         source_partition, source_offset, date_trunc('month', detected_at AT TIME ZONE 'UTC')::date AS month
         """
@@ -65,8 +65,8 @@ public struct CostTrendWindows {
     /// CTEs that fold the detections in `rows` (an upsert's RETURNING with `detectionColumns`, or
     /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (each
     /// user's latest estimate per resource, month and currency) and queue their account-months for
-    /// a recompute, with `records` (an aggregate) records each; `s` is the quoted schema.
-    static func detectionState(schema s: String, from rows: String, records: String = "count(*)") -> String {
+    /// a recompute, with `records` (an aggregate) records each.
+    static func detectionState(schema s: PostgresIdentifier, from rows: PostgresIdentifier, records: PostgresQuery = "count(*)") -> PostgresQuery {
         """
         win_detect AS (
             INSERT INTO \(s).window_resource_costs AS w
@@ -91,7 +91,7 @@ public struct CostTrendWindows {
     }
 
     /// Columns an action upsert must return for `eliminationState(from:)`.
-    static let eliminationColumns = """
+    static let eliminationColumns: PostgresQuery = """
         account_hash, resource_hash, user_hash, provider, action, action_at, cost_saved_monthly, currency,
         source_partition, source_offset, date_trunc('month', action_at AT TIME ZONE 'UTC')::date AS month
         """
@@ -99,7 +99,7 @@ public struct CostTrendWindows {
     /// CTEs that fold the `deleted` actions returned by CTE `rows` into the window state (each
     /// user's latest saving per deleted resource, month and currency) and queue their
     /// account-months.
-    static func eliminationState(schema s: String, from rows: String) -> String {
+    static func eliminationState(schema s: PostgresIdentifier, from rows: PostgresIdentifier) -> PostgresQuery {
         """
         win_elim AS (
             INSERT INTO \(s).window_eliminations AS w
@@ -125,7 +125,7 @@ public struct CostTrendWindows {
     }
 
     /// Columns a billed-cost upsert must return for `billedState(from:)`.
-    static let billedColumns = """
+    static let billedColumns: PostgresQuery = """
         account_hash, resource_hash, currency, cost_type, date_trunc('month', usage_date)::date AS month
         """
 
@@ -134,7 +134,7 @@ public struct CostTrendWindows {
     /// detected resources). Every such day is queued, detected or not, because the scan that
     /// detects its resource may be committing at the same moment in another writer; only days of
     /// resources already detected in that month count as records (for `late_records`).
-    static func billedState(schema s: String, from rows: String) -> String {
+    static func billedState(schema s: PostgresIdentifier, from rows: PostgresIdentifier) -> PostgresQuery {
         """
         dirty_billed AS (
             INSERT INTO \(s).window_dirty_months (account_hash, month, currency, records)
@@ -156,15 +156,16 @@ public struct CostTrendWindows {
         let lock = Self.recomputeLockKey(schema: settings.schema)
         return try db.transaction { () throws -> Recomputed? in
             if wait {
-                try db.execute("SET LOCAL lock_timeout = '\(max(1, lockTimeoutSeconds))s'; SELECT pg_advisory_xact_lock(\(lock))")
-            } else if try db.execute("SELECT pg_try_advisory_xact_lock(\(lock))").bool(0, 0) != true {
+                try db.query("SELECT set_config('lock_timeout', \("\(max(1, lockTimeoutSeconds))s"), true)")
+                try db.query("SELECT pg_advisory_xact_lock(\(lock))")
+            } else if try !db.query("SELECT pg_try_advisory_xact_lock(\(lock))").decode(Bool.self) {
                 return nil
             }
             // The tombstone check hashes the recomputed keys (NOT IN over a hashed subplan); beyond
             // work_mem PostgreSQL would scan them once per row instead. 64 MB holds about half a
             // million account-months (a replay's first recompute).
-            try db.execute("SET LOCAL work_mem = '64MB'")
-            try db.execute("""
+            try db.query("SET LOCAL work_mem = '64MB'")
+            try db.query("""
                 WITH d AS (DELETE FROM \(s).window_dirty_months RETURNING account_hash, month, currency, records)
                 INSERT INTO touched_months (account_hash, month, currency, records)
                 SELECT account_hash, month, currency, sum(records)::int FROM d GROUP BY account_hash, month, currency
@@ -180,10 +181,10 @@ public struct CostTrendWindows {
 
     /// Whether account-months wait in the queue.
     public func hasQueuedMonths() throws -> Bool {
-        try db.execute("SELECT EXISTS (SELECT 1 FROM \(s).window_dirty_months)").bool(0, 0) ?? false
+        try db.query("SELECT EXISTS (SELECT 1 FROM \(s).window_dirty_months)").decode(Bool.self)
     }
 
-    static let trendJSON = """
+    static let trendJSON: PostgresQuery = """
         jsonb_build_object('account_hash', encode(account_hash, 'hex'), 'month', to_char(month, 'YYYY-MM-DD'), 'currency', currency,
             'provider', provider, 'resources_detected', resources_detected,
             'waste_detected_monthly_cost', waste_detected_monthly_cost,
@@ -208,7 +209,7 @@ public struct CostTrendWindows {
                 -- The state keeps each user's latest detection; a resource counts with the latest of all.
                 SELECT DISTINCT ON (w.account_hash, w.month, w.resource_hash, w.currency)
                        w.account_hash, w.month, w.currency, w.resource_hash, w.provider, w.resource_type, w.cost
-                  FROM \(unescaped: s).window_resource_costs w JOIN g USING (account_hash, month)
+                  FROM \(s).window_resource_costs w JOIN g USING (account_hash, month)
                  ORDER BY w.account_hash, w.month, w.resource_hash, w.currency,
                           w.detected_at DESC, w.source_partition DESC, w.source_offset DESC
             ), det AS (
@@ -227,7 +228,7 @@ public struct CostTrendWindows {
                 SELECT account_hash, month, currency, min(provider) AS provider, count(*)::int AS n, sum(cost_saved) AS cost
                   FROM (SELECT DISTINCT ON (w.account_hash, w.month, w.resource_hash, w.currency)
                                w.account_hash, w.month, w.currency, w.provider, w.cost_saved
-                          FROM \(unescaped: s).window_eliminations w JOIN g USING (account_hash, month)
+                          FROM \(s).window_eliminations w JOIN g USING (account_hash, month)
                          ORDER BY w.account_hash, w.month, w.resource_hash, w.currency,
                                   w.action_at DESC, w.source_partition DESC, w.source_offset DESC) e
                  GROUP BY 1, 2, 3
@@ -238,7 +239,7 @@ public struct CostTrendWindows {
                        count(DISTINCT r.resource_hash)::int AS n, sum(b.amount::numeric)::numeric(18,4) AS cost
                   FROM (SELECT DISTINCT account_hash, month, resource_hash FROM wr) r
                  CROSS JOIN LATERAL (
-                       SELECT c.currency, c.provider, c.amount FROM \(unescaped: s).resource_billed_costs c
+                       SELECT c.currency, c.provider, c.amount FROM \(s).resource_billed_costs c
                         WHERE c.resource_hash = r.resource_hash AND c.usage_date >= r.month
                           AND c.usage_date < (r.month + interval '1 month')::date AND c.cost_type = 'unblended'
                           AND c.account_hash = r.account_hash OFFSET 0) b
@@ -248,7 +249,7 @@ public struct CostTrendWindows {
                 UNION SELECT account_hash, month, currency FROM elim
                 UNION SELECT account_hash, month, currency FROM bill
             ), upserted AS (
-                INSERT INTO \(unescaped: s).cost_trend_data AS c
+                INSERT INTO \(s).cost_trend_data AS c
                     (account_hash, month, currency, provider, resources_detected, waste_detected_monthly_cost,
                      resources_eliminated, waste_eliminated_monthly_cost, top_categories, billed_resources,
                      billed_waste_monthly_cost, late_records, revision, finalized, key_id)
@@ -261,7 +262,7 @@ public struct CostTrendWindows {
                          LEFT JOIN bill USING (account_hash, month, currency) LEFT JOIN cat USING (account_hash, month, currency)
                          LEFT JOIN q USING (account_hash, month, currency)
                          LEFT JOIN (SELECT f.account_hash, f.month, bool_or(f.finalized) AS finalized
-                                      FROM \(unescaped: s).cost_trend_data f JOIN g USING (account_hash, month) GROUP BY 1, 2) fin
+                                      FROM \(s).cost_trend_data f JOIN g USING (account_hash, month) GROUP BY 1, 2) fin
                                 USING (account_hash, month)
                  ORDER BY k.account_hash, k.month, k.currency
                 ON CONFLICT (account_hash, month, currency) DO UPDATE SET
@@ -284,9 +285,9 @@ public struct CostTrendWindows {
                       (EXCLUDED.resources_detected, EXCLUDED.waste_detected_monthly_cost, EXCLUDED.resources_eliminated,
                        EXCLUDED.waste_eliminated_monthly_cost, EXCLUDED.top_categories, EXCLUDED.provider,
                        EXCLUDED.billed_resources, EXCLUDED.billed_waste_monthly_cost)
-                RETURNING account_hash, month, currency, revision, finalized, \(unescaped: Self.trendJSON) AS json
+                RETURNING account_hash, month, currency, revision, finalized, \(Self.trendJSON) AS json
             ), deleted AS (
-                DELETE FROM \(unescaped: s).cost_trend_data c USING g
+                DELETE FROM \(s).cost_trend_data c USING g
                  WHERE c.account_hash = g.account_hash AND c.month = g.month
                    AND (c.account_hash, c.month, c.currency) NOT IN (SELECT account_hash, month, currency FROM k)
                 RETURNING c.account_hash, c.month, c.currency, c.revision + 1 AS revision
@@ -299,10 +300,9 @@ public struct CostTrendWindows {
             """)
         var late = 0
         var out: [TrendEmission] = []
-        for r in 0..<result.rowCount {
-            out.append(TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!, currency: result.string(r, 2)!,
-                                     revision: result.int(r, 3)!, json: result.string(r, 4) ?? ""))
-            late += result.int(r, 5) ?? 0
+        for (account, month, currency, revision, json, lateRecords) in try result.decodeRows(as: (String, String, String, Int, String?, Int?).self) {
+            out.append(TrendEmission(accountHash: account, month: month, currency: currency, revision: revision, json: json ?? ""))
+            late += lateRecords ?? 0
         }
         return (out, late)
     }
@@ -315,7 +315,7 @@ public struct CostTrendWindows {
         let result = try db.query("""
             WITH parts AS (
                 SELECT max_event_time, last_record_at > now() - make_interval(secs => \(settings.idleTimeoutSeconds)) AS active
-                  FROM \(unescaped: s).stream_offsets
+                  FROM \(s).stream_offsets
                  WHERE consumer_group = \(settings.groupId) AND topic = ANY(\(settings.watermarkTopics)::text[])
                    AND max_event_time IS NOT NULL
             )
@@ -324,28 +324,27 @@ public struct CostTrendWindows {
                        - make_interval(mins => \(settings.outOfOrdernessMinutes))) * 1000000)::bigint
               FROM parts
             """)
-        return result.string(0, 0).flatMap(Int64.init).map { Timestamp(micros: $0) }
+        return try result.decode(Int64?.self).map { Timestamp(micros: $0) }
     }
 
     /// Marks months final once `watermark` passed their end plus the grace period.
     func finalizeMonths(watermark: Timestamp?) throws -> [TrendEmission] {
         guard let watermark else { return [] }
         let result = try db.query("""
-            UPDATE \(unescaped: s).cost_trend_data c
+            UPDATE \(s).cost_trend_data c
                SET finalized = true, revision = c.revision + 1, updated_at = now()
              WHERE NOT c.finalized
                AND (c.month + interval '1 month' + make_interval(hours => \(settings.graceHours))) <= \(watermark.postgresText)::timestamptz
             RETURNING encode(c.account_hash, 'hex'), to_char(c.month, 'YYYY-MM-DD'), c.currency, c.revision,
-                      \(unescaped: Self.trendJSON)
+                      \(Self.trendJSON)
             """)
-        return Self.emissions(result)
+        return try Self.emissions(result)
     }
 
     /// Rows of (account_hash as hex, month, currency, revision, json) as emissions.
-    static func emissions(_ result: PostgresResult) -> [TrendEmission] {
-        (0..<result.rowCount).map { r in
-            TrendEmission(accountHash: result.string(r, 0)!, month: result.string(r, 1)!, currency: result.string(r, 2)!,
-                          revision: result.int(r, 3)!, json: result.string(r, 4)!)
+    static func emissions(_ result: PostgresResult) throws(PostgresError) -> [TrendEmission] {
+        try result.decodeRows(as: (String, String, String, Int, String).self).map {
+            TrendEmission(accountHash: $0, month: $1, currency: $2, revision: $3, json: $4)
         }
     }
 
@@ -354,24 +353,24 @@ public struct CostTrendWindows {
     /// Rows changed but not yet published (after a crash or a Kafka outage between commit and publish).
     public func unpublishedTrends(limit: Int = 10_000) throws -> [TrendEmission] {
         let result = try db.query("""
-            SELECT encode(account_hash, 'hex'), to_char(month, 'YYYY-MM-DD'), currency, revision, \(unescaped: Self.trendJSON)
-              FROM \(unescaped: s).cost_trend_data WHERE emitted_revision < revision
+            SELECT encode(account_hash, 'hex'), to_char(month, 'YYYY-MM-DD'), currency, revision, \(Self.trendJSON)
+              FROM \(s).cost_trend_data WHERE emitted_revision < revision
              ORDER BY account_hash, month, currency LIMIT \(limit)
             """)
-        return Self.emissions(result)
+        return try Self.emissions(result)
     }
 
     /// Keys of the cost-trend topic from before SPEC v1.1 (`account_hash:month`) that still need
     /// their one tombstone (migration 5).
     public func legacyTrendKeys(limit: Int = 10_000) throws -> [String] {
-        let result = try db.query("SELECT key FROM \(unescaped: s).legacy_trend_keys ORDER BY key LIMIT \(limit)")
-        return (0..<result.rowCount).map { result.string($0, 0)! }
+        let result = try db.query("SELECT key FROM \(s).legacy_trend_keys ORDER BY key LIMIT \(limit)")
+        return try result.decodeColumn(as: String.self)
     }
 
     /// Records that these legacy keys' tombstones reached the topic.
     public func retireLegacyTrendKeys(_ keys: [String]) throws {
         guard !keys.isEmpty else { return }
-        try db.query("DELETE FROM \(unescaped: s).legacy_trend_keys WHERE key = ANY(\(keys)::text[])")
+        try db.query("DELETE FROM \(s).legacy_trend_keys WHERE key = ANY(\(keys)::text[])")
     }
 
     /// Records that these revisions reached the cost-trend topic.
@@ -379,9 +378,9 @@ public struct CostTrendWindows {
         let rows = emissions.filter { !$0.json.isEmpty }
         guard !rows.isEmpty else { return }
         try db.query("""
-            UPDATE \(unescaped: s).cost_trend_data c SET emitted_revision = v.revision
+            UPDATE \(s).cost_trend_data c SET emitted_revision = v.revision
               FROM unnest(\(rows.map(\.accountHash))::text[], \(rows.map(\.month))::date[], \(rows.map(\.currency))::text[],
-                          \(rows.map { String($0.revision) })::int[]) AS v(account_hash, month, currency, revision)
+                          \(rows.map(\.revision))::int[]) AS v(account_hash, month, currency, revision)
              WHERE c.account_hash = decode(v.account_hash, 'hex') AND c.month = v.month AND c.currency = v.currency
                AND c.emitted_revision < v.revision
             """)

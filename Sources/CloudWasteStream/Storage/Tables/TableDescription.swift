@@ -28,38 +28,42 @@ public struct TableDescription<Row>: Sendable {
     let storesProvenance: Bool
     /// Every column a row writes, in COPY order.
     public let storedColumns: [(name: String, type: PostgresColumnType)]
-    public let columnList: String
+    /// `storedColumns`' names, quoted, for statements.
+    public let columnList: [PostgresIdentifier]
     /// Extra assignments of the upsert's DO UPDATE (e.g. `ingested_at = now()`).
-    let extraUpdates: [String]
+    let extraUpdates: [PostgresQuery]
     /// A condition on the existing row (`t`) and the new one (`EXCLUDED`) for the update to happen.
-    let updateCondition: String?
+    let updateCondition: PostgresQuery?
     /// false: a row whose key exists already is left as it is (`DO NOTHING`).
     let updatesOnConflict: Bool
 
     init(name: String, key: [String], columns: [TableColumn<Row>], storesProvenance: Bool = true,
-         extraUpdates: [String] = ["ingested_at = now()"], updateCondition: String? = nil, updatesOnConflict: Bool = true) {
+         extraUpdates: [PostgresQuery] = ["ingested_at = now()"], updateCondition: PostgresQuery? = nil, updatesOnConflict: Bool = true) {
         self.name = name
         self.key = key
         self.columns = columns
         self.storesProvenance = storesProvenance
         storedColumns = columns.map { ($0.name, $0.type) } + (storesProvenance ? Provenance.columns.map { ($0.name, $0.type) } : [])
-        columnList = storedColumns.map(\.name).joined(separator: ", ")
+        columnList = storedColumns.map { PostgresIdentifier($0.name) }
         self.extraUpdates = extraUpdates
         self.updateCondition = updateCondition
         self.updatesOnConflict = updatesOnConflict
     }
 
     /// The session's temp table that a batch's rows are copied into (emptied at every commit).
-    public var stagingTable: String { "stage_\(name)" }
+    public var stagingTable: PostgresIdentifier { PostgresIdentifier("stage_\(name)") }
 
-    public var stagingDDL: String {
-        "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(storedColumns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS"
+    public var stagingDDL: PostgresQuery {
+        let columns = PostgresQuery.joined(storedColumns.map { "\(PostgresIdentifier($0.name)) \(PostgresQuery(unsafeSQL: $0.type.rawValue))" })
+        return "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(columns)) ON COMMIT DELETE ROWS"
     }
 
-    public var copyStatement: String { "COPY \(stagingTable) (\(columnList)) FROM STDIN (FORMAT binary)" }
+    public var copyStatement: PostgresQuery { "COPY \(stagingTable) (\(columnList)) FROM STDIN (FORMAT binary)" }
 
     /// COPY into the table itself (no staging, no upsert): only for rows known to be new.
-    public func directCopyStatement(schema: String) -> String { "COPY \(schema).\(name) (\(columnList)) FROM STDIN (FORMAT binary)" }
+    public func directCopyStatement(schema: PostgresIdentifier) -> PostgresQuery {
+        "COPY \(schema.member(name)) (\(columnList)) FROM STDIN (FORMAT binary)"
+    }
 
     /// Appends one row as a binary COPY tuple; `provenance` exactly when the table stores it.
     @inline(__always)
@@ -72,19 +76,20 @@ public struct TableDescription<Row>: Sendable {
 
     /// `INSERT … SELECT … FROM staging [WHERE filter] ON CONFLICT (key) DO UPDATE …`; the staging
     /// table is aliased `s`, the target `t`.
-    public func upsert(schema: String, filter: String? = nil, returning: String? = nil) -> String {
+    public func upsert(schema: PostgresIdentifier, filter: PostgresQuery? = nil, returning: PostgresQuery? = nil) -> PostgresQuery {
         let keys = Set(key)
-        let names = storedColumns.map(\.name)
-        let updates = updatesOnConflict ? names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" } + extraUpdates : []
-        var sql = """
-            INSERT INTO \(schema).\(name) AS t (\(columnList))
-            SELECT \(names.map { "s.\($0)" }.joined(separator: ", ")) FROM \(stagingTable) s
+        let updates = updatesOnConflict
+            ? columnList.filter { !keys.contains($0.name) }.map { "\($0) = EXCLUDED.\($0)" } + extraUpdates : []
+        let staged = PostgresQuery.joined(columnList.map { "s.\($0)" })
+        var sql: PostgresQuery = """
+            INSERT INTO \(schema.member(name)) AS t (\(columnList))
+            SELECT \(staged) FROM \(stagingTable) s
             """
-        if let filter { sql += " WHERE \(filter)" }
-        sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO "
-        sql += updates.isEmpty ? "NOTHING" : "UPDATE SET \(updates.joined(separator: ", "))"
-        if let updateCondition, !updates.isEmpty { sql += " WHERE \(updateCondition)" }
-        if let returning { sql += " RETURNING \(returning)" }
+        if let filter { sql = "\(sql) WHERE \(filter)" }
+        sql = "\(sql) ON CONFLICT (\(key.map(PostgresIdentifier.init))) DO "
+        sql = updates.isEmpty ? "\(sql)NOTHING" : "\(sql)UPDATE SET \(PostgresQuery.joined(updates))"
+        if let updateCondition, !updates.isEmpty { sql = "\(sql) WHERE \(updateCondition)" }
+        if let returning { sql = "\(sql) RETURNING \(returning)" }
         return sql
     }
 }
