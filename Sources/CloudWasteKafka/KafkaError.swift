@@ -27,14 +27,16 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
 
     /// Errors that waiting cannot cure: the configuration, the credentials or the cluster's
     /// authorization must change first. Everything else a client sees (brokers away, leaders
-    /// moving, timeouts, full queues, topics not created yet) passes with time.
+    /// moving, timeouts, full queues, topics not created yet) passes with time. A message too large
+    /// for the topic is not listed: it is one record's problem, and stopping the daemon for it
+    /// would stop it again at every start (that record stays unpublished and is retried).
     static func isPermanent(_ err: rd_kafka_resp_err_t) -> Bool {
         switch err {
         case RD_KAFKA_RESP_ERR__INVALID_ARG, RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__AUTHENTICATION,
              RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, RD_KAFKA_RESP_ERR__INVALID_TYPE,
              RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
              RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
-             RD_KAFKA_RESP_ERR_INVALID_CONFIG, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+             RD_KAFKA_RESP_ERR_INVALID_CONFIG:
             true
         default:
             false
@@ -46,7 +48,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         self.init(code: rd_kafka_error_code(error).rawValue,
                   message: "\(context): \(String(cString: rd_kafka_error_string(error)))",
                   isFatal: rd_kafka_error_is_fatal(error) != 0,
-                  isRetriable: rd_kafka_error_is_retriable(error) != 0,
+                  isRetriable: rd_kafka_error_is_retriable(error) != 0 || !Self.isPermanent(rd_kafka_error_code(error)),
                   file: file, line: line)
         rd_kafka_error_destroy(error)
     }

@@ -1,4 +1,5 @@
 import CloudWasteKafka
+import CRdKafka
 import CloudWastePostgres
 @testable import CloudWasteStream
 import Testing
@@ -19,11 +20,23 @@ struct FailureHandlingTests {
         #expect(handling(.unexpectedResult, nil) == .stop)
     }
 
+    @Test func librdkafkasCodesAreRetriableUnlessWaitingCannotCureThem() {
+        for code in [RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
+                     RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE] {
+            #expect(FailureHandling(KafkaError(code, context: "c")) == .retry, "\\(code)")
+        }
+        for code in [RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR__INVALID_ARG,
+                     RD_KAFKA_RESP_ERR__FATAL] {
+            #expect(FailureHandling(KafkaError(code, context: "c")) == .stop, "\\(code)")
+        }
+    }
+
     @Test func kafkaErrorsAreRetriedUnlessPermanentOrFatal() {
         #expect(FailureHandling(KafkaError(message: "m", isRetriable: true)) == .retry)
         #expect(FailureHandling(KafkaError(message: "m", isRetriable: false)) == .stop)
         #expect(FailureHandling(KafkaError(message: "m", isFatal: true, isRetriable: true)) == .stop)
         #expect(FailureHandling(CancellationError()) == .stop)
+        #expect(FailureHandling(DeadLetterPublisher.RecoveryTimeout(topic: "t")) == .retry)
     }
 
     @Test func aRefusedErrorStopsThePipelineWithItsReason() {

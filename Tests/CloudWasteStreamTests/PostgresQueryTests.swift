@@ -12,6 +12,15 @@ struct PostgresQueryTests {
         #expect(query.binds == [user, "10", nil])
     }
 
+    /// A string literal interpolated into a query is a value (String is the default literal type),
+    /// never a fragment of SQL, with or without interpolations of its own.
+    @Test func aStringLiteralInterpolatedIsAValue() {
+        let day = "06"
+        let query: PostgresQuery = "x = \("a") AND y = \("2026-03-\(day)") AND z = \("\(5)s")"
+        #expect(query.sql == "x = $1 AND y = $2 AND z = $3")
+        #expect(query.binds == ["a", "2026-03-06", "5s"])
+    }
+
     @Test func identifiersAreQuotedAndQualified() {
         let schema = PostgresIdentifier("we\"ird")
         #expect(schema.sql == "\"we\"\"ird\"")

@@ -177,7 +177,7 @@ struct DeadLetterPublisher {
 
     /// The dead-letter topic could not be read to its end: nothing is sent (it would risk a second
     /// copy); the recovery is tried again.
-    struct RecoveryTimeout: Error, CustomStringConvertible {
+    struct RecoveryTimeout: TransientFailure, CustomStringConvertible {
         var topic: String
         var description: String { "could not read \(topic) to its end within 60 s; unpublished dead letters wait" }
     }

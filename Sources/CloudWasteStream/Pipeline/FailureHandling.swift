@@ -22,6 +22,8 @@ enum FailureHandling: Equatable {
             self = error.isDataError ? .rejectRecord : error.isTransient ? .retry : .stop
         case let error as KafkaError:
             self = error.isRetriable && !error.isFatal ? .retry : .stop
+        case is any TransientFailure:
+            self = .retry
         default:
             self = .stop
         }
@@ -35,3 +37,7 @@ enum FailureHandling: Equatable {
         return false
     }
 }
+
+/// An error of the pipeline's own that waiting cures (e.g. a topic that could not be read to its
+/// end in time): retried like an infrastructure fault.
+protocol TransientFailure: Error {}

@@ -81,6 +81,10 @@ public final class BatchWriter {
     private var sessionReady = false
     /// Batches to write through staging before trying the straight COPY again (after a conflict).
     private var stagingOnlyBatches = 0
+    /// Each table's upsert (by `BatchTable.rawValue`) and the straight COPY's window statement:
+    /// fixed for the writer's settings, so built once.
+    private var upserts: [PostgresQuery] = []
+    private let directWindowState: PostgresQuery
 
     public init(connection: PostgresConnection, settings: Settings) {
         db = connection
@@ -91,6 +95,8 @@ public final class BatchWriter {
                                   windowsEnabled: settings.windowsEnabled)
         consent = ConsentRules(schema: settings.schema, mode: settings.consentMode)
         privacyLocks = PrivacyLocks(schema: settings.schema)
+        directWindowState = Self.detectionWindowState(schema: s)
+        upserts = BatchTable.allCases.map(upsert)
     }
 
     /// Re-opens the connection after a failure (the caller retries with back-off).
@@ -152,13 +158,13 @@ public final class BatchWriter {
                     let (plain, filtered) = flagged.isEmpty ? (rows, EncodedRows()) : rows.partitioned { !flagged.contains($0.userHash) }
                     if !plain.isEmpty {
                         directRows = try copyDetectionsDirectly(plain)
-                        if settings.windowsEnabled { statements.append((table, detectionWindowState())) }
+                        if settings.windowsEnabled { statements.append((table, directWindowState)) }
                     }
                     rows = filtered
                     if rows.isEmpty { continue }
                 }
                 try copy(table, rows)
-                statements.append((table, upsert(table)))
+                statements.append((table, upserts[table.rawValue]))
             }
             clock.mark("copy")
             let results = try db.queryAll(PostgresQuery.joined(statements.map(\.sql) + ["COMMIT"], separator: ";\n"))
@@ -210,7 +216,7 @@ public final class BatchWriter {
     }
 
     /// The window state of a batch's reduced detections (staged by `copyDetectionsDirectly`).
-    private func detectionWindowState() -> PostgresQuery {
+    private static func detectionWindowState(schema s: PostgresIdentifier) -> PostgresQuery {
         let rows = PostgresIdentifier("rows")
         return """
             WITH \(rows) AS (SELECT * FROM \(TableDescription.windowDetections.stagingTable)),
