@@ -72,10 +72,23 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     public mutating func null() { appendBigEndian(UInt32(bitPattern: -1)) }
 
     public mutating func text(_ s: String?) {
-        guard var s else { return null() }
-        s.withUTF8 { u in
+        guard let s else { return null() }
+        text(s)
+    }
+
+    /// A string's bytes read where they are: a native string is borrowed, not copied, so a row's
+    /// fields cost no reference counting to encode.
+    public mutating func text(_ s: borrowing String) {
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { u in
             appendBigEndian(UInt32(u.count))
             append(UnsafeRawBufferPointer(u))
+        }
+        if done == nil {
+            var copy = copy s
+            copy.withUTF8 { u in
+                appendBigEndian(UInt32(u.count))
+                append(UnsafeRawBufferPointer(u))
+            }
         }
     }
 
