@@ -52,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
             rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
             daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
             pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
-            pgUpdates: [Double] = [], pgHexUpdates: [Double] = [],
+            pgUpdates: [Double] = [], pgHexUpdates: [Double] = [], pgAllTablesUs: [Double] = [], postgresOffUs: [Double] = [],
             migrationSeconds: [Double] = []
         for run in 1...runs {
             kafka.append(try bench.kafkaLimit())
@@ -75,19 +75,25 @@ struct BenchCommand: AsyncParsableCommand {
             mibPerMillionHex.append(hexLimit.mebibytesPerMillionRows)
             pgHexUpdates.append(hexLimit.updatesPerSecond)
             if let s = hexLimit.migrationSecondsPerMillionRows { migrationSeconds.append(s) }
-            e2eOff.append(try await bench.endToEnd(windows: false, tag: "off\(run)").rps)
+            pgAllTablesUs.append(try bench.postgresLimitAllTables(database: on.database))
+            let off = try await bench.endToEnd(windows: false, tag: "off\(run)")
+            e2eOff.append(off.rps)
+            postgresOffUs.append(off.microsPerRecord("postgres"))
             if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
             print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
                   + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText) "
                   + "\(on.perRecordText) pg_limit_postgres_us_per_row=\(String(format: "%.1f", limit.postgresMicrosPerRow)) "
-                  + "pg_limit_hex=\(Int(hexLimit.rowsPerSecond)) pg_limit_hex_postgres_us_per_row=\(String(format: "%.1f", hexLimit.postgresMicrosPerRow))")
+                  + "pg_limit_hex=\(Int(hexLimit.rowsPerSecond)) pg_limit_hex_postgres_us_per_row=\(String(format: "%.1f", hexLimit.postgresMicrosPerRow)) "
+                  + "pg_limit_all_tables_postgres_us_per_record=\(String(format: "%.1f", pgAllTablesUs.last!)) "
+                  + "postgres_us_per_record_windows_off=\(String(format: "%.1f", postgresOffUs.last!))")
         }
         let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
                  daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
                  pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
-                 migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates))
+                 migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates),
+                 pgAllTablesUs: median(pgAllTablesUs), postgresOffUs: median(postgresOffUs))
         let us = { (v: Double) in String(format: "%.1f", v) }
         let setup = pinned ? "pinned: PostgreSQL alone on CPU 0, daemon + broker on the others" : "shared: everything on all \(ProcessInfo.processInfo.activeProcessorCount) cores"
         let medianCores = Dictionary(uniqueKeysWithValues: ["daemon", "postgres", "mock-broker"].map { g in (g, median(cores.map { $0[g] ?? 0 })) })
@@ -109,6 +115,7 @@ struct BenchCommand: AsyncParsableCommand {
             | end to end / PostgreSQL limit | \(String(format: "%.2f", m.e2e / m.pg)) |
             | daemon CPU per record, first record to last commit (all threads, /proc) | \(us(m.daemonUs)) µs |
             | PostgreSQL CPU per record end to end / per row of the PostgreSQL limit (/proc) | \(us(m.postgresUs)) µs / \(us(m.pgLimitUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgLimitUs)))) |
+            | PostgreSQL CPU per record end to end, windows on / windows off / PostgreSQL alone on every table's rows of the run (/proc) | \(us(m.postgresUs)) / \(us(m.postgresOffUs)) / \(us(m.pgAllTablesUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgAllTablesUs))) / × \(String(format: "%.2f", m.postgresOffUs / max(0.001, m.pgAllTablesUs)))) |
             | heap allocations per record, daemon, whole run | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f", m.allocations)) |
             | end to end, windows off | \(Int(m.off)) records/s |
             | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
@@ -122,7 +129,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
               + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
               + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
-              + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
+              + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_all_tables_us_per_record=\(us(m.pgAllTablesUs)) postgres_us_per_record_windows_off=\(us(m.postgresOffUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
               + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
               + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
@@ -269,6 +276,62 @@ final class Benchmark {
         var mebibytesPerMillionRows: Double
         /// Hex rows only: migration 8 converting the table afterwards, seconds per million rows.
         var migrationSecondsPerMillionRows: Double?
+    }
+
+    /// PostgreSQL alone on every row the daemon wrote into `database`, table by table (each
+    /// table's rows in batches of `batchSize`: binary COPY → temp staging → INSERT … ON CONFLICT
+    /// on the table's key, into an empty copy with the same indexes): PostgreSQL's CPU per
+    /// *record*, so that it compares like with like with the end-to-end figure, which counts
+    /// every topic's rows, not only ml_training_data's. What the end-to-end run spends beyond it
+    /// is the sink's own work: offsets, privacy locks, window state, recomputes, dead letters.
+    func postgresLimitAllTables(database: String) throws -> Double {
+        let db = try PostgresConnection(connectionString: database)
+        let tables = StoredTable.all.filter { $0.retention != .kept && $0.storedAt == "ingested_at" }  // the records' own tables
+        var work: [(table: StoredTable, tuples: [[UInt8]])] = []
+        for table in tables {
+            let columns = table.columns.map(PostgresIdentifier.init)
+            var rows: [[UInt8]] = []
+            try db.copyOut("COPY (SELECT \(columns) FROM \(PostgresIdentifier(table.name))) TO STDOUT (FORMAT binary)") {
+                let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
+                if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
+            }
+            let batches = stride(from: 0, to: rows.count, by: batchSize).map { rows[$0..<min($0 + batchSize, rows.count)].flatMap { $0 } }
+            work.append((table, batches))
+        }
+        let schema = PostgresIdentifier("bench_all")
+        try db.query("CREATE SCHEMA \(schema)")
+        for (table, _) in work {
+            try db.query("""
+                CREATE TABLE \(schema.member(table.name)) (LIKE \(PostgresIdentifier(table.name)) INCLUDING ALL);
+                CREATE TEMP TABLE \(PostgresIdentifier("all_stage_" + table.name)) (LIKE \(PostgresIdentifier(table.name))) ON COMMIT DELETE ROWS
+                """)
+        }
+        try db.query("CHECKPOINT")
+        let postmaster = postgres.postmasterPID ?? 0
+        let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
+        Thread.sleep(forTimeInterval: 0.2)
+        let started = Date()
+        for (table, batches) in work {
+            let columns = table.columns.map(PostgresIdentifier.init)
+            let stage = PostgresIdentifier("all_stage_" + table.name)
+            let updates = PostgresQuery.joined(columns.filter { !table.key.contains($0.name) }.map { "\($0) = EXCLUDED.\($0)" })
+            let upsert: PostgresQuery = """
+                INSERT INTO \(schema.member(table.name)) (\(columns)) SELECT \(columns) FROM \(stage)
+                ON CONFLICT (\(table.key.map(PostgresIdentifier.init))) DO UPDATE SET \(updates)
+                """
+            for batch in batches {
+                try db.query("BEGIN")
+                try db.copyIn("COPY \(stage) (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: batch[...])
+                try db.query(upsert)
+                try db.query("COMMIT")
+            }
+        }
+        let ended = Date()
+        Thread.sleep(forTimeInterval: 0.2)
+        sampler.stop()
+        let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
+        try db.query("DROP SCHEMA \(schema) CASCADE")
+        return cores * ended.timeIntervalSince(started) * 1e6 / Double(max(1, records))
     }
 
     /// PostgreSQL alone: the rows the daemon wrote into `database`'s ml_training_data, upserted
