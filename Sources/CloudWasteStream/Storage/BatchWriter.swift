@@ -220,7 +220,7 @@ public final class BatchWriter {
         let rows = PostgresIdentifier("rows")
         return """
             WITH \(rows) AS (SELECT * FROM \(TableDescription.windowDetections.stagingTable)),
-            \(CostTrendWindows.detectionState(schema: s, from: rows, records: "sum(records)")) SELECT count(*) FROM \(rows)
+            \(CostTrendWindows.detectionState(schema: s, from: rows, records: "sum(records)", unique: true)) SELECT count(*) FROM \(rows)
             """
     }
 

@@ -66,17 +66,23 @@ public struct CostTrendWindows {
     /// a batch's reduced `WindowDetection`s with a `records` column) into the window state (each
     /// user's latest estimate per resource, month and currency) and queue their account-months for
     /// a recompute, with `records` (an aggregate) records each.
-    static func detectionState(schema s: PostgresIdentifier, from rows: PostgresIdentifier, records: PostgresQuery = "count(*)") -> PostgresQuery {
-        """
+    /// `unique`: `rows` holds one detection per key already (a batch's `WindowDetection.reduce`d
+    /// rows), so no sort is needed to pick each key's latest.
+    static func detectionState(schema s: PostgresIdentifier, from rows: PostgresIdentifier, records: PostgresQuery = "count(*)",
+                               unique: Bool = false) -> PostgresQuery {
+        let latestPerKey: PostgresQuery = unique ? "" : "DISTINCT ON (account_hash, month, resource_hash, currency, user_hash)"
+        let order: PostgresQuery = unique
+            ? "" : "ORDER BY account_hash, month, resource_hash, currency, user_hash, detected_at DESC, source_partition DESC, source_offset DESC"
+        return """
         win_detect AS (
             INSERT INTO \(s).window_resource_costs AS w
                 (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at,
                  source_partition, source_offset)
-            SELECT DISTINCT ON (account_hash, month, resource_hash, currency, user_hash)
+            SELECT \(latestPerKey)
                    account_hash, month, resource_hash, currency, user_hash, provider, resource_type,
                    estimated_monthly_cost::numeric(18,4), detected_at, source_partition, source_offset
               FROM \(rows)
-             ORDER BY account_hash, month, resource_hash, currency, user_hash, detected_at DESC, source_partition DESC, source_offset DESC
+             \(order)
             ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
                SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type,
                    cost = EXCLUDED.cost, detected_at = EXCLUDED.detected_at,
