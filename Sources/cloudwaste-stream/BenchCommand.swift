@@ -287,16 +287,10 @@ final class Benchmark {
     func postgresLimitAllTables(database: String) throws -> Double {
         let db = try PostgresConnection(connectionString: database)
         let tables = StoredTable.all.filter { $0.retention != .kept && $0.storedAt == "ingested_at" }  // the records' own tables
-        var work: [(table: StoredTable, tuples: [[UInt8]])] = []
+        var work: [(table: StoredTable, batches: [[UInt8]])] = []
         for table in tables {
             let columns = table.columns.map(PostgresIdentifier.init)
-            var rows: [[UInt8]] = []
-            try db.copyOut("COPY (SELECT \(columns) FROM \(PostgresIdentifier(table.name))) TO STDOUT (FORMAT binary)") {
-                let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
-                if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
-            }
-            let batches = stride(from: 0, to: rows.count, by: batchSize).map { rows[$0..<min($0 + batchSize, rows.count)].flatMap { $0 } }
-            work.append((table, batches))
+            work.append((table, batched(try binaryTuples(db, "SELECT \(columns) FROM \(PostgresIdentifier(table.name))"))))
         }
         let schema = PostgresIdentifier("bench_all")
         try db.query("CREATE SCHEMA \(schema)")
@@ -307,31 +301,61 @@ final class Benchmark {
                 """)
         }
         try db.query("CHECKPOINT")
+        let (cores, seconds) = try withPostgresCPU {
+            for (table, batches) in work {
+                let columns = table.columns.map(PostgresIdentifier.init)
+                let stage = PostgresIdentifier("all_stage_" + table.name)
+                let updates = PostgresQuery.joined(columns.filter { !table.key.contains($0.name) }.map { "\($0) = EXCLUDED.\($0)" })
+                let upsert: PostgresQuery = """
+                    INSERT INTO \(schema.member(table.name)) (\(columns)) SELECT \(columns) FROM \(stage)
+                    ON CONFLICT (\(table.key.map(PostgresIdentifier.init))) DO UPDATE SET \(updates)
+                    """
+                for batch in batches {
+                    try upsertBatch(db, copy: "COPY \(stage) (\(columns)) FROM STDIN (FORMAT binary)", batch: batch, upsert: upsert)
+                }
+            }
+        }
+        try db.query("DROP SCHEMA \(schema) CASCADE")
+        return cores * seconds * 1e6 / Double(max(1, records))
+    }
+
+    /// Each row of `select` as a binary COPY tuple, as the daemon writes them (the header taken off
+    /// the first message, the trailer dropped).
+    private func binaryTuples(_ db: PostgresConnection, _ select: PostgresQuery) throws -> [[UInt8]] {
+        var rows: [[UInt8]] = []
+        try db.copyOut("COPY (\(select)) TO STDOUT (FORMAT binary)") {
+            let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
+            if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
+        }
+        return rows
+    }
+
+    /// `rows` joined into COPY bodies of `batchSize` rows: in memory beforehand, so that only
+    /// PostgreSQL is measured.
+    private func batched(_ rows: [[UInt8]]) -> [[UInt8]] {
+        stride(from: 0, to: rows.count, by: batchSize).map { rows[$0..<min($0 + batchSize, rows.count)].flatMap { $0 } }
+    }
+
+    /// One transaction of a limit: COPY `batch` into staging, then `upsert`.
+    private func upsertBatch(_ db: PostgresConnection, copy: PostgresQuery, batch: [UInt8], upsert: PostgresQuery) throws {
+        try db.query("BEGIN")
+        try db.copyIn(copy, binaryTuples: batch[...])
+        try db.query(upsert)
+        try db.query("COMMIT")
+    }
+
+    /// Runs `body` while PostgreSQL's processes are sampled (/proc): the cores they kept busy, and
+    /// the seconds it took.
+    private func withPostgresCPU(_ body: () throws -> Void) throws -> (cores: Double, seconds: Double) {
         let postmaster = postgres.postmasterPID ?? 0
         let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
         Thread.sleep(forTimeInterval: 0.2)
         let started = Date()
-        for (table, batches) in work {
-            let columns = table.columns.map(PostgresIdentifier.init)
-            let stage = PostgresIdentifier("all_stage_" + table.name)
-            let updates = PostgresQuery.joined(columns.filter { !table.key.contains($0.name) }.map { "\($0) = EXCLUDED.\($0)" })
-            let upsert: PostgresQuery = """
-                INSERT INTO \(schema.member(table.name)) (\(columns)) SELECT \(columns) FROM \(stage)
-                ON CONFLICT (\(table.key.map(PostgresIdentifier.init))) DO UPDATE SET \(updates)
-                """
-            for batch in batches {
-                try db.query("BEGIN")
-                try db.copyIn("COPY \(stage) (\(columns)) FROM STDIN (FORMAT binary)", binaryTuples: batch[...])
-                try db.query(upsert)
-                try db.query("COMMIT")
-            }
-        }
+        try body()
         let ended = Date()
         Thread.sleep(forTimeInterval: 0.2)
         sampler.stop()
-        let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
-        try db.query("DROP SCHEMA \(schema) CASCADE")
-        return cores * ended.timeIntervalSince(started) * 1e6 / Double(max(1, records))
+        return (sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0, ended.timeIntervalSince(started))
     }
 
     /// PostgreSQL alone: the rows the daemon wrote into `database`'s ml_training_data, upserted
@@ -347,14 +371,7 @@ final class Benchmark {
             """).decodeRows(as: (String, String).self).map { (name: PostgresIdentifier($0), type: $1) }
         let pseudonyms = columns.filter { $0.type == "bytea" }.map(\.name)
         let selected = PostgresQuery.joined(columns.map { shape == .hex && pseudonyms.contains($0.name) ? "encode(\($0.name), 'hex')" : "\($0.name)" })
-        var rows: [[UInt8]] = []
-        rows.reserveCapacity(records)
-        // Binary COPY, as the daemon writes: one tuple per message after the header (in the first
-        // one), then the trailer.
-        try db.copyOut("COPY (SELECT \(selected) FROM ml_training_data ORDER BY source_partition, source_offset) TO STDOUT (FORMAT binary)") {
-            let tuple = rows.isEmpty ? Array($0.dropFirst(PostgresBinaryCopyEncoder.header.count)) : $0
-            if tuple != PostgresBinaryCopyEncoder.trailer { rows.append(tuple) }
-        }
+        let rows = try binaryTuples(db, "SELECT \(selected) FROM ml_training_data ORDER BY source_partition, source_offset")
         let updates = PostgresQuery.joined(columns.map(\.name).filter { $0.name != "scan_hash" && $0.name != "resource_hash" }
             .map { "\($0) = EXCLUDED.\($0)" })
         let schema = "bench_\(shape.rawValue)"
@@ -371,29 +388,16 @@ final class Benchmark {
             CHECKPOINT;
             """)
         let upsert: PostgresQuery = "INSERT INTO \(table) SELECT * FROM bench_stage ON CONFLICT (scan_hash, resource_hash) DO UPDATE SET \(updates)"
-        let postmaster = postgres.postmasterPID ?? 0
-        let sampler = CPUSampler(interval: 0.1) { ["postgres": CPUSampler.processTree(postmaster)] }
-        Thread.sleep(forTimeInterval: 0.2)
-        let tuples = stride(from: 0, to: rows.count, by: batchSize).map { rows[$0..<min($0 + batchSize, rows.count)].flatMap { $0 } }
-        func pass() throws -> Double {
-            let started = Date()
-            for chunk in stride(from: 0, to: rows.count, by: batchSize) {
-                try db.query("BEGIN")
-                try db.copyIn("COPY bench_stage FROM STDIN (FORMAT binary)", binaryTuples: tuples[chunk / batchSize][...])
-                try db.query(upsert)
-                try db.query("COMMIT")
-            }
-            return Date().timeIntervalSince(started)
+        let batches = batched(rows)
+        func pass() throws {
+            for batch in batches { try upsertBatch(db, copy: "COPY bench_stage FROM STDIN (FORMAT binary)", batch: batch, upsert: upsert) }
         }
-        let started = Date()
-        let seconds = try pass()
-        let ended = Date()
-        Thread.sleep(forTimeInterval: 0.2)
-        sampler.stop()
-        let cores = sampler.utilization(from: started, to: ended)?.cores["postgres"] ?? 0
+        let (cores, seconds) = try withPostgresCPU(pass)
         let bytes = try db.query("SELECT pg_total_relation_size(\(table.sql)::regclass)").decode(Int.self)
         // The same rows again: every one a conflict, updated in place (redelivery, a replay).
-        let updateSeconds = try pass()
+        let updateStarted = Date()
+        try pass()
+        let updateSeconds = Date().timeIntervalSince(updateStarted)
         let n = Double(max(1, rows.count))
         var migration: Double?
         if shape == .hex, let toBytes = Migrator.migrations.first(where: { $0.version == 8 }) {
