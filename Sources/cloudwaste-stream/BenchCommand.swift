@@ -639,6 +639,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
             for _ in 0..<passes { pass() }
             let seconds = Date().timeIntervalSince(started) / Double(passes)
             let allocations = HeapAllocations.count.flatMap { after in allocationsBefore.map { (after - $0) / passes } }
+            let lookups = builder.preparer.anonymizer.pseudonymizer.cacheLookups
             // The same work split by stage (each stage includes the ones before it). Decoding hashes
             // the ids from the message's bytes, as the pipeline does; the anonymizer does the rest.
             let decoder = RecordDecoder()
@@ -667,7 +668,8 @@ struct BenchDecodeCommand: AsyncParsableCommand {
             let us = { (s: Double) in String(format: "%.2f", s * 1e6 / Double(records)) }
             print("per record (µs): json_parse=\(us(parseSeconds)) decode_validate_pseudonymize=\(us(decodeSeconds)) anonymize_rest=\(us(anonymizeSeconds)) one_pseudonym=\(us(hmacSeconds))")
             print("bench-decode: records=\(records) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(Double(records) / seconds)) us_per_record=\(String(format: "%.2f", seconds * 1e6 / Double(records)))"
-                  + (allocations.map { " allocations_per_record=\(String(format: "%.2f", Double($0) / Double(records)))" } ?? ""))
+                  + (allocations.map { " allocations_per_record=\(String(format: "%.2f", Double($0) / Double(records)))" } ?? "")
+                  + " id_cache_hit_rate=\(String(format: "%.3f", Double(lookups.hits) / Double(max(1, lookups.hits + lookups.misses))))")
         }
     }
 }

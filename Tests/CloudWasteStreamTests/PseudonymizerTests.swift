@@ -277,4 +277,72 @@ import CloudWasteDevTools
         #expect(a.bytes.count == 32)
         #expect(a.bytes != b.bytes)
     }
+
+    // MARK: - The id cache (accounts and users)
+
+    /// The pseudonym without the cache: what every lookup must return.
+    private func uncached(_ p: Pseudonymizer, _ domain: Pseudonymizer.Domain, _ id: String, _ provider: Provider?) -> Pseudonym {
+        let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
+        var id = id
+        return id.withUTF8 { p.hashed(domain, bytes: $0, lowercaseAll: lowercaseAll) }
+    }
+
+    @Test func theIdCacheGivesEveryIdItsOwnPseudonym() throws {
+        let p = try makePseudonymizer()
+        // More distinct ids than slots, of every shape the normalization treats differently, asked
+        // for in rounds that repeat and interleave them, under both normalizations.
+        let ids: [String] = (0..<6_000).map { i in
+            switch i % 6 {
+            case 0: String(format: "%012d", 100_000_000_000 + i * 7_919)
+            case 1: UUID().uuidString  // upper-case GUID: lowercased
+            case 2: " user-\(i)@example.com\t"  // surrounding white space: trimmed
+            case 3: "User-\(i)-ÄÖ"  // non-ASCII: the Unicode-aware normalization
+            case 4: "projects/p-\(i)"
+            default: String(repeating: "x", count: 55 + i % 12) + "\(i)"  // around the 62-byte limit
+            }
+        }
+        for round in 0..<3 {
+            for (i, id) in ids.enumerated() where (i + round) % (round + 1) == 0 {
+                for domain in [Pseudonymizer.Domain.account, .user] {
+                    for provider in [Provider.aws, .azure] {
+                        #expect(p.pseudonym(domain, id, provider: provider) == uncached(p, domain, id, provider), "\(domain) \(id)")
+                    }
+                }
+            }
+        }
+        let lookups = p.cacheLookups
+        #expect(lookups.hits > 0)
+        #expect(lookups.misses > 0)
+    }
+
+    @Test func idsThatShareASlotDisplaceEachOtherWithoutMixingUp() throws {
+        let p = try makePseudonymizer()
+        // Ids that fall into the same slot, as a hostile producer could send on purpose.
+        func slot(_ id: String) -> Int {
+            var id = id
+            return id.withUTF8 { Int(truncatingIfNeeded: PseudonymCache.hash($0, variant: 0)) & (PseudonymCache.slotCount - 1) }
+        }
+        let first = "acct-0"
+        let rivals = (1...200_000).lazy.map { "acct-\($0)" }.filter { slot($0) == slot(first) }.prefix(3)
+        let ids = [first] + rivals
+        #expect(ids.count == 4)
+        for _ in 0..<3 {
+            for id in ids { #expect(p.pseudonym(.account, id) == uncached(p, .account, id, nil)) }
+        }
+        #expect(p.cacheLookups.hits == 0)  // each one displaced the one before
+        for _ in 0..<3 { #expect(p.pseudonym(.account, first) == uncached(p, .account, first, nil)) }
+        #expect(p.cacheLookups.hits == 2)
+    }
+
+    @Test func onlyRecurringDomainsAndShortIdsAreCached() throws {
+        let p = try makePseudonymizer()
+        for domain in [Pseudonymizer.Domain.scan, .event, .resource] { _ = p.pseudonym(domain, "id-1") }
+        let long = String(repeating: "a", count: PseudonymCache.maxIdBytes + 1)
+        _ = p.pseudonym(.user, long)
+        _ = p.pseudonym(.user, long)
+        #expect(p.cacheLookups.hits == 0 && p.cacheLookups.misses == 0)
+        _ = p.pseudonym(.user, String(long.dropLast()))
+        _ = p.pseudonym(.user, String(long.dropLast()))
+        #expect(p.cacheLookups.hits == 1 && p.cacheLookups.misses == 1)
+    }
 }

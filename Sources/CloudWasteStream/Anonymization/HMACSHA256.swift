@@ -1,28 +1,38 @@
 import COpenSSL
 
-/// Keyed HMAC-SHA256 (RFC 2104) from precomputed SHA-256 states: the key's inner and outer pad
-/// blocks are hashed once, and each message starts from a copy of those states (a plain struct
-/// copy). OpenSSL's EVP_MAC re-initialisation duplicates two digest contexts per message, with an
-/// allocation and a cleanse each; `bench-decode` measured 0.52 µs per pseudonym that way. The
-/// low-level SHA256_* calls are deprecated in OpenSSL 3 but kept, and use the same SHA extensions.
+/// Keyed HMAC-SHA256 (RFC 2104) from precomputed SHA-256 states: the key's inner pad block,
+/// followed by each message prefix, and its outer pad block are hashed once, and each message
+/// starts from a copy of those states (a plain struct copy). OpenSSL's EVP_MAC
+/// re-initialisation duplicates two digest contexts per message, with an allocation and a
+/// cleanse each; `bench-decode` measured 0.52 µs per pseudonym that way. The low-level SHA256_*
+/// calls are deprecated in OpenSSL 3 but kept, and use the same SHA extensions.
 /// Mutable scratch state: one instance belongs to one thread.
 final class HMACSHA256 {
-    private var inner = SHA256_CTX()
+    /// The inner state after the pad block and prefix `i`, per prefix.
+    private var prefixedInner: [SHA256_CTX]
     private var outer = SHA256_CTX()
     private var scratch = SHA256_CTX()
 
-    init(key: [UInt8]) {
+    /// A MAC under `key` of messages that each start with one of `prefixes`.
+    init(key: [UInt8], prefixes: [[UInt8]]) {
         var block = key.count > 64 ? Self.digest(key) : key
         block += [UInt8](repeating: 0, count: 64 - block.count)
+        var inner = SHA256_CTX()
         SHA256_Init(&inner)
         SHA256_Update(&inner, block.map { $0 ^ 0x36 }, 64)
+        prefixedInner = prefixes.map { prefix in
+            var state = inner
+            SHA256_Update(&state, prefix, prefix.count)
+            return state
+        }
         SHA256_Init(&outer)
         SHA256_Update(&outer, block.map { $0 ^ 0x5C }, 64)
         block.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        withUnsafeMutableBytes(of: &inner) { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
 
     deinit {
-        withUnsafeMutableBytes(of: &inner) { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        for i in prefixedInner.indices { withUnsafeMutableBytes(of: &prefixedInner[i]) { OPENSSL_cleanse($0.baseAddress, $0.count) } }
         withUnsafeMutableBytes(of: &outer) { OPENSSL_cleanse($0.baseAddress, $0.count) }
         withUnsafeMutableBytes(of: &scratch) { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
@@ -33,11 +43,10 @@ final class HMACSHA256 {
         return out
     }
 
-    /// HMAC(key, prefix + message).
-    func pseudonym(prefix: [UInt8], message: UnsafeBufferPointer<UInt8>) -> Pseudonym {
+    /// HMAC(key, prefixes[prefix] + message).
+    func pseudonym(prefix: Int, message: UnsafeBufferPointer<UInt8>) -> Pseudonym {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
-            scratch = inner
-            prefix.withUnsafeBufferPointer { _ = SHA256_Update(&scratch, $0.baseAddress, $0.count) }
+            scratch = prefixedInner[prefix]
             _ = SHA256_Update(&scratch, message.baseAddress, message.count)
             _ = SHA256_Final(out.baseAddress, &scratch)
             scratch = outer

@@ -18,14 +18,21 @@ public final class Pseudonymizer {
     }
 
     public let keyId: String
+    /// The MAC, with each domain's `domain:` prefix absorbed once (indexed by `Domain.index`).
     private let hmac: HMACSHA256
-    /// `domain:` as bytes, indexed by `Domain.index` (no hashing per pseudonym).
-    private let prefixes: [[UInt8]]
+    /// The recent ids of the domains whose ids recur from record to record (accounts and users;
+    /// scan and event ids never do, and a resource's come a day apart), by `Domain.index`.
+    private let caches: [PseudonymCache?]
 
     public init(key: HMACKey) {
         keyId = key.keyId
-        hmac = HMACSHA256(key: key.bytes)
-        prefixes = Domain.allCases.map { Array("\($0.rawValue):".utf8) }
+        hmac = HMACSHA256(key: key.bytes, prefixes: Domain.allCases.map { Array("\($0.rawValue):".utf8) })
+        caches = Domain.allCases.map { $0 == .account || $0 == .user ? PseudonymCache() : nil }
+    }
+
+    /// Lookups of the id caches that found the id, and that did not (for tests and `bench-decode`).
+    public var cacheLookups: (hits: Int, misses: Int) {
+        caches.reduce((0, 0)) { ($0.0 + ($1?.hits ?? 0), $0.1 + ($1?.misses ?? 0)) }
     }
 
     public func pseudonym(_ domain: Domain, _ id: String, provider: Provider? = nil) -> Pseudonym {
@@ -44,7 +51,13 @@ public final class Pseudonymizer {
     /// The pseudonym of an id given as its UTF-8 bytes (valid UTF-8, e.g. in a message's buffer).
     public func pseudonym(_ domain: Domain, bytes: UnsafeBufferPointer<UInt8>, provider: Provider? = nil) -> Pseudonym {
         let lowercaseAll = provider == .azure && (domain == .account || domain == .resource)
-        let prefix = prefixes[domain.index]
+        guard let cache = caches[domain.index] else { return hashed(domain, bytes: bytes, lowercaseAll: lowercaseAll) }
+        return cache.pseudonym(of: bytes, variant: lowercaseAll ? 1 : 0) { hashed(domain, bytes: bytes, lowercaseAll: lowercaseAll) }
+    }
+
+    /// `pseudonym(_:bytes:provider:)` without the cache.
+    func hashed(_ domain: Domain, bytes: UnsafeBufferPointer<UInt8>, lowercaseAll: Bool) -> Pseudonym {
+        let prefix = domain.index
         // Fast path: nothing to trim, no upper-case hex in a GUID-sized id, not Azure.
         if !lowercaseAll, let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
            bytes.count < 36 || !bytes.contains(where: { $0 >= 65 && $0 <= 70 }) {
