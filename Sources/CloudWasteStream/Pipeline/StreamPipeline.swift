@@ -76,6 +76,7 @@ public final class StreamPipeline: Sendable {
             logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a partition whose local queue fills waits a whole second before it is fetched again (librdkafka #2879); load a current librdkafka (README: Running against a real Kafka)")
         }
         metrics.recordBuildInfo(version: ProductVersion.current, librdkafka: librdkafka.text)
+        HeapRetention.apply()
         let setup = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         try Migrator(schema: config.postgresSchema).migrate(setup)
         setup.close()

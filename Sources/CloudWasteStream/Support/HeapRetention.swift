@@ -1,0 +1,31 @@
+import Glibc
+
+/// Keeps freed heap memory in the process for the next batch instead of handing it back to the
+/// kernel. A batch's buffers are megabytes (encoded rows, items, window rows); glibc serves
+/// blocks that large with `mmap`, or trims them off the top of the heap when they are freed, so
+/// every batch mapped fresh pages and faulted them in again, zeroed (docs/performance.md). With
+/// both thresholds fixed high the allocator reuses the blocks it has. Process-wide and
+/// idempotent; a pipeline's process sets it.
+enum HeapRetention {
+    /// Blocks up to this size come from the heap and are reused (glibc's ceiling is 32 MiB).
+    static let mmapThreshold: Int32 = 32 << 20
+    /// Free memory at the top of the heap is returned only beyond this.
+    static let trimThreshold: Int32 = 64 << 20
+
+    private typealias MalloptFunction = @convention(c) (Int32, Int32) -> Int32
+    /// glibc's `mallopt`, which the Glibc module does not export (malloc.h), looked up like
+    /// `HeapAllocations`' counter; nil with another C library.
+    nonisolated(unsafe) private static let mallopt: MalloptFunction? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return nil }
+        return unsafeBitCast(symbol, to: MalloptFunction.self)
+    }()
+    /// malloc.h's parameter numbers.
+    private static let trimThresholdParameter: Int32 = -1, mmapThresholdParameter: Int32 = -3
+
+    /// Whether glibc took both settings.
+    @discardableResult
+    static func apply() -> Bool {
+        guard let mallopt else { return false }
+        return mallopt(mmapThresholdParameter, mmapThreshold) == 1 && mallopt(trimThresholdParameter, trimThreshold) == 1
+    }
+}
