@@ -37,16 +37,23 @@ public final class ParallelPreparation {
                 end += 1
             }
             let group = messages[start..<end]
-            var prepared = prepare(group, wanted: group.map(wanted))
+            var ranges = prepare(group, wanted: group.map(wanted))
             // Moved out, not copied: a record's Strings are not retained and released once more.
-            for (i, m) in group.enumerated() { body(m, prepared[i].take()) }
+            var i = group.startIndex
+            for w in ranges.indices {
+                for j in ranges[w].indices {
+                    body(messages[i], ranges[w][j].take())
+                    i += 1
+                }
+            }
             start = end
         }
     }
 
-    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [PreparedRecord?] {
+    /// The records of `group`, as consecutive ranges (one per worker), in order.
+    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [[PreparedRecord?]] {
         let workers = min(preparers.count, max(1, group.count / Self.minMessagesPerWorker))
-        if workers == 1 { return preparers[0].prepare(group, range: 0..<group.count, wanted: wanted) }
+        if workers == 1 { return [preparers[0].prepare(group, range: 0..<group.count, wanted: wanted)] }
         // Each worker prepares its own range with its own preparer and hands the range back whole.
         let ranges = Mutex([[PreparedRecord?]](repeating: [], count: workers))
         let preparers = self.preparers
@@ -56,9 +63,8 @@ public final class ParallelPreparation {
             ranges.withLock { $0[w] = prepared }
         }
         return ranges.withLock { ranges in
-            var out: [PreparedRecord?] = []
-            out.reserveCapacity(group.count)
-            for w in ranges.indices { out.append(contentsOf: ranges[w]); ranges[w] = [] }
+            var out: [[PreparedRecord?]] = []
+            swap(&out, &ranges)
             return out
         }
     }

@@ -16,7 +16,10 @@ public struct WindowDetection: Sendable, Equatable {
     public var cost: Double
     public var currency: String
     public var detectedAt: Timestamp
-    public var source: SourcePosition
+    /// Where the record stands in its topic (the topic is always the scans'; not kept, so that a
+    /// detection holds no reference-counted value and copies as plain bytes).
+    public var sourcePartition: Int32
+    public var sourceOffset: Int64
     public var records = 1
 
     init(_ r: TrainingRow, source: SourcePosition) {
@@ -29,12 +32,13 @@ public struct WindowDetection: Sendable, Equatable {
         cost = r.estimatedMonthlyCost
         currency = r.currency
         detectedAt = r.detectedAt
-        self.source = source
+        sourcePartition = source.partition
+        sourceOffset = source.offset
     }
 
     /// Whether this detection replaces `other` in the window state (the later one, ties by source position).
     func isNewer(than other: WindowDetection) -> Bool {
-        (detectedAt.micros, source.partition, source.offset) >= (other.detectedAt.micros, other.source.partition, other.source.offset)
+        (detectedAt.micros, sourcePartition, sourceOffset) >= (other.detectedAt.micros, other.sourcePartition, other.sourceOffset)
     }
 
     /// The latest detection per resource, month, currency and user, with the records of each group
@@ -91,8 +95,8 @@ extension TableDescription where Row == WindowDetection {
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },
         .init("currency", .text) { r, e in e.text(r.currency) },
         .init("detected_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.detectedAt.micros) },
-        .init("source_partition", .int4) { r, e in e.int4(Int(r.source.partition)) },
-        .init("source_offset", .int8) { r, e in e.int8(r.source.offset) },
+        .init("source_partition", .int4) { r, e in e.int4(Int(r.sourcePartition)) },
+        .init("source_offset", .int8) { r, e in e.int8(r.sourceOffset) },
         .init("records", .int4) { r, e in e.int4(r.records) },
     ], storesProvenance: false)
 }
