@@ -36,6 +36,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var waitTime = Duration.zero
     private var consumedSinceReport = 0
     private var recordsInCounters: [String: Counter] = [:]
+    /// The last topic's hash, for `lane(of:)`.
+    private var lastTopicHash: (topic: String, hash: UInt64)?
     /// The counter of the last topic counted (a poll's messages come in runs of one topic).
     private var lastRecordsIn: (topic: String, counter: Counter)?
     private var lastRecordAt = Date()
@@ -95,11 +97,21 @@ final class ConsumerLoop: KafkaRebalanceListener {
         try consumer.subscribe(topics: options.topics.map(config.topicName))
     }
 
-    /// The writer lane of a partition: stable for the life of the process.
-    func lane(of tp: TopicPartition) -> Int { Self.lane(of: tp, lanes: lanes.count) }
+    /// The writer lane of a partition: stable for the life of the process. Asked per message;
+    /// messages come in runs of one topic, so the topic's hash is kept from the last one.
+    func lane(of tp: TopicPartition) -> Int {
+        if let last = lastTopicHash, last.topic == tp.topic { return Self.lane(topicHash: last.hash, partition: tp.partition, lanes: lanes.count) }
+        let hash = stableHash(tp.topic)
+        lastTopicHash = (tp.topic, hash)
+        return Self.lane(topicHash: hash, partition: tp.partition, lanes: lanes.count)
+    }
 
     static func lane(of tp: TopicPartition, lanes: Int) -> Int {
-        Int((stableHash(tp.topic) &+ UInt64(UInt32(bitPattern: tp.partition))) % UInt64(max(1, lanes)))
+        lane(topicHash: stableHash(tp.topic), partition: tp.partition, lanes: lanes)
+    }
+
+    private static func lane(topicHash: UInt64, partition: Int32, lanes: Int) -> Int {
+        Int((topicHash &+ UInt64(UInt32(bitPattern: partition))) % UInt64(max(1, lanes)))
     }
 
     // MARK: - The loop
