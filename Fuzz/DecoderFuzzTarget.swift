@@ -49,6 +49,10 @@ enum FuzzFixture {
     static let buckets: Set<String> = ["us-*", "ca-*", "sa-*", "eu-*", "me-*", "af-*", "ap-*", "global", "other"]
     static let environmentClasses: Set<String> = ["prod", "staging", "dev", "test", "other"]
 
+    /// A preparer's recycled arrays, shared by every input as a preparer shares them among its
+    /// records (one thread, one input at a time).
+    nonisolated(unsafe) static let arrays = RecycledArrays()
+
     /// libFuzzer runs inputs one at a time on one thread, so one shared Anonymizer is safe.
     nonisolated(unsafe) static let anonymizer: Anonymizer = {
         let key: HMACKey
@@ -193,10 +197,16 @@ enum FuzzChecks {
         checkRecord(record, topic: topic)
         let anonymized = FuzzFixture.anonymizer.anonymize(record)
         checkAnonymized(record, anonymized, parsed: parsed)
-        // The pipeline's way: ids hashed from the payload's bytes while decoding. Same verdict, same rows.
+        // The pipeline's way: ids hashed from the payload's bytes while decoding, into the arrays
+        // the previous inputs' rows handed back. Same verdict, same rows.
         do {
-            let hashedWhileDecoding = try decoder.decode(topic, payload, pseudonymizer: FuzzFixture.anonymizer.pseudonymizer)
-            if FuzzFixture.anonymizer.anonymize(hashedWhileDecoding) != anonymized { violated("ids hashed while decoding give other rows") }
+            var tape = JSONTape()
+            let hashedWhileDecoding = try payload.withUnsafeBufferPointer { (bytes) throws(RecordRejection) in
+                try decoder.decode(topic, bytes, tape: &tape, pseudonymizer: FuzzFixture.anonymizer.pseudonymizer, arrays: FuzzFixture.arrays)
+            }
+            let rows = FuzzFixture.anonymizer.anonymize(hashedWhileDecoding)
+            if rows != anonymized { violated("ids hashed while decoding, into recycled arrays, give other rows") }
+            if case .training(let row) = rows { FuzzFixture.arrays.recycle(metricSummaries: row.metrics, tagKeys: row.tagKeys) }
         } catch {
             violated("decoding with the pseudonymizer rejected what decoding without it accepted: \(error)")
         }

@@ -32,20 +32,43 @@ import Testing
         }
     }
 
+    /// A prepared record with its rows' keys and bytes, to compare across preparers.
+    struct Prepared: Equatable {
+        var record: PreparedRecord
+        var rows: [(key: RowKey, tuple: [UInt8])]
+
+        init(_ record: PreparedRecord, in rows: PreparedRows) {
+            var copied: [(key: RowKey, tuple: [UInt8])] = []
+            rows.forEachRow(in: record.rows) { copied.append(($0, Array($1))) }
+            self.rows = copied
+            self.record = record
+            self.record.rows = 0..<0  // where the rows stood in their buffer differs by worker
+        }
+
+        static func == (a: Prepared, b: Prepared) -> Bool {
+            a.record == b.record && a.rows.map(\.key) == b.rows.map(\.key) && a.rows.map(\.tuple) == b.rows.map(\.tuple)
+        }
+    }
+
     @Test(arguments: [0, 1, 31, 64, 600, 2_000])
     func sameResultsInOrderAsOnePreparer(count: Int) throws {
         let messages = Self.messages(count)
         let one = try Self.preparer()
-        let expected = messages.map(one.prepare)
+        var rows = PreparedRows()
+        let expected = messages.map { m in
+            rows.removeAll()
+            return Prepared(one.prepare(m, into: &rows), in: rows)
+        }
         let parallel = try ParallelPreparation(workers: 4) { try Self.preparer() }
-        var seen: [(KafkaMessage, PreparedRecord?)] = []
-        parallel.forEach(messages, wanted: { _ in true }) { seen.append(($0, $1)) }
+        var seen: [(KafkaMessage, Prepared?)] = []
+        parallel.forEach(messages, wanted: { _ in true }) { m, record, rows in seen.append((m, record.map { Prepared($0, in: rows) })) }
         #expect(seen.map(\.0.offset) == messages.map(\.offset))
         #expect(seen.map(\.1) == expected)
         if count >= 100 {
-            #expect(expected.contains { if case .rejected(let r) = $0 { r.code == .malformedJSON } else { false } })
-            #expect(expected.contains { if case .rejected(let r) = $0 { r.code == .unknownTopic } else { false } })
-            #expect(expected.contains { if case .anonymized(.metricPoints(let p), _) = $0 { p.count == 5_000 } else { false } })
+            #expect(expected.contains { if case .rejected(let r) = $0.record.outcome { r.code == .malformedJSON } else { false } })
+            #expect(expected.contains { if case .rejected(let r) = $0.record.outcome { r.code == .unknownTopic } else { false } })
+            #expect(expected.contains { $0.record.outcome == .rows(.metrics) && $0.rows.count == 5_000 })
+            #expect(expected.contains { $0.record.outcome == .rows(.training) && $0.rows.count == 1 && $0.record.detection != nil && $0.record.user != nil })
         }
     }
 
@@ -53,7 +76,7 @@ import Testing
         let messages = Self.messages(500)
         let parallel = try ParallelPreparation(workers: 2) { try Self.preparer() }
         var seen: [PreparedRecord?] = []
-        parallel.forEach(messages, wanted: { $0.partition != 1 }) { seen.append($1) }
+        parallel.forEach(messages, wanted: { $0.partition != 1 }) { _, record, _ in seen.append(record) }
         #expect(seen.count == messages.count)
         for (m, p) in zip(messages, seen) { #expect((p == nil) == (m.partition == 1)) }
     }

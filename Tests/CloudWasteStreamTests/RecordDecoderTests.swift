@@ -283,6 +283,21 @@ import Testing
         #expect(single.tags == ScanTags([("a", "ignored"), ("environment", " Prod ")]))
     }
 
+    @Test func severalFaultyMetricsGetTheReasonOfTheFirstInNameOrderWhateverTheirOrder() throws {
+        let missingP95 = #""a_metric":{"avg":1}"#  // invalid_value
+        let textP95 = #""b_metric":{"avg":1,"p95":"2"}"#  // wrong_type
+        let fine = #""c_metric":{"avg":1,"p95":2}"#
+        for members in [[missingP95, textP95, fine], [textP95, fine, missingP95], [fine, textP95, missingP95]] {
+            #expect(rejection(Self.scanWith("\"metrics\":{\(members.joined(separator: ","))}")) == "invalid_value: metrics")
+        }
+        // Accepted summaries come in name order, whatever the members' order.
+        guard case .scan(let r) = try Self.decoder().decode(.scanResources, Self.scanWith(#""metrics":{"z":{"avg":1,"p95":2},"b":{"avg":3,"p95":4},"m":{"avg":5,"p95":6}}"#)) else {
+            Issue.record("not a scan"); return
+        }
+        #expect(r.metrics.map(\.name) == ["b", "m", "z"])
+        #expect(r.metrics.map(\.avg) == [3, 5, 1])
+    }
+
     @Test func metricsAndTags() throws {
         #expect(rejection(Self.scanWith(#""metrics":[]"#)) == "wrong_type: metrics")
         #expect(rejection(Self.scanWith(#""metrics":{"cpu":{"avg":1}}"#)) == "invalid_value: metrics")

@@ -2,15 +2,16 @@ public import CloudWasteKafka
 import CloudWastePostgres
 
 /// Turns consumed messages into a `PreparedBatch`: each message's prepared record (decoded,
-/// validated, anonymized: `RecordPreparer`) is encoded as COPY rows at once, so that no decoded
-/// record outlives its message and the writer only streams bytes. Rows with the same primary key
-/// in one batch are reduced to the last one (one statement cannot update a row twice). Owned by
-/// the consumer thread: messages are added in partition order.
+/// validated, anonymized and encoded as COPY rows: `RecordPreparer`) is added in partition
+/// order, so that no decoded record outlives its message and the writer only streams bytes. Rows
+/// with the same primary key in one batch are reduced to the last one (one statement cannot
+/// update a row twice). Owned by the consumer thread.
 public final class BatchBuilder {
     /// Prepares the messages given to `add(_:generation:expected:)` (the consumer loop
     /// prepares a poll's messages in parallel and hands in the results instead).
     public let preparer: RecordPreparer
-    private let keyId: String
+    /// Where `preparer` encodes the record of `add(_:generation:expected:)`.
+    private var scratch = PreparedRows()
     private let consumerGroup: String
     private var items: [BatchItem] = []
     /// The partitions' spans in the order they first appeared, and where each one is.
@@ -27,13 +28,14 @@ public final class BatchBuilder {
 
     public init(preparer: RecordPreparer, consumerGroup: String = "cloudwaste-stream") {
         self.preparer = preparer
-        keyId = preparer.anonymizer.keyId
         self.consumerGroup = consumerGroup
     }
 
     public convenience init(decoder: RecordDecoder, anonymizer: Anonymizer, topicNames: [String: InputTopic], consumerGroup: String = "cloudwaste-stream") {
         self.init(preparer: RecordPreparer(decoder: decoder, anonymizer: anonymizer, topicNames: topicNames), consumerGroup: consumerGroup)
     }
+
+    private var keyId: String { preparer.anonymizer.keyId }
 
     /// Records added since the last seal.
     public var count: Int { items.count }
@@ -45,19 +47,28 @@ public final class BatchBuilder {
     /// Adds one message of a partition owned at `generation`; `expected` is where PostgreSQL's
     /// offset stands for this partition when this span started.
     public func add(_ message: KafkaMessage, generation: Int64, expected: NextOffset) {
-        add(message, prepared: preparer.prepare(message), generation: generation, expected: expected)
+        scratch.removeAll()
+        let prepared = preparer.prepare(message, into: &scratch)
+        add(message, prepared: prepared, rows: scratch, generation: generation, expected: expected)
     }
 
-    /// Adds one message whose record was prepared already (by a preparer with the same key).
-    public func add(_ message: KafkaMessage, prepared: consuming PreparedRecord, generation: Int64, expected: NextOffset) {
+    /// Adds one message whose record was prepared already into `rows` (by a preparer with the same key).
+    public func add(_ message: KafkaMessage, prepared: PreparedRecord, rows: PreparedRows, generation: Int64, expected: NextOffset) {
         let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
         let index = items.count
         if openedAt == nil { openedAt = .now }
-        var item = BatchItem(source: source, outcome: .rows(.training), eventTime: nil, payloadBytes: message.valueCount)
-        switch consume prepared {  // moved, not copied: a record's Strings are not retained again
-        case .anonymized(let record, let eventTime):
-            item.eventTime = eventTime
-            item.outcome = encode(consume record, item: index, source: source)
+        var item = BatchItem(source: source, outcome: .rows(.training), eventTime: prepared.eventTime, payloadBytes: message.valueCount)
+        switch prepared.outcome {
+        case .rows(let table):
+            if let user = prepared.user { users.insert(user) }
+            var detection = prepared.detection
+            rows.forEachRow(in: prepared.rows) { key, tuple in
+                put(table, key: key, item: index, detection: detection, tuple: tuple)
+                detection = nil
+            }
+            item.outcome = .rows(table)
+        case .privacy(let r):
+            item.outcome = .privacy(r)
         case .rejected(let rejection):
             item.outcome = deadLetter(DeadLetter(rejection: rejection, key: message.key, value: message.value), item: index, source: source)
         }
@@ -84,46 +95,9 @@ public final class BatchBuilder {
         return index
     }
 
-    private func encode(_ record: consuming AnonymizedRecord, item: Int, source: SourcePosition) -> BatchOutcome {
-        switch consume record {
-        case .training(let r):
-            users.insert(r.userHash)
-            put(.training, key: RowKey(a: r.scanHash, b: r.resourceHash), item: item, detection: WindowDetection(r, source: source)) {
-                TableDescription.mlTrainingData.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
-            }
-            return .rows(.training)
-        case .action(let r):
-            users.insert(r.userHash)
-            put(.actions, key: RowKey(a: r.eventHash), item: item) {
-                TableDescription.userActionPatterns.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
-            }
-            return .rows(.actions)
-        case .lifecycle(let r):
-            put(.lifecycle, key: RowKey(a: r.eventHash), item: item) {
-                TableDescription.resourceLifecycleEvents.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
-            }
-            return .rows(.lifecycle)
-        case .metricPoints(let points):
-            for p in points {
-                put(.metrics, key: RowKey(a: p.resourceHash, name: p.metric, c: p.ts.micros), item: item) {
-                    TableDescription.cloudwatchMetricsHistory.encode(p, provenance: Provenance(source: source, keyId: keyId), into: &$0)
-                }
-            }
-            return .rows(.metrics)
-        case .privacy(let r):
-            return .privacy(r)
-        case .billed(let r):
-            put(.billed, key: RowKey(a: r.resourceHash, name: r.costType.rawValue, c: r.usageDate.micros), item: item) {
-                TableDescription.resourceBilledCosts.encode(r, provenance: Provenance(source: source, keyId: keyId), into: &$0)
-            }
-            return .rows(.billed)
-        }
-    }
-
     /// Appends a row, superseding an earlier row of the batch with the same key.
-    private func put(_ table: BatchTable, key: RowKey, item: Int, detection: WindowDetection? = nil,
-                     _ encode: (inout PostgresBinaryCopyEncoder) -> Void) {
-        let slot = tables[table.rawValue].append(item: item, detection: detection, encode)
+    private func put(_ table: BatchTable, key: RowKey, item: Int, detection: WindowDetection?, tuple: UnsafeRawBufferPointer) {
+        let slot = tables[table.rawValue].append(item: item, tuple: tuple, detection: detection)
         if let earlier = slotByKey[table.rawValue].updateValue(slot, forKey: key) {
             tables[table.rawValue].supersede(slot: earlier)
         }

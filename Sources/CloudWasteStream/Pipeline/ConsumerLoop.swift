@@ -134,7 +134,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             let started = ContinuousClock.now
             let waitedBefore = waitTime
             preparation.forEach(messages, wanted: { partitions.isReading($0.topicPartition) }) {
-                add($0, prepared: $1)
+                add($0, prepared: $1, rows: $2)
             }
             decodeTime += (ContinuousClock.now - started) - (waitTime - waitedBefore)
             partitions.pollHandled()
@@ -175,8 +175,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     }
 
     /// Adds a message to its lane's open batch, unless it is not ours to add now (`PartitionStates`
-    /// decides). `prepared` is its record if prepared.
-    private func add(_ m: KafkaMessage, prepared: PreparedRecord?) {
+    /// decides). `prepared` is its record if prepared, with its rows in `rows`.
+    private func add(_ m: KafkaMessage, prepared: PreparedRecord?, rows: PreparedRows) {
         let tp = m.topicPartition
         switch partitions.message(tp, offset: m.offset) {
         case .skip:
@@ -189,7 +189,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             let builder = builders[i]
             if firstRecordAt == nil { firstRecordAt = Date() }
             if let prepared {
-                builder.add(m, prepared: prepared, generation: generation, expected: expected)
+                builder.add(m, prepared: prepared, rows: rows, generation: generation, expected: expected)
             } else {
                 builder.add(m, generation: generation, expected: expected)
             }

@@ -50,13 +50,20 @@ public struct EncodedRows: Sendable {
     public var byteCount: Int { encoder.count }
     public var isEmpty: Bool { count == 0 }
 
-    /// Appends a row of batch item `item`; returns its slot index.
+    /// Appends a row of batch item `item` that `encode` writes; returns its slot index.
     @discardableResult
-    mutating func append(item: Int, detection: WindowDetection? = nil, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) -> Int {
+    mutating func append(item: Int, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) -> Int {
         let start = encoder.count
         encode(&encoder)
         slots.append(Slot(item: Int32(item), start: Int32(start), length: Int32(encoder.count - start)))
-        if let detection { detections.append(detection) }
+        return slots.count - 1
+    }
+
+    /// Appends a row of batch item `item` encoded already (with its detection, for detections);
+    /// returns its slot index.
+    @discardableResult
+    mutating func append(item: Int, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) -> Int {
+        appendRow(item: Int32(item), tuple: tuple, detection: detection)
         return slots.count - 1
     }
 

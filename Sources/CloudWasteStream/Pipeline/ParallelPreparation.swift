@@ -24,9 +24,11 @@ public final class ParallelPreparation {
         preparers = slots
     }
 
-    /// Calls `body` for each message in order, with its prepared record, or nil for a message
-    /// that `wanted` declined (asked of a group's messages before the group is prepared).
-    public func forEach(_ messages: [KafkaMessage], wanted: (KafkaMessage) -> Bool, _ body: (KafkaMessage, PreparedRecord?) -> Void) {
+    /// Calls `body` for each message in order, with its prepared record and the rows it was
+    /// prepared into, or nil for a message that `wanted` declined (asked of a group's messages
+    /// before the group is prepared).
+    public func forEach(_ messages: [KafkaMessage], wanted: (KafkaMessage) -> Bool,
+                        _ body: (KafkaMessage, PreparedRecord?, PreparedRows) -> Void) {
         var start = 0
         while start < messages.count {
             var end = start
@@ -37,25 +39,24 @@ public final class ParallelPreparation {
                 end += 1
             }
             let group = messages[start..<end]
-            var ranges = prepare(group, wanted: group.map(wanted))
-            // Moved out, not copied: a record's Strings are not retained and released once more.
             var i = group.startIndex
-            for w in ranges.indices {
-                for j in ranges[w].indices {
-                    body(messages[i], ranges[w][j].take())
+            for (w, prepared) in prepare(group, wanted: group.map(wanted)).enumerated() {
+                for record in prepared.records {
+                    body(messages[i], record, prepared.rows)
                     i += 1
                 }
+                preparers[w].recycle(prepared.rows)
             }
             start = end
         }
     }
 
-    /// The records of `group`, as consecutive ranges (one per worker), in order.
-    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [[PreparedRecord?]] {
+    /// The records of `group`, as consecutive ranges (one per worker), each with its rows.
+    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [PreparedRange] {
         let workers = min(preparers.count, max(1, group.count / Self.minMessagesPerWorker))
         if workers == 1 { return [preparers[0].prepare(group, range: 0..<group.count, wanted: wanted)] }
         // Each worker prepares its own range with its own preparer and hands the range back whole.
-        let ranges = Mutex([[PreparedRecord?]](repeating: [], count: workers))
+        let ranges = Mutex([PreparedRange](repeating: PreparedRange(), count: workers))
         let preparers = self.preparers
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let range = (group.count * w / workers)..<(group.count * (w + 1) / workers)
@@ -63,28 +64,49 @@ public final class ParallelPreparation {
             ranges.withLock { $0[w] = prepared }
         }
         return ranges.withLock { ranges in
-            var out: [[PreparedRecord?]] = []
+            var out: [PreparedRange] = []
             swap(&out, &ranges)
             return out
         }
     }
 }
 
-/// One worker's preparer. A preparer is not thread-safe; a group's worker `w` alone takes slot `w`,
-/// so its lock is never contended and only makes that rule checkable (`Sendable` without
-/// `@unchecked`).
+/// One worker's share of a group: its records in order and the rows they were prepared into.
+private struct PreparedRange: Sendable {
+    var records: [PreparedRecord?] = []
+    var rows = PreparedRows()
+}
+
+/// One worker's preparer and its rows buffer. A preparer is not thread-safe; a group's worker `w`
+/// alone takes slot `w`, so its lock is never contended and only makes that rule checkable
+/// (`Sendable` without `@unchecked`). The rows buffer goes to the consumer thread with the
+/// records and comes back (`recycle`) once they are in their batches.
 private final class PreparerSlot: Sendable {
-    private let preparer: Mutex<RecordPreparer>
+    private struct State {
+        var preparer: RecordPreparer
+        var spareRows = PreparedRows()
+    }
 
-    init(_ preparer: sending RecordPreparer) { self.preparer = Mutex(preparer) }
+    private let state: Mutex<State>
 
-    /// The records of `group[range]` (nil where `wanted` declined), in order.
-    func prepare(_ group: ArraySlice<KafkaMessage>, range: Range<Int>, wanted: [Bool]) -> [PreparedRecord?] {
-        preparer.withLock { preparer in
-            var out = [PreparedRecord?]()
-            out.reserveCapacity(range.count)
-            for i in range { out.append(wanted[i] ? preparer.prepare(group[group.startIndex + i]) : nil) }
+    init(_ preparer: sending RecordPreparer) { state = Mutex(State(preparer: preparer)) }
+
+    /// The records of `group[range]` (nil where `wanted` declined), in order, with their rows.
+    func prepare(_ group: ArraySlice<KafkaMessage>, range: Range<Int>, wanted: [Bool]) -> PreparedRange {
+        state.withLock { state in
+            var out = PreparedRange()
+            swap(&out.rows, &state.spareRows)
+            out.rows.removeAll()
+            out.records.reserveCapacity(range.count)
+            for i in range {
+                out.records.append(wanted[i] ? state.preparer.prepare(group[group.startIndex + i], into: &out.rows) : nil)
+            }
             return out
         }
+    }
+
+    /// Takes a rows buffer back for the next group.
+    func recycle(_ rows: sending PreparedRows) {
+        state.withLock { $0.spareRows = rows }
     }
 }

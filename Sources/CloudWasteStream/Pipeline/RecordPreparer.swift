@@ -1,23 +1,46 @@
 public import CloudWasteKafka
 
-/// A message decoded, validated and anonymized, or the reason it is rejected: what
-/// `BatchBuilder` turns into rows.
-public enum PreparedRecord: Equatable, Sendable {
-    case anonymized(AnonymizedRecord, eventTime: Timestamp?)
-    case rejected(RecordRejection)
+/// What a message became once decoded, validated, anonymized and encoded: its rows (in the
+/// `PreparedRows` it was prepared into) and what the batch needs to know of them, or the reason
+/// it is rejected. Free of reference counting but for the rare privacy row, so it moves between
+/// threads as plain bytes.
+public struct PreparedRecord: Equatable, Sendable {
+    public enum Outcome: Equatable, Sendable {
+        /// Rows in one table.
+        case rows(BatchTable)
+        case privacy(PrivacyRow)
+        case rejected(RecordRejection)
+    }
+
+    public var outcome: Outcome
+    /// The time the record speaks of (nil when rejected), for the partition's watermark.
+    public var eventTime: Timestamp?
+    /// Its rows, as indices of `PreparedRows.rows`.
+    var rows: Range<Int> = 0..<0
+    /// A detection's contribution to the window state.
+    var detection: WindowDetection?
+    /// The user the rows belong to, for the batch's privacy locks.
+    var user: Pseudonym?
+
+    init(outcome: Outcome, eventTime: Timestamp?) {
+        self.outcome = outcome
+        self.eventTime = eventTime
+    }
 }
 
-/// The order-free part of building a batch: decode, validate and anonymize one message. It keeps
-/// no batch state, so several can run side by side on one poll's messages (`ParallelPreparation`),
-/// while everything that depends on order (spans, offsets, superseded keys, encoding) stays with
-/// `BatchBuilder` on the consumer thread. Not thread-safe: its Anonymizer's HMAC keeps scratch
-/// state, so each thread uses a preparer of its own.
+/// The order-free part of building a batch: decode, validate, anonymize and encode one message.
+/// It keeps no batch state, so several can run side by side on one poll's messages
+/// (`ParallelPreparation`), while everything that depends on order (spans, offsets, superseded
+/// keys) stays with `BatchBuilder` on the consumer thread. Not thread-safe: its Anonymizer's HMAC
+/// and its recycled arrays are scratch state, so each thread uses a preparer of its own.
 public final class RecordPreparer {
     public let decoder: RecordDecoder
     public let anonymizer: Anonymizer
     private let topics: [String: InputTopic]
     /// Reused for every record this preparer decodes.
     private var tape = JSONTape()
+    /// A scan record's arrays, back from the last one encoded.
+    private let arrays = RecycledArrays()
     /// The last topic looked up (a poll's messages come in runs of one topic, with one String).
     private var lastTopic: (name: String, topic: InputTopic)?
 
@@ -27,14 +50,18 @@ public final class RecordPreparer {
         self.topics = topicNames
     }
 
-    public func prepare(_ message: KafkaMessage) -> PreparedRecord {
-        guard let topic = topic(of: message) else { return .rejected(RecordRejection(.unknownTopic)) }
+    /// Prepares `message`, appending its rows to `rows`.
+    public func prepare(_ message: KafkaMessage, into rows: inout PreparedRows) -> PreparedRecord {
+        guard let topic = topic(of: message) else { return PreparedRecord(outcome: .rejected(RecordRejection(.unknownTopic)), eventTime: nil) }
         do {
-            let record = try message.withValue { (bytes) throws(RecordRejection) in try decoder.decode(topic, bytes, tape: &tape, pseudonymizer: anonymizer.pseudonymizer) }
+            let record = try message.withValue { (bytes) throws(RecordRejection) in
+                try decoder.decode(topic, bytes, tape: &tape, pseudonymizer: anonymizer.pseudonymizer, arrays: arrays)
+            }
             let eventTime = Self.eventTime(record)
-            return .anonymized(anonymizer.anonymize(record), eventTime: eventTime)
+            let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
+            return rows.append(anonymizer.anonymize(record), source: source, keyId: anonymizer.keyId, eventTime: eventTime, recycling: arrays)
         } catch {
-            return .rejected(error)
+            return PreparedRecord(outcome: .rejected(error), eventTime: nil)
         }
     }
 

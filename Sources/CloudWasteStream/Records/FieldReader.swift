@@ -9,17 +9,21 @@ struct FieldReader {
     let now: Timestamp
     /// Given: ids are kept as their pseudonyms (`keep`), hashed from the message's bytes.
     let pseudonymizer: Pseudonymizer?
+    /// Given: arrays are refilled from there (metric summaries, tag keys).
+    let arrays: RecycledArrays?
 
     /// The first instant of `limits.earliestYear`: earlier times are refused (compared as numbers,
     /// not as calendar dates).
     let earliest: Int64
 
-    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp, pseudonymizer: Pseudonymizer?) {
+    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp, pseudonymizer: Pseudonymizer?,
+         arrays: RecycledArrays? = nil) {
         self.tape = tape
         self.bytes = bytes
         self.limits = limits
         self.now = now
         self.pseudonymizer = pseudonymizer
+        self.arrays = arrays
         earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 
@@ -251,16 +255,21 @@ struct FieldReader {
         guard let v = present(name) else { return [] }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= 64 else { throw RecordRejection(.invalidValue, field: name) }
-        var out: [MetricSummary] = []
+        var out = arrays?.takeMetricSummaries() ?? []
         out.reserveCapacity(Int(tape[v].count))
-        if tape[v].count == 1 {
-            let only = (name: v + 1, value: v + 2)  // the one member's name and value entries
-            out.append(try metricSummary(name: interned(only.name), summary: only.value, field: name))
-            return out
+        // With several faults the reason is the first faulty metric's in name order, as if they were
+        // checked in that order, so that it does not depend on the members' order.
+        var firstFault: (metric: String, rejection: RecordRejection)?
+        for (nameEntry, summary) in tape.members(of: v) {
+            let metric = interned(nameEntry)
+            do {
+                out.append(try metricSummary(name: metric, summary: summary, field: name))
+            } catch {
+                if firstFault.map({ metric < $0.metric }) ?? true { firstFault = (metric, error) }
+            }
         }
-        // Checked in name order, so that a record with several faults always gets the same reason.
-        let metrics = tape.members(of: v).map { (name: interned($0.name), value: $0.value) }.sorted { $0.name < $1.name }
-        for (metric, summary) in metrics { out.append(try metricSummary(name: metric, summary: summary, field: name)) }
+        if let firstFault { throw firstFault.rejection }
+        if out.count > 1 { out.sort { $0.name < $1.name } }
         return out
     }
 
@@ -300,6 +309,7 @@ struct FieldReader {
         guard let v = present(name) else { return tags }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
+        if let arrays { tags.keys = arrays.takeTagKeys() }
         tags.keys.reserveCapacity(Int(tape[v].count))
         for (keyEntry, value) in tape.members(of: v) {
             let key = interned(keyEntry)

@@ -57,8 +57,10 @@ public struct RecordDecoder: Sendable {
     /// The hot path: the payload is read where it is (borrowed for the duration of the call, e.g.
     /// librdkafka's buffer), through a tape that the caller reuses from record to record. With a
     /// pseudonymizer, ids are kept as their pseudonyms (`Identifier`), hashed from those bytes.
+    /// With `arrays`, a scan record's arrays are refilled from there instead of allocated.
     public func decode(_ topic: InputTopic, _ payload: UnsafeBufferPointer<UInt8>?,
-                       tape: inout JSONTape, pseudonymizer: Pseudonymizer? = nil) throws(RecordRejection) -> InputRecord {
+                       tape: inout JSONTape, pseudonymizer: Pseudonymizer? = nil,
+                       arrays: RecycledArrays? = nil) throws(RecordRejection) -> InputRecord {
         guard let payload, !payload.isEmpty else { throw RecordRejection(.emptyPayload) }
         guard payload.count <= limits.maxPayloadBytes else { throw RecordRejection(.payloadTooLarge) }
         do {
@@ -79,7 +81,7 @@ public struct RecordDecoder: Sendable {
         }
         guard tape[0].kind == .object else { throw RecordRejection(.notAnObject) }
         tape.lookup.next = 1
-        let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now(), pseudonymizer: pseudonymizer)
+        let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now(), pseudonymizer: pseudonymizer, arrays: arrays)
         switch topic {
         case .scanResources: return .scan(try decodeScan(r))
         case .userActions: return .action(try decodeAction(r))

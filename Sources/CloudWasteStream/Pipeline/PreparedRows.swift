@@ -1,0 +1,83 @@
+import CloudWastePostgres
+
+/// The rows of the records one preparer prepared, already binary COPY tuples: a record is
+/// encoded on the thread that decoded and anonymized it, right after, so the record itself (its
+/// strings, arrays and pseudonyms) never leaves that thread, its arrays go back to that thread's
+/// `RecycledArrays` for the next record, and the consumer thread only copies finished rows into
+/// their batch (`BatchBuilder`). Emptied and refilled group after group, so encoding costs no
+/// allocation per record. Owned by one thread at a time: a preparation worker fills it, then the
+/// consumer thread reads it, then the worker has it back.
+public struct PreparedRows: Sendable {
+    /// One row: its primary key (a batch keeps the last row per key) and where its tuple is.
+    struct Row: Sendable {
+        var key: RowKey
+        var start: Int
+        var length: Int
+    }
+
+    private var encoder = PostgresBinaryCopyEncoder()
+    private(set) var rows: [Row] = []
+
+    public init() {}
+
+    /// Empties it, keeping its capacity.
+    mutating func removeAll() {
+        encoder.removeAll(keepingCapacity: true)
+        rows.removeAll(keepingCapacity: true)
+    }
+
+    /// Calls `body` with each row of `range`: its key and its tuple (valid during the call).
+    func forEachRow(in range: Range<Int>, _ body: (RowKey, UnsafeRawBufferPointer) -> Void) {
+        encoder.withUnsafeBytes { bytes in
+            for i in range {
+                let row = rows[i]
+                body(row.key, UnsafeRawBufferPointer(rebasing: bytes[row.start..<(row.start + row.length)]))
+            }
+        }
+    }
+
+    /// Encodes `record` (from `source`, pseudonymized under `keyId`) as the rows of its table, and
+    /// hands its arrays to `arrays` for the next record.
+    mutating func append(_ record: consuming AnonymizedRecord, source: SourcePosition, keyId: String,
+                         eventTime: Timestamp?, recycling arrays: RecycledArrays?) -> PreparedRecord {
+        let first = rows.count
+        let provenance = Provenance(source: source, keyId: keyId)
+        var prepared = PreparedRecord(outcome: .rows(.training), eventTime: eventTime)
+        switch consume record {
+        case .training(let r):
+            append(key: RowKey(a: r.scanHash, b: r.resourceHash)) { TableDescription.mlTrainingData.encode(r, provenance: provenance, into: &$0) }
+            prepared.detection = WindowDetection(r, source: source)
+            prepared.user = r.userHash
+            arrays?.recycle(metricSummaries: r.metrics, tagKeys: r.tagKeys)
+        case .action(let r):
+            append(key: RowKey(a: r.eventHash)) { TableDescription.userActionPatterns.encode(r, provenance: provenance, into: &$0) }
+            prepared.outcome = .rows(.actions)
+            prepared.user = r.userHash
+        case .lifecycle(let r):
+            append(key: RowKey(a: r.eventHash)) { TableDescription.resourceLifecycleEvents.encode(r, provenance: provenance, into: &$0) }
+            prepared.outcome = .rows(.lifecycle)
+        case .metricPoints(let points):
+            for p in points {
+                append(key: RowKey(a: p.resourceHash, name: p.metric, c: p.ts.micros)) {
+                    TableDescription.cloudwatchMetricsHistory.encode(p, provenance: provenance, into: &$0)
+                }
+            }
+            prepared.outcome = .rows(.metrics)
+        case .privacy(let r):
+            prepared.outcome = .privacy(r)
+        case .billed(let r):
+            append(key: RowKey(a: r.resourceHash, name: r.costType.rawValue, c: r.usageDate.micros)) {
+                TableDescription.resourceBilledCosts.encode(r, provenance: provenance, into: &$0)
+            }
+            prepared.outcome = .rows(.billed)
+        }
+        prepared.rows = first..<rows.count
+        return prepared
+    }
+
+    private mutating func append(key: RowKey, _ encode: (inout PostgresBinaryCopyEncoder) -> Void) {
+        let start = encoder.count
+        encode(&encoder)
+        rows.append(Row(key: key, start: start, length: encoder.count - start))
+    }
+}

@@ -1,0 +1,31 @@
+/// The arrays a scan record is decoded into (its metric summaries and tag keys), handed back once
+/// its row is encoded and refilled by the next record: with them a scan record costs no heap
+/// allocation once they have grown to the largest record seen (issue #19). Mutable state of the
+/// one thread that decodes, anonymizes and encodes (one per `RecordPreparer`). An array still
+/// referenced elsewhere when it is taken again is simply not reused (copy on write), so a
+/// record's values never change under it.
+public final class RecycledArrays {
+    private var metricSummaries: [MetricSummary] = []
+    private var tagKeys: [String] = []
+
+    public init() {}
+
+    /// An empty array for a record's metric summaries, with the capacity of the last one.
+    func takeMetricSummaries() -> [MetricSummary] { Self.take(&metricSummaries) }
+
+    /// An empty array for a record's tag keys, with the capacity of the last one.
+    func takeTagKeys() -> [String] { Self.take(&tagKeys) }
+
+    /// A finished record's arrays, for the next one.
+    func recycle(metricSummaries: [MetricSummary], tagKeys: [String]) {
+        self.metricSummaries = metricSummaries
+        self.tagKeys = tagKeys
+    }
+
+    private static func take<Element>(_ spare: inout [Element]) -> [Element] {
+        var taken: [Element] = []
+        swap(&taken, &spare)
+        taken.removeAll(keepingCapacity: true)
+        return taken
+    }
+}
