@@ -17,7 +17,7 @@ public enum BatchTable: Int, CaseIterable, Sendable {
 }
 
 /// One table's rows of a batch, already encoded as binary COPY tuples where the records were
-/// decoded (the consumer thread), so that a writer only streams bytes. Each row remembers the
+/// decoded (the preparation threads), so that a writer only streams bytes. Each row remembers the
 /// batch item it came from: a batch can still be split (bisection) or lose a partition (fencing)
 /// after encoding, and a row superseded by a later record with the same key is skipped.
 public struct EncodedRows: Sendable {

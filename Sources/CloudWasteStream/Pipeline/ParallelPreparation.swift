@@ -2,12 +2,13 @@ public import CloudWasteKafka
 import Dispatch
 import Synchronization
 
-/// Prepares a poll's messages on several threads at once. Decoding, validating and anonymizing
-/// are most of the consumer thread's work per record (`bench-decode`) and the only part of it
-/// that does not depend on order, so this is what keeps one core's decoding speed from capping
-/// the pipeline; the results are handed on in the messages' order, on the calling thread.
-/// Messages go in groups bounded by count and payload bytes, so that the decoded records held at
-/// once stay small (one metric-samples record can decode to ten thousand rows). Owned by the
+/// Prepares a poll's messages on several threads at once. Decoding, validating, anonymizing and
+/// encoding are most of the work per record (`bench-decode`) and the part of it that does not
+/// depend on order, so this is what keeps one core's speed from capping the pipeline; the results
+/// are handed on in the messages' order, on the calling thread. Messages go in groups bounded by
+/// count and payload bytes, so that the encoded rows held at once stay small (one metric-samples
+/// record can be ten thousand rows): a worker's rows buffer keeps the capacity of the largest
+/// group it prepared, a few MiB at most. Owned by the
 /// consumer thread; during a group, worker `w` alone uses preparer `w`.
 public final class ParallelPreparation {
     private let preparers: [PreparerSlot]

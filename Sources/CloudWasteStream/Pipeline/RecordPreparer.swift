@@ -2,8 +2,8 @@ public import CloudWasteKafka
 
 /// What a message became once decoded, validated, anonymized and encoded: its rows (in the
 /// `PreparedRows` it was prepared into) and what the batch needs to know of them, or the reason
-/// it is rejected. Free of reference counting but for the rare privacy row, so it moves between
-/// threads as plain bytes.
+/// it is rejected. A few words (its strings are short, held inline), so it moves between threads
+/// cheaply; the record itself stays on the thread that prepared it.
 public struct PreparedRecord: Equatable, Sendable {
     public enum Outcome: Equatable, Sendable {
         /// Rows in one table.

@@ -6,8 +6,9 @@ import Synchronization
 
 /// The daemon's core, composed of threads that each own their state:
 ///
-/// * the **consumer thread** (`ConsumerLoop`): poll → decode → anonymize → COPY-encode into the
-///   open batch of the writer lane that owns the partition; claims partitions on assignment;
+/// * the **consumer thread** (`ConsumerLoop`): poll → decode, anonymize and COPY-encode on every
+///   core (`ParallelPreparation`) → the rows into the open batch of the writer lane that owns the
+///   partition, in order; claims partitions on assignment;
 /// * **writer threads** (`PartitionWriter`, `pipeline.writers`, default one per core): one
 ///   PostgreSQL transaction per batch on a connection each, for a disjoint set of partitions;
 /// * the **output thread** (`OutputWorker`): dead letters, the cost-trend recompute and its
@@ -76,7 +77,7 @@ public final class StreamPipeline: Sendable {
             logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a partition whose local queue fills waits a whole second before it is fetched again (librdkafka #2879); load a current librdkafka (README: Running against a real Kafka)")
         }
         metrics.recordBuildInfo(version: ProductVersion.current, librdkafka: librdkafka.text)
-        HeapRetention.apply()
+        if !HeapRetention.apply() { logger.warning("the C library did not take the heap settings: batches may fault their buffers in afresh") }
         let setup = try PostgresConnection(connectionString: config.postgresURL, logger: logger)
         try Migrator(schema: config.postgresSchema).migrate(setup)
         setup.close()

@@ -21,7 +21,7 @@ public struct RecordDecoder: Sendable {
     public var limits: Limits
     public var now: @Sendable () -> Timestamp
 
-    public init(limits: Limits = Limits(), now: @escaping @Sendable () -> Timestamp = Timestamp.coarseNow) {
+    public init(limits: Limits = Limits(), now: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.limits = limits
         self.now = now
     }

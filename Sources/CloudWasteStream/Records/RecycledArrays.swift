@@ -16,10 +16,11 @@ public final class RecycledArrays {
     /// An empty array for a record's tag keys, with the capacity of the last one.
     func takeTagKeys() -> [String] { Self.take(&tagKeys) }
 
-    /// A finished record's arrays, for the next one.
+    /// A finished record's arrays, for the next one. A record without metrics or tags hands back
+    /// an empty array while the spare is still here: the one with more room is kept.
     func recycle(metricSummaries: [MetricSummary], tagKeys: [String]) {
-        self.metricSummaries = metricSummaries
-        self.tagKeys = tagKeys
+        if metricSummaries.capacity > self.metricSummaries.capacity { self.metricSummaries = metricSummaries }
+        if tagKeys.capacity > self.tagKeys.capacity { self.tagKeys = tagKeys }
     }
 
     private static func take<Element>(_ spare: inout [Element]) -> [Element] {

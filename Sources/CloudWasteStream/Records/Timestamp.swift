@@ -184,15 +184,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         return s + "Z"
     }
 
-    public static func now() -> Timestamp { read(CLOCK_REALTIME) }
-
-    /// The time as of the kernel's last tick (a few milliseconds behind at most), for checks
-    /// made per record at a resolution of seconds: a third of the cost of `now()`.
-    public static func coarseNow() -> Timestamp { read(CLOCK_REALTIME_COARSE) }
-
-    private static func read(_ clock: clockid_t) -> Timestamp {
+    public static func now() -> Timestamp {
         var ts = timespec()
-        clock_gettime(clock, &ts)
+        clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(micros: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 }

@@ -42,7 +42,7 @@ extension Duration {
 ///    offset (`OffsetStore.advanceStatement`), and which of the batch's users have consent history;
 /// 2. the fencing verdict: a fenced batch rolls back;
 /// 3. privacy requests;
-/// 4. one binary COPY per table into its staging table (bytes encoded on the consumer thread);
+/// 4. one binary COPY per table into its staging table (bytes encoded where the records were prepared);
 /// 5. one multi-statement round trip: each table's upsert (with the consent filter and, for
 ///    detections, eliminations and billed days, the window state and the recompute queue), then
 ///    `COMMIT`.

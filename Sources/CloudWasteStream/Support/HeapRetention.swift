@@ -22,10 +22,12 @@ enum HeapRetention {
     /// malloc.h's parameter numbers.
     private static let trimThresholdParameter: Int32 = -1, mmapThresholdParameter: Int32 = -3
 
-    /// Whether glibc took both settings.
+    /// Whether glibc took both settings (each is tried either way).
     @discardableResult
     static func apply() -> Bool {
         guard let mallopt else { return false }
-        return mallopt(mmapThresholdParameter, mmapThreshold) == 1 && mallopt(trimThresholdParameter, trimThreshold) == 1
+        let mmap = mallopt(mmapThresholdParameter, mmapThreshold) == 1
+        let trim = mallopt(trimThresholdParameter, trimThreshold) == 1
+        return mmap && trim
     }
 }

@@ -16,8 +16,8 @@ public struct WindowDetection: Sendable, Equatable {
     public var cost: Double
     public var currency: String
     public var detectedAt: Timestamp
-    /// Where the record stands in its topic (the topic is always the scans'; not kept, so that a
-    /// detection holds no reference-counted value and copies as plain bytes).
+    /// Where the record stands in its topic (the topic is always the scans', so it is not kept:
+    /// a detection copies without retaining a topic name).
     public var sourcePartition: Int32
     public var sourceOffset: Int64
     public var records = 1
