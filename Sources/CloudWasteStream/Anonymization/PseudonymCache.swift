@@ -6,8 +6,8 @@ import Foundation
 /// one account and one user), and a lookup (a hash of at most 62 bytes and one comparison) costs
 /// a fraction of the HMAC-SHA256 it saves. Direct-mapped, with the whole id compared, so a
 /// collision, even a hostile one, only costs a miss: the pseudonym is always the id's own.
-/// Holds raw ids in memory, as the message buffers do (never written anywhere), and wipes them
-/// when freed. Mutable state of one thread: one per `Pseudonymizer`.
+/// Holds raw ids in memory until other ids take their slots (docs/privacy.md), never writes them
+/// anywhere, and wipes them when freed. Mutable state of one thread: one per `Pseudonymizer`.
 final class PseudonymCache {
     /// Slots (a power of two): 128 KiB of keys and 64 KiB of pseudonyms.
     static let slotCount = 2048

@@ -8,8 +8,8 @@ import Synchronization
 /// are handed on in the messages' order, on the calling thread. Messages go in groups bounded by
 /// count and payload bytes, so that the encoded rows held at once stay small (one metric-samples
 /// record can be ten thousand rows): a worker's rows buffer keeps the capacity of the largest
-/// group it prepared, a few MiB at most. Owned by the
-/// consumer thread; during a group, worker `w` alone uses preparer `w`.
+/// group it prepared, a few MiB at most. Owned by the consumer thread; during a group, worker `w`
+/// alone uses preparer `w`.
 public final class ParallelPreparation {
     private let preparers: [PreparerSlot]
     static let maxGroupMessages = 512
