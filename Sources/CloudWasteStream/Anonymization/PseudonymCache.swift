@@ -57,31 +57,9 @@ final class PseudonymCache {
         return pseudonym
     }
 
-    /// A 64-bit mix of the id's bytes, eight at a time (SplitMix64's finalizer per word).
+    /// The slot hash of an id under `variant`: the project's `stableHash` (FNV-1a) of its bytes.
     @inline(__always)
     static func hash(_ id: UnsafeBufferPointer<UInt8>, variant: UInt8) -> UInt64 {
-        let raw = UnsafeRawBufferPointer(id)
-        var h = UInt64(id.count) << 8 | UInt64(variant)
-        var i = 0
-        while i + 8 <= raw.count {
-            h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < raw.count {
-            tail |= UInt64(raw[i]) << shift
-            shift += 8
-            i += 1
-        }
-        return mix(h ^ tail)
-    }
-
-    @inline(__always)
-    private static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        stableHash(bytes: id) &+ UInt64(variant)
     }
 }

@@ -97,7 +97,7 @@ public final class BatchBuilder {
 
     /// Appends a row, superseding an earlier row of the batch with the same key.
     private func put(_ table: BatchTable, key: RowKey, item: Int, detection: WindowDetection?, tuple: UnsafeRawBufferPointer) {
-        let slot = tables[table.rawValue].append(item: item, tuple: tuple, detection: detection)
+        let slot = tables[table.rawValue].appendRow(item: Int32(item), tuple: tuple, detection: detection)
         if let earlier = slotByKey[table.rawValue].updateValue(slot, forKey: key) {
             tables[table.rawValue].supersede(slot: earlier)
         }

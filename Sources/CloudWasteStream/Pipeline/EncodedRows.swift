@@ -59,14 +59,6 @@ public struct EncodedRows: Sendable {
         return slots.count - 1
     }
 
-    /// Appends a row of batch item `item` encoded already (with its detection, for detections);
-    /// returns its slot index.
-    @discardableResult
-    mutating func append(item: Int, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) -> Int {
-        appendRow(item: Int32(item), tuple: tuple, detection: detection)
-        return slots.count - 1
-    }
-
     /// The window rows of the rows that will be written, reduced to the latest per resource and month.
     var windowDetections: [WindowDetection] {
         if superseded == 0 { return WindowDetection.reduce(detections) }
@@ -125,11 +117,14 @@ public struct EncodedRows: Sendable {
         UnsafeRawBufferPointer(rebasing: bytes[Int(slot.start)..<(Int(slot.start) + Int(slot.length))])
     }
 
-    /// Appends an already encoded row (and its detection, for detections).
-    private mutating func appendRow(item: Int32, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) {
+    /// Appends a row of batch item `item` encoded already (with its detection, for detections);
+    /// returns its slot index.
+    @discardableResult
+    mutating func appendRow(item: Int32, tuple: UnsafeRawBufferPointer, detection: WindowDetection?) -> Int {
         slots.append(Slot(item: item, start: Int32(encoder.count), length: Int32(tuple.count)))
         encoder.appendBytes(tuple)
         if let detection { detections.append(detection) }
+        return slots.count - 1
     }
 
     /// Without superseded rows (a no-op when there are none).
