@@ -61,10 +61,8 @@ public final class BatchBuilder {
         switch prepared.outcome {
         case .rows(let table):
             if let user = prepared.user { users.insert(user) }
-            var detection = prepared.detection
-            rows.forEachRow(in: prepared.rows) { key, tuple in
+            rows.forEachRow(in: prepared.rows) { key, tuple, detection in
                 put(table, key: key, item: index, detection: detection, tuple: tuple)
-                detection = nil
             }
             item.outcome = .rows(table)
         case .privacy(let r):

@@ -8,15 +8,20 @@ import CloudWastePostgres
 /// allocation per record. Owned by one thread at a time: a preparation worker fills it, then the
 /// consumer thread reads it, then the worker has it back.
 public struct PreparedRows: Sendable {
-    /// One row: its primary key (a batch keeps the last row per key) and where its tuple is.
+    /// One row: its primary key (a batch keeps the last row per key), where its tuple is, and
+    /// its detection's index in `detections` (-1: none).
     struct Row: Sendable {
         var key: RowKey
         var start: Int
         var length: Int
+        var detection: Int32 = -1
     }
 
     private var encoder = PostgresBinaryCopyEncoder()
     private(set) var rows: [Row] = []
+    /// What the detection rows contribute to the window state, kept beside them so that they are
+    /// copied once, into the batch (not carried in each `PreparedRecord`).
+    private var detections: [WindowDetection] = []
 
     public init() {}
 
@@ -24,14 +29,17 @@ public struct PreparedRows: Sendable {
     mutating func removeAll() {
         encoder.removeAll(keepingCapacity: true)
         rows.removeAll(keepingCapacity: true)
+        detections.removeAll(keepingCapacity: true)
     }
 
-    /// Calls `body` with each row of `range`: its key and its tuple (valid during the call).
-    func forEachRow(in range: Range<Int>, _ body: (RowKey, UnsafeRawBufferPointer) -> Void) {
+    /// Calls `body` with each row of `range`: its key, its tuple (valid during the call) and its
+    /// window detection, if it has one.
+    func forEachRow(in range: Range<Int>, _ body: (RowKey, UnsafeRawBufferPointer, WindowDetection?) -> Void) {
         encoder.withUnsafeBytes { bytes in
             for i in range {
                 let row = rows[i]
-                body(row.key, UnsafeRawBufferPointer(rebasing: bytes[row.start..<(row.start + row.length)]))
+                body(row.key, UnsafeRawBufferPointer(rebasing: bytes[row.start..<(row.start + row.length)]),
+                     row.detection < 0 ? nil : detections[Int(row.detection)])
             }
         }
     }
@@ -46,7 +54,8 @@ public struct PreparedRows: Sendable {
         switch consume record {
         case .training(let r):
             append(key: RowKey(a: r.scanHash, b: r.resourceHash)) { TableDescription.mlTrainingData.encode(r, provenance: provenance, into: &$0) }
-            prepared.detection = WindowDetection(r, source: source)
+            rows[rows.count - 1].detection = Int32(detections.count)
+            detections.append(WindowDetection(r, source: source))
             prepared.user = r.userHash
             arrays?.recycle(metricSummaries: r.metrics, tagKeys: r.tagKeys)
         case .action(let r):

@@ -15,10 +15,8 @@ public struct PreparedRecord: Equatable, Sendable {
     public var outcome: Outcome
     /// The time the record speaks of (nil when rejected), for the partition's watermark.
     public var eventTime: Timestamp?
-    /// Its rows, as indices of `PreparedRows.rows`.
+    /// Its rows (and a detection's contribution to the window state), as indices of `PreparedRows.rows`.
     var rows: Range<Int> = 0..<0
-    /// A detection's contribution to the window state.
-    var detection: WindowDetection?
     /// The user the rows belong to, for the batch's privacy locks.
     var user: Pseudonym?
 

@@ -137,30 +137,45 @@ struct FieldReader {
 
     /// `^[A-Za-z0-9_./-]{1,64}$`
     func token(_ name: String) throws(RecordRejection) -> String {
-        let s = try string(name, maxLength: 64, interned: true)
-        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
-        return s
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        return try tokenValue(v, name, maxLength: 64)
     }
 
     func optionalToken(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 64, interned: true) else { return nil }
-        guard Self.isToken(s, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
+        guard let v = present(name) else { return nil }
+        return try tokenValue(v, name, maxLength: 64)
+    }
+
+    /// A token checked on its bytes where it stands (a token is ASCII, so its length in bytes is
+    /// its length), and only then made a String; an escaped one is checked as its text.
+    private func tokenValue(_ v: Int, _ name: String, maxLength: Int, extra: UInt8? = nil) throws(RecordRejection) -> String {
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        if let raw = tape.rawBytes(v, in: bytes) {
+            guard Self.isToken(raw, maxLength: maxLength, extra: extra) else { throw RecordRejection(.invalidValue, field: name) }
+            return tape.strings.string(raw)
+        }
+        let s = try stringValue(v, name, maxLength: maxLength, minLength: 1, interned: true)
+        guard Self.isToken(s, maxLength: maxLength, extra: extra) else { throw RecordRejection(.invalidValue, field: name) }
         return s
     }
 
     static func isToken(_ s: String, maxLength: Int, extra: UInt8? = nil) -> Bool {
-        let u = s.utf8
+        var s = s
+        return s.withUTF8 { isToken($0, maxLength: maxLength, extra: extra) }
+    }
+
+    static func isToken(_ u: UnsafeBufferPointer<UInt8>, maxLength: Int, extra: UInt8? = nil) -> Bool {
         guard !u.isEmpty, u.count <= maxLength else { return false }
-        return u.allSatisfy { c in
-            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-                || c == 95 || c == 46 || c == 47 || c == 45 || c == extra
+        for c in u {
+            guard (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || c == 95 || c == 46 || c == 47 || c == 45 || c == extra else { return false }
         }
+        return true
     }
 
     func optionalUnit(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 32, interned: true) else { return nil }
-        guard Self.isToken(s, maxLength: 32, extra: UInt8(ascii: "%")) else { throw RecordRejection(.invalidValue, field: name) }
-        return s
+        guard let v = present(name) else { return nil }
+        return try tokenValue(v, name, maxLength: 32, extra: UInt8(ascii: "%"))
     }
 
     func optionalEnumeration<T: RawRepresentable>(_ name: String, as type: T.Type) throws(RecordRejection) -> T? where T.RawValue == String {
@@ -175,18 +190,27 @@ struct FieldReader {
         return value
     }
 
-    /// One of `allowed` (a list made once: an array literal here would be allocated per record).
-    func enumeration(_ name: String, _ allowed: [String]) throws(RecordRejection) -> String {
-        let s = try string(name, maxLength: 64, interned: true)
-        guard allowed.contains(s) else { throw RecordRejection(.invalidValue, field: name) }
-        return s
+    /// One of `allowed`, matched on the value's bytes: the String returned is `allowed`'s own.
+    func enumeration(_ name: String, _ allowed: AllowedStrings) throws(RecordRejection) -> String {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        if let raw = tape.rawBytes(v, in: bytes), let s = allowed.match(raw) { return s }
+        // Escaped, or not one of them: the checks in their usual order give the reason.
+        let s = try stringValue(v, name, maxLength: 64, minLength: 1)
+        guard let match = allowed.match(s) else { throw RecordRejection(.invalidValue, field: name) }
+        return match
     }
 
     func provider() throws(RecordRejection) -> Provider {
-        let s = try string("provider", maxLength: 64)
+        guard let v = present("provider") else { throw RecordRejection(.missingField, field: "provider") }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: "provider") }
+        if let raw = tape.rawBytes(v, in: bytes), let i = Self.providers.index(raw) { return Provider.allCases[i] }
+        let s = try stringValue(v, "provider", maxLength: 64, minLength: 1)
         guard let p = Provider(rawValue: s) else { throw RecordRejection(.unknownProvider, field: "provider") }
         return p
     }
+
+    static let providers = AllowedStrings(Provider.allCases.map(\.rawValue))
 
     /// A calendar day `YYYY-MM-DD` (UTC), from the year 2000 on and not after tomorrow.
     func date(_ name: String) throws(RecordRejection) -> Timestamp {
@@ -244,7 +268,12 @@ struct FieldReader {
     }
 
     func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
-        guard let s = try optionalString(name, maxLength: 3, interned: true) else { return nil }
+        guard let v = present(name) else { return nil }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        if let raw = tape.rawBytes(v, in: bytes), raw.count == 3, raw.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
+            return tape.strings.string(raw)
+        }
+        let s = try stringValue(v, name, maxLength: 3, minLength: 1, interned: true)
         guard s.utf8.count == 3, s.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
             throw RecordRejection(.invalidValue, field: name)
         }
@@ -262,7 +291,9 @@ struct FieldReader {
         var firstFault: (metric: String, rejection: RecordRejection)?
         for (nameEntry, summary) in tape.members(of: v) {
             let metric = interned(nameEntry)
-            do {
+            do throws(RecordRejection) {
+                let isToken = tape.rawBytes(nameEntry, in: bytes).map { Self.isToken($0, maxLength: 64) } ?? Self.isToken(metric, maxLength: 64)
+                guard isToken else { throw RecordRejection(.invalidValue, field: name) }
                 out.append(try metricSummary(name: metric, summary: summary, field: name))
             } catch {
                 if firstFault.map({ metric < $0.metric }) ?? true { firstFault = (metric, error) }
@@ -279,10 +310,10 @@ struct FieldReader {
         return tape.string(entry, in: bytes)
     }
 
-    static let trends = ["down", "flat", "up"]
+    static let trends = AllowedStrings(["down", "flat", "up"])
 
+    /// A metric's summary (its name is a token already).
     private func metricSummary(name metric: String, summary: Int, field name: String) throws(RecordRejection) -> MetricSummary {
-        guard Self.isToken(metric, maxLength: 64) else { throw RecordRejection(.invalidValue, field: name) }
         guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         let avgEntry = tape.member("avg", of: summary, in: bytes)
         let p95Entry = tape.member("p95", of: summary, in: bytes)
@@ -297,9 +328,10 @@ struct FieldReader {
         var trend: String?
         if let t = tape.member("trend", of: summary, in: bytes), tape[t].kind != .null {
             guard tape[t].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-            let ts = interned(t)
-            guard Self.trends.contains(ts) else { throw RecordRejection(.invalidValue, field: name) }
-            trend = ts
+            guard let match = tape.rawBytes(t, in: bytes).map(Self.trends.match) ?? Self.trends.match(tape.string(t, in: bytes)) else {
+                throw RecordRejection(.invalidValue, field: name)
+            }
+            trend = match
         }
         return MetricSummary(name: metric, avg: avg, p95: p95, trend: trend)
     }
@@ -312,8 +344,9 @@ struct FieldReader {
         if let arrays { tags.keys = arrays.takeTagKeys() }
         tags.keys.reserveCapacity(Int(tape[v].count))
         for (keyEntry, value) in tape.members(of: v) {
+            let isTagKey = tape.rawBytes(keyEntry, in: bytes).flatMap(Self.isASCIITagKey) ?? Self.isTagKey(tape.string(keyEntry, in: bytes))
+            guard isTagKey else { throw RecordRejection(.invalidValue, field: name) }
             let key = interned(keyEntry)
-            guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
             let kind = tape[value].kind
             guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
             tags.add(key: key) { kind == .null ? nil : tape.string(value, in: bytes) }
@@ -323,13 +356,20 @@ struct FieldReader {
 
     /// 1–128 characters, no control characters (C0, DEL or C1).
     static func isTagKey(_ key: String) -> Bool {
-        let ascii = key.utf8.withContiguousStorageIfAvailable { bytes in
-            bytes.allSatisfy { $0 < 0x80 } ? (1...128).contains(bytes.count) && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F } : nil
-        }
-        if let ascii = ascii ?? nil { return ascii }
+        if let ascii = key.utf8.withContiguousStorageIfAvailable(isASCIITagKey) ?? nil { return ascii }
         let scalars = key.unicodeScalars
         return !scalars.isEmpty && (key.utf8.count <= 128 || scalars.count <= 128)
             && !scalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+    }
+
+    /// The same rule on the bytes of a key that is all ASCII; nil when it is not.
+    static func isASCIITagKey(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
+        var control = false
+        for b in bytes {
+            if b >= 0x80 { return nil }
+            if b < 0x20 || b == 0x7F { control = true }
+        }
+        return (1...128).contains(bytes.count) && !control
     }
 
     func points(_ name: String) throws(RecordRejection) -> [MetricPoint] {
@@ -353,5 +393,31 @@ struct FieldReader {
             out.append(MetricPoint(ts: ts, value: value))
         }
         return out
+    }
+}
+
+/// A fixed set of allowed values, matched on a value's bytes where it stands: the match is the
+/// set's own String, so a record that uses one makes no String of its own.
+struct AllowedStrings: Sendable {
+    let values: [String]
+    private let bytes: [[UInt8]]
+
+    init(_ values: [String]) {
+        self.values = values
+        bytes = values.map { Array($0.utf8) }
+    }
+
+    func index(_ raw: UnsafeBufferPointer<UInt8>) -> Int? {
+        for (i, b) in bytes.enumerated() where b.count == raw.count && b.withUnsafeBufferPointer({ $0.elementsEqual(raw) }) {
+            return i
+        }
+        return nil
+    }
+
+    func match(_ raw: UnsafeBufferPointer<UInt8>) -> String? { index(raw).map { values[$0] } }
+
+    func match(_ s: String) -> String? {
+        var s = s
+        return s.withUTF8 { match($0) }
     }
 }

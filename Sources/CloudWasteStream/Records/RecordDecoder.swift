@@ -26,7 +26,7 @@ public struct RecordDecoder: Sendable {
         self.now = now
     }
 
-    static let confidences = ["critical", "high", "medium", "low"]
+    static let confidences = AllowedStrings(["critical", "high", "medium", "low"])
 
     static let knownFields: [InputTopic: Set<String>] = [
         .scanResources: ["event_id", "scan_id", "detected_at", "user_id", "cloud_account_id", "provider", "region",
