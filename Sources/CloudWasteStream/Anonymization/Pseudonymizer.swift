@@ -21,13 +21,14 @@ public final class Pseudonymizer {
     /// The MAC, with each domain's `domain:` prefix absorbed once (indexed by `Domain.index`).
     private let hmac: HMACSHA256
     /// The recent ids of the domains whose ids recur from record to record (accounts and users;
-    /// scan and event ids never do, and a resource's come a day apart), by `Domain.index`.
+    /// scans, whose findings come one after another, each naming the scan), by `Domain.index`.
+    /// Event ids never recur and a resource's come a day apart: a cache would only miss.
     private let caches: [PseudonymCache?]
 
     public init(key: HMACKey) {
         keyId = key.keyId
         hmac = HMACSHA256(key: key.bytes, prefixes: Domain.allCases.map { Array("\($0.rawValue):".utf8) })
-        caches = Domain.allCases.map { $0 == .account || $0 == .user ? PseudonymCache() : nil }
+        caches = Domain.allCases.map { $0 == .account || $0 == .user || $0 == .scan ? PseudonymCache() : nil }
     }
 
     /// Lookups of the id caches that found the id, and that did not (for tests and `bench-decode`).
