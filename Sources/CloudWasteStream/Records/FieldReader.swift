@@ -396,22 +396,42 @@ struct FieldReader {
     }
 }
 
-/// A fixed set of allowed values, matched on a value's bytes where it stands: the match is the
-/// set's own String, so a record that uses one makes no String of its own.
+/// A fixed set of short allowed values, matched on a value's bytes where it stands: the match is
+/// the set's own String, so a record that uses one makes no String of its own. Each value is kept
+/// as two words and its length, so a match is a few integer comparisons.
 struct AllowedStrings: Sendable {
     let values: [String]
-    private let bytes: [[UInt8]]
+    private let packed: [Packed]
+
+    private struct Packed: Equatable {
+        var low: UInt64
+        var high: UInt64
+        var count: Int
+    }
+
+    static let maxLength = 16
 
     init(_ values: [String]) {
+        precondition(values.allSatisfy { $0.utf8.count <= Self.maxLength }, "allowed values are short")
         self.values = values
-        bytes = values.map { Array($0.utf8) }
+        packed = values.map { value in
+            var value = value
+            return value.withUTF8 { Self.pack($0)! }
+        }
+    }
+
+    private static func pack(_ raw: UnsafeBufferPointer<UInt8>) -> Packed? {
+        guard raw.count <= maxLength else { return nil }
+        var words = (UInt64(0), UInt64(0))
+        for (i, b) in raw.enumerated() {
+            if i < 8 { words.0 |= UInt64(b) << (8 * UInt64(i)) } else { words.1 |= UInt64(b) << (8 * UInt64(i - 8)) }
+        }
+        return Packed(low: words.0, high: words.1, count: raw.count)
     }
 
     func index(_ raw: UnsafeBufferPointer<UInt8>) -> Int? {
-        for (i, b) in bytes.enumerated() where b.count == raw.count && b.withUnsafeBufferPointer({ $0.elementsEqual(raw) }) {
-            return i
-        }
-        return nil
+        guard let p = Self.pack(raw) else { return nil }
+        return packed.firstIndex(of: p)
     }
 
     func match(_ raw: UnsafeBufferPointer<UInt8>) -> String? { index(raw).map { values[$0] } }
