@@ -159,6 +159,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Binary COPY of tuples that `runs` hands over in pieces, in order, each valid during its call
+    /// (a batch's rows in place, skipping those it does not write).
+    public func copyIn(_ statement: PostgresQuery,
+                       binaryTupleRuns runs: (_ each: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int {
+        try copyIn(statement) { writer in
+            try writer.write(PostgresBinaryCopyEncoder.header)
+            try runs { try writer.write($0) }
+            try writer.write(PostgresBinaryCopyEncoder.trailer)
+        }
+    }
+
     public func copyIn(_ statement: PostgresQuery, binaryTuples: ArraySlice<UInt8>) throws -> Int {
         try copyIn(statement) { writer in
             try writer.write(PostgresBinaryCopyEncoder.header)
@@ -336,6 +347,7 @@ public final class PostgresCopyWriter {
     private let connection: OpaquePointer
     private var buffer: [UInt8] = []
     private let chunkSize = 256 * 1024
+    private let directSize = 32 * 1024
 
     init(connection: OpaquePointer) {
         self.connection = connection
@@ -350,11 +362,11 @@ public final class PostgresCopyWriter {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
-    /// Bytes in place (an encoder's tuples); large runs go to libpq directly, without a copy into
-    /// the buffer.
+    /// Bytes in place (an encoder's tuples); runs of 32 KiB and more go to libpq directly, without
+    /// a copy into the buffer (libpq copies them into its own), smaller ones are gathered.
     public func write(_ raw: UnsafeRawBufferPointer) throws {
         let bytes = raw.assumingMemoryBound(to: UInt8.self)
-        if bytes.count >= chunkSize {
+        if bytes.count >= directSize {
             try flushBuffer()
             try send(bytes)
             return

@@ -111,18 +111,26 @@ extension Array: PostgresTextEncodable where Element: PostgresTextEncodable {
 public struct PostgresNullableArray: PostgresTextEncodable {
     public var elements: [String?]
     public init(_ elements: [String?]) { self.elements = elements }
+    /// Each element quoted, its quotes and backslashes escaped: byte by byte, since no byte of a
+    /// multi-byte UTF-8 character is either (a batch's arrays have thousands of elements).
     public var postgresText: String {
-        var out = "{"
+        var out: [UInt8] = []
+        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
+        out.append(UInt8(ascii: "{"))
         for (i, element) in elements.enumerated() {
-            if i > 0 { out += "," }
-            guard let element else { out += "NULL"; continue }
-            out += "\""
-            for ch in element.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            guard let element else {
+                out.append(contentsOf: "NULL".utf8)
+                continue
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
+            for b in element.utf8 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
+            }
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -44,5 +44,6 @@ struct PostgresQueryTests {
         #expect(["a\"b", "c\\d"].postgresText == #"{"a\"b","c\\d"}"#)
         #expect([Int64(1), 2].postgresText == #"{"1","2"}"#)
         #expect(PostgresNullableArray(["x", nil]).postgresText == #"{"x",NULL}"#)
+        #expect(PostgresNullableArray(["é\"ü\\", "", nil, "😀"]).postgresText == #"{"é\"ü\\","",NULL,"😀"}"#)
     }
 }

@@ -69,6 +69,23 @@ import TestSupport
         let (early, late) = rows.partitioned { $0.detectedAt < Self.t("2026-03-15T00:00:00Z") }
         #expect(early.items == [0, 4] && late.items == [1])
         #expect(early.rows + late.rows == [rows.rows[0], rows.rows[2], rows.rows[1]])
+        // What reaches COPY: each side's rows in order, runs of neighbours in one piece.
+        for (side, expected) in [(all, rows.rows), (none, []), (early, [rows.rows[0], rows.rows[2]]), (late, [rows.rows[1]])] {
+            var streamed: [UInt8] = []
+            var runs = 0
+            try side.forEachRun { streamed += $0; runs += 1 }
+            #expect(streamed == Array(expected.joined()))
+            #expect(runs == (side.count == 3 ? 1 : side.count))
+        }
+        #expect(early.windowDetections.count == 2 && late.windowDetections.count == 1)
+    }
+
+    /// A `bytea[]` bind of pseudonyms is the same text as the generic array of their bytea texts.
+    @Test func pseudonymArrayIsTheGenericArrayText() {
+        let values = (0..<50).map { i in Pseudonym(hex: String(repeating: String(format: "%02x", i * 5 % 256), count: 32))! }
+        #expect(PseudonymArray(values).postgresText == values.map(\.postgresText).postgresText)
+        #expect(PseudonymArray([Pseudonym]()).postgresText == "{}")
+        #expect(PseudonymArray([values[0]]).postgresText == #"{"\\x"# + values[0].hex + #""}"#)
     }
 
     @Test func spansPerPartitionInFirstSeenOrder() throws {

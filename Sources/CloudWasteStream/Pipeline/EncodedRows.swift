@@ -46,7 +46,7 @@ public struct EncodedRows: Sendable {
 
     /// Rows that will be written.
     public var count: Int { slots.count - superseded }
-    /// Encoded size in bytes (superseded rows included until `compacted()`).
+    /// Encoded size in bytes (rows left out included until `compacted()`).
     public var byteCount: Int { encoder.count }
     public var isEmpty: Bool { count == 0 }
 
@@ -78,6 +78,25 @@ public struct EncodedRows: Sendable {
         return try encoder.withUnsafeBytes(body)
     }
 
+    /// Calls `body` with the tuples of the rows that will be written, in order and in place: once
+    /// per run of consecutive ones (rows that are not written, superseded or on the other side of
+    /// a `partitioned` split, end a run).
+    func forEachRun(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try encoder.withUnsafeBytes { bytes in
+            var run = 0..<0
+            for slot in slots where slot.length >= 0 {
+                let start = Int(slot.start), end = Int(slot.start) + Int(slot.length)
+                if start == run.upperBound && !run.isEmpty {
+                    run = run.lowerBound..<end
+                    continue
+                }
+                if !run.isEmpty { try body(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+                run = start..<end
+            }
+            if !run.isEmpty { try body(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+        }
+    }
+
     /// The rows of items that `keep` accepts, with item numbers mapped by it (nil drops the row).
     func filtered(_ keep: (Int) -> Int?) -> EncodedRows {
         var out = EncodedRows()
@@ -90,25 +109,12 @@ public struct EncodedRows: Sendable {
         return out
     }
 
-    /// The rows whose detection `first` accepts, and the others (for detections only).
+    /// The rows whose detection `first` accepts, and the others (for detections only). Nothing is
+    /// copied: both share these tuples, each with the other's rows left out (`forEachRun`).
     func partitioned(_ first: (WindowDetection) -> Bool) -> (EncodedRows, EncodedRows) {
-        // Most batches have no row on one side: nothing is copied then.
-        var sawFirst = false, sawOther = false
+        var a = self, b = self
         for i in slots.indices where slots[i].length >= 0 {
-            if first(detections[i]) { sawFirst = true } else { sawOther = true }
-            if sawFirst && sawOther { break }
-        }
-        if !sawOther { return (compacted(), EncodedRows()) }
-        if !sawFirst { return (EncodedRows(), compacted()) }
-        var a = EncodedRows(), b = EncodedRows()
-        encoder.withUnsafeBytes { bytes in
-            for (i, slot) in slots.enumerated() where slot.length >= 0 {
-                if first(detections[i]) {
-                    a.appendRow(item: slot.item, tuple: Self.tuple(of: slot, in: bytes), detection: detections[i])
-                } else {
-                    b.appendRow(item: slot.item, tuple: Self.tuple(of: slot, in: bytes), detection: detections[i])
-                }
-            }
+            if first(detections[i]) { b.supersede(slot: i) } else { a.supersede(slot: i) }
         }
         return (a, b)
     }

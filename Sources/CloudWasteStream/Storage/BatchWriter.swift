@@ -190,11 +190,11 @@ public final class BatchWriter {
     /// The users of these detections with consent history or an erasure (one column): their rows
     /// need the per-row consent filter of the staging upsert.
     private func consentHistoryStatement(_ detections: [WindowDetection]) -> PostgresQuery {
-        let users = Set(detections.map(\.userHash)).map(\.postgresText)
+        let users = PseudonymArray(Set(detections.map(\.userHash)))
         return """
-            SELECT encode(user_hash, 'hex') FROM (
-                SELECT user_hash FROM \(s).erasures WHERE user_hash = ANY(\(users)::bytea[])
-                UNION SELECT user_hash FROM \(s).consent_events WHERE user_hash = ANY(\(users)::bytea[])) u
+            SELECT encode(u.user_hash, 'hex') FROM unnest(\(users)::bytea[]) AS u(user_hash)
+             WHERE EXISTS (SELECT 1 FROM \(s).erasures e WHERE e.user_hash = u.user_hash)
+                OR EXISTS (SELECT 1 FROM \(s).consent_events c WHERE c.user_hash = u.user_hash)
             """
     }
 
@@ -203,14 +203,14 @@ public final class BatchWriter {
     private func copyDetectionsDirectly(_ rows: EncodedRows) throws -> Int {
         let copied: Int
         do {
-            copied = try rows.withTuples { try db.copyIn(TableDescription.mlTrainingData.directCopyStatement(schema: s), binaryTuples: $0) }
+            copied = try db.copyIn(TableDescription.mlTrainingData.directCopyStatement(schema: s), binaryTupleRuns: rows.forEachRun)
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw DirectCopyConflict()
         }
         if settings.windowsEnabled {
             var encoder = PostgresBinaryCopyEncoder()
             for d in rows.windowDetections { TableDescription.windowDetections.encode(d, into: &encoder) }
-            try encoder.withUnsafeBytes { try db.copyIn(TableDescription.windowDetections.copyStatement, binaryTuples: $0) }
+            _ = try encoder.withUnsafeBytes { try db.copyIn(TableDescription.windowDetections.copyStatement, binaryTuples: $0) }
         }
         return copied
     }
@@ -233,7 +233,7 @@ public final class BatchWriter {
         case .billed: TableDescription.resourceBilledCosts.copyStatement
         case .deadLetters: TableDescription.deadLetters.copyStatement
         }
-        try rows.withTuples { try db.copyIn(statement, binaryTuples: $0) }
+        _ = try db.copyIn(statement, binaryTupleRuns: rows.forEachRun)
     }
 
     /// The statement that moves a table's staged rows into place; its one result is the row count.

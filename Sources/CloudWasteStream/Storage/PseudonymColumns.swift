@@ -20,6 +20,38 @@ extension Pseudonym: PostgresTextEncodable {
 
 extension PostgresBinaryCopyEncoder: ByteSink {}
 
+/// A `bytea[]` bind of pseudonyms (`{"\\x…","\\x…"}`), written from their words straight into
+/// the array's text: a batch binds thousands, and a String per element cost more than the query.
+struct PseudonymArray: PostgresTextEncodable {
+    let values: [Pseudonym]
+
+    init(_ values: some Sequence<Pseudonym>) { self.values = Array(values) }
+
+    var postgresText: String {
+        // `{`, then per element a quote, an escaped backslash, `x`, 64 digits, a quote and a comma
+        // (the last one's is the `}`).
+        String(unsafeUninitializedCapacity: max(2, 1 + 70 * values.count)) { out in
+            out[0] = UInt8(ascii: "{")
+            var i = 1
+            for (n, value) in values.enumerated() {
+                if n > 0 {
+                    out[i] = UInt8(ascii: ",")
+                    i += 1
+                }
+                out[i] = UInt8(ascii: "\"")
+                out[i + 1] = UInt8(ascii: "\\")
+                out[i + 2] = UInt8(ascii: "\\")
+                out[i + 3] = UInt8(ascii: "x")
+                value.writeHex(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[(i + 4)..<(i + 68)])))
+                out[i + 68] = UInt8(ascii: "\"")
+                i += 69
+            }
+            out[i] = UInt8(ascii: "}")
+            return i + 1
+        }
+    }
+}
+
 /// How a schema's pseudonym columns hold their values: 32 bytes of `bytea` from migration 8 on,
 /// 64 hex digits of text before it. `export` and `dataset` do not migrate (they only read), so a
 /// cron job running this version against a database not yet migrated must still write the same
