@@ -14,6 +14,23 @@ import Testing
         S(lanes: lanes, startWithoutHistory: startAtEnd ? KafkaOffset.end : KafkaOffset.beginning)
     }
 
+    /// Partitions are dictionary keys looked up per message, hashed by their number, their topic's
+    /// length and its last bytes: topics that share those (and bridged or non-ASCII names) must
+    /// still be told apart.
+    @Test func partitionsOfTopicsThatHashAlikeStayApart() {
+        let topics = ["a.scan-resources.v1", "b.scan-resources.v1", "scan-resources.v1", "v1", "", "é.scan-resources.v1", "a.scan-resources.v2"]
+        var index: [TopicPartition: Int] = [:]
+        for (t, topic) in topics.enumerated() {
+            for p in Int32(0)..<64 { index[Self.tp(p, topic)] = t * 100 + Int(p) }
+        }
+        #expect(index.count == topics.count * 64)
+        for (t, topic) in topics.enumerated() {
+            for p in Int32(0)..<64 { #expect(index[Self.tp(p, topic)] == t * 100 + Int(p)) }
+        }
+        let copy = TopicPartition(topic: String("a.scan-resources.v1".utf8.map { Character(UnicodeScalar($0)) }), partition: 3)
+        #expect(copy == Self.tp(3, topics[0]) && copy.hashValue == Self.tp(3, topics[0]).hashValue)
+    }
+
     // MARK: assignment and claims
 
     @Test func anAssignmentStartsEachClaimedPartitionWherePostgreSQLStands() {

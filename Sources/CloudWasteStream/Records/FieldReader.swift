@@ -40,11 +40,6 @@ struct FieldReader {
         return try stringValue(v, name, maxLength: maxLength, minLength: 1, interned: interned)
     }
 
-    func optionalString(_ name: String, maxLength: Int, minLength: Int = 1, interned: Bool = false) throws(RecordRejection) -> String? {
-        guard let v = present(name) else { return nil }
-        return try stringValue(v, name, maxLength: maxLength, minLength: minLength, interned: interned)
-    }
-
     /// A string field that is checked and not kept (e.g. `resource_name`): validated in place.
     func skippedString(_ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) {
         guard let v = present(name) else { return }
