@@ -34,6 +34,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private var decodeTime = Duration.zero
     /// Time this thread waited for room behind a busy writer (back-pressure, not work).
     private var waitTime = Duration.zero
+    /// Time this thread spent in librdkafka's poll while records were flowing (a batch open or
+    /// messages returned, not an idle wait): waiting for fetched messages, a starved consumer.
+    private var pollTime = Duration.zero
     private var consumedSinceReport = 0
     private var recordsInCounters: [String: Counter] = [:]
     /// The last topic's hash, for `lane(of:)`.
@@ -125,6 +128,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             releaseHeldBatches()
             let anyOpen = builders.contains { $0.count > 0 }
             let messages: [KafkaMessage]
+            let polled = ContinuousClock.now
             do {
                 messages = try consumer.poll(maxMessages: 2000, maxBytes: 4 << 20, timeoutMs: anyOpen ? 5 : 100)
             } catch {
@@ -132,6 +136,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
                 break
             }
             let started = ContinuousClock.now
+            if firstRecordAt != nil && (anyOpen || !messages.isEmpty) { pollTime += started - polled }
             let waitedBefore = waitTime
             preparation.forEach(messages, wanted: { partitions.isReading($0.topicPartition) }) {
                 add($0, prepared: $1, rows: $2)
@@ -373,14 +378,17 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private func reportConsumed() {
         let decoded = decodeTime.seconds
         let waited = waitTime.seconds
+        let polling = pollTime.seconds
         let consumed = consumedSinceReport
         decodeTime = .zero
         waitTime = .zero
+        pollTime = .zero
         consumedSinceReport = 0
         let first = firstRecordAt
         state.consumerStatus.withLock {
             $0.stageSeconds["decode_anonymize_encode", default: 0] += decoded
             $0.stageSeconds["wait_for_writer", default: 0] += waited
+            $0.stageSeconds["wait_for_kafka", default: 0] += polling
             $0.recordsConsumed += consumed
             if $0.firstRecordAt == nil { $0.firstRecordAt = first }
         }
