@@ -35,7 +35,11 @@ struct BenchUpsertCommand: AsyncParsableCommand {
             for m in TrafficGenerator(seed: 5, badRecordShare: 0).messages(count: rows * 2) where m.topic == .scanResources {
                 builder.add(KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: m.value), generation: 1, expected: .uncommitted)
                 offset += 1
-                if builder.count == 5000 { binary.append(builder.seal()[.training].withTuples { Array($0)[...] }) }
+                if builder.count == 5000 {
+                    var tuples: [UInt8] = []
+                    try builder.seal()[.training].forEachRun { tuples += $0 }
+                    binary.append(tuples[...])
+                }
                 if binary.count * 5000 >= rows { break }
             }
             let n = binary.count * 5000

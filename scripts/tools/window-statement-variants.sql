@@ -27,18 +27,17 @@ CREATE TEMP TABLE st AS
          1 AS records, md5(account_hash || month::text::bytea || resource_hash || currency::bytea || user_hash)::uuid AS k
     FROM window_resource_costs ORDER BY random() LIMIT 3000;
 ANALYZE st;
+-- The statement's parts, spelled once (psql variables), so that each variant shows what it changes.
+\set columns 'account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost, detected_at, source_partition, source_offset'
+\set values 'account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4), detected_at, source_partition, source_offset'
+\set key '(account_hash, month, resource_hash, currency, user_hash)'
+\set newer 'WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset)'
+\set update 'DO UPDATE SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type, cost = EXCLUDED.cost, detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset'
 \timing on
 \echo the statement the writers run
 BEGIN;
 WITH win_detect AS (
-  INSERT INTO window_resource_costs AS w (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                                          detected_at, source_partition, source_offset)
-  SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-         detected_at, source_partition, source_offset FROM st
-  ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
-     SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type, cost = EXCLUDED.cost,
-         detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
-   WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset)
+  INSERT INTO window_resource_costs AS w (:columns) SELECT :values FROM st ON CONFLICT :key :update :newer
 ), dirty AS (
   INSERT INTO window_dirty_months (account_hash, month, currency, records)
   SELECT account_hash, month, currency, sum(records) FROM st GROUP BY 1, 2, 3)
@@ -46,61 +45,27 @@ SELECT count(*) FROM st;
 ROLLBACK;
 \echo without the recompute-queue CTE
 BEGIN;
-INSERT INTO window_resource_costs AS w (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                                        detected_at, source_partition, source_offset)
-SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
-   SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type, cost = EXCLUDED.cost,
-       detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
- WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset);
+INSERT INTO window_resource_costs AS w (:columns) SELECT :values FROM st ON CONFLICT :key :update :newer;
 ROLLBACK;
 \echo without the numeric cast (the cost left as it is)
 BEGIN;
-INSERT INTO window_resource_costs AS w (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                                        detected_at, source_partition, source_offset)
+INSERT INTO window_resource_costs AS w (:columns)
 SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, 1, detected_at, source_partition, source_offset FROM st
-ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
+ON CONFLICT :key DO UPDATE
    SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type,
        detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
- WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset);
+ :newer;
 ROLLBACK;
 \echo the conflict check alone (DO NOTHING): live table, fresh copy, uuid key
 BEGIN;
-INSERT INTO window_resource_costs (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                                   detected_at, source_partition, source_offset)
-SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO NOTHING;
-INSERT INTO wcopy (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                   detected_at, source_partition, source_offset)
-SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO NOTHING;
-INSERT INTO wuuid (k, account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                   detected_at, source_partition, source_offset)
-SELECT k, account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (k) DO NOTHING;
+INSERT INTO window_resource_costs (:columns) SELECT :values FROM st ON CONFLICT :key DO NOTHING;
+INSERT INTO wcopy (:columns) SELECT :values FROM st ON CONFLICT :key DO NOTHING;
+INSERT INTO wuuid (k, :columns) SELECT k, :values FROM st ON CONFLICT (k) DO NOTHING;
 ROLLBACK;
 \echo the upsert: fresh copy, uuid key
 BEGIN;
-INSERT INTO wcopy AS w (account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                        detected_at, source_partition, source_offset)
-SELECT account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (account_hash, month, resource_hash, currency, user_hash) DO UPDATE
-   SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type, cost = EXCLUDED.cost,
-       detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
- WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset);
-INSERT INTO wuuid AS w (k, account_hash, month, resource_hash, currency, user_hash, provider, resource_type, cost,
-                        detected_at, source_partition, source_offset)
-SELECT k, account_hash, month, resource_hash, currency, user_hash, provider, resource_type, estimated_monthly_cost::numeric(18,4),
-       detected_at, source_partition, source_offset FROM st
-ON CONFLICT (k) DO UPDATE
-   SET provider = EXCLUDED.provider, resource_type = EXCLUDED.resource_type, cost = EXCLUDED.cost,
-       detected_at = EXCLUDED.detected_at, source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset
- WHERE (EXCLUDED.detected_at, EXCLUDED.source_partition, EXCLUDED.source_offset) >= (w.detected_at, w.source_partition, w.source_offset);
+INSERT INTO wcopy AS w (:columns) SELECT :values FROM st ON CONFLICT :key :update :newer;
+INSERT INTO wuuid AS w (k, :columns) SELECT k, :values FROM st ON CONFLICT (k) :update :newer;
 ROLLBACK;
 \echo UPDATE … FROM the staged rows
 BEGIN;

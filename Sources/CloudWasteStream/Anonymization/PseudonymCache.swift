@@ -4,8 +4,9 @@ import Foundation
 /// The pseudonyms of the ids of one domain seen last, by their raw bytes. An account's, a user's
 /// and a scan's ids recur in every record a scanner sends for them (a scan is hundreds of records
 /// of one account and one user, each naming the scan), and a lookup (a hash of at most 62 bytes
-/// and one comparison) costs a fraction of the HMAC-SHA256 it saves. Direct-mapped, with the whole id compared, so a
-/// collision, even a hostile one, only costs a miss: the pseudonym is always the id's own.
+/// and one comparison) costs a fraction of the HMAC-SHA256 it saves. Direct-mapped, with the
+/// whole id compared, so a collision, even a hostile one, only costs a miss: the pseudonym is
+/// always the id's own.
 /// Holds raw ids in memory until other ids take their slots (docs/privacy.md), never writes them
 /// anywhere, and wipes them when freed. Mutable state of one thread: one per `Pseudonymizer`.
 final class PseudonymCache {

@@ -111,7 +111,7 @@ public final class BatchBuilder {
 
     /// Hands over what was added and starts a new batch.
     public func seal() -> PreparedBatch {
-        let batch = PreparedBatch(spans: spans, items: items, tables: tables.map { $0.compacted() },
+        let batch = PreparedBatch(spans: spans, items: items, tables: tables,
                                   keyId: keyId, users: users)
         // The next batch starts with room for one like this (no regrowth, no copies on the way).
         items = []

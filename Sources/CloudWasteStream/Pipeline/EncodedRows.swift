@@ -46,7 +46,7 @@ public struct EncodedRows: Sendable {
 
     /// Rows that will be written.
     public var count: Int { slots.count - superseded }
-    /// Encoded size in bytes (rows left out included until `compacted()`).
+    /// Encoded size in bytes (rows left out included).
     public var byteCount: Int { encoder.count }
     public var isEmpty: Bool { count == 0 }
 
@@ -72,16 +72,10 @@ public struct EncodedRows: Sendable {
         superseded += 1
     }
 
-    /// Calls `body` with the tuples to stream to COPY (without header and trailer), in place.
-    public func withTuples<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        precondition(superseded == 0, "compact before writing")
-        return try encoder.withUnsafeBytes(body)
-    }
-
-    /// Calls `body` with the tuples of the rows that will be written, in order and in place: once
-    /// per run of consecutive ones (rows that are not written, superseded or on the other side of
-    /// a `partitioned` split, end a run).
-    func forEachRun(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Calls `body` with the tuples of the rows that will be written (COPY's rows without header
+    /// and trailer), in order and in place: once per run of consecutive ones (rows that are not
+    /// written, superseded or on the other side of a `partitioned` split, end a run).
+    public func forEachRun(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try encoder.withUnsafeBytes { bytes in
             var run = 0..<0
             for slot in slots where slot.length >= 0 {
@@ -132,9 +126,6 @@ public struct EncodedRows: Sendable {
         if let detection { detections.append(detection) }
         return slots.count - 1
     }
-
-    /// Without superseded rows (a no-op when there are none).
-    func compacted() -> EncodedRows { superseded == 0 ? self : filtered { $0 } }
 
     /// Item numbers of the rows, in order (for tests and diagnostics).
     var items: [Int] { slots.filter { $0.length >= 0 }.map { Int($0.item) } }

@@ -187,22 +187,22 @@ struct FieldReader {
 
     /// One of `allowed`, matched on the value's bytes: the String returned is `allowed`'s own.
     func enumeration(_ name: String, _ allowed: AllowedStrings) throws(RecordRejection) -> String {
-        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
-        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        if let raw = tape.rawBytes(v, in: bytes), let s = allowed.match(raw) { return s }
-        // Escaped, or not one of them: the checks in their usual order give the reason.
-        let s = try stringValue(v, name, maxLength: 64, minLength: 1)
-        guard let match = allowed.match(s) else { throw RecordRejection(.invalidValue, field: name) }
-        return match
+        guard let i = try allowedIndex(name, allowed) else { throw RecordRejection(.invalidValue, field: name) }
+        return allowed.values[i]
     }
 
     func provider() throws(RecordRejection) -> Provider {
-        guard let v = present("provider") else { throw RecordRejection(.missingField, field: "provider") }
-        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: "provider") }
-        if let raw = tape.rawBytes(v, in: bytes), let i = Self.providers.index(raw) { return Provider.allCases[i] }
-        let s = try stringValue(v, "provider", maxLength: 64, minLength: 1)
-        guard let p = Provider(rawValue: s) else { throw RecordRejection(.unknownProvider, field: "provider") }
-        return p
+        guard let i = try allowedIndex("provider", Self.providers) else { throw RecordRejection(.unknownProvider, field: "provider") }
+        return Provider.allCases[i]
+    }
+
+    /// Which of `allowed` a required string field holds (nil: none of them), matched on its bytes;
+    /// an escaped value, or one not in the set, first takes the checks every string takes.
+    private func allowedIndex(_ name: String, _ allowed: AllowedStrings) throws(RecordRejection) -> Int? {
+        guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
+        guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
+        if let raw = tape.rawBytes(v, in: bytes), let i = allowed.index(raw) { return i }
+        return allowed.index(try stringValue(v, name, maxLength: 64, minLength: 1))
     }
 
     static let providers = AllowedStrings(Provider.allCases.map(\.rawValue))
@@ -265,14 +265,15 @@ struct FieldReader {
     func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        if let raw = tape.rawBytes(v, in: bytes), raw.count == 3, raw.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
-            return tape.strings.string(raw)
-        }
+        if let raw = tape.rawBytes(v, in: bytes), Self.isCurrency(raw) { return tape.strings.string(raw) }
         let s = try stringValue(v, name, maxLength: 3, minLength: 1, interned: true)
-        guard s.utf8.count == 3, s.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
-            throw RecordRejection(.invalidValue, field: name)
-        }
+        guard Self.isCurrency(s.utf8) else { throw RecordRejection(.invalidValue, field: name) }
         return s
+    }
+
+    /// ISO 4217: three upper-case ASCII letters.
+    static func isCurrency(_ code: some Collection<UInt8>) -> Bool {
+        code.count == 3 && code.allSatisfy { $0 >= 65 && $0 <= 90 }
     }
 
     func metricSummaries(_ name: String) throws(RecordRejection) -> [MetricSummary] {
@@ -429,10 +430,12 @@ struct AllowedStrings: Sendable {
         return packed.firstIndex(of: p)
     }
 
+    func index(_ s: String) -> Int? {
+        var s = s
+        return s.withUTF8 { index($0) }
+    }
+
     func match(_ raw: UnsafeBufferPointer<UInt8>) -> String? { index(raw).map { values[$0] } }
 
-    func match(_ s: String) -> String? {
-        var s = s
-        return s.withUTF8 { match($0) }
-    }
+    func match(_ s: String) -> String? { index(s).map { values[$0] } }
 }
