@@ -21,9 +21,10 @@ public final class BatchBuilder {
     private var lastSpan: (topic: String, partition: Int32, index: Int)?
     private var tables = BatchTable.allCases.map { _ in EncodedRows() }
     /// Primary key → slot of the row that currently holds it, per table.
-    private var slotByKey = BatchTable.allCases.map { _ in [RowKey: Int]() }
+    private var slotByKey = BatchTable.allCases.map { _ in RowKeyIndex() }
     private var deadLetterBytes = 0
     private var users = Set<Pseudonym>()
+    private var lastUser: Pseudonym?
     public private(set) var openedAt: ContinuousClock.Instant?
 
     public init(preparer: RecordPreparer, consumerGroup: String = "cloudwaste-stream") {
@@ -60,7 +61,11 @@ public final class BatchBuilder {
         var item = BatchItem(source: source, outcome: .rows(.training), eventTime: prepared.eventTime, payloadBytes: message.valueCount)
         switch prepared.outcome {
         case .rows(let table):
-            if let user = prepared.user { users.insert(user) }
+            // A scan's records, one after another, share their user: insert (and hash) it once.
+            if let user = prepared.user, user != lastUser {
+                users.insert(user)
+                lastUser = user
+            }
             rows.forEachRow(in: prepared.rows) { key, tuple, detection in
                 put(table, key: key, item: index, detection: detection, tuple: tuple)
             }
@@ -96,7 +101,7 @@ public final class BatchBuilder {
     /// Appends a row, superseding an earlier row of the batch with the same key.
     private func put(_ table: BatchTable, key: RowKey, item: Int, detection: WindowDetection?, tuple: UnsafeRawBufferPointer) {
         let slot = tables[table.rawValue].appendRow(item: Int32(item), tuple: tuple, detection: detection)
-        if let earlier = slotByKey[table.rawValue].updateValue(slot, forKey: key) {
+        if let earlier = slotByKey[table.rawValue].update(slot, for: key) {
             tables[table.rawValue].supersede(slot: earlier)
         }
     }
@@ -120,10 +125,11 @@ public final class BatchBuilder {
         spanIndex.removeAll(keepingCapacity: true)
         lastSpan = nil
         tables = tables.map { EncodedRows(capacityLike: $0) }
-        for t in slotByKey.indices { slotByKey[t].removeAll(keepingCapacity: true) }
+        for t in slotByKey.indices { slotByKey[t].removeAll() }
         deadLetterBytes = 0
         users = []
         users.reserveCapacity(batch.users.count)
+        lastUser = nil
         openedAt = nil
         return batch
     }
@@ -151,26 +157,9 @@ public final class BatchBuilder {
                 next += 1
             }
             tables[t.rawValue] = old.filtered { newIndex[$0] }
-            slotByKey[t.rawValue] = slotByKey[t.rawValue].compactMapValues { newSlot[$0] }
+            slotByKey[t.rawValue] = slotByKey[t.rawValue].compactMapSlots { newSlot[$0] }
         }
         deadLetterBytes = items.reduce(0) { if case .deadLetter(let d) = $1.outcome { $0 + (d.value?.count ?? 0) + (d.key?.count ?? 0) } else { $0 } }
         if items.isEmpty { openedAt = nil }
-    }
-}
-
-/// A composite primary key: one or two pseudonyms, a name and a number. Pseudonyms are uniformly
-/// random, so hashing their first word spreads as well as hashing all of them; equality still
-/// compares everything.
-struct RowKey: Hashable {
-    var a: Pseudonym
-    var b: Pseudonym?
-    var name: String = ""
-    var c: Int64 = 0
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(a.hashWord)
-        hasher.combine(b?.hashWord ?? 0)
-        hasher.combine(c)
-        hasher.combine(name)
     }
 }

@@ -45,36 +45,43 @@ public struct PreparedRows: Sendable {
     }
 
     /// Encodes `record` (from `source`, pseudonymized under `keyId`) as the rows of its table, and
-    /// hands its arrays to `arrays` for the next record.
+    /// hands its arrays to `arrays` for the next record. The record's event time (for the
+    /// partition's watermark) is read here, where the record is consumed, not copied.
     mutating func append(_ record: consuming AnonymizedRecord, source: SourcePosition, keyId: String,
-                         eventTime: Timestamp?, recycling arrays: RecycledArrays?) -> PreparedRecord {
+                         recycling arrays: RecycledArrays?) -> PreparedRecord {
         let first = rows.count
         let provenance = Provenance(source: source, keyId: keyId)
-        var prepared = PreparedRecord(outcome: .rows(.training), eventTime: eventTime)
+        var prepared = PreparedRecord(outcome: .rows(.training), eventTime: nil)
         switch consume record {
         case .training(let r):
+            prepared.eventTime = r.detectedAt
             append(key: RowKey(a: r.scanHash, b: r.resourceHash)) { TableDescription.mlTrainingData.encode(r, provenance: provenance, into: &$0) }
             rows[rows.count - 1].detection = Int32(detections.count)
             detections.append(WindowDetection(r, source: source))
             prepared.user = r.userHash
             arrays?.recycle(metricSummaries: r.metrics, tagKeys: r.tagKeys)
         case .action(let r):
+            prepared.eventTime = r.actionAt
             append(key: RowKey(a: r.eventHash)) { TableDescription.userActionPatterns.encode(r, provenance: provenance, into: &$0) }
             prepared.outcome = .rows(.actions)
             prepared.user = r.userHash
         case .lifecycle(let r):
+            prepared.eventTime = r.occurredAt
             append(key: RowKey(a: r.eventHash)) { TableDescription.resourceLifecycleEvents.encode(r, provenance: provenance, into: &$0) }
             prepared.outcome = .rows(.lifecycle)
         case .metricPoints(let points):
             for p in points {
+                if prepared.eventTime.map({ p.ts > $0 }) ?? true { prepared.eventTime = p.ts }
                 append(key: RowKey(a: p.resourceHash, name: p.metric, c: p.ts.micros)) {
                     TableDescription.cloudwatchMetricsHistory.encode(p, provenance: provenance, into: &$0)
                 }
             }
             prepared.outcome = .rows(.metrics)
         case .privacy(let r):
+            prepared.eventTime = r.requestedAt
             prepared.outcome = .privacy(r)
         case .billed(let r):
+            prepared.eventTime = r.usageDate
             append(key: RowKey(a: r.resourceHash, name: r.costType.rawValue, c: r.usageDate.micros)) {
                 TableDescription.resourceBilledCosts.encode(r, provenance: provenance, into: &$0)
             }

@@ -55,9 +55,8 @@ public final class RecordPreparer {
             let record = try message.withValue { (bytes) throws(RecordRejection) in
                 try decoder.decode(topic, bytes, tape: &tape, pseudonymizer: anonymizer.pseudonymizer, arrays: arrays)
             }
-            let eventTime = Self.eventTime(record)
             let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
-            return rows.append(anonymizer.anonymize(record), source: source, keyId: anonymizer.keyId, eventTime: eventTime, recycling: arrays)
+            return rows.append(anonymizer.anonymize(record), source: source, keyId: anonymizer.keyId, recycling: arrays)
         } catch {
             return PreparedRecord(outcome: .rejected(error), eventTime: nil)
         }
@@ -68,17 +67,5 @@ public final class RecordPreparer {
         guard let topic = topics[message.topic] else { return nil }
         lastTopic = (message.topic, topic)
         return topic
-    }
-
-    /// The time a record speaks of, for the partition's event-time watermark.
-    static func eventTime(_ record: InputRecord) -> Timestamp? {
-        switch record {
-        case .scan(let r): r.detectedAt
-        case .action(let r): r.actionAt
-        case .lifecycle(let r): r.occurredAt
-        case .metrics(let r): r.points.map(\.ts).max()
-        case .privacy(let r): r.requestedAt
-        case .billed(let r): r.usageDate
-        }
     }
 }
