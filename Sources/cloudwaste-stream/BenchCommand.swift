@@ -52,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
             rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
             daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
             pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
-            pgUpdates: [Double] = [], pgHexUpdates: [Double] = [], pgAllTablesUs: [Double] = [], postgresOffUs: [Double] = [],
+            pgUpdates: [Double] = [], pgHexUpdates: [Double] = [], pgBoth: [Double] = [], pgHexBoth: [Double] = [], pgAllTablesUs: [Double] = [], postgresOffUs: [Double] = [],
             migrationSeconds: [Double] = []
         for run in 1...runs {
             kafka.append(try bench.kafkaLimit())
@@ -70,6 +70,8 @@ struct BenchCommand: AsyncParsableCommand {
             pgLimitUs.append(limit.postgresMicrosPerRow)
             mibPerMillion.append(limit.mebibytesPerMillionRows)
             pgUpdates.append(limit.updatesPerSecond)
+            pgBoth.append(limit.bothPassesPerSecond)
+            pgHexBoth.append(hexLimit.bothPassesPerSecond)
             pgHex.append(hexLimit.rowsPerSecond)
             pgHexUs.append(hexLimit.postgresMicrosPerRow)
             mibPerMillionHex.append(hexLimit.mebibytesPerMillionRows)
@@ -92,7 +94,7 @@ struct BenchCommand: AsyncParsableCommand {
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
                  daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
                  pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
-                 migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates),
+                 migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates), pgBoth: median(pgBoth), pgHexBoth: median(pgHexBoth),
                  pgAllTablesUs: median(pgAllTablesUs), postgresOffUs: median(postgresOffUs))
         let us = { (v: Double) in String(format: "%.1f", v) }
         let setup = pinned ? "pinned: PostgreSQL alone on CPU 0, daemon + broker on the others" : "shared: everything on all \(ProcessInfo.processInfo.activeProcessorCount) cores"
@@ -108,6 +110,7 @@ struct BenchCommand: AsyncParsableCommand {
             | PostgreSQL limit: the daemon's ml_training_data rows, binary COPY → temp staging → INSERT … ON CONFLICT, \(batchSize) per transaction, one connection; best of 3 rounds alternating with the hex shape below | \(Int(m.pg)) rows/s |
             | the same rows with pseudonyms as 64 hex characters of text (before SPEC v1.2) | \(Int(m.pgHex)) rows/s (bytea × \(String(format: "%.2f", m.pg / max(1, m.pgHex)))); PostgreSQL \(us(m.pgHexUs)) µs per row |
             | the same rows upserted again (every row a conflict), bytea / hex text | \(Int(m.pgUpdates)) / \(Int(m.pgHexUpdates)) rows/s (× \(String(format: "%.2f", m.pgUpdates / max(1, m.pgHexUpdates)))) |
+            | both passes, new keys then conflicts, as issue #20 measured the gain: bytea / hex text | \(Int(m.pgBoth)) / \(Int(m.pgHexBoth)) rows/s (× \(String(format: "%.2f", m.pgBoth / max(1, m.pgHexBoth)))) |
             | ml_training_data table + indexes per million rows, bytea / hex text | \(Int(m.mib)) MiB / \(Int(m.mibHex)) MiB (\(String(format: "%+.0f", (m.mib / max(1, m.mibHex) - 1) * 100)) %) |
             | migration 8 (hex text → bytea) on those hex rows, in one transaction | \(String(format: "%.1f", m.migration)) s per million rows |
             | end to end, windows on (\(bench.writerCount) writers) | \(Int(m.e2e)) records/s |
@@ -131,6 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
               + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_all_tables_us_per_record=\(us(m.pgAllTablesUs)) postgres_us_per_record_windows_off=\(us(m.postgresOffUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
               + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
+              + "pg_limit_both_passes_rps=\(Int(m.pgBoth)) pg_limit_hex_both_passes_rps=\(Int(m.pgHexBoth)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
               + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
@@ -271,6 +275,8 @@ final class Benchmark {
         var rowsPerSecond: Double
         /// The same rows upserted again, every one a conflict.
         var updatesPerSecond: Double
+        /// Both passes together (rows of both over their time): the figure issue #20 compared.
+        var bothPassesPerSecond: Double
         var postgresMicrosPerRow: Double
         /// Table and indexes after the run, per million rows.
         var mebibytesPerMillionRows: Double
@@ -384,7 +390,7 @@ final class Benchmark {
         }
         let n = Double(max(1, try db.query("SELECT count(*) FROM ml_training_data").decode(Int.self)))
         var inserts: [PseudonymShape: [Double]] = [:], conflicts: [PseudonymShape: [Double]] = [:], micros: [PseudonymShape: [Double]] = [:]
-        var mebibytes: [PseudonymShape: Double] = [:], migration: Double?
+        var both: [PseudonymShape: [Double]] = [:], mebibytes: [PseudonymShape: Double] = [:], migration: Double?
         for round in 0..<rounds {
             for shape in round % 2 == 0 ? PseudonymShape.allCases : PseudonymShape.allCases.reversed() {
                 let schema = "bench_\(shape.rawValue)"
@@ -417,12 +423,14 @@ final class Benchmark {
                 try db.query("DROP SCHEMA \(PostgresIdentifier(schema)) CASCADE; DROP TABLE \(stage)")
                 inserts[shape, default: []].append(n / seconds)
                 conflicts[shape, default: []].append(n / updateSeconds)
+                both[shape, default: []].append(2 * n / (seconds + updateSeconds))
                 micros[shape, default: []].append(cores * seconds * 1e6 / n)
                 mebibytes[shape] = Double(bytes) / 1_048_576 * 1e6 / n
             }
         }
         return Dictionary(uniqueKeysWithValues: PseudonymShape.allCases.map { shape in
             (shape, PostgresLimit(rowsPerSecond: inserts[shape]!.max()!, updatesPerSecond: conflicts[shape]!.max()!,
+                                  bothPassesPerSecond: both[shape]!.max()!,
                                   postgresMicrosPerRow: median(micros[shape]!), mebibytesPerMillionRows: mebibytes[shape]!,
                                   migrationSecondsPerMillionRows: shape == .hex ? migration : nil))
         })
