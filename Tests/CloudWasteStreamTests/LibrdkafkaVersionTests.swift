@@ -1,4 +1,4 @@
-import CloudWasteKafka
+@testable import CloudWasteKafka
 import Testing
 
 /// Which librdkafka runs decides whether a full local queue stalls a partition for a second.
@@ -8,6 +8,16 @@ import Testing
         #expect(LibrdkafkaVersion(number: 0x0202_00FF, text: "2.2.0").hasFixedFetchBackoff)
         #expect(!LibrdkafkaVersion(number: 0x0203_00FF, text: "2.3.0").hasFixedFetchBackoff)
         #expect(!LibrdkafkaVersion(number: 0x0210_00FF, text: "2.16.0").hasFixedFetchBackoff)
+    }
+
+    /// From 2.3.0 the second is configurable, and the consumer shortens it to a tenth; below, the
+    /// property does not exist and must not be set (librdkafka would refuse the configuration).
+    @Test func theConsumerShortensTheFullQueueWaitWhereLibrdkafkaAllowsIt() throws {
+        #expect(KafkaConsumer.defaults(for: LibrdkafkaVersion(number: 0x0200_02FF, text: "2.0.2"))["fetch.queue.backoff.ms"] == nil)
+        #expect(KafkaConsumer.defaults(for: LibrdkafkaVersion(number: 0x0203_00FF, text: "2.3.0"))["fetch.queue.backoff.ms"] == "100")
+        #expect(KafkaConsumer.defaults(for: LibrdkafkaVersion(number: 0x0210_00FF, text: "2.16.0"))["fetch.queue.backoff.ms"] == "100")
+        // What the loaded librdkafka gets is a configuration it accepts.
+        try KafkaConfig(KafkaConsumer.defaults(for: .current)).validate()
     }
 
     @Test func theLoadedLibraryIsReported() {
