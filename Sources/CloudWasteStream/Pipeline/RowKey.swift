@@ -10,62 +10,71 @@ struct RowKey: Equatable, Sendable {
 /// keeps one row per key. Looked up once per row on the consumer thread, so it is an open-addressing
 /// table (linear probing, a power-of-two capacity at most half full) hashed from the key's words
 /// instead of a Dictionary, which seeded and finalized a SipHash state per row (3.5 % of
-/// `bench-decode`). The hash chains a bijective mixer through the words, starting from a
-/// per-process random seed: the pseudonyms are keyed HMACs, and the seed keeps the parts a sender
-/// controls (metric names, timestamps) from being chosen to collide.
+/// `bench-decode`). The probed table holds only each key's hash, its row's slot and where the key
+/// is (16 bytes a position, so a batch's table stays in the core's cache); the keys themselves
+/// (about 100 bytes each) are appended in order and read only when a hash matches. The hash chains
+/// a bijective mixer through the words, starting from a per-process random seed: the pseudonyms
+/// are keyed HMACs, and the seed keeps the parts a sender controls (metric names, timestamps) from
+/// being chosen to collide.
 struct RowKeyIndex {
     private static let processSeed = UInt64.random(in: .min ... .max)
     private let seed = RowKeyIndex.processSeed
 
-    private struct Entry {
-        var key: RowKey
-        var slot: Int
+    private struct Position {
+        var hash: UInt64 = 0
+        /// Index of the key in `keys`; -1 where the position is empty.
+        var key: Int32 = -1
+        var slot: Int32 = 0
     }
 
-    /// nil where a position is empty.
-    private var entries: [Entry?] = []
-    private(set) var count = 0
+    private var positions: [Position] = []
+    /// The keys, in the order they were first stored.
+    private var keys: [RowKey] = []
 
     init() {}
 
+    var count: Int { keys.count }
+
     /// Stores `slot` as `key`'s, returning the slot the key held before (nil if it was new).
     mutating func update(_ slot: Int, for key: RowKey) -> Int? {
-        if (count + 1) * 2 > entries.count { grow() }
-        var i = position(of: key)
-        while let entry = entries[i] {
-            if entry.key == key {
-                entries[i]!.slot = slot
-                return entry.slot
+        if (keys.count + 1) * 2 > positions.count { grow() }
+        let hash = hash(of: key)
+        let mask = positions.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while positions[i].key >= 0 {
+            if positions[i].hash == hash && keys[Int(positions[i].key)] == key {
+                defer { positions[i].slot = Int32(slot) }
+                return Int(positions[i].slot)
             }
-            i = (i + 1) & (entries.count - 1)
+            i = (i + 1) & mask
         }
-        entries[i] = Entry(key: key, slot: slot)
-        count += 1
+        positions[i] = Position(hash: hash, key: Int32(keys.count), slot: Int32(slot))
+        keys.append(key)
         return nil
     }
 
     /// Empties it, keeping its capacity.
     mutating func removeAll() {
-        guard count > 0 else { return }
-        for i in entries.indices where entries[i] != nil { entries[i] = nil }
-        count = 0
+        guard !keys.isEmpty else { return }
+        for i in positions.indices { positions[i].key = -1 }
+        keys.removeAll(keepingCapacity: true)
     }
 
     /// The same keys with their slots mapped by `transform` (nil drops the key).
     func compactMapSlots(_ transform: (Int) -> Int?) -> RowKeyIndex {
         var out = RowKeyIndex()
-        for case let entry? in entries {
-            if let slot = transform(entry.slot) { _ = out.update(slot, for: entry.key) }
+        for p in positions where p.key >= 0 {
+            if let slot = transform(Int(p.slot)) { _ = out.update(slot, for: keys[Int(p.key)]) }
         }
         return out
     }
 
-    private func position(of key: RowKey) -> Int {
+    private func hash(of key: RowKey) -> UInt64 {
         var h = Self.mix(seed ^ key.a.hashWord)
         if let b = key.b { h = Self.mix(h ^ b.hashWord) }
         h = Self.mix(h ^ UInt64(bitPattern: key.c))
         if !key.name.isEmpty { h = Self.mix(h ^ stableHash(key.name)) }
-        return Int(truncatingIfNeeded: h) & (entries.count - 1)
+        return h
     }
 
     /// SplitMix64's finalizer: a bijection that spreads every input bit over the word.
@@ -76,10 +85,15 @@ struct RowKeyIndex {
         return z ^ (z >> 31)
     }
 
+    /// Doubles the positions, placing every key again by its stored hash.
     private mutating func grow() {
-        let old = entries
-        entries = [Entry?](repeating: nil, count: max(64, entries.count * 2))
-        count = 0
-        for case let entry? in old { _ = update(entry.slot, for: entry.key) }
+        let old = positions
+        positions = [Position](repeating: Position(), count: max(64, positions.count * 2))
+        let mask = positions.count - 1
+        for p in old where p.key >= 0 {
+            var i = Int(truncatingIfNeeded: p.hash) & mask
+            while positions[i].key >= 0 { i = (i + 1) & mask }
+            positions[i] = p
+        }
     }
 }
