@@ -103,6 +103,9 @@ import TestSupport
         #expect((summary?["writers"] as? Int ?? 0) >= 1)
         #expect((summary?["last_commit_unix"] as? Double ?? -1) >= (summary?["first_record_unix"] as? Double ?? 0))
         #expect(summary?["stage_seconds"] is [String: Any])
+        // The data partitions waited for the privacy requests before them, and the run says how long.
+        let catchUp = (summary?["stage_seconds"] as? [String: Any])?["wait_for_privacy_catch_up"] as? Double
+        #expect(catchUp.map { $0 > 0 && $0 < 60 } == true, "wait_for_privacy_catch_up: \(String(describing: catchUp))")
         let actual = try TableChecksums.compute(try env.connect(database), withSources: true)
         for table in expected.keys.sorted() {
             #expect(actual[table] == expected[table], "table \(table) after \(kills) kills")

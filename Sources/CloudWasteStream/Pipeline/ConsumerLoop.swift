@@ -37,6 +37,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Time this thread spent in librdkafka's poll while records were flowing (a batch open or
     /// messages returned, not an idle wait): waiting for fetched messages, a starved consumer.
     private var pollTime = Duration.zero
+    /// Time the data partitions were held for the privacy catch-up, since the last report.
+    private var catchUpSeconds = 0.0
     private var consumedSinceReport = 0
     private var recordsInCounters: [String: Counter] = [:]
     /// The last topic's hash, for `lane(of:)`.
@@ -267,6 +269,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
     private func checkPrivacyCatchUp() {
         let held = partitions.heldForPrivacy
         guard held > 0, privacyCatchUp.check(held: held, consumer: consumer, offsets: offsets, logger: logger) else { return }
+        catchUpSeconds += Date().timeIntervalSince(privacyCatchUp.since)
         execute(partitions.privacyCaughtUp())
     }
 
@@ -379,6 +382,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let decoded = decodeTime.seconds
         let waited = waitTime.seconds
         let polling = pollTime.seconds
+        let catchingUp = catchUpSeconds
+        catchUpSeconds = 0
         let consumed = consumedSinceReport
         decodeTime = .zero
         waitTime = .zero
@@ -389,6 +394,7 @@ final class ConsumerLoop: KafkaRebalanceListener {
             $0.stageSeconds["decode_anonymize_encode", default: 0] += decoded
             $0.stageSeconds["wait_for_writer", default: 0] += waited
             $0.stageSeconds["wait_for_kafka", default: 0] += polling
+            if catchingUp > 0 { $0.stageSeconds["wait_for_privacy_catch_up", default: 0] += catchingUp }
             $0.recordsConsumed += consumed
             if $0.firstRecordAt == nil { $0.firstRecordAt = first }
         }

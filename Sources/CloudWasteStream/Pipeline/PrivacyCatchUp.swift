@@ -21,7 +21,8 @@ struct PrivacyCatchUp {
     let startsAtEnd: Bool
     /// Privacy partition → (low, high) watermarks to reach; nil until queried.
     private var targets: [Int32: (low: Int64, high: Int64)]?
-    private var since = Date()
+    /// When the current wait began (the first of the assignments it covers).
+    private(set) var since = Date()
 
     init(topic: String?, timeoutSeconds: Double, startsAtEnd: Bool) {
         self.topic = timeoutSeconds > 0 ? topic : nil
