@@ -11,8 +11,9 @@ struct RowKey: Equatable, Sendable {
 /// table (linear probing, a power-of-two capacity at most half full) hashed from the key's words
 /// instead of a Dictionary, which seeded and finalized a SipHash state per row (3.5 % of
 /// `bench-decode`). The probed table holds only each key's hash, its row's slot and where the key
-/// is (16 bytes a position, so a batch's table stays in the core's cache); the keys themselves
-/// (about 100 bytes each) are appended in order and read only when a hash matches. The hash chains
+/// is (16 bytes a position, where whole keys made 112: the first probe of a new key misses the
+/// cache either way, as the batch's tuples stream through it, and costs less in a small table);
+/// the keys are appended in order and read only when a hash matches. The hash chains
 /// a bijective mixer through the words, starting from a per-process random seed: the pseudonyms
 /// are keyed HMACs, and the seed keeps the parts a sender controls (metric names, timestamps) from
 /// being chosen to collide.
