@@ -1,3 +1,4 @@
+import CloudWasteDevTools
 @testable import CloudWasteStream
 import Testing
 
@@ -10,15 +11,16 @@ import Testing
     }
 
     static func keys(count: Int, seed: UInt64) -> [RowKey] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let scans = (0..<4).map { _ in pseudonym(rng.next()) }
         let resources = (0..<(count / 8 + 1)).map { _ in pseudonym(rng.next()) }
         let names = ["CPUUtilization", "NetworkIn", "a", "a_metric_name_longer_than_fifteen_bytes", "unblended"]
+        func pick<T>(_ values: [T]) -> T { values[Int(rng.next() % UInt64(values.count))] }
         return (0..<count).map { _ in
             switch rng.next() % 3 {
-            case 0: RowKey(a: scans[Int(rng.next() % 4)], b: resources.randomElement(using: &rng)!)
-            case 1: RowKey(a: resources.randomElement(using: &rng)!, name: names.randomElement(using: &rng)!, c: Int64(rng.next() % 16) * 60_000_000)
-            default: RowKey(a: resources.randomElement(using: &rng)!)
+            case 0: RowKey(a: pick(scans), b: pick(resources))
+            case 1: RowKey(a: pick(resources), name: pick(names), c: Int64(rng.next() % 16) * 60_000_000)
+            default: RowKey(a: pick(resources))
             }
         }
     }
@@ -50,17 +52,4 @@ import Testing
     }
 
     static func text(_ key: RowKey) -> String { "\(key.a.hex)|\(key.b?.hex ?? "-")|\(key.name)|\(key.c)" }
-}
-
-/// SplitMix64, so that a failing seed reproduces.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -268,8 +268,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Releases the held data partitions once the privacy requests before their assignment are applied.
     private func checkPrivacyCatchUp() {
         let held = partitions.heldForPrivacy
-        guard held > 0, privacyCatchUp.check(held: held, consumer: consumer, offsets: offsets, logger: logger) else { return }
-        catchUpSeconds += Date().timeIntervalSince(privacyCatchUp.since)
+        guard held > 0, let waited = privacyCatchUp.check(held: held, consumer: consumer, offsets: offsets, logger: logger) else { return }
+        catchUpSeconds += waited
         execute(partitions.privacyCaughtUp())
     }
 

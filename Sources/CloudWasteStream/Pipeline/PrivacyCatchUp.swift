@@ -21,8 +21,7 @@ struct PrivacyCatchUp {
     let startsAtEnd: Bool
     /// Privacy partition → (low, high) watermarks to reach; nil until queried.
     private var targets: [Int32: (low: Int64, high: Int64)]?
-    /// When the current wait began (the first of the assignments it covers).
-    private(set) var since = Date()
+    private var since = Date()
 
     init(topic: String?, timeoutSeconds: Double, startsAtEnd: Bool) {
         self.topic = timeoutSeconds > 0 ? topic : nil
@@ -42,16 +41,17 @@ struct PrivacyCatchUp {
         return Set(data)
     }
 
-    /// Checks how far the privacy partitions are applied: true once they are (or the wait timed
-    /// out), when the `held` partitions are to be released. Errors (a broker or PostgreSQL that
-    /// does not answer) are retried at the next check.
-    mutating func check(held: Int, consumer: KafkaConsumer, offsets: OffsetStore, logger: Logger) -> Bool {
-        guard let topic, held > 0 else { return false }
+    /// Checks how far the privacy partitions are applied: once they are (or the wait timed out),
+    /// the `held` partitions are to be released, and it returns how long they waited (seconds);
+    /// nil while they wait. Errors (a broker or PostgreSQL that does not answer) are retried at
+    /// the next check.
+    mutating func check(held: Int, consumer: KafkaConsumer, offsets: OffsetStore, logger: Logger) -> Double? {
+        guard let topic, held > 0 else { return nil }
         let waited = Date().timeIntervalSince(since)
         if waited >= timeoutSeconds {
             logger.warning("privacy requests not applied within \(Int(timeoutSeconds)) s of the assignment; reading the data topics anyway (a late opt-in may not re-admit records read before it)",
                            metadata: ["held_partitions": "\(held)"])
-            return true
+            return waited
         }
         do {
             if targets == nil {
@@ -66,13 +66,13 @@ struct PrivacyCatchUp {
                 guard let next = stored[p]?.offset else { return w.high > w.low && !startsAtEnd }
                 return next < w.high
             }
-            guard pending.isEmpty else { return false }
+            guard pending.isEmpty else { return nil }
             logger.info("privacy requests applied up to the assignment; reading \(held) data partitions",
                         metadata: ["waited_ms": "\(Int(waited * 1000))"])
-            return true
+            return waited
         } catch {
             logger.debug("privacy catch-up check failed; retrying", metadata: ["error": "\(error)"])
-            return false
+            return nil
         }
     }
 }
