@@ -232,9 +232,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         try seek([tp: offset], timeoutMs: timeoutMs)
     }
 
-    /// Moves several assigned partitions at once; `timeoutMs: 0` seeks asynchronously.
+    /// Moves several assigned partitions at once; `timeoutMs: 0` seeks asynchronously. A logical
+    /// offset (the beginning or the end) is looked up first and sought as the offset it stands
+    /// for (`withConcreteOffsets`).
     public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5000) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
+        let offsets = resolvingLogicalOffsets(offsets)
         let list = TopicPartitionList(capacity: offsets.count)
         for (tp, offset) in offsets { list.add(tp, offset: offset) }
         if let error = rd_kafka_seek_partitions(rk, list.pointer, timeoutMs) {
@@ -285,6 +288,24 @@ public final class KafkaConsumer: @unchecked Sendable {
         let err = rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high, timeoutMs)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "watermarks of \(tp)") }
         return (low, high)
+    }
+
+    /// `offsets` with each logical one (the beginning or the end) replaced by the offset it stands
+    /// for now (`withConcreteOffsets`); left logical where the cluster does not answer.
+    public func resolvingLogicalOffsets(_ offsets: [TopicPartition: Int64]) -> [TopicPartition: Int64] {
+        withConcreteOffsets(rk, offsets, for: Set(offsets.keys), logger: logger)
+    }
+
+    /// Asks the leaders for the watermarks of several partitions at once: one request for the
+    /// low ones and one for the high ones per leader, sent to every leader together, instead of a
+    /// round trip per partition. Throws if any partition has no answer.
+    public func queryWatermarks(_ partitions: [TopicPartition], timeoutMs: Int32 = 5000) throws(KafkaError) -> [TopicPartition: (low: Int64, high: Int64)] {
+        guard !partitions.isEmpty else { return [:] }
+        let low = try concreteOffsets(rk, of: KafkaOffset.beginning, partitions, timeoutMs: timeoutMs)
+        let high = try concreteOffsets(rk, of: KafkaOffset.end, partitions, timeoutMs: timeoutMs)
+        var out: [TopicPartition: (low: Int64, high: Int64)] = [:]
+        for tp in partitions { out[tp] = (low[tp]!, high[tp]!) }
+        return out
     }
 
     /// The partitions of `topic` according to the cluster's metadata.
@@ -357,8 +378,9 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
         logger.info("partitions assigned: \(countsPerTopic(tps))")
         logger.debug("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
         let decision = context.listener?.partitionsAssigned(tps) ?? (offsets: [:], paused: [])
+        let offsets = withConcreteOffsets(rk, decision.offsets, for: decision.paused, logger: logger)
         for (i, tp) in tps.enumerated() {
-            list.setOffset(decision.offsets[tp] ?? KafkaOffset.stored, at: i)
+            list.setOffset(offsets[tp] ?? KafkaOffset.stored, at: i)
         }
         if cooperative {
             if let error = rd_kafka_incremental_assign(rk, partitions) {
@@ -421,4 +443,46 @@ func monotonicMs() -> Int {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000
+}
+
+/// `offsets` with the logical ones (the beginning or the end) of `partitions` replaced by the
+/// offsets they stand for now. librdkafka looks a logical offset up after an assignment or a seek,
+/// and a pause or resume of the partition before the answer outdates the lookup, which it then
+/// retries only after half a second (the "outdated offset response" timer, in 2.0.2 and still in
+/// 2.x; its later retry may even move a partition already being read back to where the lookup
+/// points). The consumer pauses partitions right after assigning them and resumes them right
+/// after seeking them, so it hands librdkafka concrete offsets instead: one request per leader,
+/// to every leader at once. Best effort: without an answer librdkafka looks them up as before.
+private func withConcreteOffsets(_ rk: OpaquePointer, _ offsets: [TopicPartition: Int64], for partitions: Set<TopicPartition>,
+                                 logger: Logger) -> [TopicPartition: Int64] {
+    var out = offsets
+    for logical in [KafkaOffset.beginning, KafkaOffset.end] {
+        let wanted = partitions.filter { offsets[$0] == logical }.sorted()
+        guard !wanted.isEmpty else { continue }
+        do {
+            for (tp, offset) in try concreteOffsets(rk, of: logical, wanted, timeoutMs: 2000) { out[tp] = offset }
+        } catch {
+            logger.debug("cannot look up where partitions start; librdkafka will", metadata: ["error": "\(error)"])
+        }
+    }
+    return out
+}
+
+/// The offsets a logical position (the beginning or the end) stands for now, per partition: what
+/// offsets-for-times answers for the timestamps -2 and -1 (the ListOffsets convention). Throws
+/// if any partition has no answer.
+private func concreteOffsets(_ rk: OpaquePointer, of logical: Int64, _ partitions: [TopicPartition],
+                             timeoutMs: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
+    let list = TopicPartitionList(capacity: partitions.count)
+    for tp in partitions { list.add(tp, offset: logical) }
+    let err = rd_kafka_offsets_for_times(rk, list.pointer, timeoutMs)
+    if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "list offsets") }
+    var out: [TopicPartition: Int64] = [:]
+    for (tp, offset, err) in list.elements {
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "list offsets of \(tp)") }
+        if offset < 0 { throw KafkaError(RD_KAFKA_RESP_ERR__NO_OFFSET, context: "list offsets of \(tp)") }
+        out[tp] = offset
+    }
+    guard out.count == Set(partitions).count else { throw KafkaError(RD_KAFKA_RESP_ERR__NO_OFFSET, context: "list offsets") }
+    return out
 }

@@ -124,15 +124,19 @@ final class ConsumerLoop: KafkaRebalanceListener {
     func run() {
         var lastHousekeeping = Date.distantPast
         var lastCatchUpCheck = Date.distantPast
+        var commitsAtCatchUpCheck = 0
         while !state.isStopping {
             handleFenced()
             claimPending()
             releaseHeldBatches()
             let anyOpen = builders.contains { $0.count > 0 }
+            // While data partitions wait for the privacy catch-up, a writer's commit may end the
+            // wait: the loop comes round every 10 ms to see it (for at most the bounded wait).
+            let holding = partitions.heldForPrivacy > 0
             let messages: [KafkaMessage]
             let polled = ContinuousClock.now
             do {
-                messages = try consumer.poll(maxMessages: 2000, maxBytes: 4 << 20, timeoutMs: anyOpen ? 5 : 100)
+                messages = try consumer.poll(maxMessages: 2000, maxBytes: 4 << 20, timeoutMs: anyOpen ? 5 : holding ? 10 : 100)
             } catch {
                 state.fail("Kafka consumer failed: \(error)")
                 break
@@ -147,7 +151,11 @@ final class ConsumerLoop: KafkaRebalanceListener {
             partitions.pollHandled()
             if !messages.isEmpty { lastRecordAt = Date() }
             sealReadyBatches()
-            if Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 {
+            // Periodically (another instance may apply the privacy partitions it owns), and
+            // whenever one of this process's writers committed a batch.
+            let commits = state.committedBatches
+            if Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 || (holding && commits != commitsAtCatchUpCheck) {
+                commitsAtCatchUpCheck = commits
                 checkPrivacyCatchUp()
                 lastCatchUpCheck = Date()
             }

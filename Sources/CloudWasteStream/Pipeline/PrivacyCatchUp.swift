@@ -55,10 +55,9 @@ struct PrivacyCatchUp {
         }
         do {
             if targets == nil {
+                let privacy = try consumer.partitions(of: topic, timeoutMs: 2000).map { TopicPartition(topic: topic, partition: $0) }
                 var found: [Int32: (low: Int64, high: Int64)] = [:]
-                for p in try consumer.partitions(of: topic, timeoutMs: 2000) {
-                    found[p] = try consumer.queryWatermarks(TopicPartition(topic: topic, partition: p), timeoutMs: 2000)
-                }
+                for (tp, w) in try consumer.queryWatermarks(privacy, timeoutMs: 2000) { found[tp.partition] = w }
                 targets = found
             }
             let stored = try offsets.nextOffsets(topic: topic)
