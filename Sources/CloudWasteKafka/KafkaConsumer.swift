@@ -233,10 +233,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Moves several assigned partitions at once; `timeoutMs: 0` seeks asynchronously. A logical
-    /// offset (the beginning or the end) is looked up first and sought as the offset it stands
-    /// for (`withConcreteOffsets`).
-    public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5000) throws(KafkaError) {
-        guard !offsets.isEmpty else { return }
+    /// offset (the beginning or the end) is looked up first, for up to 2 s even then, and sought
+    /// as the offset it stands for (`withConcreteOffsets`). Returns the offsets sought.
+    @discardableResult
+    public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5000) throws(KafkaError) -> [TopicPartition: Int64] {
+        guard !offsets.isEmpty else { return [:] }
         let offsets = resolvingLogicalOffsets(offsets)
         let list = TopicPartitionList(capacity: offsets.count)
         for (tp, offset) in offsets { list.add(tp, offset: offset) }
@@ -247,6 +248,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR && !(timeoutMs == 0 && err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
             throw KafkaError(err, context: "seek \(tp)")
         }
+        return offsets
     }
 
     /// Commits next-offsets to Kafka so that lag tools see progress. Not the source of truth.
