@@ -380,7 +380,7 @@ private func handleRebalance(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
         logger.info("partitions assigned: \(countsPerTopic(tps))")
         logger.debug("partitions assigned", metadata: ["partitions": "\(tps.map(\.description).joined(separator: ","))"])
         let decision = context.listener?.partitionsAssigned(tps) ?? (offsets: [:], paused: [])
-        let offsets = withConcreteOffsets(rk, decision.offsets, for: Set(tps), logger: logger)
+        let offsets = withConcreteOffsets(rk, decision.offsets, for: decision.paused, logger: logger)
         for (i, tp) in tps.enumerated() {
             list.setOffset(offsets[tp] ?? KafkaOffset.stored, at: i)
         }
@@ -454,9 +454,9 @@ func monotonicMs() -> Int {
 /// 2.x; its later retry may even move a partition already being read back to where the lookup
 /// points). The consumer pauses partitions right after assigning them and resumes them right
 /// after seeking them, so it hands librdkafka concrete offsets instead: one request per leader,
-/// to every leader at once. At an assignment every partition is resolved in that one call, not
-/// only the paused ones: the others are then fetched without a lookup of their own. Best effort:
-/// without an answer librdkafka looks them up as before.
+/// to every leader at once. At an assignment only the paused partitions are resolved: resolving
+/// every partition measured slower (docs/performance.md, sixth pass). Best effort: without an
+/// answer librdkafka looks them up as before.
 private func withConcreteOffsets(_ rk: OpaquePointer, _ offsets: [TopicPartition: Int64], for partitions: Set<TopicPartition>,
                                  logger: Logger) -> [TopicPartition: Int64] {
     var out = offsets

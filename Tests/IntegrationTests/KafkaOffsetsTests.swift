@@ -6,8 +6,9 @@ import TestSupport
 
 /// What the consumer asks the cluster about offsets, against the mock cluster's three brokers:
 /// watermarks of several partitions in one call (the privacy catch-up), and logical offsets
-/// turned into concrete ones before an assignment or a seek (librdkafka's own lookup would be
-/// outdated by the pause or resume that follows, and retried only after half a second).
+/// turned into concrete ones for the partitions an assignment starts paused and for a seek
+/// (librdkafka's own lookup would be outdated by the pause or resume that follows, and retried
+/// only after half a second).
 @Suite(.serialized) struct KafkaOffsetsTests {
     static let topic = InputTopic.privacyRequests.name(prefix: "cloudwaste.")
 
