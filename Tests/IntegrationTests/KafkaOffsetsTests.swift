@@ -15,9 +15,7 @@ import TestSupport
     /// 23 records over five partitions, and a consumer of the same cluster.
     static func published() async throws -> (TestEnvironment, KafkaConsumer, [TopicPartition]) {
         let env = try await TestEnvironment(partitions: [.privacyRequests: 5])
-        try env.publish((0..<23).map {
-            (.privacyRequests, "user-\($0)", Array("{\"event_id\":\"w\($0)\",\"user_id\":\"user-\($0)\",\"request\":\"opt_out\",\"requested_at\":\"2026-03-01T00:00:00Z\"}".utf8))
-        })
+        try env.publish((0..<23).map { PrivacyTests.privacy("user-\($0)", "opt_out", at: "2026-03-01T00:00:00Z", event: "w\($0)") })
         let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers, "group.id": "offsets-\(UUID().uuidString)"]),
                                          logger: testLogger("test.offsets"))
         let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }.sorted()

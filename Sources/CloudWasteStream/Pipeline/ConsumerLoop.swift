@@ -152,9 +152,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
             if !messages.isEmpty { lastRecordAt = Date() }
             sealReadyBatches()
             // Periodically (another instance may apply the privacy partitions it owns), and
-            // whenever one of this process's writers committed a batch.
-            let commits = state.committedBatches
-            if Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 || (holding && commits != commitsAtCatchUpCheck) {
+            // whenever one of this process's writers committed a batch (their statuses count them).
+            let commits = holding ? lanes.reduce(0) { $0 + $1.status.batchesCommitted } : commitsAtCatchUpCheck
+            if Date().timeIntervalSince(lastCatchUpCheck) >= 0.1 || commits != commitsAtCatchUpCheck {
                 commitsAtCatchUpCheck = commits
                 checkPrivacyCatchUp()
                 lastCatchUpCheck = Date()

@@ -20,9 +20,6 @@ final class PipelineState: Sendable {
     private let fencedPartitions = Mutex<[TopicPartition: Int64]>([:])
     /// Next offsets committed in PostgreSQL, for the consumer to commit to Kafka (lag tools).
     private let committedOffsets = Mutex<[TopicPartition: Int64]>([:])
-    /// Batches committed so far, by every writer: the consumer checks the privacy catch-up when
-    /// it moves instead of waiting for its next periodic check.
-    private let commits = Atomic<Int>(0)
 
     init(gracePeriod: Duration) { self.gracePeriod = gracePeriod }
 
@@ -84,10 +81,7 @@ final class PipelineState: Sendable {
         committedOffsets.withLock { c in
             for s in spans where s.nextOffset > (c[s.partition] ?? -1) { c[s.partition] = s.nextOffset }
         }
-        commits.add(1, ordering: .releasing)
     }
-
-    var committedBatches: Int { commits.load(ordering: .acquiring) }
 
     func takeCommittedOffsets() -> [TopicPartition: Int64] {
         committedOffsets.withLock { c in defer { c.removeAll() }; return c }
