@@ -67,6 +67,11 @@ import Testing
         #expect(!result.known)
     }
 
+    /// The table keeps its rules in an array by `Provider.index`.
+    @Test func providerIndexIsItsPositionAmongAllCases() {
+        #expect(Provider.allCases.map(\.index) == Array(Provider.allCases.indices))
+    }
+
     @Test func lookupIgnoresCaseAndSurroundingSpaces() throws {
         let t = try table()
         #expect(t.bucket(provider: .azure, region: "WestEurope").bucket == "eu-*")

@@ -4,16 +4,16 @@
 enum MetricsJSON {
     static func write(_ metrics: [MetricSummary], into out: inout some ByteSink) {
         out.appendByte(UInt8(ascii: "{"))
-        for (i, m) in metrics.enumerated() {
+        for i in metrics.indices {  // by index: read in place, not copied out with its strings
             if i > 0 { out.appendByte(UInt8(ascii: ",")) }
             out.appendByte(UInt8(ascii: "\""))
-            append(m.name, to: &out)
+            append(metrics[i].name, to: &out)
             append(#"":{"avg":"#, to: &out)
-            appendNumber(m.avg, to: &out)
+            appendNumber(metrics[i].avg, to: &out)
             append(#","p95":"#, to: &out)
-            appendNumber(m.p95, to: &out)
+            appendNumber(metrics[i].p95, to: &out)
             append(#","trend":"#, to: &out)
-            if let trend = m.trend {
+            if let trend = metrics[i].trend {
                 out.appendByte(UInt8(ascii: "\""))
                 append(trend, to: &out)
                 out.appendByte(UInt8(ascii: "\""))
@@ -70,8 +70,12 @@ enum MetricsJSON {
     }
 
     @inline(__always)
-    private static func append(_ text: String, to out: inout some ByteSink) {
-        var text = text
-        text.withUTF8 { out.appendBytes(UnsafeRawBufferPointer($0)) }
+    private static func append(_ text: borrowing String, to out: inout some ByteSink) {
+        // Read in place (no copy to retain); only a bridged string takes the copy.
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { out.appendBytes(UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            var copy = copy text
+            copy.withUTF8 { out.appendBytes(UnsafeRawBufferPointer($0)) }
+        }
     }
 }

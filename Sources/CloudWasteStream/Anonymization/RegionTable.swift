@@ -12,7 +12,8 @@ public struct RegionTable: Sendable {
 
     public static let unknownBucket = "other"
     public static let globalBucket = "global"
-    private var rules: [Provider: ProviderRules]
+    /// By provider, in `Provider.allCases` order (an array: a record's lookup hashes no enum).
+    private var rules: [ProviderRules?]
 
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
@@ -38,7 +39,7 @@ public struct RegionTable: Sendable {
                 prefixes: strings("prefixes").sorted { $0.key.count > $1.key.count }.map { ($0.key, $0.value) }
             )
         }
-        self.rules = rules
+        self.rules = Provider.allCases.map { rules[$0] }
     }
 
     /// Reads the table from `path`, or from `config/regions.json` in the working directory or
@@ -58,7 +59,7 @@ public struct RegionTable: Sendable {
         // Regions normally arrive trimmed and lower-case; only normalize when they do not.
         let r = region.utf8.allSatisfy({ $0 > 0x20 && !($0 >= 65 && $0 <= 90) }) ? region : region.trimmingCharacters(in: .whitespaces).lowercased()
         if r == "global" { return (Self.globalBucket, true) }
-        guard let rule = rules[provider] else { return (Self.unknownBucket, false) }
+        guard let rule = rules[provider.index] else { return (Self.unknownBucket, false) }
         if let d = rule.defaultBucket { return (d, true) }
         if let b = rule.exact[r] { return (b, true) }
         for (prefix, b) in rule.prefixes where r.hasPrefix(prefix) { return (b, true) }

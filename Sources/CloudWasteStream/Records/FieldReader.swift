@@ -28,20 +28,20 @@ struct FieldReader {
     }
 
     /// The entry of a member's value, nil when it is absent or null.
-    private func present(_ name: String, in object: Int = 0) -> Int? {
+    private func present(_ name: StaticString, in object: Int = 0) -> Int? {
         let found = object == 0 ? tape.rootMember(name, in: bytes, hint: &tape.lookup.next) : tape.member(name, of: object, in: bytes)
         guard let v = found, tape[v].kind != .null else { return nil }
         return v
     }
 
     /// `interned`: a value that many records repeat (a type, a region, a unit), shared among them.
-    func string(_ name: String, maxLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
+    func string(_ name: StaticString, maxLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         return try stringValue(v, name, maxLength: maxLength, minLength: 1, interned: interned)
     }
 
     /// A string field that is checked and not kept (e.g. `resource_name`): validated in place.
-    func skippedString(_ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) {
+    func skippedString(_ name: StaticString, maxLength: Int, minLength: Int) throws(RecordRejection) {
         guard let v = present(name) else { return }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         guard let raw = tape.rawBytes(v, in: bytes) else {
@@ -56,7 +56,7 @@ struct FieldReader {
         utf8.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
     }
 
-    private func stringValue(_ v: Int, _ name: String, maxLength: Int, minLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
+    private func stringValue(_ v: Int, _ name: StaticString, maxLength: Int, minLength: Int, interned: Bool = false) throws(RecordRejection) -> String {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes) {
             try checkLength(raw, name, maxLength: maxLength, minLength: minLength)
@@ -74,7 +74,7 @@ struct FieldReader {
 
     /// The length rules of an unescaped string, on its bytes: no NUL can be there (raw control
     /// characters are malformed JSON), and ASCII counts its characters by its bytes.
-    private func checkLength(_ raw: UnsafeBufferPointer<UInt8>, _ name: String, maxLength: Int, minLength: Int) throws(RecordRejection) {
+    private func checkLength(_ raw: UnsafeBufferPointer<UInt8>, _ name: StaticString, maxLength: Int, minLength: Int) throws(RecordRejection) {
         guard raw.count <= maxLength * 4, raw.count >= minLength,
               raw.count <= maxLength || Self.scalarCount(raw) <= maxLength else {
             throw RecordRejection(.invalidValue, field: name)
@@ -89,18 +89,18 @@ struct FieldReader {
     }
 
     /// An id: non-empty after trimming white space.
-    func identifier(_ name: String, maxLength: Int = 256) throws(RecordRejection) -> IdentifierField {
+    func identifier(_ name: StaticString, maxLength: Int = 256) throws(RecordRejection) -> IdentifierField {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         return try identifierValue(v, name, maxLength: maxLength, nonBlank: true)
     }
 
     /// An optional reference to an id (e.g. `parent_resource_id`): non-empty.
-    func optionalIdentifier(_ name: String, maxLength: Int) throws(RecordRejection) -> IdentifierField? {
+    func optionalIdentifier(_ name: StaticString, maxLength: Int) throws(RecordRejection) -> IdentifierField? {
         guard let v = present(name) else { return nil }
         return try identifierValue(v, name, maxLength: maxLength, nonBlank: false)
     }
 
-    private func identifierValue(_ v: Int, _ name: String, maxLength: Int, nonBlank: Bool) throws(RecordRejection) -> IdentifierField {
+    private func identifierValue(_ v: Int, _ name: StaticString, maxLength: Int, nonBlank: Bool) throws(RecordRejection) -> IdentifierField {
         func checkNotBlank(_ text: String) throws(RecordRejection) {
             guard !nonBlank || text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
                 throw RecordRejection(.invalidValue, field: name)
@@ -131,19 +131,19 @@ struct FieldReader {
     }
 
     /// `^[A-Za-z0-9_./-]{1,64}$`
-    func token(_ name: String) throws(RecordRejection) -> String {
+    func token(_ name: StaticString) throws(RecordRejection) -> String {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         return try tokenValue(v, name, maxLength: 64)
     }
 
-    func optionalToken(_ name: String) throws(RecordRejection) -> String? {
+    func optionalToken(_ name: StaticString) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
         return try tokenValue(v, name, maxLength: 64)
     }
 
     /// A token checked on its bytes where it stands (a token is ASCII, so its length in bytes is
     /// its length), and only then made a String; an escaped one is checked as its text.
-    private func tokenValue(_ v: Int, _ name: String, maxLength: Int, extra: UInt8? = nil) throws(RecordRejection) -> String {
+    private func tokenValue(_ v: Int, _ name: StaticString, maxLength: Int, extra: UInt8? = nil) throws(RecordRejection) -> String {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes) {
             guard Self.isToken(raw, maxLength: maxLength, extra: extra) else { throw RecordRejection(.invalidValue, field: name) }
@@ -168,17 +168,17 @@ struct FieldReader {
         return true
     }
 
-    func optionalUnit(_ name: String) throws(RecordRejection) -> String? {
+    func optionalUnit(_ name: StaticString) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
         return try tokenValue(v, name, maxLength: 32, extra: UInt8(ascii: "%"))
     }
 
-    func optionalEnumeration<T: RawRepresentable>(_ name: String, as type: T.Type) throws(RecordRejection) -> T? where T.RawValue == String {
+    func optionalEnumeration<T: RawRepresentable>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T? where T.RawValue == String {
         guard present(name) != nil else { return nil }
         return try enumeration(name, as: type)
     }
 
-    func enumeration<T: RawRepresentable>(_ name: String, as type: T.Type) throws(RecordRejection) -> T where T.RawValue == String {
+    func enumeration<T: RawRepresentable>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T where T.RawValue == String {
         guard let value = T(rawValue: try string(name, maxLength: 64, interned: true)) else {
             throw RecordRejection(.invalidValue, field: name)
         }
@@ -186,7 +186,7 @@ struct FieldReader {
     }
 
     /// One of `allowed`, matched on the value's bytes: the String returned is `allowed`'s own.
-    func enumeration(_ name: String, _ allowed: AllowedStrings) throws(RecordRejection) -> String {
+    func enumeration(_ name: StaticString, _ allowed: AllowedStrings) throws(RecordRejection) -> String {
         guard let i = try allowedIndex(name, allowed) else { throw RecordRejection(.invalidValue, field: name) }
         return allowed.values[i]
     }
@@ -198,7 +198,7 @@ struct FieldReader {
 
     /// Which of `allowed` a required string field holds (nil: none of them), matched on its bytes;
     /// an escaped value, or one not in the set, first takes the checks every string takes.
-    private func allowedIndex(_ name: String, _ allowed: AllowedStrings) throws(RecordRejection) -> Int? {
+    private func allowedIndex(_ name: StaticString, _ allowed: AllowedStrings) throws(RecordRejection) -> Int? {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes), let i = allowed.index(raw) { return i }
@@ -208,7 +208,7 @@ struct FieldReader {
     static let providers = AllowedStrings(Provider.allCases.map(\.rawValue))
 
     /// A calendar day `YYYY-MM-DD` (UTC), from the year 2000 on and not after tomorrow.
-    func date(_ name: String) throws(RecordRejection) -> Timestamp {
+    func date(_ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         return try instant(withStringBytes(v, Timestamp.parseDate(bytes:)), name)
@@ -216,7 +216,7 @@ struct FieldReader {
 
     /// A parsed time within the limits: from `earliest` on (else invalid) and not further ahead of
     /// `now` than the allowed skew (else future).
-    private func instant(_ parsed: Timestamp?, _ name: String) throws(RecordRejection) -> Timestamp {
+    private func instant(_ parsed: Timestamp?, _ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard let t = parsed, t.micros >= earliest else { throw RecordRejection(.invalidTimestamp, field: name) }
         guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
             throw RecordRejection(.futureTimestamp, field: name)
@@ -224,17 +224,17 @@ struct FieldReader {
         return t
     }
 
-    func timestamp(_ name: String) throws(RecordRejection) -> Timestamp {
+    func timestamp(_ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         return try timestampValue(v, name)
     }
 
-    func optionalTimestamp(_ name: String) throws(RecordRejection) -> Timestamp? {
+    func optionalTimestamp(_ name: StaticString) throws(RecordRejection) -> Timestamp? {
         guard let v = present(name) else { return nil }
         return try timestampValue(v, name)
     }
 
-    private func timestampValue(_ v: Int, _ name: String) throws(RecordRejection) -> Timestamp {
+    private func timestampValue(_ v: Int, _ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         return try instant(withStringBytes(v, { $0.count <= 40 ? Timestamp.parseRFC3339(bytes: $0) : nil }), name)
     }
@@ -245,24 +245,24 @@ struct FieldReader {
         return tape.unescaped(v, in: bytes).withUnsafeBufferPointer(body)
     }
 
-    func money(_ name: String) throws(RecordRejection) -> Double {
+    func money(_ name: StaticString) throws(RecordRejection) -> Double {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         return try moneyValue(v, name)
     }
 
-    func optionalMoney(_ name: String) throws(RecordRejection) -> Double? {
+    func optionalMoney(_ name: StaticString) throws(RecordRejection) -> Double? {
         guard let v = present(name) else { return nil }
         return try moneyValue(v, name)
     }
 
-    private func moneyValue(_ v: Int, _ name: String) throws(RecordRejection) -> Double {
+    private func moneyValue(_ v: Int, _ name: StaticString) throws(RecordRejection) -> Double {
         guard tape[v].kind == .number else { throw RecordRejection(.wrongType, field: name) }
         let d = tape[v].number
         guard d.isFinite, d >= 0, d <= limits.maxMoney else { throw RecordRejection(.invalidMoney, field: name) }
         return d == 0 ? 0 : d  // no negative zero
     }
 
-    func optionalCurrency(_ name: String) throws(RecordRejection) -> String? {
+    func optionalCurrency(_ name: StaticString) throws(RecordRejection) -> String? {
         guard let v = present(name) else { return nil }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
         if let raw = tape.rawBytes(v, in: bytes), Self.isCurrency(raw) { return tape.strings.string(raw) }
@@ -276,7 +276,7 @@ struct FieldReader {
         code.count == 3 && code.allSatisfy { $0 >= 65 && $0 <= 90 }
     }
 
-    func metricSummaries(_ name: String) throws(RecordRejection) -> [MetricSummary] {
+    func metricSummaries(_ name: StaticString) throws(RecordRejection) -> [MetricSummary] {
         guard let v = present(name) else { return [] }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= 64 else { throw RecordRejection(.invalidValue, field: name) }
@@ -309,7 +309,7 @@ struct FieldReader {
     static let trends = AllowedStrings(["down", "flat", "up"])
 
     /// A metric's summary (its name is a token already).
-    private func metricSummary(name metric: String, summary: Int, field name: String) throws(RecordRejection) -> MetricSummary {
+    private func metricSummary(name metric: String, summary: Int, field name: StaticString) throws(RecordRejection) -> MetricSummary {
         guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         let avgEntry = tape.member("avg", of: summary, in: bytes)
         let p95Entry = tape.member("p95", of: summary, in: bytes)
@@ -332,7 +332,7 @@ struct FieldReader {
         return MetricSummary(name: metric, avg: avg, p95: p95, trend: trend)
     }
 
-    func tags(_ name: String) throws(RecordRejection) -> ScanTags {
+    func tags(_ name: StaticString) throws(RecordRejection) -> ScanTags {
         var tags = ScanTags()
         guard let v = present(name) else { return tags }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
@@ -368,7 +368,7 @@ struct FieldReader {
         return (1...128).contains(bytes.count) && !control
     }
 
-    func points(_ name: String) throws(RecordRejection) -> [MetricPoint] {
+    func points(_ name: StaticString) throws(RecordRejection) -> [MetricPoint] {
         guard let v = present(name) else { throw RecordRejection(.missingField, field: name) }
         guard tape[v].kind == .array else { throw RecordRejection(.wrongType, field: name) }
         let count = Int(tape[v].count)

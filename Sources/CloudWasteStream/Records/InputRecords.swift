@@ -1,6 +1,16 @@
 /// The cloud a record comes from. Anything else is rejected as `unknown_provider`.
 public enum Provider: String, Sendable, CaseIterable {
     case aws, azure, gcp, microsoft365
+
+    /// Its position in `allCases`, for tables kept per provider.
+    var index: Int {
+        switch self {
+        case .aws: 0
+        case .azure: 1
+        case .gcp: 2
+        case .microsoft365: 3
+        }
+    }
 }
 
 /// The input topics of SPEC §2, independent of their configured names.

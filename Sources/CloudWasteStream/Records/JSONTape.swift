@@ -33,7 +33,8 @@ public struct JSONTape {
         var number: Double = 0
     }
 
-    private(set) var entries: [Entry] = []
+    /// Shared only between copies of a tape; `parse` starts a fresh storage when it is shared.
+    private(set) var entries = EntryStorage(capacity: 64)
     var maxDepth: Int
     /// Short values repeated across records, shared instead of allocated per record.
     let strings = StringInterner()
@@ -47,15 +48,13 @@ public struct JSONTape {
 
     public init(maxDepth: Int = 32) {
         self.maxDepth = maxDepth
-        entries.reserveCapacity(64)
     }
 
     /// Parses `bytes` into the tape, replacing what it held; the root is entry 0.
     public mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
-        entries.removeAll(keepingCapacity: true)
+        if !isKnownUniquelyReferenced(&entries) { entries = EntryStorage(capacity: entries.capacity) }
+        entries.removeAll()
         var pass = Pass(bytes: bytes, maxDepth: maxDepth, entries: entries)
-        entries = []  // the pass owns the storage meanwhile (no copy on append)
-        defer { entries = pass.entries }
         pass.skipWhitespace()
         try pass.parseValue(depth: 0)
         pass.skipWhitespace()
@@ -66,39 +65,41 @@ public struct JSONTape {
 
     // MARK: Reading entries
 
-    /// The entry index of the value of `object`'s member named `name`, or nil.
-    func member(_ name: String, of object: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        var name = name
-        return name.withUTF8 { n -> Int? in
-            var key = object + 1
-            for _ in 0..<entries[object].count {
-                if keyEquals(key, n, in: bytes) { return key + 1 }
-                key = Int(entries[key + 1].next)
-            }
-            return nil
+    /// The entry index of the value of `object`'s member named `name`, or nil. Names are literals
+    /// (`StaticString`): their bytes are read where they are, with no reference counting.
+    func member(_ name: StaticString, of object: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        let n = Self.utf8(name)
+        var key = object + 1
+        for _ in 0..<entries[object].count {
+            if keyEquals(key, n, in: bytes) { return key + 1 }
+            key = Int(entries[key + 1].next)
         }
+        return nil
     }
 
     /// The same for the root object, searching from just after the member found last: records
     /// mostly list their fields in the order the decoder asks for them, so this usually finds a
     /// field at the first name it compares. `hint` is the name entry to start from.
-    func rootMember(_ name: String, in bytes: UnsafeBufferPointer<UInt8>, hint: inout Int) -> Int? {
+    func rootMember(_ name: StaticString, in bytes: UnsafeBufferPointer<UInt8>, hint: inout Int) -> Int? {
         let count = Int(entries[0].count)
         guard count > 0 else { return nil }
-        var name = name
-        return name.withUTF8 { n -> Int? in
-            var key = hint < entries.count && hint > 0 ? hint : 1
-            for _ in 0..<count {
-                if keyEquals(key, n, in: bytes) {
-                    let next = Int(entries[key + 1].next)
-                    hint = next < entries.count ? next : 1
-                    return key + 1
-                }
-                key = Int(entries[key + 1].next)
-                if key >= entries.count { key = 1 }
+        let n = Self.utf8(name)
+        var key = hint < entries.count && hint > 0 ? hint : 1
+        for _ in 0..<count {
+            if keyEquals(key, n, in: bytes) {
+                let next = Int(entries[key + 1].next)
+                hint = next < entries.count ? next : 1
+                return key + 1
             }
-            return nil
+            key = Int(entries[key + 1].next)
+            if key >= entries.count { key = 1 }
         }
+        return nil
+    }
+
+    private static func utf8(_ name: StaticString) -> UnsafeBufferPointer<UInt8> {
+        precondition(name.hasPointerRepresentation, "member names are string literals")
+        return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
     }
 
     /// The members of `object` as (name entry, value entry), in document order.
@@ -172,6 +173,53 @@ public struct JSONTape {
     }
 }
 
+extension JSONTape {
+    /// The entries' memory, kept from record to record and grown by doubling. Written through a
+    /// pointer: an Array checked its uniqueness on every append and every patch of a container's
+    /// entry, about 48 runtime calls a record. Bounds are checked on every access all the same.
+    final class EntryStorage {
+        private var base: UnsafeMutablePointer<Entry>
+        private(set) var capacity: Int
+        private(set) var count = 0
+
+        init(capacity: Int) {
+            self.capacity = max(capacity, 16)
+            base = .allocate(capacity: self.capacity)
+        }
+
+        deinit { base.deallocate() }  // entries are plain values: nothing to deinitialize
+
+        func removeAll() { count = 0 }
+
+        @inline(__always)
+        func append(_ entry: Entry) {
+            if count == capacity { grow() }
+            (base + count).initialize(to: entry)
+            count += 1
+        }
+
+        @inline(__always)
+        subscript(i: Int) -> Entry {
+            get {
+                precondition(i >= 0 && i < count, "tape entry out of range")
+                return base[i]
+            }
+            set {
+                precondition(i >= 0 && i < count, "tape entry out of range")
+                base[i] = newValue
+            }
+        }
+
+        private func grow() {
+            let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = bigger
+            capacity *= 2
+        }
+    }
+}
+
 /// A set of names that can say "certainly not there" (a Bloom filter with one hash).
 private struct NameFilter {
     private var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -197,12 +245,12 @@ private struct NameFilter {
 private struct Pass {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
-    var entries: [JSONTape.Entry]
+    let entries: JSONTape.EntryStorage
     var index = 0
     /// The root object's member whose value is being parsed (its name entry), for error reports.
     var topLevelKey: Int?
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, entries: [JSONTape.Entry]) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, entries: JSONTape.EntryStorage) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.entries = entries

@@ -30,6 +30,11 @@ public struct RecordRejection: Error, Equatable, Sendable, CustomStringConvertib
         self.field = field
     }
 
+    /// A field named by a literal (the decoder's names), made a String only now that it is needed.
+    init(_ code: Code, field: StaticString) {
+        self.init(code, field: field.description)
+    }
+
     /// `missing_field: detected_at`, or the code alone.
     public var description: String { field.map { "\(code.rawValue): \($0)" } ?? code.rawValue }
 }

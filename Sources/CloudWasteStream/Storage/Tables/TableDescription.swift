@@ -70,8 +70,9 @@ public struct TableDescription<Row>: Sendable {
     public func encode(_ row: Row, provenance: Provenance? = nil, into encoder: inout PostgresBinaryCopyEncoder) {
         precondition(storesProvenance == (provenance != nil), "\(name): provenance \(storesProvenance ? "missing" : "not stored")")
         encoder.beginRow(fields: columns.count + (provenance == nil ? 0 : Provenance.columns.count))
-        for column in columns { column.encode(row, &encoder) }
-        if let provenance { for column in Provenance.columns { column.encode(provenance, &encoder) } }
+        // By index: a column copied out of the array would retain its name for nothing.
+        for i in columns.indices { columns[i].encode(row, &encoder) }
+        if let provenance { for i in Provenance.columns.indices { Provenance.columns[i].encode(provenance, &encoder) } }
     }
 
     /// `INSERT … SELECT … FROM staging [WHERE filter] ON CONFLICT (key) DO UPDATE …`; the staging
