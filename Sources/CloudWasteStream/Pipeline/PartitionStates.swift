@@ -195,22 +195,24 @@ struct PartitionStates {
     }
 
     /// One fetched message, in poll order. Moves the partition's next offset when it is added.
+    /// The partition is hashed once (its state is read and written through its index), and the
+    /// set of partitions being re-read only when it has any: this runs for every message.
     mutating func message(_ tp: TopicPartition, offset: Int64) -> Decision {
-        guard let state = states[tp] else { return .skip }
-        switch state {
+        guard let i = states.index(forKey: tp) else { return .skip }
+        switch states.values[i] {
         case .claiming:
             return .skip  // read again after the claim
         case .heldForPrivacy(let own, let again):
-            if rereadThisPoll.contains(tp) { return .skip }
-            if own.next == .uncommitted && again == nil { states[tp] = .heldForPrivacy(own, readAgainFrom: offset) }
+            if isRereading(tp) { return .skip }
+            if own.next == .uncommitted && again == nil { states.values[i] = .heldForPrivacy(own, readAgainFrom: offset) }
             return .skip
         case .reading(var own, let gap):
-            if rereadThisPoll.contains(tp) { return .skip }
+            if isRereading(tp) { return .skip }
             if case .at(let expected) = own.next {
                 if offset < expected { return .skip }  // fetched before a seek
                 if offset > expected && gap != expected {
                     // Never skip silently: re-read from where we stand, once.
-                    states[tp] = .reading(own, gapRereadAt: expected)
+                    states.values[i] = .reading(own, gapRereadAt: expected)
                     rereadThisPoll.insert(tp)
                     return .reread(from: expected)
                 }
@@ -218,10 +220,12 @@ struct PartitionStates {
             let decision = Decision.add(generation: own.generation, expected: own.next)
             if own.next == .uncommitted && !restartAt.isEmpty { restartAt[tp] = nil }
             own.next = .at(offset + 1)
-            states[tp] = .reading(own, gapRereadAt: gap)
+            states.values[i] = .reading(own, gapRereadAt: gap)
             return decision
         }
     }
+
+    private func isRereading(_ tp: TopicPartition) -> Bool { !rereadThisPoll.isEmpty && rereadThisPoll.contains(tp) }
 
     /// The current poll's messages are all handled.
     mutating func pollHandled() {
