@@ -79,17 +79,17 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     /// A string's bytes read where they are: a native string is borrowed, not copied, so a row's
     /// fields cost no reference counting to encode.
     public mutating func text(_ s: borrowing String) {
-        let done: Void? = s.utf8.withContiguousStorageIfAvailable { field(UnsafeRawBufferPointer($0)) }
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { lengthPrefixed(UnsafeRawBufferPointer($0)) }
         if done == nil {
             var copy = copy s
-            copy.withUTF8 { field(UnsafeRawBufferPointer($0)) }
+            copy.withUTF8 { lengthPrefixed(UnsafeRawBufferPointer($0)) }
         }
     }
 
     /// Raw bytes as the value of a `text` or `bytea` column.
     public mutating func raw(_ b: [UInt8]?) {
         guard let b else { return null() }
-        b.withUnsafeBytes { field($0) }
+        b.withUnsafeBytes { lengthPrefixed($0) }
     }
 
     /// A value of `byteCount` bytes that `write` puts in place (no intermediate buffer), for
@@ -142,9 +142,11 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     public mutating func jsonb(_ json: String?) {
         guard var json else { return null() }
         json.withUTF8 { u in
-            appendBigEndian(UInt32(u.count + 1))
-            appendBigEndian(UInt8(1))
-            append(UnsafeRawBufferPointer(u))
+            let p = reserve(5 + u.count)
+            p.storeBytes(of: UInt32(u.count + 1).bigEndian, as: UInt32.self)
+            (p + 4).storeBytes(of: UInt8(1), as: UInt8.self)  // jsonb's version
+            if u.count > 0 { (p + 5).copyMemory(from: u.baseAddress!, byteCount: u.count) }
+            storage.count += 5 + u.count
         }
     }
 
@@ -184,8 +186,8 @@ public struct PostgresBinaryCopyEncoder: Sendable {
 
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 
-    // A field is its length and its value, written after one `reserve` (one uniqueness check of
-    // the storage, a call into the Swift runtime, per field instead of one per part).
+    // A field is its length and its value, written after one `reserve`: one uniqueness check of
+    // the storage (a call into the Swift runtime) per field instead of one per part.
 
     @inline(__always)
     private mutating func fixedField<T: FixedWidthInteger>(_ v: T) {
@@ -196,7 +198,7 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     }
 
     @inline(__always)
-    private mutating func field(_ bytes: UnsafeRawBufferPointer) {
+    private mutating func lengthPrefixed(_ bytes: UnsafeRawBufferPointer) {
         let p = reserve(4 + bytes.count)
         p.storeBytes(of: UInt32(bytes.count).bigEndian, as: UInt32.self)
         if bytes.count > 0 { (p + 4).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }

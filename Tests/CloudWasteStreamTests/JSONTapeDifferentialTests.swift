@@ -108,4 +108,27 @@ import CloudWasteDevTools
         #expect(Self.viaTape(short, maxDepth: 32, tape: &tape) == .value(.object(["x": .bool(true)])))
         #expect(tape.entries.count == 3)
     }
+
+    /// The entries' storage is shared between copies of a tape until the next parse, which then
+    /// starts an empty one: a copy keeps what it was made with. A refused document leaves nothing
+    /// behind for the next.
+    @Test func aCopyKeepsItsEntriesWhenTheOriginalParsesAgain() throws {
+        var tape = JSONTape()
+        let long = Array(#"{"a":[1,2,3,{"b":[4,5,6]}],"c":"d"}"#.utf8)
+        let short = Array(#"{"x":true}"#.utf8)
+        #expect(Self.viaTape(long, maxDepth: 32, tape: &tape) == Self.viaTree(long, maxDepth: 32))
+        let copy = tape
+        let longCount = copy.entries.count
+        #expect(Self.viaTape(short, maxDepth: 32, tape: &tape) == .value(.object(["x": .bool(true)])))
+        #expect(copy.entries.count == longCount && tape.entries.count == 3)
+        long.withUnsafeBufferPointer { b in
+            #expect(.value(JSONParser.tree(copy, 0, b)) == Self.viaTree(long, maxDepth: 32))
+        }
+        guard case .error = Self.viaTape(Array(#"{"a":[1,2,{"b":"#.utf8), maxDepth: 32, tape: &tape) else {
+            Issue.record("a cut document was accepted")
+            return
+        }
+        #expect(Self.viaTape(short, maxDepth: 32, tape: &tape) == .value(.object(["x": .bool(true)])))
+        #expect(tape.entries.count == 3)
+    }
 }

@@ -195,19 +195,19 @@ struct PartitionStates {
     }
 
     /// One fetched message, in poll order. Moves the partition's next offset when it is added.
-    /// The partition is hashed once (its state is read and written through its index), and the
-    /// set of partitions being re-read only when it has any: this runs for every message.
+    /// Runs for every message, so the partition is hashed once: its state is read and written
+    /// through its index.
     mutating func message(_ tp: TopicPartition, offset: Int64) -> Decision {
         guard let i = states.index(forKey: tp) else { return .skip }
         switch states.values[i] {
         case .claiming:
             return .skip  // read again after the claim
         case .heldForPrivacy(let own, let again):
-            if isRereading(tp) { return .skip }
+            if rereadThisPoll.contains(tp) { return .skip }
             if own.next == .uncommitted && again == nil { states.values[i] = .heldForPrivacy(own, readAgainFrom: offset) }
             return .skip
         case .reading(var own, let gap):
-            if isRereading(tp) { return .skip }
+            if rereadThisPoll.contains(tp) { return .skip }
             if case .at(let expected) = own.next {
                 if offset < expected { return .skip }  // fetched before a seek
                 if offset > expected && gap != expected {
@@ -225,7 +225,6 @@ struct PartitionStates {
         }
     }
 
-    private func isRereading(_ tp: TopicPartition) -> Bool { !rereadThisPoll.isEmpty && rereadThisPoll.contains(tp) }
 
     /// The current poll's messages are all handled.
     mutating func pollHandled() {

@@ -1,7 +1,7 @@
 import Glibc
 
 /// One strict pass over a JSON document that leaves no tree behind: every value in document order
-/// as a fixed-size entry (kind, where its bytes are, how far to skip), in an array that the owner
+/// as a fixed-size entry (kind, where its bytes are, how far to skip), in storage that the owner
 /// reuses from record to record. Strings stay where they are in the message's buffer until a
 /// field is read; numbers are converted once. This is the decoder's hot path: a record costs no
 /// `String` per field, no dictionary, no enum boxes (`JSONParser` reads a tape back as a tree,
@@ -33,7 +33,8 @@ public struct JSONTape {
         var number: Double = 0
     }
 
-    /// Shared only between copies of a tape; `parse` starts a fresh storage when it is shared.
+    /// Shared only between copies of a tape: `parse` starts an empty storage when it is shared, so
+    /// a copy keeps the entries it was made with.
     private(set) var entries = EntryStorage(capacity: 64)
     var maxDepth: Int
     /// Short values repeated across records, shared instead of allocated per record.
@@ -176,23 +177,25 @@ public struct JSONTape {
 extension JSONTape {
     /// The entries' memory, kept from record to record and grown by doubling. Written through a
     /// pointer: an Array checked its uniqueness on every append and every patch of a container's
-    /// entry, about 48 runtime calls a record. Bounds are checked on every access all the same.
+    /// entry, about 47 runtime calls a record. Bounds are checked on every access all the same.
+    /// Only this file's parse writes it.
     final class EntryStorage {
         private var base: UnsafeMutablePointer<Entry>
         private(set) var capacity: Int
         private(set) var count = 0
 
         init(capacity: Int) {
+            assert(_isPOD(Entry.self), "entries are freed and overwritten without deinitializing")
             self.capacity = max(capacity, 16)
             base = .allocate(capacity: self.capacity)
         }
 
         deinit { base.deallocate() }  // entries are plain values: nothing to deinitialize
 
-        func removeAll() { count = 0 }
+        fileprivate func removeAll() { count = 0 }
 
         @inline(__always)
-        func append(_ entry: Entry) {
+        fileprivate func append(_ entry: Entry) {
             if count == capacity { grow() }
             (base + count).initialize(to: entry)
             count += 1
@@ -200,14 +203,17 @@ extension JSONTape {
 
         @inline(__always)
         subscript(i: Int) -> Entry {
-            get {
-                precondition(i >= 0 && i < count, "tape entry out of range")
-                return base[i]
-            }
-            set {
-                precondition(i >= 0 && i < count, "tape entry out of range")
-                base[i] = newValue
-            }
+            precondition(i >= 0 && i < count, "tape entry out of range")
+            return base[i]
+        }
+
+        /// Completes a container's entry once its members are parsed: how many, and the index
+        /// just past the last of them.
+        @inline(__always)
+        fileprivate func close(_ i: Int, members: Int32) {
+            precondition(i >= 0 && i < count, "tape entry out of range")
+            base[i].count = members
+            base[i].next = Int32(count)
         }
 
         private func grow() {
@@ -306,7 +312,7 @@ private struct Pass {
         skipWhitespace()
         if !atEnd, current == UInt8(ascii: "}") {
             index += 1
-            entries[me].next = Int32(entries.count)
+            entries.close(me, members: 0)
             return
         }
         while true {
@@ -330,8 +336,7 @@ private struct Pass {
             if current == UInt8(ascii: ",") { index += 1; continue }
             if current == UInt8(ascii: "}") {
                 index += 1
-                entries[me].count = count
-                entries[me].next = Int32(entries.count)
+                entries.close(me, members: count)
                 return
             }
             throw .malformed(offset: index)
@@ -388,7 +393,7 @@ private struct Pass {
         skipWhitespace()
         if !atEnd, current == UInt8(ascii: "]") {
             index += 1
-            entries[me].next = Int32(entries.count)
+            entries.close(me, members: 0)
             return
         }
         while true {
@@ -400,8 +405,7 @@ private struct Pass {
             if current == UInt8(ascii: ",") { index += 1; continue }
             if current == UInt8(ascii: "]") {
                 index += 1
-                entries[me].count = count
-                entries[me].next = Int32(entries.count)
+                entries.close(me, members: count)
                 return
             }
             throw .malformed(offset: index)
