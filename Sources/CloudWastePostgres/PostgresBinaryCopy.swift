@@ -142,11 +142,9 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     public mutating func jsonb(_ json: String?) {
         guard var json else { return null() }
         json.withUTF8 { u in
-            let p = reserve(5 + u.count)
-            p.storeBytes(of: UInt32(u.count + 1).bigEndian, as: UInt32.self)
-            (p + 4).storeBytes(of: UInt8(1), as: UInt8.self)  // jsonb's version
-            if u.count > 0 { (p + 5).copyMemory(from: u.baseAddress!, byteCount: u.count) }
-            storage.count += 5 + u.count
+            appendBigEndian(UInt32(u.count + 1))
+            appendBigEndian(UInt8(1))
+            append(UnsafeRawBufferPointer(u))
         }
     }
 

@@ -225,7 +225,6 @@ struct PartitionStates {
         }
     }
 
-
     /// The current poll's messages are all handled.
     mutating func pollHandled() {
         if !rereadThisPoll.isEmpty { rereadThisPoll.removeAll() }
