@@ -141,20 +141,16 @@ public struct PostgresBinaryCopyEncoder: Sendable {
     /// jsonb: a version byte (1) and the JSON text.
     public mutating func jsonb(_ json: String?) {
         guard var json else { return null() }
-        json.withUTF8 { u in
-            appendBigEndian(UInt32(u.count + 1))
-            appendBigEndian(UInt8(1))
-            append(UnsafeRawBufferPointer(u))
-        }
+        json.withUTF8 { jsonb(text: UnsafeRawBufferPointer($0)) }
     }
 
-    /// jsonb whose text `write` appends to this encoder in place (no intermediate String).
-    public mutating func jsonb(_ write: (inout PostgresBinaryCopyEncoder) -> Void) {
-        let lengthAt = count
-        appendBigEndian(UInt32(0))  // patched below
-        appendBigEndian(UInt8(1))
-        write(&self)
-        patchLength(at: lengthAt)
+    /// jsonb of JSON text given as bytes (e.g. written into a stack buffer), after one `reserve`.
+    public mutating func jsonb(text: UnsafeRawBufferPointer) {
+        let p = reserve(5 + text.count)
+        p.storeBytes(of: UInt32(text.count + 1).bigEndian, as: UInt32.self)
+        p.storeBytes(of: UInt8(1), toByteOffset: 4, as: UInt8.self)
+        if text.count > 0 { (p + 5).copyMemory(from: text.baseAddress!, byteCount: text.count) }
+        storage.count += 5 + text.count
     }
 
     private mutating func patchLength(at lengthAt: Int) {

@@ -157,6 +157,20 @@ import CloudWasteDevTools
         #expect(Anonymizer.environmentClass(ScanTags([("env", nil)])) == "other")
     }
 
+    /// The key match folds ASCII letters only, on the key's bytes: same-length keys that differ in
+    /// one byte, or in a character that is not a letter, are not environment keys.
+    @Test func environmentKeysMatchInAnyASCIICaseOnly() {
+        for key in ["env", "ENV", "eNv", "stage", "STAGE", "Stage", "environment", "ENVIRONMENT", "EnViRoNmEnT"] {
+            #expect(ScanTags.namesEnvironment(key), "\(key)")
+        }
+        for key in ["", "en", "enw", "env ", " env", "en-", "stagE1", "stagf", "environmenu", "environment_", "Env\u{0}",
+                    "e\u{301}nv", "énv", "ΕNV", "enV\u{7F}", "ENV\u{80}"] {
+            #expect(!ScanTags.namesEnvironment(key), "\(key.debugDescription)")
+        }
+        // The bytes just outside A–Z (`@`, `[`) and their lower-case neighbours (`` ` ``, `{`) are not folded.
+        for key in ["@nv", "[nv", "`nv", "{nv", "sta@e"] { #expect(!ScanTags.namesEnvironment(key), "\(key)") }
+    }
+
     @Test func environmentClassIsDeterministicWithSeveralKeys() {
         let a = Anonymizer.environmentClass(ScanTags([("stage", "dev"), ("env", "prod")]))
         let b = Anonymizer.environmentClass(ScanTags([("env", "prod"), ("stage", "dev")]))

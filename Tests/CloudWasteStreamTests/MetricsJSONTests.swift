@@ -35,4 +35,21 @@ import Testing
         ]), as: UTF8.self)
         #expect(text == #"{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"},"NetworkIn":{"avg":-0.25,"p95":1234.56,"trend":null}}"#)
     }
+
+    /// The row's text is written into room reserved beforehand: the longest numbers there are
+    /// (a negative subnormal, the largest magnitude, a negative 15-digit integer) and the longest
+    /// names fit it, and it is the same text as the array's.
+    @Test func theReservedTextFitsTheLongestValues() {
+        let longest: [Double] = [-2.2250738585072014e-308, -1.7976931348623157e308, -999_999_999_999_999, -5e-324,
+                                 -0.30000000000000004, -999_999_999.99]
+        var metrics: [MetricSummary] = []
+        for (i, d) in longest.enumerated() {
+            metrics.append(MetricSummary(name: String(repeating: "M", count: 64 - i), avg: d, p95: d, trend: i % 2 == 0 ? nil : "stable"))
+        }
+        for count in 0...metrics.count {
+            let some = Array(metrics.prefix(count))
+            let reserved = MetricsJSON.withText(some) { Array($0) }
+            #expect(reserved == MetricsJSON.bytes(some))
+        }
+    }
 }

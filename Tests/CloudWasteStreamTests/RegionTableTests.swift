@@ -120,6 +120,33 @@ import Testing
         #expect(gcp.bucket == "other" && !gcp.known)
     }
 
+    /// Every exact name of the shipped table is found at its own bucket (the names sit in an
+    /// open-addressing table: collisions must probe on), and names one byte off are not.
+    @Test func everyExactNameIsFoundAndNearMissesAreNot() throws {
+        let t = try table()
+        let data = try #require(FileManager.default.contents(atPath: Self.regionsPath))
+        guard case .object(let o) = try JSONParser().parse([UInt8](data)), case .object(let providers)? = o["providers"] else {
+            Issue.record("regions.json has no providers object")
+            return
+        }
+        var checked = 0
+        for (name, spec) in providers {
+            let provider = try #require(Provider(rawValue: name))
+            guard case .object(let s) = spec, case .object(let exact)? = s["exact"] else { continue }
+            for (region, value) in exact {
+                guard case .string(let bucket) = value else { continue }
+                #expect(t.bucket(provider: provider, region: region) == (bucket, true), "\(provider) \(region)")
+                let shorter = t.bucket(provider: provider, region: String(region.dropLast()))
+                let longer = t.bucket(provider: provider, region: region + "x")
+                if s["prefixes"] == nil {  // with prefixes, a near miss can still match one
+                    #expect(!shorter.known && !longer.known, "\(provider) \(region)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 60)
+    }
+
     @Test func exactBeatsPrefix() throws {
         let json = #"{"providers":{"aws":{"exact":{"us-east-9":"eu-*"},"prefixes":{"us-":"us-*"}}}}"#
         let t = try RegionTable(json: Array(json.utf8))

@@ -1,7 +1,21 @@
 /// The jsonb text of a scan's metric summaries, with fixed keys in name order:
-/// `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`. Written byte by byte into the COPY
-/// row that stores it; names are tokens and trends one of three words, so nothing needs escaping.
+/// `{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"}}`. Written byte by byte into a stack
+/// buffer, then into the COPY row in one piece (written into the row byte by byte, every byte
+/// was a call across modules and a uniqueness check of the row's storage); names are tokens and
+/// trends one of three words, so nothing needs escaping.
 enum MetricsJSON {
+    /// Calls `body` with the text, valid during the call.
+    static func withText<R>(_ metrics: [MetricSummary], _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        // Per metric: its name and trend, two numbers of at most 25 characters, 30 of punctuation.
+        var bound = 2
+        for i in metrics.indices { bound += metrics[i].name.utf8.count + (metrics[i].trend?.utf8.count ?? 4) + 96 }
+        return withUnsafeTemporaryAllocation(byteCount: bound, alignment: 1) { buffer in
+            var text = ReservedBytes(buffer)
+            write(metrics, into: &text)
+            return body(UnsafeRawBufferPointer(rebasing: buffer[..<text.count]))
+        }
+    }
+
     static func write(_ metrics: [MetricSummary], into out: inout some ByteSink) {
         out.appendByte(UInt8(ascii: "{"))
         for i in metrics.indices {  // by index: read in place, not copied out with its strings

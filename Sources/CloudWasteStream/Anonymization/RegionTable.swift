@@ -3,17 +3,10 @@ import Foundation
 /// Region → continent bucket, from `config/regions.json` (data, not code, so a new cloud region is
 /// a one-line change).
 public struct RegionTable: Sendable {
-    struct ProviderRules: Sendable {
-        var defaultBucket: String?
-        var exact: [String: String]
-        /// Longest prefix first.
-        var prefixes: [(String, String)]
-    }
-
     public static let unknownBucket = "other"
     public static let globalBucket = "global"
     /// By provider, in `Provider.allCases` order (an array: a record's lookup hashes no enum).
-    private var rules: [ProviderRules?]
+    private var rules: [RegionRules?]
 
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
@@ -22,7 +15,7 @@ public struct RegionTable: Sendable {
               case .object(let providers)? = root["providers"] else {
             throw Invalid(description: "the region table is not a JSON object with a 'providers' object")
         }
-        var rules: [Provider: ProviderRules] = [:]
+        var rules: [Provider: RegionRules] = [:]
         for (name, value) in providers {
             guard let provider = Provider(rawValue: name), case .object(let spec) = value else {
                 throw Invalid(description: "the region table names an unknown provider '\(name)'")
@@ -33,11 +26,7 @@ public struct RegionTable: Sendable {
             }
             var defaultBucket: String?
             if case .string(let d)? = spec["default"] { defaultBucket = d }
-            rules[provider] = ProviderRules(
-                defaultBucket: defaultBucket,
-                exact: strings("exact"),
-                prefixes: strings("prefixes").sorted { $0.key.count > $1.key.count }.map { ($0.key, $0.value) }
-            )
+            rules[provider] = RegionRules(defaultBucket: defaultBucket, exact: strings("exact"), prefixes: strings("prefixes"))
         }
         self.rules = Provider.allCases.map { rules[$0] }
     }
@@ -57,13 +46,17 @@ public struct RegionTable: Sendable {
     /// The bucket, and whether the region was known.
     public func bucket(provider: Provider, region: String) -> (bucket: String, known: Bool) {
         // Regions normally arrive trimmed and lower-case; only normalize when they do not.
-        let r = region.utf8.allSatisfy({ $0 > 0x20 && !($0 >= 65 && $0 <= 90) }) ? region : region.trimmingCharacters(in: .whitespaces).lowercased()
-        if r == "global" { return (Self.globalBucket, true) }
-        guard let rule = rules[provider.index] else { return (Self.unknownBucket, false) }
-        if let d = rule.defaultBucket { return (d, true) }
-        if let b = rule.exact[r] { return (b, true) }
-        for (prefix, b) in rule.prefixes where r.hasPrefix(prefix) { return (b, true) }
-        return (Self.unknownBucket, false)
+        var r = region.utf8.allSatisfy({ $0 > 0x20 && !($0 >= 65 && $0 <= 90) }) ? region : region.trimmingCharacters(in: .whitespaces).lowercased()
+        return r.withUTF8 { name in
+            if ShortBytes.equal(name, Self.global) { return (Self.globalBucket, true) }
+            guard let rule = rules[provider.index] else { return (Self.unknownBucket, false) }
+            return rule.bucket(name).map { ($0, true) } ?? (Self.unknownBucket, false)
+        }
+    }
+
+    private static var global: UnsafeBufferPointer<UInt8> {
+        let name: StaticString = "global"
+        return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
     }
 }
 

@@ -114,7 +114,7 @@ public struct JSONTape {
         let e = entries[i]
         if e.escaped { return unescaped(i, in: bytes).elementsEqual(name) }
         guard Int(e.end - e.start) == name.count else { return false }
-        return name.count == 0 || memcmp(bytes.baseAddress! + Int(e.start), name.baseAddress!, name.count) == 0
+        return name.count == 0 || ShortBytes.equal(bytes.baseAddress! + Int(e.start), name.baseAddress!, count: name.count)
     }
 
     /// A string entry's raw bytes (between the quotes), when it has no escapes.
@@ -355,7 +355,7 @@ private struct Pass {
             if e.escaped || name.escaped {
                 if unescapedName(earlier) == unescapedName(key) { return true }
             } else if e.number.bitPattern == name.number.bitPattern, e.end - e.start == name.end - name.start,
-                      memcmp(bytes.baseAddress! + Int(e.start), bytes.baseAddress! + Int(name.start), Int(name.end - name.start)) == 0 {
+                      ShortBytes.equal(bytes.baseAddress! + Int(e.start), bytes.baseAddress! + Int(name.start), count: Int(name.end - name.start)) {
                 return true
             }
             earlier = Int(entries[earlier + 1].next)
@@ -472,13 +472,20 @@ private struct Pass {
         return ((zeroInQuote | zeroInBackslash | control) | w) & highs
     }
 
-    /// A string's length and first bytes in one word, so that names are told apart without a
-    /// memcmp (duplicate checks); equal signatures are compared in full.
+    /// A string's length, first bytes and last bytes in one word, so that names are told apart
+    /// without a comparison (duplicate checks) and spread over the name filter's bits: names that
+    /// share a prefix and a length (`resource_type`, `resource_name`) differ at their end. Equal
+    /// signatures are compared in full.
     @inline(__always)
     func signature(_ start: Int, _ end: Int) -> UInt64 {
         let length = end - start
         var prefix: UInt64 = 0
-        if length >= 7 {
+        if length >= 8 {
+            let first = UnsafeRawPointer(bytes.baseAddress! + start)
+            prefix = first.loadUnaligned(as: UInt64.self) & 0x00FF_FFFF_FFFF_FFFF
+            let last = first.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+            prefix ^= (last &* 0x9E37_79B9_7F4A_7C15) >> 8
+        } else if length == 7 {  // the closing quote follows: eight bytes are there to load
             prefix = UnsafeRawPointer(bytes.baseAddress! + start).loadUnaligned(as: UInt64.self) & 0x00FF_FFFF_FFFF_FFFF
         } else {
             for i in 0..<length { prefix |= UInt64(bytes[start + i]) << (8 * UInt64(i)) }

@@ -38,10 +38,17 @@ public struct ScanTags: Equatable, Sendable {
     }
 
     /// Compared, not hashed: most keys are ruled out by their length alone (no character outside
-    /// ASCII lower-cases to one of these letters, so a match has the word's length in bytes).
+    /// ASCII lower-cases to one of these letters, so a match has the word's length in bytes), the
+    /// others by their bytes in place, ASCII letters folded to lower case (no String is made).
     static func namesEnvironment(_ key: String) -> Bool {
         let length = key.utf8.count
         guard length == 3 || length == 5 || length == 11 else { return false }
-        return environmentKeys.contains(asciiLowercased(key) ?? key.lowercased())
+        let folded: Bool? = key.utf8.withContiguousStorageIfAvailable { utf8 in
+            if utf8.contains(where: { $0 >= 0x80 }) { return nil }
+            let word: StaticString = length == 3 ? "env" : length == 5 ? "stage" : "environment"
+            for i in 0..<length where utf8[i] | (utf8[i] &- 65 < 26 ? 0x20 : 0) != word.utf8Start[i] { return false }
+            return true
+        } ?? nil
+        return folded ?? environmentKeys.contains(key.lowercased())
     }
 }

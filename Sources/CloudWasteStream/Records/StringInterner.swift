@@ -37,7 +37,7 @@ final class StringInterner {
 
     private static func equal(_ s: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var s = s
-        return s.withUTF8 { $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0) }
+        return s.withUTF8 { ShortBytes.equal($0, bytes) }
     }
 }
 

@@ -18,7 +18,7 @@ extension TableDescription where Row == TrainingRow {
         .init("resource_age_days", .int4) { r, e in e.int4(r.resourceAgeDays) },
         .init("created_hour_utc", .int2) { r, e in e.int2(r.createdHourUTC) },
         .init("created_dow", .int2) { r, e in e.int2(r.createdDOW) },
-        .init("metrics", .jsonb) { r, e in e.jsonb { MetricsJSON.write(r.metrics, into: &$0) } },
+        .init("metrics", .jsonb) { r, e in MetricsJSON.withText(r.metrics) { e.jsonb(text: $0) } },
         .init("tag_keys", .textArray) { r, e in e.textArray(r.tagKeys) },
         .init("env_class", .text) { r, e in e.text(r.envClass) },
         .init("parent_hash", .bytea) { r, e in e.pseudonym(r.parentHash) },
