@@ -144,6 +144,9 @@ import CloudWasteDevTools
         ("env", "development", "dev"), ("environment", "DEV", "dev"),
         ("env", "qa", "test"), ("ENVIRONMENT", "Testing", "test"),
         ("env", "sandbox", "other"), ("env", "", "other"), ("stage", "production-eu", "other"),
+        ("env", "staging", "staging"), ("env", "Stage", "staging"), ("env", "preprod", "staging"),
+        ("env", "dev", "dev"), ("env", "develop", "dev"), ("env", "test", "test"), ("env", "prod", "prod"),
+        ("env", "prod-1", "other"), ("env", "pro", "other"), ("env", "tests", "other"),
     ])
     func environmentValues(_ key: String, _ value: String, _ expected: String) {
         #expect(Anonymizer.environmentClass(ScanTags([(key, value)])) == expected)

@@ -120,19 +120,24 @@ public final class Anonymizer {
         return keys
     }
 
-    static let environmentValues: [String: String] = [
-        "prod": "prod", "production": "prod", "prd": "prod", "live": "prod",
-        "staging": "staging", "stage": "staging", "stg": "staging", "preprod": "staging", "pre-prod": "staging", "uat": "staging",
-        "dev": "dev", "development": "dev", "develop": "dev",
-        "test": "test", "testing": "test", "qa": "test",
-    ]
+    /// The class of a lower-cased environment value. A switch, not a dictionary: these are short
+    /// strings, compared inline, where a lookup hashed every scan's value with SipHash.
+    static func environmentClass(ofValue value: String) -> String {
+        switch value {
+        case "prod", "production", "prd", "live": "prod"
+        case "staging", "stage", "stg", "preprod", "pre-prod", "uat": "staging"
+        case "dev", "development", "develop": "dev"
+        case "test", "testing", "qa": "test"
+        default: "other"
+        }
+    }
 
     /// prod/staging/dev/test from the environment tag's value, `other` for any other value, nil without one.
     static func environmentClass(_ tags: ScanTags) -> String? {
         guard let tag = tags.environment else { return nil }
         guard let raw = tag.value else { return "other" }
         let value = asciiLowercased(raw, unlessPadded: true) ?? raw.trimmingCharacters(in: .whitespaces).lowercased()
-        return environmentValues[value] ?? "other"
+        return environmentClass(ofValue: value)
     }
 
     static func metricsJSON(_ metrics: [MetricSummary]) -> String { String(decoding: MetricsJSON.bytes(metrics), as: UTF8.self) }
