@@ -63,4 +63,4 @@ echo "top callers (calls per record):"
 awk -v n="$records" '
   FNR == NR { c = $1; $1 = ""; before[$0] = c; next }
   { c = $1; $1 = ""; d = (c - before[$0]) / (2 * n); if (d >= 1) printf "%8.1f %s\n", d, $0 }' "$work/1.txt" "$work/3.txt" \
-  | sort -rn | head -20 | sed -E 's/\$s16CloudWasteStream//g; s/probe_libswiftCore://; s/probe_libc://' | cut -c1-160
+  | sort -rn | head -${CLOUDWASTE_TOP_CALLERS:-20} | sed -E 's/\$s16CloudWasteStream//g; s/probe_libswiftCore://; s/probe_libc://' | cut -c1-160

@@ -2,8 +2,10 @@ public import CloudWastePostgres
 
 /// One column: its name and type as PostgreSQL knows them, and how a row writes its value in
 /// binary COPY. Listing the columns once, in this form, is what keeps the staging table, the
-/// COPY encoding and the upsert statement of a table from drifting apart.
-public struct TableColumn<Row>: Sendable {
+/// COPY encoding and the upsert statement of a table from drifting apart. A class, immutable:
+/// a row's encoding borrows each column from its table (`TableDescription.encode`) where a
+/// struct's closure was retained and released around every call, two runtime calls per field.
+public final class TableColumn<Row>: Sendable {
     public let name: String
     public let type: PostgresColumnType
     let encode: @Sendable (Row, inout PostgresBinaryCopyEncoder) -> Void
@@ -70,9 +72,18 @@ public struct TableDescription<Row>: Sendable {
     public func encode(_ row: Row, provenance: Provenance? = nil, into encoder: inout PostgresBinaryCopyEncoder) {
         precondition(storesProvenance == (provenance != nil), "\(name): provenance \(storesProvenance ? "missing" : "not stored")")
         encoder.beginRow(fields: columns.count + (provenance == nil ? 0 : Provenance.columns.count))
-        // By index: a column copied out of the array would retain its name for nothing.
-        for i in columns.indices { columns[i].encode(row, &encoder) }
-        if let provenance { for i in Provenance.columns.indices { Provenance.columns[i].encode(provenance, &encoder) } }
+        Self.encode(row, columns, into: &encoder)
+        if let provenance { TableDescription<Provenance>.encode(provenance, Provenance.columns, into: &encoder) }
+    }
+
+    @inline(__always)
+    private static func encode(_ row: Row, _ columns: [TableColumn<Row>], into encoder: inout PostgresBinaryCopyEncoder) {
+        columns.withUnsafeBufferPointer { columns in
+            for i in columns.indices {
+                // The array keeps its columns alive during the call: none is retained, nor its closure.
+                Unmanaged.passUnretained(columns[i])._withUnsafeGuaranteedRef { $0.encode(row, &encoder) }
+            }
+        }
     }
 
     /// `INSERT … SELECT … FROM staging [WHERE filter] ON CONFLICT (key) DO UPDATE …`; the staging
