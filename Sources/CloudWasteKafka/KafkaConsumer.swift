@@ -40,6 +40,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var closed = false
     /// Topic names by handle, read and written by `poll` only (one polling thread per consumer).
     private var topicNames: [OpaquePointer: (name: String, cName: [CChar])] = [:]
+    /// How many bytes the last poll copied: the next poll's buffer starts with that room, instead
+    /// of growing from empty by doubling (a copy of everything so far at each step).
+    private var lastPollBytes = 0
     public let logger: Logger
 
     /// What the consumer sets unless the configuration says otherwise, for the librdkafka loaded.
@@ -155,6 +158,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         var polled: [Polled] = []
         polled.reserveCapacity(min(maxMessages, 4096))
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(lastPollBytes + lastPollBytes / 8, maxBytes + (1 << 20)))
+        defer { lastPollBytes = bytes.count }
         var wait = timeoutMs
         while polled.count < maxMessages && bytes.count < maxBytes {
             guard let m = rd_kafka_consumer_poll(rk, wait) else { break }
