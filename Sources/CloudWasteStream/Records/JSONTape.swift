@@ -110,6 +110,7 @@ public struct JSONTape {
     func elements(of array: Int) -> ElementSequence { ElementSequence(tape: self, array: array) }
 
     /// Whether string entry `i` holds exactly `name` (after unescaping).
+    @inline(__always)
     func keyEquals(_ i: Int, _ name: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let e = entries[i]
         if e.escaped { return unescaped(i, in: bytes).elementsEqual(name) }
