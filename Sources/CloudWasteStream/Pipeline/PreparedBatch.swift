@@ -36,12 +36,13 @@ public struct DeadLetter: Sendable {
     public var value: [UInt8]?
 }
 
-/// What one consumed message became.
+/// What one consumed message became. The rare outcomes are boxed (`indirect`), so that a batch's
+/// items, one per message, stay small.
 public enum BatchOutcome: Sendable {
     /// Rows in one table (none when every row was superseded in the batch).
     case rows(BatchTable)
-    case privacy(PrivacyRow)
-    case deadLetter(DeadLetter)
+    indirect case privacy(PrivacyRow)
+    indirect case deadLetter(DeadLetter)
 }
 
 public struct BatchItem: Sendable {

@@ -5,11 +5,13 @@ public import CloudWasteKafka
 /// it is rejected. A few words (its strings are short, held inline), so it moves between threads
 /// cheaply; the record itself stays on the thread that prepared it.
 public struct PreparedRecord: Equatable, Sendable {
+    /// The rare outcomes are boxed (`indirect`): a prepared record is copied a few times on its
+    /// way into a batch, and a privacy row inline made every one of them twice as large.
     public enum Outcome: Equatable, Sendable {
         /// Rows in one table.
         case rows(BatchTable)
-        case privacy(PrivacyRow)
-        case rejected(RecordRejection)
+        indirect case privacy(PrivacyRow)
+        indirect case rejected(RecordRejection)
     }
 
     public var outcome: Outcome
