@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [SECONDS]
 #
-# Builds Fuzz/DecoderFuzzTarget.swift with Sources/CloudWasteStream/{Records,Anonymization}/*.swift (and Support/StableHash.swift, ByteSink.swift)
+# Builds Fuzz/DecoderFuzzTarget.swift with Sources/CloudWasteStream/{Records,Anonymization}/*.swift (and Support/StableHash.swift, ByteSink.swift, ShortBytes.swift)
 # into .build-fuzz/decoder-fuzzer (swiftc directly, not SwiftPM), replays Fuzz/regressions/, then
 # fuzzes from the seeds in Fuzz/corpus/. New corpus entries go to a scratch directory outside the
 # repository; crashes, leaks, timeouts and OOMs go to .build-fuzz/crashes/. Exits non-zero when a
@@ -37,6 +37,7 @@ toolbin=$(dirname "$swiftc")
 shopt -s nullglob
 sources=("$root"/Sources/CloudWasteStream/Records/*.swift "$root"/Sources/CloudWasteStream/Anonymization/*.swift
          "$root"/Sources/CloudWasteStream/Support/StableHash.swift "$root"/Sources/CloudWasteStream/Support/ByteSink.swift
+         "$root"/Sources/CloudWasteStream/Support/ShortBytes.swift
          "$root"/Fuzz/*.swift)
 shopt -u nullglob
 stale=0
