@@ -41,7 +41,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Topic names by handle, read and written by `poll` only (one polling thread per consumer).
     private var topicNames: [OpaquePointer: (name: String, cName: [CChar])] = [:]
     /// How many bytes the last poll copied: the next poll's buffer starts with that room, instead
-    /// of growing from empty by doubling (a copy of everything so far at each step).
+    /// of growing from empty by doubling (a copy of everything so far at each step). After a large
+    /// poll a small one holds that room (at most `maxBytes` and an eighth) until its messages are
+    /// gone, as the doubling's slack did before.
     private var lastPollBytes = 0
     public let logger: Logger
 

@@ -172,10 +172,8 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         patchLength(at: lengthAt)
     }
 
-    /// Appends bytes as they are (tuples encoded elsewhere, or the text of a value being written).
+    /// Appends bytes as they are: tuples encoded elsewhere (a batch copies its rows in).
     public mutating func appendBytes(_ raw: UnsafeRawBufferPointer) { append(raw) }
-
-    public mutating func appendByte(_ byte: UInt8) { appendBigEndian(byte) }
 
 
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000

@@ -163,11 +163,14 @@ import CloudWasteDevTools
     /// The key match folds ASCII letters only, on the key's bytes: same-length keys that differ in
     /// one byte, or in a character that is not a letter, are not environment keys.
     @Test func environmentKeysMatchInAnyASCIICaseOnly() {
-        for key in ["env", "ENV", "eNv", "stage", "STAGE", "Stage", "environment", "ENVIRONMENT", "EnViRoNmEnT"] {
+        for key in ["env", "ENV", "eNv", "stage", "STAGE", "Stage", "environment", "ENVIRONMENT", "EnViRoNmEnT", "environmenT"] {
             #expect(ScanTags.namesEnvironment(key), "\(key)")
         }
         for key in ["", "en", "enw", "env ", " env", "en-", "stagE1", "stagf", "environmenu", "environment_", "Env\u{0}",
-                    "e\u{301}nv", "énv", "ΕNV", "enV\u{7F}", "ENV\u{80}"] {
+                    "e\u{301}nv", "énv", "ΕNV", "enV\u{7F}", "ENV\u{80}",
+                    // the right length in bytes, a different byte anywhere
+                    "xnv", "ev\u{0}", "\u{0}nv", "Xtage", "stag\u{7F}", "st ge", "Xnvironment", "envirOnmenX", "environ-ent",
+                    "e\u{301}", "é\u{0}\u{0}\u{0}"] {
             #expect(!ScanTags.namesEnvironment(key), "\(key.debugDescription)")
         }
         // The bytes just outside A–Z (`@`, `[`) and their lower-case neighbours (`` ` ``, `{`) are not folded.

@@ -37,8 +37,8 @@ import Testing
     }
 
     /// The row's text is written into room reserved beforehand: the longest numbers there are
-    /// (a negative subnormal, the largest magnitude, a negative 15-digit integer) and the longest
-    /// names fit it, and it is the same text as the array's.
+    /// (the smallest normal and the largest magnitude, negative; the negative subnormal; a negative
+    /// 15-digit integer) and the longest names fit it, and it is the same text as the array's.
     @Test func theReservedTextFitsTheLongestValues() {
         let longest: [Double] = [-2.2250738585072014e-308, -1.7976931348623157e308, -999_999_999_999_999, -5e-324,
                                  -0.30000000000000004, -999_999_999.99]

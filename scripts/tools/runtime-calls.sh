@@ -6,6 +6,7 @@
 # random HMAC key changes which ids the pseudonym cache keeps).
 #
 #   bash scripts/tools/runtime-calls.sh [BINARY] [RECORDS]   (default .build/release/cloudwaste-stream, 5000)
+#   CLOUDWASTE_TOP_CALLERS=N lists the N busiest callers (default 20).
 #
 # Needs perf (Debian's linux-perf) and root (uprobes on libswiftCore and libc). bench-decode runs
 # with --passes 1 and --passes 3; the difference is two measured passes, so set-up (the traffic

@@ -6,7 +6,8 @@
 enum MetricsJSON {
     /// Calls `body` with the text, valid during the call.
     static func withText<R>(_ metrics: [MetricSummary], _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        // Per metric: its name and trend, two numbers of at most 25 characters, 30 of punctuation.
+        // Per metric: its name and trend (`null`: 4), 30 bytes of punctuation and quotes, and two
+        // numbers of at most 24 characters each (`-2.2250738585072014e-308`), with room to spare.
         var bound = 2
         for i in metrics.indices { bound += metrics[i].name.utf8.count + (metrics[i].trend?.utf8.count ?? 4) + 96 }
         return withUnsafeTemporaryAllocation(byteCount: bound, alignment: 1) { buffer in

@@ -1,12 +1,18 @@
 /// One provider's region rules (a default, exact names, prefixes), matched on a region's bytes
 /// where they are: a lookup hashes no String with SipHash, makes none and, the rules being one
 /// immutable object, retains one reference. It was 2 % of `bench-decode`'s samples as a
-/// `[String: String]` and `hasPrefix`.
+/// `[String: String]` and `hasPrefix`. Prefixes match bytes, not characters: every region name of
+/// the table is ASCII, and a region that is not can match a prefix that `hasPrefix` refused only
+/// when what follows the prefix extends its last character (a combining mark, for instance).
 final class RegionRules: Sendable {
     private struct Name {
         var start: Int32
         var count: Int32
         var bucket: Int32
+
+        func bytes(in text: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: text[Int(start)..<Int(start + count)])
+        }
     }
 
     let defaultBucket: String?
@@ -32,7 +38,7 @@ final class RegionRules: Sendable {
         var slots = [Int32](repeating: -1, count: max(8, (exactNames.count * 2).nextPowerOf2))
         text.withUnsafeBufferPointer { t in
             for (i, n) in exactNames.enumerated() {
-                var slot = Self.hash(UnsafeBufferPointer(rebasing: t[Int(n.start)..<Int(n.start + n.count)])) & (slots.count - 1)
+                var slot = Self.hash(n.bytes(in: t)) & (slots.count - 1)
                 while slots[slot] >= 0 { slot = (slot + 1) & (slots.count - 1) }
                 slots[slot] = Int32(i)
             }
@@ -50,14 +56,11 @@ final class RegionRules: Sendable {
             var slot = Self.hash(region) & (slots.count - 1)
             while slots[slot] >= 0 {
                 let n = exact[Int(slots[slot])]
-                if Int(n.count) == region.count, ShortBytes.equal(UnsafeBufferPointer(rebasing: t[Int(n.start)..<Int(n.start + n.count)]), region) {
-                    return buckets[Int(n.bucket)]
-                }
+                if ShortBytes.equal(n.bytes(in: t), region) { return buckets[Int(n.bucket)] }
                 slot = (slot + 1) & (slots.count - 1)
             }
             for n in prefixes where Int(n.count) <= region.count
-                && ShortBytes.equal(UnsafeBufferPointer(rebasing: t[Int(n.start)..<Int(n.start + n.count)]),
-                                    UnsafeBufferPointer(rebasing: region[..<Int(n.count)])) {
+                && ShortBytes.equal(n.bytes(in: t), UnsafeBufferPointer(rebasing: region[..<Int(n.count)])) {
                 return buckets[Int(n.bucket)]
             }
             return nil

@@ -48,15 +48,10 @@ public struct RegionTable: Sendable {
         // Regions normally arrive trimmed and lower-case; only normalize when they do not.
         var r = region.utf8.allSatisfy({ $0 > 0x20 && !($0 >= 65 && $0 <= 90) }) ? region : region.trimmingCharacters(in: .whitespaces).lowercased()
         return r.withUTF8 { name in
-            if ShortBytes.equal(name, Self.global) { return (Self.globalBucket, true) }
+            if ShortBytes.equal(name, ShortBytes.of("global")) { return (Self.globalBucket, true) }
             guard let rule = rules[provider.index] else { return (Self.unknownBucket, false) }
             return rule.bucket(name).map { ($0, true) } ?? (Self.unknownBucket, false)
         }
-    }
-
-    private static var global: UnsafeBufferPointer<UInt8> {
-        let name: StaticString = "global"
-        return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
     }
 }
 

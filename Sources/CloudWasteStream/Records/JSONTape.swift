@@ -1,5 +1,3 @@
-import Glibc
-
 /// One strict pass over a JSON document that leaves no tree behind: every value in document order
 /// as a fixed-size entry (kind, where its bytes are, how far to skip), in storage that the owner
 /// reuses from record to record. Strings stay where they are in the message's buffer until a
@@ -28,8 +26,9 @@ public struct JSONTape {
         var next: Int32 = 0
         /// Containers: members (object) or elements (array).
         var count: Int32 = 0
-        /// Numbers: the value. Strings: a signature (length and first bytes, as a bit pattern) that
-        /// tells most names apart in the duplicate check without comparing bytes.
+        /// Numbers: the value. Strings: a signature (length, first bytes and a hash of the last
+        /// eight, as a bit pattern) that tells most names apart in the duplicate check without
+        /// comparing bytes.
         var number: Double = 0
     }
 
@@ -69,7 +68,7 @@ public struct JSONTape {
     /// The entry index of the value of `object`'s member named `name`, or nil. Names are literals
     /// (`StaticString`): their bytes are read where they are, with no reference counting.
     func member(_ name: StaticString, of object: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        let n = Self.utf8(name)
+        let n = ShortBytes.of(name)
         var key = object + 1
         for _ in 0..<entries[object].count {
             if keyEquals(key, n, in: bytes) { return key + 1 }
@@ -84,7 +83,7 @@ public struct JSONTape {
     func rootMember(_ name: StaticString, in bytes: UnsafeBufferPointer<UInt8>, hint: inout Int) -> Int? {
         let count = Int(entries[0].count)
         guard count > 0 else { return nil }
-        let n = Self.utf8(name)
+        let n = ShortBytes.of(name)
         var key = hint < entries.count && hint > 0 ? hint : 1
         for _ in 0..<count {
             if keyEquals(key, n, in: bytes) {
@@ -96,11 +95,6 @@ public struct JSONTape {
             if key >= entries.count { key = 1 }
         }
         return nil
-    }
-
-    private static func utf8(_ name: StaticString) -> UnsafeBufferPointer<UInt8> {
-        precondition(name.hasPointerRepresentation, "member names are string literals")
-        return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
     }
 
     /// The members of `object` as (name entry, value entry), in document order.

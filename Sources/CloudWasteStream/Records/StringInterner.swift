@@ -40,5 +40,3 @@ final class StringInterner {
         return s.withUTF8 { ShortBytes.equal($0, bytes) }
     }
 }
-
-import Glibc

@@ -18,8 +18,6 @@ extension Pseudonym: PostgresTextEncodable {
     public var postgresText: String { "\\x" + hex }
 }
 
-extension PostgresBinaryCopyEncoder: ByteSink {}
-
 /// A `bytea[]` bind of pseudonyms (`{"\\x…","\\x…"}`), written from their words straight into
 /// the array's text: a batch binds thousands, and a String per element cost more than the query.
 struct PseudonymArray: PostgresTextEncodable {

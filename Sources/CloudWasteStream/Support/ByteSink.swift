@@ -1,6 +1,5 @@
-/// Where text is written byte by byte: memory reserved for it (`ReservedBytes`), a COPY value
-/// being encoded in place (`PostgresBinaryCopyEncoder`, Storage/PseudonymColumns.swift), or a
-/// plain byte array.
+/// Where text is written byte by byte: memory reserved for it (`ReservedBytes`, the metrics
+/// jsonb of a COPY row) or a plain byte array.
 protocol ByteSink {
     mutating func appendByte(_ byte: UInt8)
     mutating func appendBytes(_ raw: UnsafeRawBufferPointer)

@@ -21,6 +21,13 @@ enum ShortBytes {
         return true
     }
 
+    /// A string literal's UTF-8 bytes, where the binary holds them.
+    @inline(__always)
+    static func of(_ literal: StaticString) -> UnsafeBufferPointer<UInt8> {
+        precondition(literal.hasPointerRepresentation, "a string literal, not a single scalar")
+        return UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+    }
+
     /// Whether two buffers hold the same bytes.
     @inline(__always)
     static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
