@@ -146,11 +146,10 @@ public struct PostgresBinaryCopyEncoder: Sendable {
 
     /// jsonb of JSON text given as bytes (e.g. written into a stack buffer), after one `reserve`.
     public mutating func jsonb(text: UnsafeRawBufferPointer) {
-        let p = reserve(5 + text.count)
-        p.storeBytes(of: UInt32(text.count + 1).bigEndian, as: UInt32.self)
-        p.storeBytes(of: UInt8(1), toByteOffset: 4, as: UInt8.self)
-        if text.count > 0 { (p + 5).copyMemory(from: text.baseAddress!, byteCount: text.count) }
-        storage.count += 5 + text.count
+        value(byteCount: 1 + text.count) { value in
+            value.storeBytes(of: UInt8(1), as: UInt8.self)
+            if text.count > 0 { (value.baseAddress! + 1).copyMemory(from: text.baseAddress!, byteCount: text.count) }
+        }
     }
 
     private mutating func patchLength(at lengthAt: Int) {

@@ -158,11 +158,15 @@ func asciiLowercased(_ s: String, unlessPadded: Bool = false) -> String? {
            first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return nil }
         guard upper else { return s }
         return String(unsafeUninitializedCapacity: u.count) { out in
-            for (i, b) in u.enumerated() { out[i] = b >= 65 && b <= 90 ? b + 32 : b }
+            for (i, b) in u.enumerated() { out[i] = asciiLowercased(b) }
             return u.count
         }
     }
 }
+
+/// An ASCII capital letter's lower case; any other byte as it is.
+@inline(__always)
+func asciiLowercased(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
 
 /// A finite Double as a JSON number (integers without ".0").
 func jsonNumber(_ d: Double) -> String {

@@ -67,10 +67,9 @@ final class RegionRules: Sendable {
         }
     }
 
-    /// FNV-1a over the bytes.
+    /// The project's FNV-1a, its high bits folded into the low ones that pick a slot.
     private static func hash(_ name: UnsafeBufferPointer<UInt8>) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let h = stableHash(bytes: name)
         return Int(truncatingIfNeeded: h ^ (h >> 29))
     }
 }

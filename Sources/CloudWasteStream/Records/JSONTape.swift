@@ -108,8 +108,7 @@ public struct JSONTape {
     func keyEquals(_ i: Int, _ name: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let e = entries[i]
         if e.escaped { return unescaped(i, in: bytes).elementsEqual(name) }
-        guard Int(e.end - e.start) == name.count else { return false }
-        return name.count == 0 || ShortBytes.equal(bytes.baseAddress! + Int(e.start), name.baseAddress!, count: name.count)
+        return ShortBytes.equal(UnsafeBufferPointer(rebasing: bytes[Int(e.start)..<Int(e.end)]), name)
     }
 
     /// A string entry's raw bytes (between the quotes), when it has no escapes.
@@ -475,13 +474,10 @@ private struct Pass {
     func signature(_ start: Int, _ end: Int) -> UInt64 {
         let length = end - start
         var prefix: UInt64 = 0
-        if length >= 8 {
+        if length >= 7 {  // at 7, the closing quote follows: eight bytes are there to load
             let first = UnsafeRawPointer(bytes.baseAddress! + start)
             prefix = first.loadUnaligned(as: UInt64.self) & 0x00FF_FFFF_FFFF_FFFF
-            let last = first.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
-            prefix ^= (last &* 0x9E37_79B9_7F4A_7C15) >> 8
-        } else if length == 7 {  // the closing quote follows: eight bytes are there to load
-            prefix = UnsafeRawPointer(bytes.baseAddress! + start).loadUnaligned(as: UInt64.self) & 0x00FF_FFFF_FFFF_FFFF
+            if length >= 8 { prefix ^= (first.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self) &* 0x9E37_79B9_7F4A_7C15) >> 8 }
         } else {
             for i in 0..<length { prefix |= UInt64(bytes[start + i]) << (8 * UInt64(i)) }
         }

@@ -46,7 +46,7 @@ public struct ScanTags: Equatable, Sendable {
         let folded: Bool? = key.utf8.withContiguousStorageIfAvailable { utf8 in
             if utf8.contains(where: { $0 >= 0x80 }) { return nil }
             let word: StaticString = length == 3 ? "env" : length == 5 ? "stage" : "environment"
-            for i in 0..<length where utf8[i] | (utf8[i] &- 65 < 26 ? 0x20 : 0) != word.utf8Start[i] { return false }
+            for i in 0..<length where asciiLowercased(utf8[i]) != word.utf8Start[i] { return false }
             return true
         } ?? nil
         return folded ?? environmentKeys.contains(key.lowercased())
