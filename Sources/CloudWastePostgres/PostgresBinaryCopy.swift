@@ -161,14 +161,31 @@ public struct PostgresBinaryCopyEncoder: Sendable {
         guard let values else { return null() }
         let lengthAt = count
         appendBigEndian(UInt32(0))  // patched below
-        if values.isEmpty {
-            appendBigEndian(UInt32(0)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))
-        } else {
-            appendBigEndian(UInt32(1)); appendBigEndian(UInt32(0)); appendBigEndian(UInt32(25))  // ndim, no NULLs, text OID
-            appendBigEndian(UInt32(values.count)); appendBigEndian(UInt32(1))                    // size, lower bound
-            for v in values { text(v) }
-        }
+        let header = Self.writeTextArrayHeader(count: values.count, to: reserve(20))
+        storage.count += header
+        for v in values { text(v) }
         patchLength(at: lengthAt)
+    }
+
+    /// A one-dimensional text[] of `count` elements already laid out as this format writes them
+    /// (each a 4-byte big-endian length, then its bytes), copied in one piece after one `reserve`.
+    public mutating func textArray(count: Int, elements: UnsafeRawBufferPointer) {
+        value(byteCount: (count == 0 ? 12 : 20) + elements.count) { value in
+            let headerBytes = Self.writeTextArrayHeader(count: count, to: value.baseAddress!)
+            if elements.count > 0 { (value.baseAddress! + headerBytes).copyMemory(from: elements.baseAddress!, byteCount: elements.count) }
+        }
+    }
+
+    /// ndim, the NULL flag and the element type (text); for a non-empty array, its size and lower
+    /// bound. Returns the bytes written (12 or 20).
+    private static func writeTextArrayHeader(count: Int, to p: UnsafeMutableRawPointer) -> Int {
+        p.storeBytes(of: UInt32(count == 0 ? 0 : 1).bigEndian, as: UInt32.self)
+        p.storeBytes(of: UInt32(0).bigEndian, toByteOffset: 4, as: UInt32.self)
+        p.storeBytes(of: UInt32(25).bigEndian, toByteOffset: 8, as: UInt32.self)
+        guard count > 0 else { return 12 }
+        p.storeBytes(of: UInt32(count).bigEndian, toByteOffset: 12, as: UInt32.self)
+        p.storeBytes(of: UInt32(1).bigEndian, toByteOffset: 16, as: UInt32.self)
+        return 20
     }
 
     /// Appends bytes as they are: tuples encoded elsewhere (a batch copies its rows in).

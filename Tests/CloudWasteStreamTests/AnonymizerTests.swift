@@ -116,8 +116,8 @@ import CloudWasteDevTools
     @Test func tagKeysAreSortedLowercasedAndDeduplicated() throws {
         let row = try Self.trainingRow()
         #expect(row.tagKeys == ["costcenter", "empty", "environment", "owner", "team"])
-        #expect(Anonymizer.tagKeys(["B", "a", "b", "A", "c"]) == ["a", "b", "c"])
-        #expect(Anonymizer.tagKeys([]) == [])
+        #expect(TagKeys(normalizing: ["B", "a", "b", "A", "c"]).strings == ["a", "b", "c"])
+        #expect(TagKeys(normalizing: []).strings == [])
     }
 
     @Test func noTagsGiveEmptyKeysAndNoEnvironment() throws {

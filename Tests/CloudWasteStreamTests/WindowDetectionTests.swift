@@ -4,7 +4,7 @@ import Testing
 /// A batch's detections reduced to one window row per account, month, resource, currency and user:
 /// the latest detection wins, every record is counted, rows come in key order (the lock order).
 @Suite struct WindowDetectionTests {
-    static func detection(account: String, resource: String, currency: String = "USD", user: String = "u", day: Int64, cost: Double,
+    static func detection(account: String, resource: String, currency: CurrencyCode = .usd, user: String = "u", day: Int64, cost: Double,
                           partition: Int32 = 0, offset: Int64) -> WindowDetection {
         let row = TrainingRow(
             scanHash: Pseudonym(label: "s\(offset)"), resourceHash: Pseudonym(label: resource), accountHash: Pseudonym(label: account),

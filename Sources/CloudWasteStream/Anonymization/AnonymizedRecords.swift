@@ -12,14 +12,14 @@ public struct TrainingRow: Equatable, Sendable {
     public var scenario: String
     public var confidence: String
     public var estimatedMonthlyCost: Double
-    public var currency: String
+    public var currency: CurrencyCode
     public var resourceAgeDays: Int?
     public var createdHourUTC: Int?
     public var createdDOW: Int?
     /// The metric summaries in name order, stored as jsonb with fixed keys (`metricsJSON`),
     /// written straight into the COPY row.
     public var metrics: [MetricSummary]
-    public var tagKeys: [String]
+    public var tagKeys: TagKeys
     public var envClass: String?
     public var parentHash: Pseudonym?
     public var detectedAt: Timestamp
@@ -42,7 +42,7 @@ public struct ActionRow: Equatable, Sendable {
     public var actionAt: Timestamp
     public var timeToActionHours: Double
     public var costSavedMonthly: Double?
-    public var currency: String
+    public var currency: CurrencyCode
 }
 
 public struct LifecycleRow: Equatable, Sendable {
@@ -82,7 +82,7 @@ public struct BilledCostRow: Equatable, Sendable {
     public var usageDate: Timestamp
     public var costType: CostType
     public var amount: Double
-    public var currency: String
+    public var currency: CurrencyCode
     public var source: String?
 }
 

@@ -45,7 +45,7 @@ public final class Anonymizer {
                 createdHourUTC: hour,
                 createdDOW: dow,
                 metrics: r.metrics,
-                tagKeys: Self.tagKeys(r.tags.takeKeys()),
+                tagKeys: r.tags.takeKeys(),
                 envClass: Self.environmentClass(r.tags),
                 parentHash: r.parentResourceId.map { p.pseudonym(.resource, $0, provider: r.provider) },
                 detectedAt: r.detectedAt
@@ -103,21 +103,6 @@ public final class Anonymizer {
                 source: r.source
             ))
         }
-    }
-
-    /// Tag keys only: lowercased, de-duplicated, sorted (in place: the decoded keys are not kept).
-    static func tagKeys(_ keys: consuming [String]) -> [String] {
-        for i in keys.indices {
-            if let lowered = asciiLowercased(keys[i]) { keys[i] = lowered } else { keys[i] = keys[i].lowercased() }
-        }
-        keys.sort()
-        var kept = 0
-        for i in keys.indices where kept == 0 || keys[kept - 1] != keys[i] {
-            if kept != i { keys.swapAt(kept, i) }
-            kept += 1
-        }
-        keys.removeLast(keys.count - kept)
-        return keys
     }
 
     /// The class of a lower-cased environment value. A switch, not a dictionary: these are short

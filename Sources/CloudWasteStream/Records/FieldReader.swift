@@ -262,18 +262,13 @@ struct FieldReader {
         return d == 0 ? 0 : d  // no negative zero
     }
 
-    func optionalCurrency(_ name: StaticString) throws(RecordRejection) -> String? {
+    func optionalCurrency(_ name: StaticString) throws(RecordRejection) -> CurrencyCode? {
         guard let v = present(name) else { return nil }
         guard tape[v].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-        if let raw = tape.rawBytes(v, in: bytes), Self.isCurrency(raw) { return tape.strings.string(raw) }
-        let s = try stringValue(v, name, maxLength: 3, minLength: 1, interned: true)
-        guard Self.isCurrency(s.utf8) else { throw RecordRejection(.invalidValue, field: name) }
-        return s
-    }
-
-    /// ISO 4217: three upper-case ASCII letters.
-    static func isCurrency(_ code: some Collection<UInt8>) -> Bool {
-        code.count == 3 && code.allSatisfy { $0 >= 65 && $0 <= 90 }
+        if let raw = tape.rawBytes(v, in: bytes), let code = CurrencyCode(raw) { return code }
+        let s = try stringValue(v, name, maxLength: 3, minLength: 1)
+        guard let code = CurrencyCode(s.utf8) else { throw RecordRejection(.invalidValue, field: name) }
+        return code
     }
 
     func metricSummaries(_ name: StaticString) throws(RecordRejection) -> [MetricSummary] {
@@ -333,20 +328,32 @@ struct FieldReader {
     }
 
     func tags(_ name: StaticString) throws(RecordRejection) -> ScanTags {
-        var tags = ScanTags()
-        guard let v = present(name) else { return tags }
+        guard let v = present(name) else { return ScanTags() }
         guard tape[v].kind == .object else { throw RecordRejection(.wrongType, field: name) }
         guard tape[v].count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
-        if let arrays { tags.keys = arrays.takeTagKeys() }
-        tags.keys.reserveCapacity(Int(tape[v].count))
+        var tags = ScanTags(keys: arrays?.takeTagKeys() ?? TagKeys())
+        // Set at the first key that is not plain ASCII as sent: from there, every key takes the
+        // Unicode path (the ASCII ones before it are in already, lower-cased, which it leaves as they are).
+        var unicodeKeys: [String]?
         for (keyEntry, value) in tape.members(of: v) {
-            let isTagKey = tape.rawBytes(keyEntry, in: bytes).flatMap(Self.isASCIITagKey) ?? Self.isTagKey(tape.string(keyEntry, in: bytes))
-            guard isTagKey else { throw RecordRejection(.invalidValue, field: name) }
-            let key = interned(keyEntry)
             let kind = tape[value].kind
-            guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
-            tags.add(key: key) { kind == .null ? nil : tape.string(value, in: bytes) }
+            if unicodeKeys == nil, let raw = tape.rawBytes(keyEntry, in: bytes), let isTagKey = Self.isASCIITagKey(raw) {
+                guard isTagKey else { throw RecordRejection(.invalidValue, field: name) }
+                guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
+                tags.keys.insert(lowercasingASCII: raw)
+                if ScanTags.namesEnvironment(raw) {
+                    tags.considerForEnvironment(key: String(decoding: raw, as: UTF8.self)) { kind == .null ? nil : tape.string(value, in: bytes) }
+                }
+            } else {
+                let key = tape.string(keyEntry, in: bytes)
+                guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
+                guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
+                if unicodeKeys == nil { unicodeKeys = tags.keys.strings }
+                unicodeKeys!.append(key)
+                if ScanTags.namesEnvironment(key) { tags.considerForEnvironment(key: key) { kind == .null ? nil : tape.string(value, in: bytes) } }
+            }
         }
+        if let unicodeKeys { tags.keys = TagKeys(normalizing: unicodeKeys, reusing: tags.takeKeys().elements) }
         return tags
     }
 

@@ -48,7 +48,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
     public var confidence: String
     public var estimatedMonthlyCost: Double
     public var resourceCreatedAt: Timestamp?
-    public var currency: String
+    public var currency: CurrencyCode
     public var metrics: [MetricSummary]
     public var tags: ScanTags
     public var parentResourceId: Identifier?
@@ -79,7 +79,7 @@ public struct UserActionRecord: Equatable, Sendable {
     public var actionAt: Timestamp
     public var costSavedMonthly: Double?
     /// ISO 4217; USD when the record has none.
-    public var currency: String = "USD"
+    public var currency: CurrencyCode = .usd
 }
 
 /// A resource changing state (created, stopped, deleted, ...).
@@ -132,7 +132,7 @@ public struct BilledCostRecord: Equatable, Sendable {
     /// The billing day (UTC midnight).
     public var usageDate: Timestamp
     public var amount: Double
-    public var currency: String
+    public var currency: CurrencyCode
     public var costType: CostType
     public var source: String?
 }

@@ -107,7 +107,7 @@ public struct RecordDecoder: Sendable {
         let cost = try r.money("estimated_monthly_cost")
         try r.skippedString("resource_name", maxLength: 1024, minLength: 0)
         let createdAt = try r.optionalTimestamp("resource_created_at")
-        let currency = try r.optionalCurrency("currency") ?? "USD"
+        let currency = try r.optionalCurrency("currency") ?? .usd
         let metrics = try r.metricSummaries("metrics")
         let tags = try r.tags("tags")
         let parent = try r.optionalIdentifier("parent_resource_id", maxLength: 2048)
@@ -132,7 +132,7 @@ public struct RecordDecoder: Sendable {
         let detectedAt = try r.timestamp("detected_at")
         let actionAt = try r.timestamp("action_at")
         let saved = try r.optionalMoney("cost_saved_monthly")
-        let currency = try r.optionalCurrency("currency") ?? "USD"
+        let currency = try r.optionalCurrency("currency") ?? .usd
         guard actionAt >= detectedAt else { throw RecordRejection(.inconsistentRecord, field: "action_at") }
         return UserActionRecord(
             eventId: r.keep(eventId, .event), userId: r.keep(userId, .user), cloudAccountId: r.keep(account, .account, provider: provider),

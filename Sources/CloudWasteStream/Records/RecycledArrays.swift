@@ -1,4 +1,4 @@
-/// The arrays a scan record is decoded into (its metric summaries and tag keys), handed back once
+/// The arrays a scan record is decoded into (its metric summaries and its tag keys' bytes), handed back once
 /// its row is encoded and refilled by the next record: with them a scan record costs no heap
 /// allocation once they have grown to the largest record seen (issue #19). Mutable state of the
 /// one thread that decodes, anonymizes and encodes (one per `RecordPreparer`). An array still
@@ -6,21 +6,21 @@
 /// record's values never change under it.
 public final class RecycledArrays {
     private var metricSummaries: [MetricSummary] = []
-    private var tagKeys: [String] = []
+    private var tagKeyElements: [UInt8] = []
 
     public init() {}
 
     /// An empty array for a record's metric summaries, with the capacity of the last one.
     func takeMetricSummaries() -> [MetricSummary] { Self.take(&metricSummaries) }
 
-    /// An empty array for a record's tag keys, with the capacity of the last one.
-    func takeTagKeys() -> [String] { Self.take(&tagKeys) }
+    /// No tag keys yet, in the room the last record's took.
+    func takeTagKeys() -> TagKeys { TagKeys(reusing: Self.take(&tagKeyElements)) }
 
     /// A finished record's arrays, for the next one. A record without metrics or tags hands back
     /// an empty array while the spare is still here: the one with more room is kept.
-    func recycle(metricSummaries: [MetricSummary], tagKeys: [String]) {
+    func recycle(metricSummaries: [MetricSummary], tagKeys: TagKeys) {
         if metricSummaries.capacity > self.metricSummaries.capacity { self.metricSummaries = metricSummaries }
-        if tagKeys.capacity > self.tagKeys.capacity { self.tagKeys = tagKeys }
+        if tagKeys.elements.capacity > tagKeyElements.capacity { tagKeyElements = tagKeys.elements }
     }
 
     private static func take<Element>(_ spare: inout [Element]) -> [Element] {

@@ -14,7 +14,7 @@ public struct WindowDetection: Sendable, Equatable {
     public var provider: Provider
     public var resourceType: String
     public var cost: Double
-    public var currency: String
+    public var currency: CurrencyCode
     public var detectedAt: Timestamp
     /// Where the record stands in its topic (the topic is always the scans', so it is not kept:
     /// a detection copies without retaining a topic name).
@@ -47,26 +47,30 @@ public struct WindowDetection: Sendable, Equatable {
     /// the writer's critical path for every batch).
     static func reduce(_ detections: [WindowDetection]) -> [WindowDetection] {
         guard detections.count > 1 else { return detections }
-        var order = Array(detections.indices)
-        order.sort { detections[$0].keyPrecedes(detections[$1]) }
-        var out: [WindowDetection] = []
-        out.reserveCapacity(detections.count)
-        var group = order[0]
-        var records = detections[group].records
-        for i in order.dropFirst() {
-            if detections[i].hasSameKey(as: detections[group]) {
-                records += detections[i].records
-                if detections[i].isNewer(than: detections[group]) { group = i }
-            } else {
-                out.append(detections[group])
-                out[out.count - 1].records = records
-                group = i
-                records = detections[i].records
+        // Read through the buffer: the array's subscript copied each detection the comparator
+        // looked at (a third of this function's time in a profile of the daemon).
+        return detections.withUnsafeBufferPointer { d in
+            var order = Array(d.indices)
+            order.sort { d[$0].keyPrecedes(d[$1]) }
+            var out: [WindowDetection] = []
+            out.reserveCapacity(d.count)
+            var group = order[0]
+            var records = d[group].records
+            for i in order.dropFirst() {
+                if d[i].hasSameKey(as: d[group]) {
+                    records += d[i].records
+                    if d[i].isNewer(than: d[group]) { group = i }
+                } else {
+                    out.append(d[group])
+                    out[out.count - 1].records = records
+                    group = i
+                    records = d[i].records
+                }
             }
+            out.append(d[group])
+            out[out.count - 1].records = records
+            return out
         }
-        out.append(detections[group])
-        out[out.count - 1].records = records
-        return out
     }
 
     private func hasSameKey(as other: WindowDetection) -> Bool {
@@ -93,7 +97,7 @@ extension TableDescription where Row == WindowDetection {
         .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
         .init("resource_type", .text) { r, e in e.text(r.resourceType) },
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.cost) },
-        .init("currency", .text) { r, e in e.text(r.currency) },
+        .init("currency", .text) { r, e in e.currency(r.currency) },
         .init("detected_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.detectedAt.micros) },
         .init("source_partition", .int4) { r, e in e.int4(Int(r.sourcePartition)) },
         .init("source_offset", .int8) { r, e in e.int8(r.sourceOffset) },

@@ -14,7 +14,7 @@ extension TableDescription where Row == BilledCostRow {
             .init("account_hash", .bytea) { r, e in e.pseudonym(r.accountHash) },
             .init("event_hash", .bytea) { r, e in e.pseudonym(r.eventHash) },
             .init("provider", .text) { r, e in e.text(r.provider.rawValue) },
-            .init("currency", .text) { r, e in e.text(r.currency) },
+            .init("currency", .text) { r, e in e.currency(r.currency) },
             .init("amount", .float8) { r, e in e.float8(r.amount) },
             .init("source", .text) { r, e in e.text(r.source) },
         ],

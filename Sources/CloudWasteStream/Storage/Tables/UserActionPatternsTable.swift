@@ -14,6 +14,6 @@ extension TableDescription where Row == ActionRow {
         .init("action_at", .timestamptz) { r, e in e.timestamptz(unixMicros: r.actionAt.micros) },
         .init("time_to_action_hours", .float8) { r, e in e.float8(r.timeToActionHours) },
         .init("cost_saved_monthly", .float8) { r, e in e.float8(r.costSavedMonthly) },
-        .init("currency", .text) { r, e in e.text(r.currency) },
+        .init("currency", .text) { r, e in e.currency(r.currency) },
     ])
 }
