@@ -107,7 +107,7 @@ import CloudWasteDevTools
         #expect(row.regionBucket == "eu-*")
         #expect(row.resourceType == "ebs_volume")
         #expect(row.scenario == "unattached")
-        #expect(row.confidence == "critical")
+        #expect(row.confidence == .critical)
         #expect(row.estimatedMonthlyCost == 40.96)
         #expect(row.currency == "USD")
         #expect(row.detectedAt == Timestamp.parseRFC3339("2026-03-14T06:12:44Z"))
@@ -270,7 +270,7 @@ import CloudWasteDevTools
 
     @Test func metricsJSONNumbers() throws {
         let json = Self.metricsJSON([
-            MetricSummary(name: "a", avg: -2.5, p95: 1e15, trend: "up"),
+            MetricSummary(name: "a", avg: -2.5, p95: 1e15, trend: .up),
             MetricSummary(name: "b", avg: 1e-7, p95: -0.0, trend: nil),
         ])
         let parsed = try JSONParser().parse(Array(json.utf8))

@@ -30,7 +30,7 @@ import Testing
 
     @Test func summariesAreWrittenInOneObject() {
         let text = String(decoding: MetricsJSON.bytes([
-            MetricSummary(name: "CPUUtilization", avg: 1.5, p95: 3, trend: "down"),
+            MetricSummary(name: "CPUUtilization", avg: 1.5, p95: 3, trend: .down),
             MetricSummary(name: "NetworkIn", avg: -0.25, p95: 1234.56, trend: nil),
         ]), as: UTF8.self)
         #expect(text == #"{"CPUUtilization":{"avg":1.5,"p95":3,"trend":"down"},"NetworkIn":{"avg":-0.25,"p95":1234.56,"trend":null}}"#)
@@ -44,7 +44,7 @@ import Testing
                                  -0.30000000000000004, -999_999_999.99]
         var metrics: [MetricSummary] = []
         for (i, d) in longest.enumerated() {
-            metrics.append(MetricSummary(name: String(repeating: "M", count: 64 - i), avg: d, p95: d, trend: i % 2 == 0 ? nil : "stable"))
+            metrics.append(MetricSummary(name: String(repeating: "M", count: 64 - i), avg: d, p95: d, trend: i % 2 == 0 ? nil : .flat))
         }
         for count in 0...metrics.count {
             let some = Array(metrics.prefix(count))

@@ -152,7 +152,7 @@ import Testing
         let record = try Self.decoder().decode(.scanResources, Array(Self.scan.utf8))
         guard case .scan(let r) = record else { Issue.record("not a scan"); return }
         #expect(r.eventId == "e-1" && r.scanId == "s-1" && r.userId == "u-1")
-        #expect(r.provider == .aws && r.region == "us-east-1" && r.confidence == "high")
+        #expect(r.provider == .aws && r.region == "us-east-1" && r.confidence == .high)
         #expect(r.estimatedMonthlyCost == 12.5)
         #expect(r.currency == "USD")
         #expect(r.metrics.isEmpty && r.tags == ScanTags())

@@ -9,7 +9,7 @@ import Testing
         let row = TrainingRow(
             scanHash: Pseudonym(label: "s\(offset)"), resourceHash: Pseudonym(label: resource), accountHash: Pseudonym(label: account),
             userHash: Pseudonym(label: user), eventHash: Pseudonym(label: "e\(offset)"),
-            provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: "high",
+            provider: .aws, regionBucket: "us", resourceType: "ebs_volume", scenario: "unattached", confidence: .high,
             estimatedMonthlyCost: cost, currency: currency, resourceAgeDays: nil, createdHourUTC: nil, createdDOW: nil,
             metrics: [], tagKeys: [], envClass: nil, parentHash: nil,
             detectedAt: Timestamp(seconds: 1_790_000_000 + day * 86_400))

@@ -10,7 +10,7 @@ public struct TrainingRow: Equatable, Sendable {
     public var regionBucket: String
     public var resourceType: String
     public var scenario: String
-    public var confidence: String
+    public var confidence: Confidence
     public var estimatedMonthlyCost: Double
     public var currency: CurrencyCode
     public var resourceAgeDays: Int?

@@ -9,7 +9,7 @@ enum MetricsJSON {
         // Per metric: its name and trend (`null`: 4), 30 bytes of punctuation and quotes, and two
         // numbers of at most 24 characters each (`-2.2250738585072014e-308`), with room to spare.
         var bound = 2
-        for i in metrics.indices { bound += metrics[i].name.utf8.count + (metrics[i].trend?.utf8.count ?? 4) + 96 }
+        for i in metrics.indices { bound += metrics[i].name.utf8.count + (metrics[i].trend?.rawValue.utf8.count ?? 4) + 96 }
         return withUnsafeTemporaryAllocation(byteCount: bound, alignment: 1) { buffer in
             var text = ReservedBytes(buffer)
             write(metrics, into: &text)
@@ -30,7 +30,7 @@ enum MetricsJSON {
             append(#","trend":"#, to: &out)
             if let trend = metrics[i].trend {
                 out.appendByte(UInt8(ascii: "\""))
-                append(trend, to: &out)
+                append(trend.rawValue, to: &out)
                 out.appendByte(UInt8(ascii: "\""))
             } else {
                 append("null", to: &out)

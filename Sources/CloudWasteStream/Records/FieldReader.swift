@@ -173,26 +173,19 @@ struct FieldReader {
         return try tokenValue(v, name, maxLength: 32, extra: UInt8(ascii: "%"))
     }
 
-    func optionalEnumeration<T: RawRepresentable>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T? where T.RawValue == String {
+    func optionalEnumeration<T: StringCases>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T? {
         guard present(name) != nil else { return nil }
         return try enumeration(name, as: type)
     }
 
-    func enumeration<T: RawRepresentable>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T where T.RawValue == String {
-        guard let value = T(rawValue: try string(name, maxLength: 64, interned: true)) else {
-            throw RecordRejection(.invalidValue, field: name)
-        }
-        return value
-    }
-
-    /// One of `allowed`, matched on the value's bytes: the String returned is `allowed`'s own.
-    func enumeration(_ name: StaticString, _ allowed: AllowedStrings) throws(RecordRejection) -> String {
-        guard let i = try allowedIndex(name, allowed) else { throw RecordRejection(.invalidValue, field: name) }
-        return allowed.values[i]
+    /// One of `T`'s cases, matched on the value's bytes (no String is made).
+    func enumeration<T: StringCases>(_ name: StaticString, as type: T.Type) throws(RecordRejection) -> T {
+        guard let i = try allowedIndex(name, T.allowed) else { throw RecordRejection(.invalidValue, field: name) }
+        return T.allCases[i]
     }
 
     func provider() throws(RecordRejection) -> Provider {
-        guard let i = try allowedIndex("provider", Self.providers) else { throw RecordRejection(.unknownProvider, field: "provider") }
+        guard let i = try allowedIndex("provider", Provider.allowed) else { throw RecordRejection(.unknownProvider, field: "provider") }
         return Provider.allCases[i]
     }
 
@@ -204,8 +197,6 @@ struct FieldReader {
         if let raw = tape.rawBytes(v, in: bytes), let i = allowed.index(raw) { return i }
         return allowed.index(try stringValue(v, name, maxLength: 64, minLength: 1))
     }
-
-    static let providers = AllowedStrings(Provider.allCases.map(\.rawValue))
 
     /// A calendar day `YYYY-MM-DD` (UTC), from the year 2000 on and not after tomorrow.
     func date(_ name: StaticString) throws(RecordRejection) -> Timestamp {
@@ -301,8 +292,6 @@ struct FieldReader {
         return tape.string(entry, in: bytes)
     }
 
-    static let trends = AllowedStrings(["down", "flat", "up"])
-
     /// A metric's summary (its name is a token already).
     private func metricSummary(name metric: String, summary: Int, field name: StaticString) throws(RecordRejection) -> MetricSummary {
         guard tape[summary].kind == .object else { throw RecordRejection(.wrongType, field: name) }
@@ -316,13 +305,14 @@ struct FieldReader {
         guard avg.isFinite, p95.isFinite, abs(avg) <= limits.maxMetricValue, abs(p95) <= limits.maxMetricValue else {
             throw RecordRejection(.invalidValue, field: name)
         }
-        var trend: String?
+        var trend: MetricTrend?
         if let t = tape.member("trend", of: summary, in: bytes), tape[t].kind != .null {
             guard tape[t].kind == .string else { throw RecordRejection(.wrongType, field: name) }
-            guard let match = tape.rawBytes(t, in: bytes).map(Self.trends.match) ?? Self.trends.match(tape.string(t, in: bytes)) else {
+            let trends = MetricTrend.allowed
+            guard let i = tape.rawBytes(t, in: bytes).map(trends.index) ?? trends.index(tape.string(t, in: bytes)) else {
                 throw RecordRejection(.invalidValue, field: name)
             }
-            trend = match
+            trend = MetricTrend.allCases[i]
         }
         return MetricSummary(name: metric, avg: avg, p95: p95, trend: trend)
     }
@@ -399,11 +389,10 @@ struct FieldReader {
     }
 }
 
-/// A fixed set of short allowed values, matched on a value's bytes where it stands: the match is
-/// the set's own String, so a record that uses one makes no String of its own. Each value is kept
-/// as two words and its length, so a match is a few integer comparisons.
+/// A fixed set of short allowed values, matched on a value's bytes where it stands, so that a
+/// record that uses one makes no String. Each value is kept as two words and its length, so a
+/// match is a few integer comparisons.
 struct AllowedStrings: Sendable {
-    let values: [String]
     private let packed: [Packed]
 
     private struct Packed: Equatable {
@@ -416,7 +405,6 @@ struct AllowedStrings: Sendable {
 
     init(_ values: [String]) {
         precondition(values.allSatisfy { $0.utf8.count <= Self.maxLength }, "allowed values are short")
-        self.values = values
         packed = values.map { value in
             var value = value
             return value.withUTF8 { Self.pack($0)! }
@@ -441,8 +429,18 @@ struct AllowedStrings: Sendable {
         var s = s
         return s.withUTF8 { index($0) }
     }
-
-    func match(_ raw: UnsafeBufferPointer<UInt8>) -> String? { index(raw).map { values[$0] } }
-
-    func match(_ s: String) -> String? { index(s).map { values[$0] } }
 }
+
+/// An enumeration that a record spells as one of its cases' raw values, decoded by matching the
+/// value's bytes (`FieldReader.enumeration`).
+protocol StringCases: CaseIterable, RawRepresentable where RawValue == String, AllCases == [Self] {
+    /// The cases' raw values, in `allCases` order.
+    static var allowed: AllowedStrings { get }
+}
+
+extension Provider: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }
+extension Confidence: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }
+extension MetricTrend: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }
+extension UserAction: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }
+extension PrivacyRequestKind: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }
+extension CostType: StringCases { static let allowed = AllowedStrings(allCases.map(\.rawValue)) }

@@ -26,12 +26,18 @@ public enum InputTopic: String, Sendable, CaseIterable {
     public func name(prefix: String) -> String { "\(prefix)\(rawValue).v1" }
 }
 
+/// Where a metric was heading over the scan's window.
+public enum MetricTrend: String, Sendable, CaseIterable { case down, flat, up }
+
 public struct MetricSummary: Equatable, Sendable {
     public var name: String
     public var avg: Double
     public var p95: Double
-    public var trend: String?
+    public var trend: MetricTrend?
 }
+
+/// How sure the scanner is that the resource is wasted.
+public enum Confidence: String, Sendable, CaseIterable { case critical, high, medium, low }
 
 /// A scanner's finding: one wasted resource seen by one scan.
 public struct ScanResourceRecord: Equatable, Sendable {
@@ -45,7 +51,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
     public var resourceType: String
     public var resourceId: Identifier
     public var scenario: String
-    public var confidence: String
+    public var confidence: Confidence
     public var estimatedMonthlyCost: Double
     public var resourceCreatedAt: Timestamp?
     public var currency: CurrencyCode
@@ -64,7 +70,7 @@ public struct ScanResourceRecord: Equatable, Sendable {
     }
 }
 
-public enum UserAction: String, Sendable { case deleted, ignored, kept }
+public enum UserAction: String, Sendable, CaseIterable { case deleted, ignored, kept }
 
 /// What a user did about a finding.
 public struct UserActionRecord: Equatable, Sendable {
@@ -109,7 +115,7 @@ public struct MetricSampleRecord: Equatable, Sendable {
     public var unit: String?
 }
 
-public enum PrivacyRequestKind: String, Sendable { case optOut = "opt_out", optIn = "opt_in", erase }
+public enum PrivacyRequestKind: String, Sendable, CaseIterable { case optOut = "opt_out", optIn = "opt_in", erase }
 
 /// A user's consent change or erasure request.
 public struct PrivacyRequestRecord: Equatable, Sendable {

@@ -26,7 +26,6 @@ public struct RecordDecoder: Sendable {
         self.now = now
     }
 
-    static let confidences = AllowedStrings(["critical", "high", "medium", "low"])
 
     static let knownFields: [InputTopic: Set<String>] = [
         .scanResources: ["event_id", "scan_id", "detected_at", "user_id", "cloud_account_id", "provider", "region",
@@ -103,7 +102,7 @@ public struct RecordDecoder: Sendable {
         let resourceType = try r.token("resource_type")
         let resourceId = try r.identifier("resource_id", maxLength: 2048)
         let scenario = try r.token("scenario")
-        let confidence = try r.enumeration("confidence", Self.confidences)
+        let confidence = try r.enumeration("confidence", as: Confidence.self)
         let cost = try r.money("estimated_monthly_cost")
         try r.skippedString("resource_name", maxLength: 1024, minLength: 0)
         let createdAt = try r.optionalTimestamp("resource_created_at")

@@ -12,7 +12,7 @@ extension TableDescription where Row == TrainingRow {
         .init("region_bucket", .text) { r, e in e.text(r.regionBucket) },
         .init("resource_type", .text) { r, e in e.text(r.resourceType) },
         .init("scenario", .text) { r, e in e.text(r.scenario) },
-        .init("confidence", .text) { r, e in e.text(r.confidence) },
+        .init("confidence", .text) { r, e in e.text(r.confidence.rawValue) },
         .init("estimated_monthly_cost", .float8) { r, e in e.float8(r.estimatedMonthlyCost) },
         .init("currency", .text) { r, e in e.currency(r.currency) },
         .init("resource_age_days", .int4) { r, e in e.int4(r.resourceAgeDays) },
