@@ -336,10 +336,10 @@ enum FuzzChecks {
     }
 
     /// Every tag value of the record as sent (the decoder keeps only the environment tag's).
-    static func tagValues(_ parsed: Result<JSONValue, JSONParseError>) -> [(name: String, value: String?)] {
+    static func tagValues(_ parsed: Result<JSONValue, JSONParseError>) -> [(key: String, name: String, value: String?)] {
         guard case .success(.object(let root)) = parsed, case .object(let tags)? = root["tags"] else { return [] }
         return tags.map { key, value in
-            if case .string(let s) = value { ("value of tag \(key.prefix(40))", s) } else { ("value of tag \(key.prefix(40))", nil) }
+            if case .string(let s) = value { (key, "value of tag \(key.prefix(40))", s) } else { (key, "value of tag \(key.prefix(40))", nil) }
         }
     }
 
@@ -366,9 +366,13 @@ enum FuzzChecks {
             if let h = row.createdHourUTC, !(0...23).contains(h) { violated("created_hour_utc \(h)") }
             if let d = row.createdDOW, !(1...7).contains(d) { violated("created_dow \(d)") }
             if (row.resourceAgeDays == nil) != (r.resourceCreatedAt == nil) { violated("resource_age_days present without resource_created_at or vice versa") }
-            let inputKeys = Set(r.tags.keys.map { $0.lowercased() })
-            if row.tagKeys != Array(Set(row.tagKeys)).sorted() { violated("tag keys not sorted and unique") }
-            for k in row.tagKeys where !inputKeys.contains(k) { violated("tag key \"\(k.prefix(80))\" is not a lowercased input tag key") }
+            // The input's keys as the reference parser read them: the decoder normalizes them
+            // itself (TagKeys), so this is the check of that rule too.
+            let inputKeys = Set(tagValues(parsed).map { $0.key.lowercased() })
+            let tagKeys = row.tagKeys.strings
+            if tagKeys != Array(Set(tagKeys)).sorted() { violated("tag keys not sorted and unique") }
+            if Set(tagKeys) != inputKeys { violated("tag keys are not the input's keys, lower-cased") }
+            for k in tagKeys where !inputKeys.contains(k) { violated("tag key \"\(k.prefix(80))\" is not a lowercased input tag key") }
             checkMetricsJSON(row.metricsJSON, r.metrics)
             if row.detectedAt != r.detectedAt || row.provider != r.provider { violated("detected_at/provider changed") }
             if row.userHash != p.pseudonym(.user, " \t" + r.userId.description + "\u{3000}") { violated("user pseudonym depends on surrounding white space") }
@@ -378,19 +382,19 @@ enum FuzzChecks {
                 Field(name: "event_hash", value: row.eventHash),
                 Field(name: "resource_type", value: row.resourceType, source: r.resourceType),
                 Field(name: "scenario", value: row.scenario, source: r.scenario),
-                Field(name: "confidence", value: row.confidence, source: r.confidence),
-                Field(name: "currency", value: row.currency, source: r.currency),
+                Field(name: "confidence", value: row.confidence.rawValue, source: r.confidence.rawValue),
+                Field(name: "currency", value: row.currency.description, source: r.currency.description),
             ]
             // metrics_json is not compared whole ("{}" may equal an id): checkMetricsJSON proved it
             // holds only the record's metric names, numbers and trends.
             row.parentHash.map { fields.append(Field(name: "parent_hash", value: $0)) }
             // Closed vocabularies (bucket, env class) are checked above; tag keys are data by design
             // (SPEC §3 keeps them), but each must be an input key, never an id or a tag value.
-            for k in row.tagKeys { fields.append(Field(name: "tag_keys[]", value: k, source: inputKeys.contains(k) ? k : nil)) }
+            for k in tagKeys { fields.append(Field(name: "tag_keys[]", value: k, source: inputKeys.contains(k) ? k : nil)) }
             checkNoRawValues(fields, secrets: [
                 ("resource_id", r.resourceId.description), ("cloud_account_id", r.cloudAccountId.description), ("user_id", r.userId.description),
                 ("event_id", r.eventId.description), ("scan_id", r.scanId.description), ("parent_resource_id", r.parentResourceId?.description),
-            ] + tagValues(parsed))
+            ] + tagValues(parsed).map { ($0.name, $0.value) })
         case (.action(let r), .action(let row)):
             for (name, h) in [("event_hash", row.eventHash), ("user_hash", row.userHash), ("account_hash", row.accountHash),
                               ("resource_hash", row.resourceHash)] { checkHash(h, name) }
@@ -450,7 +454,7 @@ enum FuzzChecks {
             if avg != m.avg || p95 != m.p95 { violated("metrics_json changed \(m.name) avg/p95 (\(m.avg), \(m.p95)) to (\(avg), \(p95))") }
             switch (s["trend"], m.trend) {
             case (.null?, nil): break
-            case (.string(let t)?, let expected?) where t == expected: break
+            case (.string(let t)?, let expected?) where t == expected.rawValue: break
             default: violated("metrics_json trend of \(m.name) differs")
             }
         }
