@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 @testable import CloudWasteStream
 
 /// The topic contract: every example under `topics/*/examples` decodes (valid) or is rejected with
@@ -211,6 +212,33 @@ import Testing
         #expect(rejection(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-11-30T00:00:00.000001Z")) == "future_timestamp: detected_at")
         #expect(rejection(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-11-30T01:00:00+01:00")) == nil)
         #expect(rejection(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-11-30T01:00:01+01:00")) == "future_timestamp: detected_at")
+    }
+
+    /// The clock is read at the first timestamp, then only for one beyond the skew of the last
+    /// reading: a clock that has moved on since admits what the last reading would not have.
+    @Test func theClockIsReadOnlyForATimestampBeyondTheLastReading() throws {
+        let readings = Mutex<[Timestamp]>([Self.now, Timestamp(micros: Self.now.micros + 2 * 86_400_000_000)])
+        let reads = Mutex(0)
+        let decoder = RecordDecoder(now: {
+            reads.withLock { $0 += 1 }
+            return readings.withLock { $0.count > 1 ? $0.removeFirst() : $0[0] }
+        })
+        var tape = JSONTape()
+        func decode(_ payload: [UInt8]) throws -> InputRecord {
+            try payload.withUnsafeBufferPointer { (bytes) throws(RecordRejection) in try decoder.decode(.scanResources, bytes, tape: &tape) }
+        }
+        for _ in 0..<50 { _ = try decode(Self.scanWith(#""resource_created_at":"2026-01-01T00:00:00Z""#)) }
+        #expect(reads.withLock { $0 } == 1)
+        // A day and a half after the first reading: beyond its skew, within the next one's.
+        _ = try decode(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-11-30T12:00:00Z"))
+        #expect(reads.withLock { $0 } == 2)
+        _ = try decode(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-11-30T12:00:00Z"))
+        #expect(reads.withLock { $0 } == 2)
+        // Beyond the skew of the latest reading, which the clock confirms: rejected.
+        #expect(throws: RecordRejection(.futureTimestamp, field: "detected_at")) {
+            _ = try decode(Self.scanReplacing("2026-03-14T06:12:44Z", "2026-12-02T00:00:00.000001Z"))
+        }
+        #expect(reads.withLock { $0 } == 3)
     }
 
     @Test func timestampRules() {

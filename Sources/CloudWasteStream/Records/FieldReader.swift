@@ -6,25 +6,25 @@ struct FieldReader {
     let tape: JSONTape
     let bytes: UnsafeBufferPointer<UInt8>
     let limits: RecordDecoder.Limits
-    let now: Timestamp
+    /// The first instant of `limits.earliestYear`: earlier times are refused (compared as numbers,
+    /// not as calendar dates).
+    let earliest: Int64
+    /// The decoder's clock, read only for a timestamp beyond the skew of its last reading.
+    let clock: ClockReading
     /// Given: ids are kept as their pseudonyms (`keep`), hashed from the message's bytes.
     let pseudonymizer: Pseudonymizer?
     /// Given: arrays are refilled from there (metric summaries, tag keys).
     let arrays: RecycledArrays?
 
-    /// The first instant of `limits.earliestYear`: earlier times are refused (compared as numbers,
-    /// not as calendar dates).
-    let earliest: Int64
-
-    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, now: Timestamp, pseudonymizer: Pseudonymizer?,
-         arrays: RecycledArrays? = nil) {
+    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, earliest: Int64, clock: ClockReading,
+         pseudonymizer: Pseudonymizer?, arrays: RecycledArrays? = nil) {
         self.tape = tape
         self.bytes = bytes
         self.limits = limits
-        self.now = now
+        self.earliest = earliest
+        self.clock = clock
         self.pseudonymizer = pseudonymizer
         self.arrays = arrays
-        earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 
     /// The entry of a member's value, nil when it is absent or null.
@@ -209,8 +209,9 @@ struct FieldReader {
     /// `now` than the allowed skew (else future).
     private func instant(_ parsed: Timestamp?, _ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard let t = parsed, t.micros >= earliest else { throw RecordRejection(.invalidTimestamp, field: name) }
-        guard t.micros <= now.micros + limits.maxFutureSkewSeconds * 1_000_000 else {
-            throw RecordRejection(.futureTimestamp, field: name)
+        let skew = limits.maxFutureSkewSeconds * 1_000_000
+        if t.micros > clock.known &+ skew {
+            guard t.micros <= clock.read() + skew else { throw RecordRejection(.futureTimestamp, field: name) }
         }
         return t
     }

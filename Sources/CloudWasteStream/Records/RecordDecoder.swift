@@ -18,12 +18,15 @@ public struct RecordDecoder: Sendable {
         public init() {}
     }
 
-    public var limits: Limits
-    public var now: @Sendable () -> Timestamp
+    public let limits: Limits
+    private let clock: ClockReading
+    /// The first instant of `limits.earliestYear`, in microseconds since 1970.
+    private let earliest: Int64
 
     public init(limits: Limits = Limits(), now: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.limits = limits
-        self.now = now
+        clock = ClockReading(now)
+        earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 
 
@@ -80,7 +83,7 @@ public struct RecordDecoder: Sendable {
         }
         guard tape[0].kind == .object else { throw RecordRejection(.notAnObject) }
         tape.lookup.next = 1
-        let r = FieldReader(tape: tape, bytes: payload, limits: limits, now: now(), pseudonymizer: pseudonymizer, arrays: arrays)
+        let r = FieldReader(tape: tape, bytes: payload, limits: limits, earliest: earliest, clock: clock, pseudonymizer: pseudonymizer, arrays: arrays)
         switch topic {
         case .scanResources: return .scan(try decodeScan(r))
         case .userActions: return .action(try decodeAction(r))
