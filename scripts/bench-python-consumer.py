@@ -6,7 +6,8 @@ json.loads each scan record, pseudonymizes its ids with keyed HMAC-SHA256, and e
 5,000 records is COPYed (text) into a temp staging table and upserted into a table shaped like
 ml_training_data (same columns and indexes), with the partitions' offsets in the same
 transaction. Other topics' records are only counted (the daemon does much more with them).
-Prints `python: records=N seconds=S rps=R`.
+Prints `python: records=N seconds=S rps=R cpu_us_per_record=C`: C is the process's CPU (every
+thread, librdkafka's included) from the first record to the last commit, per record.
 
 Needs: pip install confluent-kafka "psycopg[binary]"
 """
@@ -72,6 +73,7 @@ def main():
     seen = 0
     first = None
     last_commit = None
+    cpu_first = cpu_last = 0.0
     idle_since = time.time()
     while seen < args.records:
         messages = consumer.consume(num_messages=args.batch, timeout=1.0)
@@ -82,6 +84,7 @@ def main():
         idle_since = time.time()
         if first is None:
             first = time.time()
+            cpu_first = time.process_time()
         rows = []
         offsets = {}
         for m in messages:
@@ -118,9 +121,11 @@ def main():
                 [(t, p, o) for (t, p), o in offsets.items()])
         db.commit()
         last_commit = time.time()
+        cpu_last = time.process_time()
     consumer.close()
     seconds = (last_commit or time.time()) - (first or time.time())
-    print(f"python: records={seen} seconds={seconds:.3f} rps={int(seen / seconds) if seconds > 0 else 0}")
+    cpu_us = (cpu_last - cpu_first) / seen * 1e6 if seen else 0.0
+    print(f"python: records={seen} seconds={seconds:.3f} rps={int(seen / seconds) if seconds > 0 else 0} cpu_us_per_record={cpu_us:.1f}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
-            rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [],
+            rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [], pyUs: [Double] = [],
             daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
             pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
             pgUpdates: [Double] = [], pgHexUpdates: [Double] = [], pgBoth: [Double] = [], pgHexBoth: [Double] = [], pgAllTablesUs: [Double] = [], postgresOffUs: [Double] = [],
@@ -81,9 +81,13 @@ struct BenchCommand: AsyncParsableCommand {
             let off = try await bench.endToEnd(windows: false, tag: "off\(run)")
             e2eOff.append(off.rps)
             postgresOffUs.append(off.microsPerRecord("postgres"))
-            if python { py.append(try await bench.pythonConsumer(tag: "py\(run)")) }
+            if python {
+                let consumer = try await bench.pythonConsumer(tag: "py\(run)")
+                py.append(consumer.rps)
+                pyUs.append(consumer.microsPerRecord)
+            }
             print("run \(run): kafka_limit=\(Int(kafka.last!)) pg_limit=\(Int(pg.last!)) e2e=\(Int(e2e.last!)) cpu=\(Int(cpu.last! * 100))% "
-                  + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText) "
+                  + "e2e_windows_off=\(Int(e2eOff.last!))\(python ? " python=\(Int(py.last!)) python_us_per_record=\(String(format: "%.1f", pyUs.last!))" : "") peak_rss_mb=\(Int(rss.last!)) \(on.coresText) "
                   + "\(on.perRecordText) pg_limit_postgres_us_per_row=\(String(format: "%.1f", limit.postgresMicrosPerRow)) "
                   + "pg_limit_hex=\(Int(hexLimit.rowsPerSecond)) pg_limit_hex_postgres_us_per_row=\(String(format: "%.1f", hexLimit.postgresMicrosPerRow)) "
                   + "pg_limit_all_tables_postgres_us_per_record=\(String(format: "%.1f", pgAllTablesUs.last!)) "
@@ -91,7 +95,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
-        let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py),
+        let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py), pyUs: median(pyUs),
                  daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
                  pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
                  migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates), pgBoth: median(pgBoth), pgHexBoth: median(pgHexBoth),
@@ -122,7 +126,7 @@ struct BenchCommand: AsyncParsableCommand {
             | heap allocations per record, daemon, whole run | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f", m.allocations)) |
             | end to end, windows off | \(Int(m.off)) records/s |
             | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
-            \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))) |\n" : "")\
+            \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))); CPU per record, first record to last commit (all threads): \(us(m.pyUs)) µs (the daemon's × \(String(format: "%.1f", m.pyUs / max(0.001, m.daemonUs))) less) |\n" : "")\
             | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
             | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
             | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
@@ -130,7 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
             """)
         print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "
               + "cpu=\(String(format: "%.2f", m.cpu)) kafka_limit_rps=\(Int(m.kafka)) windows_off_rps=\(Int(m.off)) "
-              + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py))" : "") "
+              + "windows_ratio=\(String(format: "%.2f", m.e2e / m.off))\(python ? " python_rps=\(Int(m.py)) python_us_per_record=\(us(m.pyUs))" : "") "
               + "setup=\(pinned ? "pinned" : "shared") daemon_us_per_record=\(us(m.daemonUs)) postgres_us_per_record=\(us(m.postgresUs)) "
               + "pg_limit_us_per_row=\(us(m.pgLimitUs)) pg_limit_all_tables_us_per_record=\(us(m.pgAllTablesUs)) postgres_us_per_record_windows_off=\(us(m.postgresOffUs)) pg_limit_hex_rps=\(Int(m.pgHex)) pg_limit_hex_us_per_row=\(us(m.pgHexUs)) "
               + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
@@ -519,7 +523,7 @@ final class Benchmark {
 
     /// The plain Python consumer of the issue (confluent-kafka + psycopg: JSON, HMACs, COPY →
     /// staging upsert, offsets in the same transaction) on the same records.
-    func pythonConsumer(tag: String) async throws -> Double {
+    func pythonConsumer(tag: String) async throws -> (rps: Double, microsPerRecord: Double) {
         let url = try newDatabase()
         let output = directory.appendingPathComponent("python-\(tag).out")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -529,10 +533,11 @@ final class Benchmark {
                                                 output: .file(output.path))
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("python: ") }),
-              let rps = line.split(separator: " ").first(where: { $0.hasPrefix("rps=") }).flatMap({ Double($0.dropFirst(4)) }) else {
+              let rps = line.split(separator: " ").first(where: { $0.hasPrefix("rps=") }).flatMap({ Double($0.dropFirst(4)) }),
+              let cpu = line.split(separator: " ").first(where: { $0.hasPrefix("cpu_us_per_record=") }).flatMap({ Double($0.dropFirst(18)) }) else {
             throw RuntimeFailure("python consumer failed (exit \(status)): \(text.suffix(500))")
         }
-        return rps
+        return (rps, cpu)
     }
 
     /// Produce→visible latency at a paced rate: the time between the k-th record being sent and
