@@ -231,7 +231,7 @@ public struct TrafficGenerator: Sendable {
 }
 
 /// A small, fast, seedable PRNG (SplitMix64) so generated traffic is reproducible.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

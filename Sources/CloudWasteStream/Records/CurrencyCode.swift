@@ -3,7 +3,8 @@
 /// and destruction, and it made a window detection a type the sort of a batch's detections copied
 /// through the runtime (issue #19).
 public struct CurrencyCode: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
-    /// The letters, first in the high byte, so that comparing the words orders the codes.
+    /// The letters in the low three bytes, the first in the highest of them, so that comparing
+    /// the words orders the codes.
     private let letters: UInt32
 
     public static let usd: CurrencyCode = "USD"
@@ -24,7 +25,12 @@ public struct CurrencyCode: Hashable, Comparable, Sendable, CustomStringConverti
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 
     /// The three letters.
-    var bytes: [UInt8] { [UInt8(truncatingIfNeeded: letters >> 16), UInt8(truncatingIfNeeded: letters >> 8), UInt8(truncatingIfNeeded: letters)] }
+    var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 3) { buffer, count in
+            write(to: UnsafeMutableRawPointer(buffer.baseAddress!))
+            count = 3
+        }
+    }
 
     /// Writes the three letters at `p`.
     func write(to p: UnsafeMutableRawPointer) {

@@ -10,13 +10,13 @@ struct FieldReader {
     /// not as calendar dates).
     let earliest: Int64
     /// The decoder's clock, read only for a timestamp beyond the skew of its last reading.
-    let clock: ClockReading
+    let clock: CachedClock
     /// Given: ids are kept as their pseudonyms (`keep`), hashed from the message's bytes.
     let pseudonymizer: Pseudonymizer?
     /// Given: arrays are refilled from there (metric summaries, tag keys).
     let arrays: RecycledArrays?
 
-    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, earliest: Int64, clock: ClockReading,
+    init(tape: JSONTape, bytes: UnsafeBufferPointer<UInt8>, limits: RecordDecoder.Limits, earliest: Int64, clock: CachedClock,
          pseudonymizer: Pseudonymizer?, arrays: RecycledArrays? = nil) {
         self.tape = tape
         self.bytes = bytes
@@ -210,7 +210,8 @@ struct FieldReader {
     private func instant(_ parsed: Timestamp?, _ name: StaticString) throws(RecordRejection) -> Timestamp {
         guard let t = parsed, t.micros >= earliest else { throw RecordRejection(.invalidTimestamp, field: name) }
         let skew = limits.maxFutureSkewSeconds * 1_000_000
-        if t.micros > clock.known &+ skew {
+        let latest = clock.latestReading
+        if latest == .min || t.micros > latest &+ skew {
             guard t.micros <= clock.read() + skew else { throw RecordRejection(.futureTimestamp, field: name) }
         }
         return t
@@ -324,27 +325,27 @@ struct FieldReader {
         guard tape[v].count <= limits.maxTags else { throw RecordRejection(.invalidValue, field: name) }
         var tags = ScanTags(keys: arrays?.takeTagKeys() ?? TagKeys())
         // Set at the first key that is not plain ASCII as sent: from there, every key takes the
-        // Unicode path (the ASCII ones before it are in already, lower-cased, which it leaves as they are).
-        var unicodeKeys: [String]?
+        // String rule (the ASCII ones before it are in already, lower-cased, which it leaves as they are).
+        var stringKeys: [String]?
         for (keyEntry, value) in tape.members(of: v) {
-            let kind = tape[value].kind
-            if unicodeKeys == nil, let raw = tape.rawBytes(keyEntry, in: bytes), let isTagKey = Self.isASCIITagKey(raw) {
+            // The key is checked first, then its value's type, whichever path the key takes.
+            let environmentKey: String?
+            if stringKeys == nil, let raw = tape.rawBytes(keyEntry, in: bytes), let isTagKey = Self.isASCIITagKey(raw) {
                 guard isTagKey else { throw RecordRejection(.invalidValue, field: name) }
-                guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
                 tags.keys.insert(lowercasingASCII: raw)
-                if ScanTags.namesEnvironment(raw) {
-                    tags.considerForEnvironment(key: String(decoding: raw, as: UTF8.self)) { kind == .null ? nil : tape.string(value, in: bytes) }
-                }
+                environmentKey = ScanTags.namesEnvironment(raw) ? String(decoding: raw, as: UTF8.self) : nil
             } else {
                 let key = tape.string(keyEntry, in: bytes)
                 guard Self.isTagKey(key) else { throw RecordRejection(.invalidValue, field: name) }
-                guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
-                if unicodeKeys == nil { unicodeKeys = tags.keys.strings }
-                unicodeKeys!.append(key)
-                if ScanTags.namesEnvironment(key) { tags.considerForEnvironment(key: key) { kind == .null ? nil : tape.string(value, in: bytes) } }
+                if stringKeys == nil { stringKeys = tags.keys.strings }
+                stringKeys!.append(key)
+                environmentKey = ScanTags.namesEnvironment(key) ? key : nil
             }
+            let kind = tape[value].kind
+            guard kind == .null || kind == .string else { throw RecordRejection(.wrongType, field: name) }
+            if let environmentKey { tags.considerForEnvironment(key: environmentKey) { kind == .null ? nil : tape.string(value, in: bytes) } }
         }
-        if let unicodeKeys { tags.keys = TagKeys(normalizing: unicodeKeys, reusing: tags.takeKeys().elements) }
+        if let stringKeys { tags.keys = TagKeys(normalizing: stringKeys, reusing: tags.takeKeys().elements) }
         return tags
     }
 

@@ -1,7 +1,9 @@
 import Glibc
 
-/// Turns a topic's raw bytes into a validated record, or a precise rejection. Pure: the clock is
-/// injected, so the future-timestamp rule is testable.
+/// Turns a topic's raw bytes into a validated record, or a precise rejection. The clock is
+/// injected, so the future-timestamp rule is testable; the decoder keeps its latest reading
+/// (`CachedClock`), so with an injected clock that goes backwards a result can depend on the
+/// records decoded before.
 ///
 /// Checks run in a fixed order (required fields in SPEC §2's order, then optional ones), so a
 /// record with several faults always gets the same reason.
@@ -19,13 +21,13 @@ public struct RecordDecoder: Sendable {
     }
 
     public let limits: Limits
-    private let clock: ClockReading
+    private let clock: CachedClock
     /// The first instant of `limits.earliestYear`, in microseconds since 1970.
     private let earliest: Int64
 
     public init(limits: Limits = Limits(), now: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.limits = limits
-        clock = ClockReading(now)
+        clock = CachedClock(now)
         earliest = Int64(Timestamp.daysFromCivil(year: limits.earliestYear, month: 1, day: 1)) * 86_400_000_000
     }
 

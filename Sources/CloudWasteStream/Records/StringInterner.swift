@@ -1,5 +1,5 @@
 /// Shares one `String` among the records that repeat the same short value (resource types,
-/// scenarios, regions, tag keys, metric names, units…), so that decoding them allocates once per
+/// scenarios, regions, metric names, units…), so that decoding them allocates once per
 /// distinct value instead of once per record. Bounded: it stops taking new values when full, so a
 /// stream of ever-new values costs what it cost without it and never grows memory. One per
 /// decoding thread (it is mutable, like the tape that holds it).

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A scan record's tag keys as SPEC §3 keeps them (lower-cased, de-duplicated, sorted), built
 /// while the record is decoded and held in one byte array laid out as binary COPY's `text[]`
 /// elements (each a 4-byte big-endian length, then its UTF-8), so that a row writes them in one
@@ -5,7 +7,7 @@
 /// destroyed key by key, a fifth of the runtime's reference-counting calls per record (issue #19).
 ///
 /// Plain ASCII keys, all that scanners send in practice, are lower-cased and placed in byte order
-/// as they are read. A record with any other key takes the Unicode path for all its keys
+/// as they are read. A record with any other key takes the String rule for all its keys
 /// (`String.lowercased()`, String order and equality), which gives the same result as before.
 public struct TagKeys: Equatable, Sendable, ExpressibleByArrayLiteral {
     /// The keys in order, each as a `text[]` element.
@@ -32,7 +34,12 @@ public struct TagKeys: Equatable, Sendable, ExpressibleByArrayLiteral {
         }
     }
 
-    public init(arrayLiteral keys: String...) { self.init(normalizing: keys) }
+    /// Keys already lower-cased, de-duplicated and sorted (tests): a literal of any other shape is
+    /// a mistake in the test, not something to normalize quietly.
+    public init(arrayLiteral keys: String...) {
+        self.init(normalizing: keys)
+        precondition(strings == keys, "tag keys \(keys) are not lower-cased, de-duplicated and sorted")
+    }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -103,7 +110,7 @@ public struct TagKeys: Equatable, Sendable, ExpressibleByArrayLiteral {
         let base = UnsafeMutableRawPointer(e.baseAddress!)
         withUnsafeTemporaryAllocation(byteCount: range.count, alignment: 1) { saved in
             saved.baseAddress!.copyMemory(from: base + range.lowerBound, byteCount: range.count)
-            (base + at + range.count).copyMemory(from: base + at, byteCount: range.lowerBound - at)  // memmove: they overlap
+            memmove(base + at + range.count, base + at, range.lowerBound - at)  // the two overlap
             (base + at).copyMemory(from: saved.baseAddress!, byteCount: range.count)
         }
     }
