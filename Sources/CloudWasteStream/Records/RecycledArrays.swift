@@ -13,8 +13,12 @@ public final class RecycledArrays {
     /// An empty array for a record's metric summaries, with the capacity of the last one.
     func takeMetricSummaries() -> [MetricSummary] { Self.take(&metricSummaries) }
 
-    /// No tag keys yet, in the room the last record's took.
-    func takeTagKeys() -> TagKeys { TagKeys(reusing: Self.take(&tagKeyElements)) }
+    /// No tag keys yet, in the room the last record's took (`TagKeys(reusing:)` empties it).
+    func takeTagKeys() -> TagKeys {
+        var taken: [UInt8] = []
+        swap(&taken, &tagKeyElements)
+        return TagKeys(reusing: taken)
+    }
 
     /// A finished record's arrays, for the next one. A record without metrics or tags hands back
     /// an empty array while the spare is still here: the one with more room is kept.
