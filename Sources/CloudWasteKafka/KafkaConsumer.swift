@@ -45,6 +45,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// poll a small one holds that room (at most `maxBytes` and an eighth) until its messages are
     /// gone, as the doubling's slack did before.
     private var lastPollBytes = 0
+    /// Wakes librdkafka's fetchers during a backlog; nil where librdkafka wakes them itself
+    /// (2.3.0 and later).
+    private let fetcherWaker: FetcherWaker?
     public let logger: Logger
 
     /// What the consumer sets unless the configuration says otherwise, for the librdkafka loaded.
@@ -57,10 +60,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": "100",
             // Bounded prefetch. In librdkafka 2.0 these two limits apply to the one consumer queue
-            // that every partition's fetches feed, and a partition that finds the queue over them
-            // is backed off for a whole second: so the queue must hold about a second of
-            // consumption (32 MB ≈ 45,000 records of 700 B), and the record count must not be the
-            // limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
+            // that every partition's fetches feed, and a fetcher that finds the queue over them
+            // sleeps out the rest of a fixed second unless woken (`FetcherWake`): so the queue
+            // must hold about a second of consumption (32 MB ≈ 45,000 records of 700 B), and the
+            // record count must not be the limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
             // librdkafka holds however many partitions are assigned.
             "queued.max.messages.kbytes": "32768",
             "queued.min.messages": "500000",
@@ -89,10 +92,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(rk)
+        fetcherWaker = LibrdkafkaVersion.current.hasFixedFetchBackoff ? FetcherWaker(rk: rk) : nil
     }
 
     deinit {
         if !closed { close(timeoutMs: 2000) }
+        fetcherWaker?.finish()
         rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
     }
 
@@ -115,6 +120,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: "assign") }
         context.assignment = Set(offsets.keys)
     }
+
+    /// How many times the consumer woke librdkafka's fetchers (`FetcherWake`).
+    public var fetcherWakes: Int { fetcherWaker?.sent ?? 0 }
 
     /// The partitions this member owns now.
     public var assignment: Set<TopicPartition> { context.assignment }
@@ -145,7 +153,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// already fetched. Serves rebalance callbacks. Per-partition errors are logged, not thrown,
     /// except fatal ones.
     /// Up to `maxMessages` messages, and no more once their keys and values reach `maxBytes` (the
-    /// poll's messages share one buffer, held until the last of them is gone).
+    /// poll's messages share one buffer, held until the last of them is gone). With librdkafka
+    /// before 2.3.0, polls soon after a full one wake the fetchers (`FetcherWake`).
     public func poll(maxMessages: Int, maxBytes: Int = 8 << 20, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
         /// A polled message before its bytes are in the shared buffer.
         struct Polled {
@@ -188,6 +197,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                                  key: append(msg.key, msg.key_len), value: append(msg.payload, msg.len),
                                  timestampMs: ts, headers: Self.headers(of: m)))
         }
+        fetcherWaker?.polled(full: polled.count >= maxMessages || bytes.count >= maxBytes, assignment: context.assignment)
         let shared = PolledBytes(bytes)
         return polled.map {
             KafkaMessage(topic: $0.topic, partition: $0.partition, offset: $0.offset, bytes: shared, key: $0.key, value: $0.value,

@@ -54,6 +54,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
     /// Kafka client errors already counted in the metric, and when the last one came.
     private var clientErrorsCounted = 0
     private var lastClientErrorAt = Date.distantPast
+    /// Fetcher wakes (`KafkaConsumer.fetcherWakes`) already counted in the metric.
+    private var fetcherWakesCounted = 0
     /// Since when no Kafka broker has answered (nil while one does): nothing is idle meanwhile.
     private var unreachableSince: Date?
     private let startedAt = Date()
@@ -184,6 +186,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let drainDeadline = Date(timeIntervalSinceNow: min(60, state.secondsLeft(margin: .seconds(7))))
         for lane in lanes { _ = lane.queue.waitUntilDrained(timeout: max(0, drainDeadline.timeIntervalSinceNow)) }
         commitKafkaOffsets()
+        if consumer.fetcherWakes > 0 {
+            logger.info("woke librdkafka's fetchers \(consumer.fetcherWakes) times while reading a backlog (librdkafka before 2.3.0)")
+        }
         consumer.close(timeoutMs: Int(min(10, max(1, state.secondsLeft(margin: .seconds(3)))) * 1000))
         commitKafkaOffsets()
         offsetsDB.close()
@@ -381,6 +386,8 @@ final class ConsumerLoop: KafkaRebalanceListener {
             clientErrorsCounted = clientErrors
             lastClientErrorAt = Date()
         }
+        metrics.kafkaFetcherWakes.increment(by: consumer.fetcherWakes - fetcherWakesCounted)
+        fetcherWakesCounted = consumer.fetcherWakes
         reportConsumed()
         commitKafkaOffsets()
         restartStalledPartitions(lag: updateLag())

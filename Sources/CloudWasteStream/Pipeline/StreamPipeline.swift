@@ -74,7 +74,7 @@ public final class StreamPipeline: Sendable {
         let librdkafka = LibrdkafkaVersion.current
         logger.info("cloudwaste-stream \(ProductVersion.current) with librdkafka \(librdkafka)")
         if librdkafka.hasFixedFetchBackoff {
-            logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a partition whose local queue fills waits a whole second before it is fetched again (librdkafka #2879); load a current librdkafka (README: Running against a real Kafka)")
+            logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a fetcher that finds the local queue full sleeps up to a second (librdkafka #2879), which the consumer works around by waking the fetchers during a backlog; load a current librdkafka (README: Running against a real Kafka)")
         }
         metrics.recordBuildInfo(version: ProductVersion.current, librdkafka: librdkafka.text)
         if !HeapRetention.apply() { logger.warning("the C library did not take the heap settings: batches may fault their buffers in afresh") }
