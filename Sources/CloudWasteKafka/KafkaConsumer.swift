@@ -45,9 +45,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// poll a small one holds that room (at most `maxBytes` and an eighth) until its messages are
     /// gone, as the doubling's slack did before.
     private var lastPollBytes = 0
-    /// Wakes librdkafka's fetchers during a backlog; nil where librdkafka wakes them itself
-    /// (2.3.0 and later).
+    /// When and how to wake librdkafka's fetchers, and the local queue whose length says when;
+    /// nil where librdkafka wakes them itself (2.3.0 and later).
+    private var fetcherWake: FetcherWake?
     private let fetcherWaker: FetcherWaker?
+    private let localQueue: OpaquePointer?
     public let logger: Logger
 
     /// What the consumer sets unless the configuration says otherwise, for the librdkafka loaded.
@@ -59,19 +61,20 @@ public final class KafkaConsumer: @unchecked Sendable {
             "session.timeout.ms": "10000",
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": "100",
-            // Bounded prefetch. In librdkafka 2.0 these two limits apply to the one consumer queue
-            // that every partition's fetches feed, and a fetcher that finds the queue over them
-            // sleeps out the rest of a fixed second unless woken (`FetcherWake`): so the queue
-            // must hold about a second of consumption (32 MB ≈ 45,000 records of 700 B), and the
-            // record count must not be the limit that trips first. That, plus `fetch.max.bytes` per broker, is the memory
-            // librdkafka holds however many partitions are assigned.
+            // Bounded prefetch: these limits, plus `fetch.max.bytes` per broker, are the memory
+            // librdkafka holds however many partitions are assigned. In librdkafka 2.0 they apply
+            // to the one consumer queue that every partition's fetches feed. 32 MB is about half a
+            // second of consumption (45,000 records of 700 B); a larger queue measured faster
+            // before the fetchers were woken (`FetcherWake`) but broke the memory bound at 1M
+            // records (docs/performance.md, fourth pass). The record count is not the limit that
+            // trips first.
             "queued.max.messages.kbytes": "32768",
             "queued.min.messages": "500000",
             "fetch.max.bytes": "16777216",
         ]
-        if !librdkafka.hasFixedFetchBackoff {
+        if !librdkafka.fetchersSleepOnFullQueue {
             // From 2.3.0 the wait of a partition that found the queue over those limits is
-            // `fetch.queue.backoff.ms`, a second by default: with a queue of about a second of
+            // `fetch.queue.backoff.ms`, a second by default: with a queue of about half a second of
             // consumption, a second's wait drains it and the consumer then waits for Kafka
             // (a 200k-record backlog: 0.8–0.9 s of waiting and 51,000 records/s with 1,000 ms,
             // 0.35–0.4 s and 65,000–69,000 with 100; docs/performance.md). A tenth of a second
@@ -92,12 +95,23 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(rk)
-        fetcherWaker = LibrdkafkaVersion.current.hasFixedFetchBackoff ? FetcherWaker(rk: rk) : nil
+        if LibrdkafkaVersion.current.fetchersSleepOnFullQueue {
+            // librdkafka's calls are thread-safe, and `finish()` runs before the handle is destroyed.
+            nonisolated(unsafe) let handle = rk
+            fetcherWaker = FetcherWaker { requestEndOffsets(handle, $0) }
+            fetcherWake = FetcherWake(limitBytes: (Int(effective["queued.max.messages.kbytes"] ?? "") ?? 65_536) * 1024,
+                                      limitMessages: Int(effective["queued.min.messages"] ?? "") ?? 100_000)
+            localQueue = rd_kafka_queue_get_consumer(rk)
+        } else {
+            fetcherWaker = nil
+            localQueue = nil
+        }
     }
 
     deinit {
         if !closed { close(timeoutMs: 2000) }
         fetcherWaker?.finish()
+        if let localQueue { rd_kafka_queue_destroy(localQueue) }
         rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
     }
 
@@ -121,7 +135,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         context.assignment = Set(offsets.keys)
     }
 
-    /// How many times the consumer woke librdkafka's fetchers (`FetcherWake`).
+    /// How many times the consumer woke librdkafka's fetchers (`FetcherWake`); 0 from librdkafka 2.3.0.
     public var fetcherWakes: Int { fetcherWaker?.sent ?? 0 }
 
     /// The partitions this member owns now.
@@ -154,7 +168,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// except fatal ones.
     /// Up to `maxMessages` messages, and no more once their keys and values reach `maxBytes` (the
     /// poll's messages share one buffer, held until the last of them is gone). With librdkafka
-    /// before 2.3.0, polls soon after a full one wake the fetchers (`FetcherWake`).
+    /// before 2.3.0 it also wakes the fetchers while the local queue is near its limits (`FetcherWake`).
     public func poll(maxMessages: Int, maxBytes: Int = 8 << 20, timeoutMs: Int32) throws(KafkaError) -> [KafkaMessage] {
         /// A polled message before its bytes are in the shared buffer.
         struct Polled {
@@ -197,7 +211,12 @@ public final class KafkaConsumer: @unchecked Sendable {
                                  key: append(msg.key, msg.key_len), value: append(msg.payload, msg.len),
                                  timestampMs: ts, headers: Self.headers(of: m)))
         }
-        fetcherWaker?.polled(full: polled.count >= maxMessages || bytes.count >= maxBytes, assignment: context.assignment)
+        if let fetcherWaker, let localQueue,
+           fetcherWake?.shouldWake(polledMessages: polled.count, polledBytes: bytes.count,
+                                   queuedMessages: Int(rd_kafka_queue_length(localQueue)),
+                                   requestOutstanding: fetcherWaker.isOutstanding, nowMs: monotonicMs()) == true {
+            fetcherWaker.wake(context.assignment)
+        }
         let shared = PolledBytes(bytes)
         return polled.map {
             KafkaMessage(topic: $0.topic, partition: $0.partition, offset: $0.offset, bytes: shared, key: $0.key, value: $0.value,
@@ -462,6 +481,15 @@ func monotonicMs() -> Int {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000
+}
+
+/// Asks the leaders of `partitions` for their end offsets (one request per leader, sent to all at
+/// once) and drops the answers: the request is what wakes each leader's broker thread
+/// (`FetcherWake`). Bounded by a second.
+private func requestEndOffsets(_ rk: OpaquePointer, _ partitions: Set<TopicPartition>) {
+    let list = TopicPartitionList(capacity: partitions.count)
+    for tp in partitions { list.add(tp, offset: KafkaOffset.end) }
+    _ = rd_kafka_offsets_for_times(rk, list.pointer, 1000)
 }
 
 /// `offsets` with the logical ones (the beginning or the end) of `partitions` replaced by the

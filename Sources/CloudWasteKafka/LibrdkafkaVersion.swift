@@ -17,7 +17,7 @@ public struct LibrdkafkaVersion: Sendable, CustomStringConvertible {
     /// Below 2.3.0 a fetcher that finds the local queue full sleeps out the rest of a fixed second
     /// unless woken (librdkafka #2879, fixed in 2.3.0), which starves a consumer that bounds its
     /// memory: the consumer then wakes the fetchers itself (`FetcherWake`).
-    public var hasFixedFetchBackoff: Bool { number < 0x0203_0000 }
+    public var fetchersSleepOnFullQueue: Bool { number < 0x0203_0000 }
 
     public var description: String { text }
 }

@@ -1,13 +1,13 @@
 @testable import CloudWasteKafka
 import Testing
 
-/// Which librdkafka runs decides whether a full local queue stalls a partition for a second.
+/// Which librdkafka runs decides whether a full local queue puts the fetchers to sleep for a second.
 @Suite struct LibrdkafkaVersionTests {
-    @Test func versionsBelow2_3HaveTheFixedFetchBackoff() {
-        #expect(LibrdkafkaVersion(number: 0x0200_02FF, text: "2.0.2").hasFixedFetchBackoff)
-        #expect(LibrdkafkaVersion(number: 0x0202_00FF, text: "2.2.0").hasFixedFetchBackoff)
-        #expect(!LibrdkafkaVersion(number: 0x0203_00FF, text: "2.3.0").hasFixedFetchBackoff)
-        #expect(!LibrdkafkaVersion(number: 0x0210_00FF, text: "2.16.0").hasFixedFetchBackoff)
+    @Test func fetchersSleepOnAFullQueueBelow2_3() {
+        #expect(LibrdkafkaVersion(number: 0x0200_02FF, text: "2.0.2").fetchersSleepOnFullQueue)
+        #expect(LibrdkafkaVersion(number: 0x0202_00FF, text: "2.2.0").fetchersSleepOnFullQueue)
+        #expect(!LibrdkafkaVersion(number: 0x0203_00FF, text: "2.3.0").fetchersSleepOnFullQueue)
+        #expect(!LibrdkafkaVersion(number: 0x0210_00FF, text: "2.16.0").fetchersSleepOnFullQueue)
     }
 
     /// From 2.3.0 the second is configurable, and the consumer shortens it to a tenth; below, the

@@ -4,10 +4,10 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A backlog many times the consumer's local queue, read through it. With librdkafka before 2.3.0
-/// a fetcher that found the queue full sleeps up to a second unless woken, so the consumer wakes
-/// the fetchers while it reads a backlog (`FetcherWake`); from 2.3.0 librdkafka re-checks by
-/// itself and nothing is sent. Either way every record arrives once, in order.
+/// The consumer's local queue against the mock cluster. With librdkafka before 2.3.0 a fetcher
+/// that found the queue full sleeps up to a second unless woken, so the consumer wakes the
+/// fetchers while a backlog fills the queue (`FetcherWake`), and only then; from 2.3.0 librdkafka
+/// re-checks by itself and no waker exists. Either way every record arrives once, in order.
 @Suite(.serialized) struct KafkaBacklogTests {
     @Test func aBacklogLargerThanTheQueueIsReadOnceInOrderAndWakesTheFetchersWhereNeeded() async throws {
         let env = try await TestEnvironment(partitions: [.scanResources: 4])
@@ -42,10 +42,37 @@ import TestSupport
         for tp in partitions {
             #expect(offsets[tp, default: []] == Array(watermarks[tp]!.low..<watermarks[tp]!.high), "\(tp)")
         }
-        if LibrdkafkaVersion.current.hasFixedFetchBackoff {
+        if LibrdkafkaVersion.current.fetchersSleepOnFullQueue {
             #expect(consumer.fetcherWakes > 0)
-        } else {
-            #expect(consumer.fetcherWakes == 0)
         }
+    }
+
+    /// A consumer at the head of its partitions, records arriving in bursts it reads at once: its
+    /// polls come back full (ten records each) but the queue never nears its limits, so it sends
+    /// no wake.
+    @Test func aConsumerAtTheHeadSendsNoWakes() async throws {
+        let env = try await TestEnvironment(partitions: [.scanResources: 2])
+        let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
+        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers,
+                                                              "group.id": "head-\(UUID().uuidString)"]),
+                                         logger: testLogger("test.head"))
+        defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
+        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
+        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
+        let value = [UInt8](repeating: UInt8(ascii: "y"), count: 700)
+        var read = 0
+        var fullPolls = 0
+        for burst in 1...10 {
+            try env.publish((0..<50).map { (InputTopic.scanResources, "key-\($0 % 2)", value) })
+            let deadline = Date(timeIntervalSinceNow: 30)
+            while read < burst * 50 && Date() < deadline {
+                let polled = try consumer.poll(maxMessages: 10, timeoutMs: 100)
+                read += polled.count
+                if polled.count == 10 { fullPolls += 1 }
+            }
+        }
+        #expect(read == 500)
+        #expect(fullPolls > 0)
+        #expect(consumer.fetcherWakes == 0)
     }
 }

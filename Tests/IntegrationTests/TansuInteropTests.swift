@@ -67,7 +67,7 @@ import TestSupport
     @Test(.enabled(if: tansuGiven, "run by scripts/interop-tansu.sh, which provides Tansu and a current librdkafka"))
     func exactlyOnceUnderKillNineAndARebalanceWithACurrentLibrdkafka() async throws {
         // This process and the daemons run the librdkafka the stage put first: a current one.
-        #expect(!LibrdkafkaVersion.current.hasFixedFetchBackoff, "librdkafka \(LibrdkafkaVersion.current) was loaded, not a current one")
+        #expect(!LibrdkafkaVersion.current.fetchersSleepOnFullQueue, "librdkafka \(LibrdkafkaVersion.current) was loaded, not a current one")
         let messages = TrafficGenerator(seed: 71, badRecordShare: 0.02).messages(count: Self.records)
         var topics = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), 4) })
         topics["cloudwaste.cost-trends.v1"] = 2

@@ -386,8 +386,11 @@ final class ConsumerLoop: KafkaRebalanceListener {
             clientErrorsCounted = clientErrors
             lastClientErrorAt = Date()
         }
-        metrics.kafkaFetcherWakes.increment(by: consumer.fetcherWakes - fetcherWakesCounted)
-        fetcherWakesCounted = consumer.fetcherWakes
+        let fetcherWakes = consumer.fetcherWakes
+        if fetcherWakes > fetcherWakesCounted {
+            metrics.kafkaFetcherWakes.increment(by: fetcherWakes - fetcherWakesCounted)
+            fetcherWakesCounted = fetcherWakes
+        }
         reportConsumed()
         commitKafkaOffsets()
         restartStalledPartitions(lag: updateLag())

@@ -52,7 +52,7 @@ public final class PipelineMetrics: Sendable {
         postgresErrors = counter("cloudwaste_postgres_errors_total", "PostgreSQL failures, each retried (count)")
         kafkaErrors = counter("cloudwaste_kafka_errors_total", "Kafka publication failures, each retried (count)")
         kafkaClientErrors = counter("cloudwaste_kafka_client_errors_total", "Errors the Kafka consumer reported: brokers unreachable, transport, authentication (count)")
-        kafkaFetcherWakes = counter("cloudwaste_kafka_fetcher_wakes_total", "Times the consumer woke librdkafka's fetchers after its local queue ran dry in a backlog; librdkafka before 2.3.0 only (count)")
+        kafkaFetcherWakes = counter("cloudwaste_kafka_fetcher_wakes_total", "Requests sent to wake librdkafka's fetchers, every 25 ms while a backlog fills the local queue; librdkafka before 2.3.0 only (count)")
         partitionRestarts = counter("cloudwaste_partition_restarts_total", "Lagging partitions that delivered nothing and were re-seeked (count)")
         lateRecords = counter("cloudwaste_window_late_records_total", "Records applied to an already finalized month (records)")
         trendsEmitted = counter("cloudwaste_cost_trends_emitted_total", "Cost-trend rows published (rows)")

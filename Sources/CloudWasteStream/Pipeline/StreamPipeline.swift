@@ -73,7 +73,7 @@ public final class StreamPipeline: Sendable {
         precondition(!started.exchange(true, ordering: .relaxed), "a pipeline starts once")
         let librdkafka = LibrdkafkaVersion.current
         logger.info("cloudwaste-stream \(ProductVersion.current) with librdkafka \(librdkafka)")
-        if librdkafka.hasFixedFetchBackoff {
+        if librdkafka.fetchersSleepOnFullQueue {
             logger.warning("librdkafka \(librdkafka) is older than 2.3.0: a fetcher that finds the local queue full sleeps up to a second (librdkafka #2879), which the consumer works around by waking the fetchers during a backlog; load a current librdkafka (README: Running against a real Kafka)")
         }
         metrics.recordBuildInfo(version: ProductVersion.current, librdkafka: librdkafka.text)
