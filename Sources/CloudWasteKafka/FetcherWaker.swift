@@ -4,8 +4,8 @@ import Synchronization
 /// Sends the wakes `FetcherWake` decides on, off the polling thread. A wake is a request to the
 /// leaders (`request`: `KafkaConsumer`'s end offsets of the assigned partitions, answers unused),
 /// and its answers come behind the leaders' fetch responses, tens of milliseconds under a backlog:
-/// waited for on the polling thread, they took the consumer's wait for Kafka from 0.7 to 3 s a
-/// 200k run. So each waits on a queue of its own, one at a time.
+/// waited for on the polling thread, they took the consumer's wait for Kafka in a 200k run from
+/// 0.7 s to 3 s. So each waits on a queue of its own, one at a time.
 final class FetcherWaker: Sendable {
     private let request: @Sendable (Set<TopicPartition>) -> Void
     private let requests = DispatchQueue(label: "cloudwaste.kafka.fetcher-wake")

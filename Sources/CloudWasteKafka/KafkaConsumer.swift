@@ -32,7 +32,9 @@ private final class ConsumerContext: @unchecked Sendable {
 /// application says where each partition starts (from PostgreSQL) and commits offsets to Kafka
 /// only for lag tools. One thread polls; all calls come from that thread.
 /// `@unchecked Sendable`: it holds librdkafka's consumer handle (a C pointer), and is handed to
-/// the thread that then owns it.
+/// the thread that then owns it. The one other user of the handle is the fetcher waker's queue
+/// (`FetcherWaker`), which makes one thread-safe librdkafka call and is finished before the handle
+/// is destroyed.
 public final class KafkaConsumer: @unchecked Sendable {
     private let rk: OpaquePointer
     private let handleContext: KafkaHandleContext
