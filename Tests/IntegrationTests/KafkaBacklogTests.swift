@@ -16,12 +16,13 @@ import TestSupport
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: 700)
         let count = 3_000
         try env.publish((0..<count).map { (InputTopic.scanResources, perPartitionKey[$0 % 4], value) })
-        // A 64 KiB queue (about 90 of these records), filled by every fetch of 64 KiB.
+        // A 64 KiB queue (about 90 of these records), filled by any fetch (64 KiB, from one
+        // partition or several), so that a poll of ten leaves it over half full.
         let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers,
                                                               "group.id": "backlog-\(UUID().uuidString)",
                                                               "queued.max.messages.kbytes": "64",
                                                               "message.max.bytes": "65536", "fetch.max.bytes": "65536",
-                                                              "max.partition.fetch.bytes": "16384"]),
+                                                              "max.partition.fetch.bytes": "65536"]),
                                          logger: testLogger("test.backlog"))
         defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
         let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
@@ -31,7 +32,7 @@ import TestSupport
         let started = Date()
         let deadline = Date(timeIntervalSinceNow: 120)
         while read < count && Date() < deadline {
-            for m in try consumer.poll(maxMessages: 50, timeoutMs: 100) {
+            for m in try consumer.poll(maxMessages: 10, timeoutMs: 100) {
                 offsets[m.topicPartition, default: []].append(m.offset)
                 read += 1
             }
