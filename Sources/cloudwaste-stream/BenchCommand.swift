@@ -532,9 +532,13 @@ final class Benchmark {
                                                                  "--records", String(records), "--key", key.hex, "--group", "bench-\(tag)"],
                                                 output: .file(output.path))
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard status == 0, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("python: ") }),
-              let rps = line.split(separator: " ").first(where: { $0.hasPrefix("rps=") }).flatMap({ Double($0.dropFirst(4)) }),
-              let cpu = line.split(separator: " ").first(where: { $0.hasPrefix("cpu_us_per_record=") }).flatMap({ Double($0.dropFirst(18)) }) else {
+        // The last `python: key=value …` line's numeric fields.
+        let line = text.split(separator: "\n").last(where: { $0.hasPrefix("python: ") }) ?? ""
+        let fields = Dictionary(line.split(separator: " ").compactMap { field -> (Substring, Double)? in
+            guard let eq = field.firstIndex(of: "="), let value = Double(field[field.index(after: eq)...]) else { return nil }
+            return (field[..<eq], value)
+        }, uniquingKeysWith: { $1 })
+        guard status == 0, let rps = fields["rps"], let cpu = fields["cpu_us_per_record"] else {
             throw RuntimeFailure("python consumer failed (exit \(status)): \(text.suffix(500))")
         }
         return (rps, cpu)

@@ -9,24 +9,30 @@ import TestSupport
 /// fetchers while a backlog fills the queue (`FetcherWake`), and only then; from 2.3.0 librdkafka
 /// re-checks by itself and no waker exists. Either way every record arrives once, in order.
 @Suite(.serialized) struct KafkaBacklogTests {
+    static let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
+
+    /// A consumer of the scan topic's partitions, assigned at their beginning, with `properties`.
+    static func consumerFromTheBeginning(_ env: TestEnvironment, _ properties: [String: String] = [:]) throws -> (KafkaConsumer, [TopicPartition]) {
+        let consumer = try KafkaConsumer(config: KafkaConfig(properties.merging(["bootstrap.servers": env.kafka.bootstrapServers,
+                                                                                 "group.id": "backlog-\(UUID().uuidString)"]) { $1 }),
+                                         logger: testLogger("test.backlog"))
+        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
+        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
+        return (consumer, partitions)
+    }
+
     @Test func aBacklogLargerThanTheQueueIsReadOnceInOrderAndWakesTheFetchersWhereNeeded() async throws {
         let env = try await TestEnvironment(partitions: [.scanResources: 4])
-        let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
         let perPartitionKey = (0..<4).map { "key-\($0)" }
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: 700)
         let count = 3_000
         try env.publish((0..<count).map { (InputTopic.scanResources, perPartitionKey[$0 % 4], value) })
         // A 64 KiB queue (about 90 of these records), filled by any fetch (64 KiB, from one
         // partition or several), so that a poll of ten leaves it over half full.
-        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers,
-                                                              "group.id": "backlog-\(UUID().uuidString)",
-                                                              "queued.max.messages.kbytes": "64",
-                                                              "message.max.bytes": "65536", "fetch.max.bytes": "65536",
-                                                              "max.partition.fetch.bytes": "65536"]),
-                                         logger: testLogger("test.backlog"))
+        let (consumer, partitions) = try Self.consumerFromTheBeginning(env, ["queued.max.messages.kbytes": "64",
+                                                                             "message.max.bytes": "65536", "fetch.max.bytes": "65536",
+                                                                             "max.partition.fetch.bytes": "65536"])
         defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
-        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
-        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
         var offsets: [TopicPartition: [Int64]] = [:]
         var read = 0
         let started = Date()
@@ -53,13 +59,8 @@ import TestSupport
     /// no wake.
     @Test func aConsumerAtTheHeadSendsNoWakes() async throws {
         let env = try await TestEnvironment(partitions: [.scanResources: 2])
-        let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
-        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": env.kafka.bootstrapServers,
-                                                              "group.id": "head-\(UUID().uuidString)"]),
-                                         logger: testLogger("test.head"))
+        let (consumer, _) = try Self.consumerFromTheBeginning(env)
         defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
-        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
-        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
         let value = [UInt8](repeating: UInt8(ascii: "y"), count: 700)
         var read = 0
         var fullPolls = 0
