@@ -45,6 +45,21 @@ import Testing
         #expect(keys == ["owner", "team"])
     }
 
+    /// A take after a recycle writes into the same bytes: the recycled array is emptied while it
+    /// is the only reference to them. Had anything else still held them (a parameter copied instead
+    /// of consumed did, in every scan record), emptying them would have allocated a new buffer.
+    @Test func recycledStorageIsReusedInPlace() {
+        let arrays = RecycledArrays()
+        var keys = arrays.takeTagKeys()
+        for key in ["team", "owner", "cost-center"] { Array(key.utf8).withUnsafeBufferPointer { keys.insert(lowercasingASCII: $0) } }
+        let bytes = keys.elements.withUnsafeBufferPointer { $0.baseAddress }
+        arrays.recycle(metricSummaries: [], tagKeys: keys)
+        keys = TagKeys()  // the finished row lets go of them
+        let next = arrays.takeTagKeys()
+        #expect(next.isEmpty)
+        #expect(next.elements.withUnsafeBufferPointer { $0.baseAddress } == bytes)
+    }
+
     /// Keys that are not plain ASCII as sent (non-ASCII, or escaped) send the whole record down
     /// the String rule, wherever they stand among the others; the environment tag is the one whose
     /// key as sent sorts first, whichever path its key took (`ENV`, escaped, before `env`).

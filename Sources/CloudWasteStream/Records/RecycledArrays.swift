@@ -17,7 +17,7 @@ public final class RecycledArrays {
     func takeTagKeys() -> TagKeys {
         var taken: [UInt8] = []
         swap(&taken, &tagKeyElements)
-        return TagKeys(reusing: taken)
+        return TagKeys(reusing: consume taken)
     }
 
     /// A finished record's arrays, for the next one. A record without metrics or tags hands back

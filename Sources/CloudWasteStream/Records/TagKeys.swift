@@ -17,9 +17,10 @@ public struct TagKeys: Equatable, Sendable, ExpressibleByArrayLiteral {
 
     public init() { elements = [] }
 
-    /// No keys, in `storage` emptied (a recycled array keeps its capacity).
-    init(reusing storage: [UInt8]) {
-        elements = storage
+    /// No keys, in `storage` emptied (a recycled array keeps its capacity). Consumed: were the
+    /// caller to keep a reference, emptying it would allocate a new buffer instead.
+    init(reusing storage: consuming [UInt8]) {
+        elements = consume storage
         elements.removeAll(keepingCapacity: true)
     }
 
