@@ -52,6 +52,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var fetcherWake: FetcherWake?
     private let fetcherWaker: FetcherWaker?
     private let localQueue: OpaquePointer?
+    /// Whether `poll` reads each message's headers (see `init`).
+    private let readsHeaders: Bool
     public let logger: Logger
 
     /// What the consumer sets unless the configuration says otherwise, for the librdkafka loaded.
@@ -86,8 +88,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         return defaults
     }
 
-    public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
+    /// `readsHeaders: false` leaves every polled message's `headers` nil. librdkafka 2.0 parses
+    /// a message's headers when asked, and a message of a v2 record batch carries a header count
+    /// even when it has no header: asking costs two heap allocations (a shadow buffer, zeroed, and
+    /// its segment) per message, whatever it holds. The pipeline reads no header of the data
+    /// topics, so its consumer does not ask; the dead-letter readers do.
+    public init(config: KafkaConfig, logger: Logger, readsHeaders: Bool = true) throws(KafkaError) {
         self.logger = logger
+        self.readsHeaders = readsHeaders
         let effective = config.forRole(.consumer).withDefaults(Self.defaults(for: .current))
         let conf = try effective.makeNative()
         context = ConsumerContext()
@@ -211,7 +219,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             polled.append(Polled(topic: topicName(msg.rkt), partition: msg.partition, offset: msg.offset,
                                  key: append(msg.key, msg.key_len), value: append(msg.payload, msg.len),
-                                 timestampMs: ts, headers: Self.headers(of: m)))
+                                 timestampMs: ts, headers: readsHeaders ? Self.headers(of: m) : nil))
         }
         if let fetcherWaker, let localQueue,
            fetcherWake?.shouldWake(polledMessages: polled.count, polledBytes: bytes.count,

@@ -9,7 +9,8 @@ public struct KafkaMessage: Sendable {
     public var offset: Int64
     /// Milliseconds since the epoch (producer create time or broker log-append time); -1 if unknown.
     public var timestampMs: Int64
-    /// Record headers (last value per name), nil when the record has none.
+    /// Record headers (last value per name), nil when the record has none or its consumer does
+    /// not read them (`KafkaConsumer(readsHeaders:)`).
     public var headers: [String: [UInt8]]?
     private var payload: Payload
 

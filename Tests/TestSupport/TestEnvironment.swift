@@ -132,11 +132,11 @@ public final class TestEnvironment: @unchecked Sendable {
         throw TestFailure("pipeline not idle after \(Int(seconds)) s: consumed \(status.recordsConsumed), committed \(status.recordsCommitted), assigned \(status.assignedPartitions), lag \(status.lag.values.reduce(0, +))")
     }
 
-    /// Reads every message of an output topic from the beginning (until `timeout` seconds of silence).
-    public func readTopic(_ name: String, idleMs: Int32 = 3000) throws -> [KafkaMessage] {
+    /// Reads every message of an output topic from the beginning (until `idleMs` of silence).
+    public func readTopic(_ name: String, idleMs: Int32 = 3000, readsHeaders: Bool = true) throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(config: KafkaConfig([
             "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
-        ]), logger: testLogger("test.reader"))
+        ]), logger: testLogger("test.reader"), readsHeaders: readsHeaders)
         let partitions = try consumer.partitions(of: name)
         var offsets: [TopicPartition: Int64] = [:]
         for p in partitions { offsets[TopicPartition(topic: name, partition: p)] = KafkaOffset.beginning }
