@@ -253,7 +253,7 @@ final class Benchmark {
             // librdkafka 2.0 backs a partition off for a whole second once its local queue holds
             // this much: the daemon's memory-bounding default would make this limit a sleep.
             "queued.max.messages.kbytes": "1048576",
-        ]), logger: Logger(label: "bench.kafka"), readsHeaders: false)  // as the daemon reads them
+        ]), logger: Logger(label: "bench.kafka"), readsHeaders: false)  // the daemon's consumer skips headers too
         var offsets: [TopicPartition: Int64] = [:]
         for (t, n) in partitions { for p in 0..<n { offsets[TopicPartition(topic: t.name(prefix: "cloudwaste."), partition: Int32(p))] = KafkaOffset.beginning } }
         try consumer.assign(offsets)

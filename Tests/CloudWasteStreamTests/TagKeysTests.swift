@@ -52,12 +52,12 @@ import Testing
         let arrays = RecycledArrays()
         var keys = arrays.takeTagKeys()
         for key in ["team", "owner", "cost-center"] { Array(key.utf8).withUnsafeBufferPointer { keys.insert(lowercasingASCII: $0) } }
-        let bytes = keys.elements.withUnsafeBufferPointer { $0.baseAddress }
+        let bytes = keys.elements.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         arrays.recycle(metricSummaries: [], tagKeys: keys)
         keys = TagKeys()  // the finished row lets go of them
         let next = arrays.takeTagKeys()
         #expect(next.isEmpty)
-        #expect(next.elements.withUnsafeBufferPointer { $0.baseAddress } == bytes)
+        #expect(next.elements.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == bytes)
     }
 
     /// Keys that are not plain ASCII as sent (non-ASCII, or escaped) send the whole record down

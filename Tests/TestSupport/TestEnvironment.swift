@@ -132,7 +132,7 @@ public final class TestEnvironment: @unchecked Sendable {
         throw TestFailure("pipeline not idle after \(Int(seconds)) s: consumed \(status.recordsConsumed), committed \(status.recordsCommitted), assigned \(status.assignedPartitions), lag \(status.lag.values.reduce(0, +))")
     }
 
-    /// Reads every message of an output topic from the beginning (until `idleMs` of silence).
+    /// Reads every message of a topic from the beginning (until `idleMs` of silence).
     public func readTopic(_ name: String, idleMs: Int32 = 3000, readsHeaders: Bool = true) throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(config: KafkaConfig([
             "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",

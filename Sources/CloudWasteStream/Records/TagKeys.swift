@@ -17,16 +17,17 @@ public struct TagKeys: Equatable, Sendable, ExpressibleByArrayLiteral {
 
     public init() { elements = [] }
 
-    /// No keys, in `storage` emptied (a recycled array keeps its capacity). Consumed: were the
-    /// caller to keep a reference, emptying it would allocate a new buffer instead.
+    /// No keys, in `storage` emptied (a recycled array keeps its capacity). Consumed, and callers
+    /// hand it over with `consume`: were a reference kept anywhere, emptying it would allocate a
+    /// new buffer instead.
     init(reusing storage: consuming [UInt8]) {
         elements = consume storage
         elements.removeAll(keepingCapacity: true)
     }
 
     /// The keys of `keys` under SPEC §3's rule (tests, tools and the Unicode path).
-    public init(normalizing keys: [String], reusing storage: [UInt8] = []) {
-        self.init(reusing: storage)
+    public init(normalizing keys: [String], reusing storage: consuming [UInt8] = []) {
+        self.init(reusing: consume storage)
         var lowered = keys.map { $0.lowercased() }
         lowered.sort()
         for (i, key) in lowered.enumerated() where i == 0 || lowered[i - 1] != key {
