@@ -11,16 +11,6 @@ import TestSupport
 @Suite(.serialized) struct KafkaBacklogTests {
     static let topic = InputTopic.scanResources.name(prefix: "cloudwaste.")
 
-    /// A consumer of the scan topic's partitions, assigned at their beginning, with `properties`.
-    static func consumerFromTheBeginning(_ env: TestEnvironment, _ properties: [String: String] = [:]) throws -> (KafkaConsumer, [TopicPartition]) {
-        let consumer = try KafkaConsumer(config: KafkaConfig(properties.merging(["bootstrap.servers": env.kafka.bootstrapServers,
-                                                                                 "group.id": "backlog-\(UUID().uuidString)"]) { $1 }),
-                                         logger: testLogger("test.backlog"))
-        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
-        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
-        return (consumer, partitions)
-    }
-
     @Test func aBacklogLargerThanTheQueueIsReadOnceInOrderAndWakesTheFetchersWhereNeeded() async throws {
         let env = try await TestEnvironment(partitions: [.scanResources: 4])
         let perPartitionKey = (0..<4).map { "key-\($0)" }
@@ -29,9 +19,9 @@ import TestSupport
         try env.publish((0..<count).map { (InputTopic.scanResources, perPartitionKey[$0 % 4], value) })
         // A 64 KiB queue (about 90 of these records), filled by any fetch (64 KiB, from one
         // partition or several), so that a poll of ten leaves it over half full.
-        let (consumer, partitions) = try Self.consumerFromTheBeginning(env, ["queued.max.messages.kbytes": "64",
-                                                                             "message.max.bytes": "65536", "fetch.max.bytes": "65536",
-                                                                             "max.partition.fetch.bytes": "65536"])
+        let (consumer, partitions) = try env.consumerFromTheBeginning(of: Self.topic, properties: [
+            "queued.max.messages.kbytes": "64", "message.max.bytes": "65536", "fetch.max.bytes": "65536", "max.partition.fetch.bytes": "65536",
+        ])
         defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
         var offsets: [TopicPartition: [Int64]] = [:]
         var read = 0
@@ -59,7 +49,7 @@ import TestSupport
     /// no wake.
     @Test func aConsumerAtTheHeadSendsNoWakes() async throws {
         let env = try await TestEnvironment(partitions: [.scanResources: 2])
-        let (consumer, _) = try Self.consumerFromTheBeginning(env)
+        let (consumer, _) = try env.consumerFromTheBeginning(of: Self.topic)
         defer { consumer.close(timeoutMs: 1000); withExtendedLifetime(env) {} }
         let value = [UInt8](repeating: UInt8(ascii: "y"), count: 700)
         var read = 0

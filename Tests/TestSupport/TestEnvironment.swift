@@ -132,15 +132,21 @@ public final class TestEnvironment: @unchecked Sendable {
         throw TestFailure("pipeline not idle after \(Int(seconds)) s: consumed \(status.recordsConsumed), committed \(status.recordsCommitted), assigned \(status.assignedPartitions), lag \(status.lag.values.reduce(0, +))")
     }
 
+    /// A consumer of every partition of `topic`, assigned at their beginning (no group
+    /// membership), with `properties` on top of the cluster's address.
+    public func consumerFromTheBeginning(of topic: String, properties: [String: String] = [:],
+                                         readsHeaders: Bool = true) throws -> (KafkaConsumer, [TopicPartition]) {
+        let consumer = try KafkaConsumer(config: KafkaConfig(properties.merging([
+            "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
+        ]) { $1 }), logger: testLogger("test.reader"), readsHeaders: readsHeaders)
+        let partitions = try consumer.partitions(of: topic).map { TopicPartition(topic: topic, partition: $0) }
+        try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) }))
+        return (consumer, partitions)
+    }
+
     /// Reads every message of a topic from the beginning (until `idleMs` of silence).
     public func readTopic(_ name: String, idleMs: Int32 = 3000, readsHeaders: Bool = true) throws -> [KafkaMessage] {
-        let consumer = try KafkaConsumer(config: KafkaConfig([
-            "bootstrap.servers": kafka.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
-        ]), logger: testLogger("test.reader"), readsHeaders: readsHeaders)
-        let partitions = try consumer.partitions(of: name)
-        var offsets: [TopicPartition: Int64] = [:]
-        for p in partitions { offsets[TopicPartition(topic: name, partition: p)] = KafkaOffset.beginning }
-        try consumer.assign(offsets)
+        let (consumer, _) = try consumerFromTheBeginning(of: name, readsHeaders: readsHeaders)
         var out: [KafkaMessage] = []
         while true {
             let batch = try consumer.poll(maxMessages: 10_000, timeoutMs: idleMs)

@@ -187,8 +187,9 @@ final class ConsumerLoop: KafkaRebalanceListener {
         let drainDeadline = Date(timeIntervalSinceNow: min(60, state.secondsLeft(margin: .seconds(7))))
         for lane in lanes { _ = lane.queue.waitUntilDrained(timeout: max(0, drainDeadline.timeIntervalSinceNow)) }
         commitKafkaOffsets()
-        if consumer.fetcherWakes > 0 {
-            logger.info("woke librdkafka's fetchers \(consumer.fetcherWakes) times while reading a backlog (librdkafka before 2.3.0)")
+        let fetcherWakes = consumer.fetcherWakes
+        if fetcherWakes > 0 {
+            logger.info("woke librdkafka's fetchers \(fetcherWakes) times while reading a backlog (librdkafka before 2.3.0)")
         }
         consumer.close(timeoutMs: Int(min(10, max(1, state.secondsLeft(margin: .seconds(3)))) * 1000))
         commitKafkaOffsets()
