@@ -91,46 +91,102 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
 /// A value with a PostgreSQL text representation, for bind parameters and COPY text rows.
 public protocol PostgresTextEncodable: Sendable {
     var postgresText: String { get }
+    /// Appends the value as an element of an array literal (quoted and escaped where it needs
+    /// to be): a batch binds arrays of thousands of values, and a String per element cost more
+    /// than the statement. By default, `postgresText` quoted.
+    func appendArrayElement(to literal: inout [UInt8])
+}
+
+extension PostgresTextEncodable {
+    public func appendArrayElement(to literal: inout [UInt8]) { PostgresArrayLiteral.appendQuoted(postgresText, to: &literal) }
 }
 
 extension String: PostgresTextEncodable { public var postgresText: String { self } }
-extension Int: PostgresTextEncodable { public var postgresText: String { String(self) } }
-extension Int64: PostgresTextEncodable { public var postgresText: String { String(self) } }
-extension Int32: PostgresTextEncodable { public var postgresText: String { String(self) } }
-extension Bool: PostgresTextEncodable { public var postgresText: String { self ? "t" : "f" } }
+extension Int: PostgresTextEncodable {
+    public var postgresText: String { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { PostgresArrayLiteral.appendDecimal(Int64(self), to: &literal) }
+}
+extension Int64: PostgresTextEncodable {
+    public var postgresText: String { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { PostgresArrayLiteral.appendDecimal(self, to: &literal) }
+}
+extension Int32: PostgresTextEncodable {
+    public var postgresText: String { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { PostgresArrayLiteral.appendDecimal(Int64(self), to: &literal) }
+}
+extension Bool: PostgresTextEncodable {
+    public var postgresText: String { self ? "t" : "f" }
+    public func appendArrayElement(to literal: inout [UInt8]) { literal.append(self ? UInt8(ascii: "t") : UInt8(ascii: "f")) }
+}
 extension Double: PostgresTextEncodable {
     public var postgresText: String { "\(self)" }
 }
 
 extension Array: PostgresTextEncodable where Element: PostgresTextEncodable {
-    /// An array literal such as `{"a","b"}`.
-    public var postgresText: String { PostgresNullableArray(map(\.postgresText)).postgresText }
+    /// An array literal such as `{"a","b"}` or `{1,2}`.
+    public var postgresText: String {
+        PostgresArrayLiteral.make(reservingCapacity: 2 + 8 * count) { literal in
+            for (i, element) in enumerated() {
+                if i > 0 { literal.append(UInt8(ascii: ",")) }
+                element.appendArrayElement(to: &literal)
+            }
+        }
+    }
 }
 
 /// An array parameter whose elements may be NULL: `{"a",NULL}`.
 public struct PostgresNullableArray: PostgresTextEncodable {
     public var elements: [String?]
     public init(_ elements: [String?]) { self.elements = elements }
-    /// Each element quoted, its quotes and backslashes escaped: byte by byte, since no byte of a
-    /// multi-byte UTF-8 character is either (a batch's arrays have thousands of elements).
     public var postgresText: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
-        out.append(UInt8(ascii: "{"))
-        for (i, element) in elements.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            guard let element else {
-                out.append(contentsOf: "NULL".utf8)
-                continue
+        PostgresArrayLiteral.make(reservingCapacity: elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 }) { literal in
+            for (i, element) in elements.enumerated() {
+                if i > 0 { literal.append(UInt8(ascii: ",")) }
+                if let element {
+                    PostgresArrayLiteral.appendQuoted(element, to: &literal)
+                } else {
+                    literal.append(contentsOf: "NULL".utf8)
+                }
             }
-            out.append(UInt8(ascii: "\""))
-            for b in element.utf8 {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(b)
-            }
-            out.append(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The text form of an array bind, written into one byte buffer.
+public enum PostgresArrayLiteral {
+    /// `{`, what `elements` appends, `}`, as a String.
+    static func make(reservingCapacity capacity: Int, _ elements: (inout [UInt8]) -> Void) -> String {
+        var literal: [UInt8] = []
+        literal.reserveCapacity(capacity)
+        literal.append(UInt8(ascii: "{"))
+        elements(&literal)
+        literal.append(UInt8(ascii: "}"))
+        return String(decoding: literal, as: UTF8.self)
+    }
+
+    /// `text` in double quotes, its quotes and backslashes escaped: byte by byte, since no byte
+    /// of a multi-byte UTF-8 character is either.
+    public static func appendQuoted(_ text: String, to literal: inout [UInt8]) {
+        literal.append(UInt8(ascii: "\""))
+        for b in text.utf8 {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+            literal.append(b)
+        }
+        literal.append(UInt8(ascii: "\""))
+    }
+
+    /// An integer's decimal digits (no quotes needed).
+    public static func appendDecimal(_ value: Int64, to literal: inout [UInt8]) {
+        if value < 0 { literal.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var n = 0
+            repeat {
+                digits[n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                n += 1
+            } while magnitude > 0
+            for i in stride(from: n - 1, through: 0, by: -1) { literal.append(digits[i]) }
+        }
     }
 }

@@ -50,7 +50,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var kafka: [Double] = [], pg: [Double] = [], e2e: [Double] = [], e2eOff: [Double] = [], cpu: [Double] = [],
             rss: [Double] = [], cores: [[String: Double]] = [], py: [Double] = [], pyUs: [Double] = [],
-            daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [],
+            daemonUs: [Double] = [], postgresUs: [Double] = [], pgLimitUs: [Double] = [], allocations: [Double] = [], ownAllocations: [Double] = [],
             pgHex: [Double] = [], pgHexUs: [Double] = [], mibPerMillion: [Double] = [], mibPerMillionHex: [Double] = [],
             pgUpdates: [Double] = [], pgHexUpdates: [Double] = [], pgBoth: [Double] = [], pgHexBoth: [Double] = [], pgAllTablesUs: [Double] = [], postgresOffUs: [Double] = [],
             migrationSeconds: [Double] = []
@@ -64,6 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
             daemonUs.append(on.microsPerRecord("daemon"))
             postgresUs.append(on.microsPerRecord("postgres"))
             if let a = on.allocationsPerRecord { allocations.append(a) }
+            if let a = on.ownAllocationsPerRecord { ownAllocations.append(a) }
             let limits = try bench.postgresLimits(database: on.database)
             let limit = limits[.bytea]!, hexLimit = limits[.hex]!
             pg.append(limit.rowsPerSecond)
@@ -96,7 +97,7 @@ struct BenchCommand: AsyncParsableCommand {
         let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py), pyUs: median(pyUs),
-                 daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations),
+                 daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations), ownAllocations: median(ownAllocations),
                  pgHex: median(pgHex), pgHexUs: median(pgHexUs), mib: median(mibPerMillion), mibHex: median(mibPerMillionHex),
                  migration: median(migrationSeconds), pgUpdates: median(pgUpdates), pgHexUpdates: median(pgHexUpdates), pgBoth: median(pgBoth), pgHexBoth: median(pgHexBoth),
                  pgAllTablesUs: median(pgAllTablesUs), postgresOffUs: median(postgresOffUs))
@@ -123,7 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
             | daemon CPU per record, first record to last commit (all threads, /proc) | \(us(m.daemonUs)) µs |
             | PostgreSQL CPU per record end to end / per row of the PostgreSQL limit (/proc) | \(us(m.postgresUs)) µs / \(us(m.pgLimitUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgLimitUs)))) |
             | PostgreSQL CPU per record end to end, windows on / windows off / PostgreSQL alone on every table's rows of the run (/proc) | \(us(m.postgresUs)) / \(us(m.postgresOffUs)) / \(us(m.pgAllTablesUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgAllTablesUs))) / × \(String(format: "%.2f", m.postgresOffUs / max(0.001, m.pgAllTablesUs)))) |
-            | heap allocations per record, daemon, whole run | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f", m.allocations)) |
+            | heap allocations per record, daemon, whole run: all threads (the daemon's own threads, without librdkafka's) | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f (%.2f)", m.allocations, m.ownAllocations)) |
             | end to end, windows off | \(Int(m.off)) records/s |
             | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
             \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))); CPU per record, first record to last commit (all threads): \(us(m.pyUs)) µs (the daemon's × \(String(format: "%.1f", m.pyUs / max(0.001, m.daemonUs))) less) |\n" : "")\
@@ -140,7 +141,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
               + "pg_limit_both_passes_rps=\(Int(m.pgBoth)) pg_limit_hex_both_passes_rps=\(Int(m.pgHexBoth)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
-              + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))") "
+              + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations)) own_allocations_per_record=\(String(format: "%.2f", m.ownAllocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }
@@ -449,16 +450,23 @@ final class Benchmark {
         /// First record to last commit.
         var seconds: Double
         var records: Int
-        /// Heap allocations of the daemon's whole run (with the counter preloaded).
+        /// Heap allocations of the daemon's whole run (with the counter preloaded), and the part of
+        /// them made on librdkafka's threads.
         var allocations: Int?
+        var librdkafkaAllocations: Int?
         var coresText: String { cores.keys.sorted().map { "\($0)=\(String(format: "%.2f", cores[$0]!))" }.joined(separator: " ") }
 
         /// CPU time of a group of processes per record, in µs.
         func microsPerRecord(_ group: String) -> Double { (cores[group] ?? 0) * seconds * 1e6 / Double(max(1, records)) }
         var allocationsPerRecord: Double? { allocations.map { Double($0) / Double(max(1, records)) } }
+        /// Allocations per record on the daemon's own threads (consumer, preparation, writers, output).
+        var ownAllocationsPerRecord: Double? {
+            allocations.flatMap { all in librdkafkaAllocations.map { Double(all - $0) / Double(max(1, records)) } }
+        }
         var perRecordText: String {
             "daemon_us_per_record=\(String(format: "%.1f", microsPerRecord("daemon"))) postgres_us_per_record=\(String(format: "%.1f", microsPerRecord("postgres")))"
                 + (allocationsPerRecord.map { " allocations_per_record=\(String(format: "%.2f", $0))" } ?? "")
+                + (ownAllocationsPerRecord.map { " own_allocations_per_record=\(String(format: "%.2f", $0))" } ?? "")
         }
     }
 
@@ -509,7 +517,8 @@ final class Benchmark {
         let use = sampler.utilization(from: from, to: to)
         return Run(rps: summary.recordsPerSecond, peakRSSMB: Double(summary.peakRSSMB),
                    machineCPU: use?.machine ?? 0, cores: use?.cores ?? [:], database: url,
-                   seconds: to.timeIntervalSince(from), records: expected ?? records, allocations: summary.allocations)
+                   seconds: to.timeIntervalSince(from), records: expected ?? records, allocations: summary.allocations,
+                   librdkafkaAllocations: summary.librdkafkaAllocations)
     }
 
     /// Peak RSS of the daemon reading `largeRecords` metric-samples records of 10,000 points each.

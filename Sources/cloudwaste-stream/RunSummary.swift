@@ -13,6 +13,8 @@ struct RunSummary: Codable {
     var peakRSSMB: Int
     /// Heap allocations of the whole process, when the allocation counter is preloaded.
     var allocations: Int?
+    /// The part of `allocations` made on librdkafka's own threads.
+    var librdkafkaAllocations: Int?
     var writers: Int
     var firstRecordUnix: Double
     var lastCommitUnix: Double
@@ -21,6 +23,7 @@ struct RunSummary: Codable {
     enum CodingKeys: String, CodingKey {
         case records, batches, writers, seconds, allocations
         case deadLetters = "dead_letters"
+        case librdkafkaAllocations = "librdkafka_allocations"
         case recordsPerSecond = "records_per_second"
         case peakRSSMB = "peak_rss_mb"
         case firstRecordUnix = "first_record_unix"
@@ -35,7 +38,8 @@ struct RunSummary: Codable {
         seconds = s.firstRecordAt.flatMap { first in s.lastCommitAt.map { $0.timeIntervalSince(first) } } ?? 0
         recordsPerSecond = s.throughput ?? 0
         peakRSSMB = (ProcessMemory.peakResidentBytes ?? 0) / 1_048_576
-        allocations = HeapAllocations.count.map { Int($0) }
+        allocations = HeapAllocations.count
+        librdkafkaAllocations = HeapAllocations.librdkafkaCount
         writers = s.writers.count
         firstRecordUnix = s.firstRecordAt?.timeIntervalSince1970 ?? 0
         lastCommitUnix = s.lastCommitAt?.timeIntervalSince1970 ?? 0
@@ -45,7 +49,7 @@ struct RunSummary: Codable {
     var line: String {
         let unix = { (t: Double) in String(format: "%.3f", t) }
         return "run: records=\(records) batches=\(batches) dead_letters=\(deadLetters) seconds=\(String(format: "%.3f", seconds)) rps=\(Int(recordsPerSecond)) peak_rss_mb=\(peakRSSMB)"
-            + (allocations.map { " allocations=\($0)" } ?? "")
+            + (allocations.map { " allocations=\($0)" } ?? "") + (librdkafkaAllocations.map { " librdkafka_allocations=\($0)" } ?? "")
             + " writers=\(writers) first_record_unix=\(unix(firstRecordUnix)) last_commit_unix=\(unix(lastCommitUnix))"
             + stageSeconds.keys.sorted().map { " stage_\($0)=\(String(format: "%.2f", stageSeconds[$0]!))" }.joined()
     }

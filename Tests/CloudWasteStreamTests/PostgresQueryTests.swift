@@ -42,7 +42,10 @@ struct PostgresQueryTests {
 
     @Test func arraysAreArrayLiterals() {
         #expect(["a\"b", "c\\d"].postgresText == #"{"a\"b","c\\d"}"#)
-        #expect([Int64(1), 2].postgresText == #"{"1","2"}"#)
+        #expect([Int64(1), 2].postgresText == "{1,2}")
+        #expect([Int64.min, -7, 0, Int64.max].postgresText == "{-9223372036854775808,-7,0,9223372036854775807}")
+        #expect([Int32.min, 5].postgresText == "{-2147483648,5}" && [Int]().postgresText == "{}")
+        #expect([true, false].postgresText == "{t,f}")
         #expect(PostgresNullableArray(["x", nil]).postgresText == #"{"x",NULL}"#)
         #expect(PostgresNullableArray(["é\"ü\\", "", nil, "😀"]).postgresText == #"{"é\"ü\\","",NULL,"😀"}"#)
     }

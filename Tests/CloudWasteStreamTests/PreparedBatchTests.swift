@@ -170,6 +170,36 @@ import TestSupport
         #expect(batch[.metrics].rows.map { BinaryCopyTuple($0).float8(6) } == [2, 3])
     }
 
+    /// A metrics record's points are decoded into the array the previous metrics record's rows
+    /// handed back once encoded: no allocation per record once it has grown (issue #19).
+    @Test func metricPointsArraysAreRecycled() throws {
+        let decoder = RecordDecoder(now: { Self.now })
+        let anonymizer = Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil))
+        let arrays = RecycledArrays()
+        var tape = JSONTape()
+        var rows = PreparedRows()
+        let source = SourcePosition(topic: Self.metricTopic, partition: 0, offset: 0)
+        func prepare(_ value: Double) throws -> UInt {
+            let json = """
+                {"cloud_account_id":"1","provider":"aws","resource_id":"r","metric":"m",
+                 "points":[{"ts":"2026-03-09T00:00:00Z","value":\(value)},{"ts":"2026-03-10T00:00:00Z","value":1}]}
+                """
+            let record = try Array(json.utf8).withUnsafeBufferPointer { (b) throws(RecordRejection) in
+                try decoder.decode(.metricSamples, b, tape: &tape, arrays: arrays)
+            }
+            guard case .metrics(let m) = record else { throw RecordRejection(.wrongType) }
+            let address = m.points.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+            _ = rows.append(anonymizer.anonymize(consume record), source: source, keyId: "k", recycling: arrays)
+            return address
+        }
+        let first = try prepare(5)
+        // An array of the same size, alive meanwhile, takes the freed block if the points were not kept.
+        let occupant = [MetricPoint](repeating: MetricPoint(ts: Self.now, value: 0), count: 2)
+        #expect(try prepare(6) == first)
+        withExtendedLifetime(occupant) {}
+        #expect(rows.rows.count == 4)
+    }
+
     @Test func payloadBytesAreCounted() throws {
         let b = try Self.builder()
         b.add(Self.message(partition: 0, offset: 0, value: [0x7B, 0x7D]), generation: 1, expected: .at(0))

@@ -35,4 +35,19 @@ struct PostgresResultTests {
         try db.query("INSERT INTO \(schema.member("t")) VALUES (\(7))")
         #expect(try db.query("SELECT v FROM \(schema.member("t"))").decode(Int.self) == 7)
     }
+
+    /// Array binds are written element by element into one literal (integers as digits, text
+    /// quoted): PostgreSQL reads back exactly what was bound.
+    @Test func arrayBindsArriveAsBound() async throws {
+        let db = try PostgresConnection(connectionString: try await TestPostgres.newDatabase("arrays"))
+        let numbers: [Int64] = [Int64.min, -1, 0, 42, 1_000_000_000_000, Int64.max]
+        #expect(try db.query("SELECT unnest(\(numbers)::bigint[])").decodeColumn(as: Int64.self) == numbers)
+        let small: [Int32] = [Int32.min, 7, Int32.max]
+        #expect(try db.query("SELECT unnest(\(small)::int[])").decodeColumn(as: Int32.self) == small)
+        #expect(try db.query("SELECT unnest(\([true, false])::boolean[])").decodeColumn(as: Bool.self) == [true, false])
+        let texts = ["a\"b", "c\\d", "", "NULL", "é,{}", "😀"]
+        #expect(try db.query("SELECT unnest(\(texts)::text[])").decodeColumn(as: String.self) == texts)
+        let nullable = PostgresNullableArray(["x", nil])
+        #expect(try db.query("SELECT unnest(\(nullable)::text[])").decodeColumn(as: String?.self) == ["x", nil])
+    }
 }

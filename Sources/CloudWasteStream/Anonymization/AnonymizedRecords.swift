@@ -66,6 +66,25 @@ public struct MetricPointRow: Equatable, Sendable {
     public var value: Double
 }
 
+/// A metrics record's points as rows of cloudwatch_metrics_history: the series' pseudonyms and
+/// names once, the points as decoded, so that a record's rows cost no array of their own (the
+/// points go back to the preparer's `RecycledArrays` once encoded).
+public struct MetricPointRows: RandomAccessCollection, Equatable, Sendable {
+    public var resourceHash: Pseudonym
+    public var accountHash: Pseudonym
+    public var metric: String
+    public var provider: Provider
+    public var unit: String?
+    public var points: [MetricPoint]
+
+    public var startIndex: Int { points.startIndex }
+    public var endIndex: Int { points.endIndex }
+    public subscript(i: Int) -> MetricPointRow {
+        MetricPointRow(resourceHash: resourceHash, metric: metric, ts: points[i].ts, accountHash: accountHash,
+                       provider: provider, unit: unit, value: points[i].value)
+    }
+}
+
 public struct PrivacyRow: Equatable, Sendable {
     public var eventHash: Pseudonym
     public var userHash: Pseudonym
@@ -90,7 +109,7 @@ public enum AnonymizedRecord: Equatable, Sendable {
     case training(TrainingRow)
     case action(ActionRow)
     case lifecycle(LifecycleRow)
-    case metricPoints([MetricPointRow])
+    case metricPoints(MetricPointRows)
     case privacy(PrivacyRow)
     case billed(BilledCostRow)
 }

@@ -77,12 +77,11 @@ public final class Anonymizer {
                 occurredAt: r.occurredAt
             ))
         case .metrics(let r):
-            let resource = p.pseudonym(.resource, r.resourceId, provider: r.provider)
-            let account = p.pseudonym(.account, r.cloudAccountId, provider: r.provider)
-            return .metricPoints(r.points.map {
-                MetricPointRow(resourceHash: resource, metric: r.metric, ts: $0.ts, accountHash: account,
-                               provider: r.provider, unit: r.unit, value: $0.value)
-            })
+            return .metricPoints(MetricPointRows(
+                resourceHash: p.pseudonym(.resource, r.resourceId, provider: r.provider),
+                accountHash: p.pseudonym(.account, r.cloudAccountId, provider: r.provider),
+                metric: r.metric, provider: r.provider, unit: r.unit, points: r.points
+            ))
         case .privacy(let r):
             return .privacy(PrivacyRow(
                 eventHash: p.pseudonym(.event, r.eventId),

@@ -77,6 +77,7 @@ public struct PreparedRows: Sendable {
                 }
             }
             prepared.outcome = .rows(.metrics)
+            arrays?.recycle(metricPoints: points.points)
         case .privacy(let r):
             prepared.eventTime = r.requestedAt
             prepared.outcome = .privacy(r)

@@ -372,7 +372,7 @@ struct FieldReader {
         guard tape[v].kind == .array else { throw RecordRejection(.wrongType, field: name) }
         let count = Int(tape[v].count)
         guard count > 0, count <= limits.maxMetricPoints else { throw RecordRejection(.invalidValue, field: name) }
-        var out: [MetricPoint] = []
+        var out = arrays?.takeMetricPoints() ?? []
         out.reserveCapacity(count)
         for item in tape.elements(of: v) {
             guard tape[item].kind == .object else { throw RecordRejection(.wrongType, field: name) }

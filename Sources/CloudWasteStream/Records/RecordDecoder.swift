@@ -61,7 +61,8 @@ public struct RecordDecoder: Sendable {
     /// The hot path: the payload is read where it is (borrowed for the duration of the call, e.g.
     /// librdkafka's buffer), through a tape that the caller reuses from record to record. With a
     /// pseudonymizer, ids are kept as their pseudonyms (`Identifier`), hashed from those bytes.
-    /// With `arrays`, a scan record's arrays are refilled from there instead of allocated.
+    /// With `arrays`, a record's arrays (a scan's summaries and tag keys, a metrics record's
+    /// points) are refilled from there instead of allocated.
     public func decode(_ topic: InputTopic, _ payload: UnsafeBufferPointer<UInt8>?,
                        tape: inout JSONTape, pseudonymizer: Pseudonymizer? = nil,
                        arrays: RecycledArrays? = nil) throws(RecordRejection) -> InputRecord {

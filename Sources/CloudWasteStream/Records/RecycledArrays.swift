@@ -1,17 +1,21 @@
-/// The arrays a scan record is decoded into (its metric summaries and its tag keys' bytes), handed back once
-/// its row is encoded and refilled by the next record: with them a scan record costs no heap
-/// allocation once they have grown to the largest record seen (issue #19). Mutable state of the
+/// The arrays a record is decoded into (a scan's metric summaries and tag keys' bytes, a metrics
+/// record's points), handed back once its rows are encoded and refilled by the next record: with
+/// them a record costs no heap allocation once they have grown to the largest record seen (issue #19). Mutable state of the
 /// one thread that decodes, anonymizes and encodes (one per `RecordPreparer`). An array still
 /// referenced elsewhere when it is taken again is simply not reused (copy on write), so a
 /// record's values never change under it.
 public final class RecycledArrays {
     private var metricSummaries: [MetricSummary] = []
     private var tagKeyElements: [UInt8] = []
+    private var metricPoints: [MetricPoint] = []
 
     public init() {}
 
     /// An empty array for a record's metric summaries, with the capacity of the last one.
     func takeMetricSummaries() -> [MetricSummary] { Self.take(&metricSummaries) }
+
+    /// An empty array for a metrics record's points, with the capacity of the last one.
+    func takeMetricPoints() -> [MetricPoint] { Self.take(&metricPoints) }
 
     /// No tag keys yet, in the room the last record's took (`TagKeys(reusing:)` empties it).
     func takeTagKeys() -> TagKeys {
@@ -25,6 +29,11 @@ public final class RecycledArrays {
     func recycle(metricSummaries: [MetricSummary], tagKeys: TagKeys) {
         if metricSummaries.capacity > self.metricSummaries.capacity { self.metricSummaries = metricSummaries }
         if tagKeys.elements.capacity > tagKeyElements.capacity { tagKeyElements = tagKeys.elements }
+    }
+
+    /// A finished metrics record's points, for the next one.
+    func recycle(metricPoints points: [MetricPoint]) {
+        if points.capacity > metricPoints.capacity { metricPoints = points }
     }
 
     private static func take<Element>(_ spare: inout [Element]) -> [Element] {
