@@ -123,12 +123,14 @@ extension Double: PostgresTextEncodable {
 }
 
 extension Array: PostgresTextEncodable where Element: PostgresTextEncodable {
-    /// An array literal such as `{"a","b"}` or `{1,2}`.
+    /// An array literal such as `{"a","b"}` or `{1,2}`. By index: this generic code is not
+    /// specialized for its callers in other modules, and there `enumerated()` looked up its
+    /// tuple type's metadata, with an allocation, per element.
     public var postgresText: String {
-        PostgresArrayLiteral.make(reservingCapacity: 2 + 8 * count) { literal in
-            for (i, element) in enumerated() {
-                if i > 0 { literal.append(UInt8(ascii: ",")) }
-                element.appendArrayElement(to: &literal)
+        PostgresArrayLiteral.make(reservingCapacity: 2 + 21 * count) { literal in
+            for i in indices {
+                if i > startIndex { literal.append(UInt8(ascii: ",")) }
+                self[i].appendArrayElement(to: &literal)
             }
         }
     }

@@ -47,6 +47,16 @@ import CloudWasteDevTools
         #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
+    /// Plain SHA-256 (payload fingerprints, key ids, `forget`'s consent event) against FIPS 180-2's
+    /// vectors, including one longer than a block.
+    @Test func plainSHA256MatchesTheStandardVectors() {
+        #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let twoBlocks = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        #expect(sha256Hex(twoBlocks) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(Pseudonym(sha256Of: twoBlocks).hex == sha256Hex(twoBlocks))
+    }
+
     @Test func pseudonymsAre64LowercaseHex() throws {
         let p = try makePseudonymizer()
         for domain in [Pseudonymizer.Domain.user, .account, .resource, .scan, .event] {

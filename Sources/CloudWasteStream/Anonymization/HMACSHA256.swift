@@ -59,21 +59,31 @@ final class HMACSHA256 {
 
 /// Plain SHA-256, for key ids and payload fingerprints (never for identifiers).
 public func sha256Hex(_ bytes: [UInt8]) -> String {
-    var out = [UInt8](repeating: 0, count: 32)
-    var length: UInt32 = 0
-    bytes.withUnsafeBufferPointer { _ = EVP_Digest($0.baseAddress, $0.count, &out, &length, EVP_sha256(), nil) }
-    return hexString(out)
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
+        sha256(bytes, into: out)
+        return hexString(UnsafeBufferPointer(out))
+    }
 }
 
 extension Pseudonym {
     /// The plain SHA-256 of `bytes`, for a name that must look like a pseudonym but stands for no
     /// identifier (a `forget` command's consent event). Never for identifiers: they are keyed.
     init(sha256Of bytes: [UInt8]) {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        bytes.withUnsafeBufferPointer { _ = EVP_Digest($0.baseAddress, $0.count, &out, &length, EVP_sha256(), nil) }
-        self = out.withUnsafeBytes { Pseudonym(bytes: $0) }
+        self = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { out in
+            sha256(bytes, into: out)
+            return Pseudonym(bytes: UnsafeRawBufferPointer(out))
+        }
     }
+}
+
+/// SHA-256 in a context on the stack, through the low-level calls (as `HMACSHA256`): OpenSSL 3's
+/// `EVP_Digest` and one-shot `SHA256` fetch the algorithm and allocate a context, about ten
+/// allocations a call, and every dead letter hashes its key and its payload.
+private func sha256(_ bytes: [UInt8], into out: UnsafeMutableBufferPointer<UInt8>) {
+    var context = SHA256_CTX()
+    SHA256_Init(&context)
+    _ = bytes.withUnsafeBytes { SHA256_Update(&context, $0.baseAddress, $0.count) }
+    SHA256_Final(out.baseAddress, &context)
 }
 
 /// Incremental SHA-256 for files streamed to disk (export manifests).

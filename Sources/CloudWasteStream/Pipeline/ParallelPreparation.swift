@@ -46,7 +46,7 @@ public final class ParallelPreparation {
                     body(messages[i], record, prepared.rows)
                     i += 1
                 }
-                preparers[w].recycle(prepared.rows)
+                preparers[w].recycle(prepared)
             }
             start = end
         }
@@ -57,18 +57,14 @@ public final class ParallelPreparation {
         let workers = min(preparers.count, max(1, group.count / Self.minMessagesPerWorker))
         if workers == 1 { return [preparers[0].prepare(group, range: 0..<group.count, wanted: wanted)] }
         // Each worker prepares its own range with its own preparer and hands the range back whole.
-        let ranges = Mutex([PreparedRange](repeating: PreparedRange(), count: workers))
+        let ranges = Mutex([PreparedRange?](repeating: nil, count: workers))
         let preparers = self.preparers
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let range = (group.count * w / workers)..<(group.count * (w + 1) / workers)
             let prepared = preparers[w].prepare(group, range: range, wanted: wanted)
             ranges.withLock { $0[w] = prepared }
         }
-        return ranges.withLock { ranges in
-            var out: [PreparedRange] = []
-            swap(&out, &ranges)
-            return out
-        }
+        return ranges.withLock { ranges in ranges.map { $0! } }
     }
 }
 
@@ -78,14 +74,14 @@ private struct PreparedRange: Sendable {
     var rows = PreparedRows()
 }
 
-/// One worker's preparer and its rows buffer. A preparer is not thread-safe; a group's worker `w`
-/// alone takes slot `w`, so its lock is never contended and only makes that rule checkable
-/// (`Sendable` without `@unchecked`). The rows buffer goes to the consumer thread with the
-/// records and comes back (`recycle`) once they are in their batches.
+/// One worker's preparer and its range's buffers. A preparer is not thread-safe; a group's worker
+/// `w` alone takes slot `w`, so its lock is never contended and only makes that rule checkable
+/// (`Sendable` without `@unchecked`). The range goes to the consumer thread and comes back
+/// (`recycle`) once its records are in their batches, so that a group allocates no buffers.
 private final class PreparerSlot: Sendable {
     private struct State {
         var preparer: RecordPreparer
-        var spareRows = PreparedRows()
+        var spare: PreparedRange?
     }
 
     private let state: Mutex<State>
@@ -95,9 +91,9 @@ private final class PreparerSlot: Sendable {
     /// The records of `group[range]` (nil where `wanted` declined), in order, with their rows.
     func prepare(_ group: ArraySlice<KafkaMessage>, range: Range<Int>, wanted: [Bool]) -> PreparedRange {
         state.withLock { state in
-            var out = PreparedRange()
-            swap(&out.rows, &state.spareRows)
+            var out = state.spare.take() ?? PreparedRange()
             out.rows.removeAll()
+            out.records.removeAll(keepingCapacity: true)
             out.records.reserveCapacity(range.count)
             for i in range {
                 out.records.append(wanted[i] ? state.preparer.prepare(group[group.startIndex + i], into: &out.rows) : nil)
@@ -106,8 +102,8 @@ private final class PreparerSlot: Sendable {
         }
     }
 
-    /// Takes a rows buffer back for the next group.
-    func recycle(_ rows: sending PreparedRows) {
-        state.withLock { $0.spareRows = rows }
+    /// Takes a range's buffers back for the next group.
+    func recycle(_ range: sending PreparedRange) {
+        state.withLock { $0.spare = range }
     }
 }
