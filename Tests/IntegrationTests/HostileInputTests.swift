@@ -93,6 +93,13 @@ import TestSupport
             #expect(actual[position] == reason, "dead letter at \(position)")
         }
         #expect(actual.count == expectedReasons.count)
+        // The per-reason metric counts what the table holds (each batch adds its letters per reason).
+        var perCode: [String: Int] = [:]
+        for r in try db.query("SELECT reason_code, count(*)::int FROM dead_letters GROUP BY 1").rows { perCode[r[0]!] = Int(r[1]!)! }
+        #expect(perCode.count > 5)
+        for (code, n) in perCode {
+            #expect(pipeline.metrics.value("cloudwaste_dead_letters_total", labels: ["reason": code]) == Double(n), "\(code)")
+        }
         #expect(try TableChecksums.count(db, "ml_training_data") == validCount)
         // Every dead letter reached the dead-letter topic with its source headers.
         let dlq = try env.readTopic("cloudwaste.dead-letters.v1")

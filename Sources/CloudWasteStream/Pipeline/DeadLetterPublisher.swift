@@ -38,12 +38,13 @@ struct DeadLetterPublisher {
         guard !letters.isEmpty else { return }
         let missing = letters.filter(\.fetchFromSource)
         let fetched = missing.isEmpty ? [:] : try fetch(Set(missing.map(\.source)))
+        let topic = config.deadLetterTopic
         for var d in letters {
             if d.fetchFromSource {
                 d.key = fetched[d.source]?.key
                 d.value = fetched[d.source]?.value
             }
-            try producer.send(topic: config.deadLetterTopic, key: d.key, value: d.value, headers: [
+            try producer.send(topic: topic, key: d.key, value: d.value, headers: [
                 ("cw.source.topic", Array(d.source.topic.utf8)),
                 ("cw.source.partition", Array(String(d.source.partition).utf8)),
                 ("cw.source.offset", Array(String(d.source.offset).utf8)),
