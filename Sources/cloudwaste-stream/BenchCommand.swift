@@ -124,7 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
             | daemon CPU per record, first record to last commit (all threads, /proc) | \(us(m.daemonUs)) µs |
             | PostgreSQL CPU per record end to end / per row of the PostgreSQL limit (/proc) | \(us(m.postgresUs)) µs / \(us(m.pgLimitUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgLimitUs)))) |
             | PostgreSQL CPU per record end to end, windows on / windows off / PostgreSQL alone on every table's rows of the run (/proc) | \(us(m.postgresUs)) / \(us(m.postgresOffUs)) / \(us(m.pgAllTablesUs)) µs (× \(String(format: "%.2f", m.postgresUs / max(0.001, m.pgAllTablesUs))) / × \(String(format: "%.2f", m.postgresOffUs / max(0.001, m.pgAllTablesUs)))) |
-            | heap allocations per record, daemon, whole run: all threads (the daemon's own threads, without librdkafka's) | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f (%.2f)", m.allocations, m.ownAllocations)) |
+            | heap allocations per record, daemon, whole run: all threads (the daemon's own threads, without librdkafka's) | \(allocations.isEmpty ? "not measured (run through scripts/bench.sh)" : String(format: "%.2f", m.allocations) + (ownAllocations.isEmpty ? "" : String(format: " (%.2f)", m.ownAllocations))) |
             | end to end, windows off | \(Int(m.off)) records/s |
             | windows on / windows off | \(String(format: "%.2f", m.e2e / m.off)) |
             \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))); CPU per record, first record to last commit (all threads): \(us(m.pyUs)) µs (the daemon's × \(String(format: "%.1f", m.pyUs / max(0.001, m.daemonUs))) less) |\n" : "")\
@@ -141,7 +141,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "pg_limit_updates_rps=\(Int(m.pgUpdates)) pg_limit_hex_updates_rps=\(Int(m.pgHexUpdates)) "
               + "pg_limit_both_passes_rps=\(Int(m.pgBoth)) pg_limit_hex_both_passes_rps=\(Int(m.pgHexBoth)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
-              + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations)) own_allocations_per_record=\(String(format: "%.2f", m.ownAllocations))") "
+              + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))")\(ownAllocations.isEmpty ? "" : " own_allocations_per_record=\(String(format: "%.2f", m.ownAllocations))") "
               + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }

@@ -48,12 +48,18 @@ import CloudWasteDevTools
     }
 
     /// Plain SHA-256 (payload fingerprints, key ids, `forget`'s consent event) against FIPS 180-2's
-    /// vectors, including one longer than a block.
+    /// vectors: one block, padding that spills into a second block, a message of two blocks, and
+    /// a million bytes.
     @Test func plainSHA256MatchesTheStandardVectors() {
-        #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        let twoBlocks = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
-        #expect(sha256Hex(twoBlocks) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let paddingSpills = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        #expect(sha256Hex(paddingSpills) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let twoBlocks = Array(("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                               + "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu").utf8)
+        #expect(twoBlocks.count == 112)
+        #expect(sha256Hex(twoBlocks) == "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
+        #expect(sha256Hex([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         #expect(Pseudonym(sha256Of: twoBlocks).hex == sha256Hex(twoBlocks))
     }
 

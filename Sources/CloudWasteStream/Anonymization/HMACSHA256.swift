@@ -38,9 +38,10 @@ final class HMACSHA256 {
     }
 
     private static func digest(_ bytes: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        _ = SHA256(bytes, bytes.count, &out)
-        return out
+        [UInt8](unsafeUninitializedCapacity: 32) { out, count in
+            sha256(bytes, into: out)
+            count = 32
+        }
     }
 
     /// HMAC(key, prefixes[prefix] + message).

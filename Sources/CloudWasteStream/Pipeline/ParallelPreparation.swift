@@ -42,6 +42,7 @@ public final class ParallelPreparation {
             let group = messages[start..<end]
             var i = group.startIndex
             for (w, prepared) in prepare(group, wanted: group.map(wanted)).enumerated() {
+                guard let prepared else { preconditionFailure("every worker hands its range back") }
                 for record in prepared.records {
                     body(messages[i], record, prepared.rows)
                     i += 1
@@ -52,8 +53,8 @@ public final class ParallelPreparation {
         }
     }
 
-    /// The records of `group`, as consecutive ranges (one per worker), each with its rows.
-    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [PreparedRange] {
+    /// The records of `group`, as consecutive ranges (one per worker, none nil), each with its rows.
+    private func prepare(_ group: ArraySlice<KafkaMessage>, wanted: [Bool]) -> [PreparedRange?] {
         let workers = min(preparers.count, max(1, group.count / Self.minMessagesPerWorker))
         if workers == 1 { return [preparers[0].prepare(group, range: 0..<group.count, wanted: wanted)] }
         // Each worker prepares its own range with its own preparer and hands the range back whole.
@@ -64,7 +65,11 @@ public final class ParallelPreparation {
             let prepared = preparers[w].prepare(group, range: range, wanted: wanted)
             ranges.withLock { $0[w] = prepared }
         }
-        return ranges.withLock { ranges in ranges.map { $0! } }
+        return ranges.withLock { ranges in
+            var out: [PreparedRange?] = []
+            swap(&out, &ranges)
+            return out
+        }
     }
 }
 
@@ -77,7 +82,8 @@ private struct PreparedRange: Sendable {
 /// One worker's preparer and its range's buffers. A preparer is not thread-safe; a group's worker
 /// `w` alone takes slot `w`, so its lock is never contended and only makes that rule checkable
 /// (`Sendable` without `@unchecked`). The range goes to the consumer thread and comes back
-/// (`recycle`) once its records are in their batches, so that a group allocates no buffers.
+/// (`recycle`) once its records are in their batches, so that a group allocates no rows buffer
+/// or records array (the group's small arrays of ranges and flags remain).
 private final class PreparerSlot: Sendable {
     private struct State {
         var preparer: RecordPreparer

@@ -39,7 +39,8 @@ public final class RecordPreparer {
     private let topics: [String: InputTopic]
     /// Reused for every record this preparer decodes.
     private var tape = JSONTape()
-    /// A scan record's arrays, back from the last one encoded.
+    /// The arrays of the last records encoded (a scan's summaries and tag keys, a metrics
+    /// record's points), for the next ones.
     private let arrays = RecycledArrays()
     /// The last topic looked up (a poll's messages come in runs of one topic, with one String).
     private var lastTopic: (name: String, topic: InputTopic)?

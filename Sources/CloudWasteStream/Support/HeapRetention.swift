@@ -10,8 +10,9 @@ enum HeapRetention {
     /// Blocks up to this size come from the heap and are reused (glibc's ceiling is 32 MiB).
     static let mmapThreshold: Int32 = 32 << 20
     /// Free memory at the top of a heap is returned only beyond this. 16 MiB, not more: a
-    /// batch's largest blocks are a few MiB, and at 64 MiB a 1M-record backlog's peak RSS was
-    /// about 10 MiB higher (median 219 MiB against 208, ranges overlapping), at the same CPU
+    /// default batch's largest blocks are a few MiB (bigger `batch_max_records` make bigger ones,
+    /// which are then trimmed more often), and at 64 MiB a 1M-record backlog's peak RSS was about
+    /// 10 MiB higher (median 219 MiB against 208, ranges overlapping), at the same CPU
     /// (docs/performance.md, twelfth pass).
     static let trimThreshold: Int32 = 16 << 20
 
