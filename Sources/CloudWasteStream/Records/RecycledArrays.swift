@@ -1,9 +1,9 @@
 /// The arrays a record is decoded into (a scan's metric summaries and tag keys' bytes, a metrics
 /// record's points), handed back once its rows are encoded and refilled by the next record: with
-/// them a record costs no heap allocation once they have grown to the largest record seen (issue #19). Mutable state of the
-/// one thread that decodes, anonymizes and encodes (one per `RecordPreparer`). An array still
-/// referenced elsewhere when it is taken again is simply not reused (copy on write), so a
-/// record's values never change under it.
+/// them a record costs no heap allocation once they have grown to the largest record seen (issue
+/// #19). Mutable state of the one thread that decodes, anonymizes and encodes (one per
+/// `RecordPreparer`). An array still referenced elsewhere when it is taken again is simply not
+/// reused (copy on write), so a record's values never change under it.
 public final class RecycledArrays {
     private var metricSummaries: [MetricSummary] = []
     private var tagKeyElements: [UInt8] = []
