@@ -155,7 +155,7 @@ public struct PostgresNullableArray: PostgresTextEncodable {
 }
 
 /// The text form of an array bind, written into one byte buffer.
-public enum PostgresArrayLiteral {
+enum PostgresArrayLiteral {
     /// `{`, what `elements` appends, `}`, as a String.
     static func make(reservingCapacity capacity: Int, _ elements: (inout [UInt8]) -> Void) -> String {
         var literal: [UInt8] = []
@@ -168,7 +168,7 @@ public enum PostgresArrayLiteral {
 
     /// `text` in double quotes, its quotes and backslashes escaped: byte by byte, since no byte
     /// of a multi-byte UTF-8 character is either.
-    public static func appendQuoted(_ text: String, to literal: inout [UInt8]) {
+    static func appendQuoted(_ text: String, to literal: inout [UInt8]) {
         literal.append(UInt8(ascii: "\""))
         for b in text.utf8 {
             if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
@@ -178,7 +178,7 @@ public enum PostgresArrayLiteral {
     }
 
     /// An integer's decimal digits (no quotes needed).
-    public static func appendDecimal(_ value: Int64, to literal: inout [UInt8]) {
+    static func appendDecimal(_ value: Int64, to literal: inout [UInt8]) {
         if value < 0 { literal.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in

@@ -83,9 +83,9 @@ import TestSupport
     /// A `bytea[]` bind of pseudonyms is the same text as the generic array of their bytea texts.
     @Test func pseudonymArrayIsTheGenericArrayText() {
         let values = (0..<50).map { i in Pseudonym(hex: String(repeating: String(format: "%02x", i * 5 % 256), count: 32))! }
-        #expect(PseudonymArray(values).postgresText == values.map(\.postgresText).postgresText)
-        #expect(PseudonymArray([Pseudonym]()).postgresText == "{}")
-        #expect(PseudonymArray([values[0]]).postgresText == #"{"\\x"# + values[0].hex + #""}"#)
+        #expect(values.postgresText == values.map(\.postgresText).postgresText)
+        #expect([Pseudonym]().postgresText == "{}")
+        #expect([values[0]].postgresText == #"{"\\x"# + values[0].hex + #""}"#)
     }
 
     @Test func spansPerPartitionInFirstSeenOrder() throws {

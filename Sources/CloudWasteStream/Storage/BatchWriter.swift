@@ -190,7 +190,7 @@ public final class BatchWriter {
     /// The users of these detections with consent history or an erasure (one column): their rows
     /// need the per-row consent filter of the staging upsert.
     private func consentHistoryStatement(_ detections: [WindowDetection]) -> PostgresQuery {
-        let users = PseudonymArray(Set(detections.map(\.userHash)))
+        let users = Array(Set(detections.map(\.userHash)))
         return """
             SELECT encode(u.user_hash, 'hex') FROM unnest(\(users)::bytea[]) AS u(user_hash)
              WHERE EXISTS (SELECT 1 FROM \(s).erasures e WHERE e.user_hash = u.user_hash)

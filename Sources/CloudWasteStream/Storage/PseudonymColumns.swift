@@ -16,36 +16,18 @@ extension Pseudonym: PostgresTextEncodable {
     /// bytea's text input, `\x` followed by the hex digits: for bind parameters only (in a COPY
     /// text row the backslash would be read as an escape).
     public var postgresText: String { "\\x" + hex }
-}
 
-/// A `bytea[]` bind of pseudonyms (`{"\\x…","\\x…"}`), written from their words straight into
-/// the array's text: a batch binds thousands, and a String per element cost more than the query.
-struct PseudonymArray: PostgresTextEncodable {
-    let values: [Pseudonym]
-
-    init(_ values: some Sequence<Pseudonym>) { self.values = Array(values) }
-
-    var postgresText: String {
-        // `{`, then per element a quote, an escaped backslash, `x`, 64 digits, a quote and a comma
-        // (the last one's is the `}`).
-        String(unsafeUninitializedCapacity: max(2, 1 + 70 * values.count)) { out in
-            out[0] = UInt8(ascii: "{")
-            var i = 1
-            for (n, value) in values.enumerated() {
-                if n > 0 {
-                    out[i] = UInt8(ascii: ",")
-                    i += 1
-                }
-                out[i] = UInt8(ascii: "\"")
-                out[i + 1] = UInt8(ascii: "\\")
-                out[i + 2] = UInt8(ascii: "\\")
-                out[i + 3] = UInt8(ascii: "x")
-                value.writeHex(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[(i + 4)..<(i + 68)])))
-                out[i + 68] = UInt8(ascii: "\"")
-                i += 69
-            }
-            out[i] = UInt8(ascii: "}")
-            return i + 1
+    /// `"\\x…"` in a `bytea[]` bind, the digits written from the words straight into the
+    /// literal: a batch binds thousands, and a String per element cost more than the query.
+    public func appendArrayElement(to literal: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(byteCount: 69, alignment: 1) { element in
+            element[0] = UInt8(ascii: "\"")
+            element[1] = UInt8(ascii: "\\")
+            element[2] = UInt8(ascii: "\\")
+            element[3] = UInt8(ascii: "x")
+            writeHex(into: UnsafeMutableRawBufferPointer(rebasing: element[4..<68]))
+            element[68] = UInt8(ascii: "\"")
+            literal.append(contentsOf: UnsafeRawBufferPointer(element))
         }
     }
 }
