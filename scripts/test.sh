@@ -37,4 +37,6 @@ bash scripts/check-alert-rules.sh
 echo "== fuzzing the decoder and anonymizer (short run; scripts/fuzz.sh 600 for a long one)"
 bash scripts/fuzz.sh "${CLOUDWASTE_FUZZ_SECONDS:-20}" 2>&1 | tail -4
 echo "== benchmark smoke run (scripts/bench.sh for the real one)"
+.build/debug/cloudwaste-stream bench-decode --records 2000 --write-values .state/bench-decode-values.bin | tail -1
+python3 scripts/tools/check-values-file.py .state/bench-decode-values.bin 2000
 .build/debug/cloudwaste-stream bench --records 3000 --runs 1 --latency-seconds 2 --large-records 10 --state-dir .state/bench-smoke 2>&1 | grep -E "^bench:|^\|"

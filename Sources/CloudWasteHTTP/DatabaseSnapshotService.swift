@@ -41,7 +41,7 @@ public struct DatabaseSnapshotService: Service {
                 progressAtRefresh = progress
                 let start = ContinuousClock.now
                 // Blocking libpq calls, off the cooperative pool; bounded by statement_timeout.
-                _ = try? await DedicatedThread.run(name: "cloudwaste-stats") { refresher.refresh() }
+                _ = try? await DedicatedThread.run(name: "cw-stats") { refresher.refresh() }
                 pacing.ran(from: start, to: .now)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }

@@ -656,6 +656,9 @@ struct BenchDecodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Measure decoding, anonymization and encoding alone.")
     @Option(help: "Records to generate.") var records = 200_000
     @Option(help: "Times to repeat the measured pass (more for a profile of the steady state).") var passes = 1
+    @Option(help: ArgumentHelp("Also write the generated values to this file (each a 4-byte little-endian length, then the bytes), "
+                               + "for an outside reference decoder (scripts/tools/simdjson-reference.cpp).", valueName: "path"))
+    var writeValues: String?
 
     func validate() throws {
         guard records >= 1, passes >= 1 else { throw ValidationError("--records and --passes must be at least 1") }
@@ -665,6 +668,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
         try await withExitCodes {
             let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records).enumerated()
                 .map { KafkaMessage(topic: $1.topic.name(prefix: "cloudwaste."), partition: 0, offset: Int64($0), key: Array($1.key.utf8), value: $1.value) }
+            if let writeValues { try Self.write(messages.compactMap(\.value), to: writeValues) }
             let topicNames = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) })
             let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
                                        topicNames: topicNames)
@@ -713,5 +717,14 @@ struct BenchDecodeCommand: AsyncParsableCommand {
                   + (allocations.map { " allocations_per_record=\(String(format: "%.2f", Double($0) / Double(records)))" } ?? "")
                   + " id_cache_hit_rate=\(String(format: "%.3f", Double(lookups.hits) / Double(max(1, lookups.hits + lookups.misses))))")
         }
+    }
+
+    static func write(_ values: [[UInt8]], to path: String) throws {
+        var bytes: [UInt8] = []
+        for value in values {
+            withUnsafeBytes(of: UInt32(value.count).littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: value)
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }

@@ -115,12 +115,12 @@ struct PipelineService: Service {
     let pipeline: StreamPipeline
     func run() async throws {
         do {
-            try await DedicatedThread.run(name: "cloudwaste-start") { try pipeline.start() }
+            try await DedicatedThread.run(name: "cw-start") { try pipeline.start() }
         } catch {
             throw RuntimeFailure("cannot start: \(error)")
         }
         try await withTaskCancellationOrGracefulShutdownHandler {
-            try await DedicatedThread.run(name: "cloudwaste-wait") { pipeline.waitUntilFinished() }
+            try await DedicatedThread.run(name: "cw-wait") { pipeline.waitUntilFinished() }
         } onCancelOrGracefulShutdown: {
             pipeline.requestStop()
         }

@@ -79,7 +79,7 @@ public struct Replayer {
         let started = Date()
         try pipeline.start()
         let done = DispatchSemaphore(value: 0)
-        DedicatedThread.start(name: "cloudwaste-replay-progress") {
+        DedicatedThread.start(name: "cw-replay-watch") {
             while done.wait(timeout: .now() + 5) == .timedOut {
                 let s = pipeline.status
                 let left = s.lag.values.reduce(0, +)

@@ -183,7 +183,7 @@ public final class Scheduler: Sendable {
             if first { finished.signal() }
             return
         }
-        DedicatedThread.start(name: "cloudwaste-scheduler") { [self] in
+        DedicatedThread.start(name: "cw-scheduler") { [self] in
             while !stopping.load(ordering: .relaxed) {
                 do {
                     let ran = try runDue(now: .now())

@@ -89,7 +89,7 @@ public final class StreamPipeline: Sendable {
             (self.config, self.key, self.regions, self.options, self.state, self.metrics, self.logger, self.inbox, self.lanes)
 
         allDone.enter()
-        DedicatedThread.start(name: "cloudwaste-output") { [self] in
+        DedicatedThread.start(name: "cw-output") { [self] in
             defer { allDone.leave() }
             do {
                 let worker = try OutputWorker(config: config, keyId: key.keyId, state: state, inbox: inbox, metrics: metrics,
@@ -103,7 +103,7 @@ public final class StreamPipeline: Sendable {
         }
         for lane in lanes {
             allDone.enter()
-            DedicatedThread.start(name: "cloudwaste-writer-\(lane.index)") { [self] in
+            DedicatedThread.start(name: "cw-writer-\(lane.index)") { [self] in
                 defer {
                     // The last writer to stop finishes the output thread's inbox.
                     if writersRunning.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { inbox.finish() }
@@ -120,7 +120,7 @@ public final class StreamPipeline: Sendable {
             }
         }
         allDone.enter()
-        DedicatedThread.start(name: "cloudwaste-consumer") { [self] in
+        DedicatedThread.start(name: "cw-consumer") { [self] in
             defer {
                 for lane in lanes { lane.queue.finish() }  // the writers stop once they wrote what is queued
                 state.requestStop()  // --until-idle or a failure: the others follow
@@ -136,7 +136,7 @@ public final class StreamPipeline: Sendable {
             }
         }
         allDone.notify(queue: .global()) { [finished] in finished.signal() }
-        DedicatedThread.start(name: "cloudwaste-stop-deadline") { [self] in enforceStopDeadline() }
+        DedicatedThread.start(name: "cw-stop-timer") { [self] in enforceStopDeadline() }
 
         if let failure = startup.wait() {
             state.fail(failure)
