@@ -17,6 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per measurement; the median is reported.") var runs = 3
     @Option(help: "Folder for the scratch PostgreSQL and the mock broker.") var stateDir = ".state/bench"
     @Option(help: "Seconds of paced traffic for the latency measurement (0 skips it).") var latencySeconds = 10
+    @Option(help: "Records/s of the paced traffic (0: half the end-to-end rate; a fixed rate compares two builds).") var latencyRate = 0.0
     @Option(help: "Most records per transaction (pipeline.batch_max_records).") var batchSize = 5000
     @Option(help: "Writer threads of the daemon (0: one per core).") var writers = 0
     @Option(help: "Large metric-samples records (10,000 points, ≈420 KB each) for the memory measurement (0 skips it).") var largeRecords = 100
@@ -26,7 +27,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            guard records > 0, runs > 0, batchSize > 0, writers >= 0 else { throw UsageFailure("--records, --runs and --batch-size must be positive") }
+            guard records > 0, runs > 0, batchSize > 0, writers >= 0, latencyRate >= 0 else {
+                throw UsageFailure("--records, --runs and --batch-size must be positive, --writers and --latency-rate not negative")
+            }
             let bench = try await Benchmark(records: records, batchSize: batchSize, writers: writers,
                                             stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL, largeRecords: largeRecords,
                                             pinned: pinned)
@@ -94,7 +97,8 @@ struct BenchCommand: AsyncParsableCommand {
                   + "pg_limit_all_tables_postgres_us_per_record=\(String(format: "%.1f", pgAllTablesUs.last!)) "
                   + "postgres_us_per_record_windows_off=\(String(format: "%.1f", postgresOffUs.last!))")
         }
-        let latency = latencySeconds > 0 ? try bench.latency(rate: median(e2e) / 2, seconds: latencySeconds) : (p50: 0, p99: 0)
+        let pacedRate = latencyRate > 0 ? latencyRate : median(e2e) / 2
+        let latency = latencySeconds > 0 ? try bench.latency(rate: pacedRate, seconds: latencySeconds) : (p50: 0, p99: 0)
         let large = largeRecords > 0 ? try await bench.largeRecordsRSS() : 0
         let m = (kafka: median(kafka), pg: median(pg), e2e: median(e2e), off: median(e2eOff), cpu: median(cpu), py: median(py), pyUs: median(pyUs),
                  daemonUs: median(daemonUs), postgresUs: median(postgresUs), pgLimitUs: median(pgLimitUs), allocations: median(allocations), ownAllocations: median(ownAllocations),
@@ -130,7 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
             \(python ? "| plain Python consumer (confluent-kafka + psycopg) | \(Int(m.py)) records/s (daemon ×\(String(format: "%.1f", m.e2e / max(1, m.py)))); CPU per record, first record to last commit (all threads): \(us(m.pyUs)) µs (the daemon's × \(String(format: "%.1f", m.pyUs / max(0.001, m.daemonUs))) less) |\n" : "")\
             | peak RSS of the daemon, \(records)-record backlog | \(Int(rss.max() ?? 0)) MiB |
             | peak RSS of the daemon, \(largeRecords) metric-samples records of 10,000 points | \(large > 0 ? "\(Int(large)) MiB" : "not measured") |
-            | produce→visible at \(Int(m.e2e / 2)) records/s (half the end-to-end rate) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
+            | produce→visible at \(Int(pacedRate)) records/s (\(latencyRate > 0 ? "--latency-rate" : "half the end-to-end rate")) | \(latencySeconds > 0 ? "p50 \(Int(latency.p50)) ms, p99 \(Int(latency.p99)) ms" : "not measured") |
 
             """)
         print("bench: records=\(records) e2e_rps=\(Int(m.e2e)) pg_limit_rps=\(Int(m.pg)) ratio=\(String(format: "%.2f", m.e2e / m.pg)) "

@@ -12,6 +12,7 @@ import TestSupport
     static let scanTopic = "cloudwaste.scan-resources.v1"
     static let actionTopic = "cloudwaste.user-actions.v1"
     static let metricTopic = "cloudwaste.metric-samples.v1"
+    static let privacyTopic = "cloudwaste.privacy-requests.v1"
     static let regionsPath = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config/regions.json").path
@@ -20,7 +21,7 @@ import TestSupport
         let anonymizer = Anonymizer(key: try HMACKey(bytes: (0..<32).map { UInt8($0) }),
                                     regions: try RegionTable.load(path: regionsPath))
         return BatchBuilder(decoder: RecordDecoder(now: { now }), anonymizer: anonymizer, topicNames: [
-            scanTopic: .scanResources, actionTopic: .userActions, metricTopic: .metricSamples,
+            scanTopic: .scanResources, actionTopic: .userActions, metricTopic: .metricSamples, privacyTopic: .privacyRequests,
         ])
     }
 
@@ -357,6 +358,45 @@ import TestSupport
         #expect(batch.removing([Self.p0, Self.p1]).spans.isEmpty)
         #expect(batch.removing([TopicPartition(topic: "x", partition: 0)]).items.count == 5)
         #expect(batch.removing([]).spans == batch.spans)
+    }
+
+    /// A batch with privacy requests and other records is written as two transactions, the
+    /// requests' partitions first: each part keeps its partitions' spans whole, its items in
+    /// order and its rows; only the data part takes its users' locks.
+    @Test func privacyRequestsGoFirstInATransactionOfTheirOwn() throws {
+        let b = try Self.builder()
+        func request(_ id: String) -> [UInt8] {
+            Array(#"{"event_id":"priv-\#(id)","user_id":"u-1","request":"opt_out","requested_at":"2026-03-15T00:00:00Z"}"#.utf8)
+        }
+        b.add(Self.message(partition: 0, offset: 10, value: Self.scan("a", detectedAt: "2026-03-14T06:00:00Z")), generation: 7, expected: .at(10))
+        b.add(Self.message(Self.privacyTopic, partition: 2, offset: 40, value: request("1")), generation: 7, expected: .at(40))
+        b.add(Self.message(Self.privacyTopic, partition: 2, offset: 41, value: Array("{".utf8)), generation: 7, expected: .at(40))
+        b.add(Self.message(partition: 0, offset: 11, value: Self.scan("b", detectedAt: "2026-03-16T06:00:00Z")), generation: 7, expected: .at(10))
+        b.add(Self.message(Self.privacyTopic, partition: 1, offset: 7, value: Array("{".utf8)), generation: 7, expected: .at(7))
+        let batch = b.seal()
+        let parts = batch.privacyRequestsFirst()
+        try #require(parts.count == 2)
+        let (requests, data) = (parts[0], parts[1])
+        let p2 = TopicPartition(topic: Self.privacyTopic, partition: 2)
+        #expect(requests.spans.map(\.partition) == [p2])
+        #expect(requests.spans[0] == batch.spans.first { $0.partition == p2 })
+        #expect(requests.items.map(\.source.offset) == [40, 41])
+        #expect(requests.privacyRequests.count == 1)
+        #expect(requests[.deadLetters].items == [1])
+        #expect(requests[.training].isEmpty)
+        #expect(requests.users.isEmpty)
+        // The data part: the scans, and the privacy partition that holds only a dead letter.
+        #expect(Set(data.spans.map(\.partition)) == [Self.p0, TopicPartition(topic: Self.privacyTopic, partition: 1)])
+        #expect(data.items.map(\.source.offset) == [10, 11, 7])
+        #expect(data.privacyRequests.isEmpty)
+        #expect(data[.training].items == [0, 1])
+        #expect(data[.deadLetters].items == [2])
+        #expect(data.users == batch.users && !data.users.isEmpty)
+        #expect(data.keyId == batch.keyId && requests.keyId == batch.keyId)
+        // One kind only: the batch itself.
+        #expect(data.privacyRequestsFirst().count == 1)
+        #expect(requests.privacyRequestsFirst().count == 1)
+        #expect(requests.privacyRequestsFirst()[0].items.count == requests.items.count)
     }
 
     @Test func aRejectedRowBecomesADeadLetterWithoutItsRows() throws {

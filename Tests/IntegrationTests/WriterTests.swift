@@ -39,6 +39,72 @@ import TestSupport
         #expect(lanes.count >= 3)
     }
 
+    /// A batch with privacy requests and other records is written as two transactions, the
+    /// requests first (`PreparedBatch.privacyRequestsFirst`): the same rows, offsets and window
+    /// state as the one transaction that wrote such a batch before, and the records after an
+    /// opt-out, or of an erased user, judged by the request committed just before them.
+    @Test func privacyRequestsCommittedFirstGiveTheRowsOfOneTransaction() async throws {
+        let key = try HMACKey(bytes: Array(0..<32))
+        let scans = "cloudwaste.scan-resources.v1", privacy = "cloudwaste.privacy-requests.v1"
+        func scan(_ user: String, _ resource: String, _ at: String, _ cost: Double) -> [UInt8] {
+            Array("""
+                {"event_id":"e-\(resource)-\(at)","scan_id":"s","detected_at":"\(at)","user_id":"\(user)","cloud_account_id":"123456789012",
+                 "provider":"aws","region":"us-east-1","resource_type":"ebs_volume","resource_id":"\(resource)","scenario":"unattached",
+                 "confidence":"high","estimated_monthly_cost":\(cost)}
+                """.utf8)
+        }
+        func request(_ user: String, _ kind: String, _ at: String) -> [UInt8] {
+            Array(#"{"event_id":"p-\#(user)-\#(kind)","user_id":"\#(user)","request":"\#(kind)","requested_at":"\#(at)"}"#.utf8)
+        }
+        let messages: [(String, Int32, [UInt8])] = [
+            (scans, 0, scan("alice", "vol-1", "2026-03-01T10:00:00Z", 10)),
+            (scans, 1, scan("bob", "vol-2", "2026-03-04T10:00:00Z", 20)),
+            (privacy, 0, request("alice", "opt_out", "2026-03-03T00:00:00Z")),
+            (scans, 0, scan("alice", "vol-3", "2026-03-06T10:00:00Z", 30)),
+            (scans, 1, scan("carol", "vol-4", "2026-03-05T10:00:00Z", 40)),
+            (privacy, 1, request("carol", "erase", "2026-03-07T00:00:00Z")),
+            (scans, 1, scan("carol", "vol-5", "2026-03-08T10:00:00Z", 50)),
+            (scans, 0, scan("alice", "vol-6", "2026-03-02T10:00:00Z", 60)),
+        ]
+        var written: [[String: String]] = []
+        for split in [false, true] {
+            let url = try await TestPostgres.newDatabase(split ? "split" : "whole")
+            let db = try PostgresConnection(connectionString: url)
+            try Migrator(schema: "public").migrate(db)
+            var config = StreamConfig()
+            config.postgresURL = url
+            let partitions = Set(messages.map { TopicPartition(topic: $0.0, partition: $0.1) })
+            let claims = try OffsetStore(connection: db, schema: "public", groupId: config.groupId, owner: "w").claim(Array(partitions))
+            let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: key, regions: try TestEnvironment.regions()),
+                                       topicNames: [scans: .scanResources, privacy: .privacyRequests])
+            var next: [TopicPartition: Int64] = [:]
+            for (topic, partition, value) in messages {
+                let tp = TopicPartition(topic: topic, partition: partition)
+                let offset = next[tp, default: 0]
+                next[tp] = offset + 1
+                builder.add(KafkaMessage(topic: topic, partition: partition, offset: offset, key: nil, value: value),
+                            generation: claims[tp]!.generation, expected: offset == 0 ? .uncommitted : .at(offset))
+            }
+            let batch = builder.seal()
+            let parts = split ? batch.privacyRequestsFirst() : [batch]
+            #expect(parts.count == (split ? 2 : 1))
+            let writer = BatchWriter(connection: try PostgresConnection(connectionString: url), settings: .init(config: config))
+            for part in parts {
+                guard case .committed = try writer.write(part) else { Issue.record("a part was not committed"); return }
+            }
+            var state = try TableChecksums.compute(db)
+            for (name, sql) in [
+                ("offsets", "SELECT string_agg(topic || partition || ':' || next_offset, ',' ORDER BY topic, partition) FROM stream_offsets"),
+                ("window", "SELECT string_agg(encode(resource_hash, 'hex') || cost, ',' ORDER BY resource_hash) FROM window_resource_costs"),
+                ("queued", "SELECT sum(records)::text FROM window_dirty_months"),
+            ] { state[name] = try db.query(PostgresQuery(unsafeSQL: sql)).string(0, 0) }
+            // Alice's scans before her opt-out stay; the one after it and every one of Carol's do not.
+            #expect(try db.query("SELECT string_agg(estimated_monthly_cost::int::text, ',' ORDER BY estimated_monthly_cost) FROM ml_training_data").string(0, 0) == "10,20,60")
+            written.append(state)
+        }
+        for table in written[0].keys.sorted() { #expect(written[1][table] == written[0][table], "\(table)") }
+    }
+
     @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() async throws {
         let messages = TrafficGenerator(seed: 42, badRecordShare: 0.01).messages(count: 20_000)
         let env = try await TestEnvironment(partitions: LocalEnvironment.partitions(for: messages))

@@ -5,7 +5,8 @@ import Foundation
 import Logging
 
 /// One writer thread: takes its lane's batches and writes each in one PostgreSQL transaction on
-/// its own connection. Infrastructure failures are retried with capped exponential back-off and
+/// its own connection (two when it carries privacy requests and other records: the requests
+/// commit first, `PreparedBatch.privacyRequestsFirst`). Infrastructure failures are retried with capped exponential back-off and
 /// jitter; a row PostgreSQL rejects is found by bisection and dead-lettered; fenced partitions are
 /// reported to the consumer loop. After a commit, the dead letters and the window change go to
 /// the output thread. Created on, and owned by, its thread.
@@ -36,7 +37,7 @@ final class PartitionWriter {
         // Until the consumer finished the queue (it stopped) and every batch in it is written.
         while let batch = lane.queue.take() {
             lane.update { $0.state = .writing }
-            write(batch)
+            for part in batch.privacyRequestsFirst() { write(part) }
             lane.queue.done()
             lane.update { $0.state = .idle }
         }

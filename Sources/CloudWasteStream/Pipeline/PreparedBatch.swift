@@ -131,6 +131,24 @@ public struct PreparedBatch: Sendable {
                 PreparedBatch(spans: secondSpans, items: second, tables: tables.map { $0.filtered { $0 >= count ? $0 - count : nil } }, keyId: keyId, users: users))
     }
 
+    /// The batch as the transactions it is written in, in order: the records of the partitions
+    /// that carry privacy requests first, then the rest (or the batch itself when it holds only one
+    /// kind). A privacy request holds its user's lock exclusively until its transaction commits,
+    /// so every other writer's batch with a user in that bucket (a batch of thousands of records
+    /// has most buckets) waits for it, and a batch with a request cannot copy its detections
+    /// straight in. Offsets are per partition and the privacy partitions carry nothing else, so
+    /// each part still commits its own offsets exactly once; the data part, committed after the
+    /// requests, is judged by them as it was in one transaction.
+    public func privacyRequestsFirst() -> [PreparedBatch] {
+        var privacyPartitions: Set<TopicPartition> = []
+        for item in items { if case .privacy = item.outcome { privacyPartitions.insert(item.source.topicPartition) } }
+        let other = Set(spans.map(\.partition)).subtracting(privacyPartitions)
+        guard !privacyPartitions.isEmpty, !other.isEmpty else { return [self] }
+        var requests = removing(other)
+        requests.users = []  // its requests' users are locked exclusively; it stores no one's records
+        return [requests, removing(privacyPartitions)]
+    }
+
     /// The batch without the records of `partitions` (after they were fenced).
     public func removing(_ partitions: Set<TopicPartition>) -> PreparedBatch {
         guard !partitions.isEmpty else { return self }
