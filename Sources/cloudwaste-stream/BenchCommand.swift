@@ -146,7 +146,7 @@ struct BenchCommand: AsyncParsableCommand {
               + "pg_limit_both_passes_rps=\(Int(m.pgBoth)) pg_limit_hex_both_passes_rps=\(Int(m.pgHexBoth)) "
               + "mib_per_million_rows=\(Int(m.mib)) mib_per_million_rows_hex=\(Int(m.mibHex)) "
               + "migration8_s_per_million_rows=\(String(format: "%.1f", m.migration))\(allocations.isEmpty ? "" : " allocations_per_record=\(String(format: "%.2f", m.allocations))")\(ownAllocations.isEmpty ? "" : " own_allocations_per_record=\(String(format: "%.2f", m.ownAllocations))") "
-              + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
+              + "peak_rss_mb=\(Int(rss.max() ?? 0)) large_records_rss_mb=\(Int(large)) latency_rps=\(Int(pacedRate)) p50_ms=\(Int(latency.p50)) p99_ms=\(Int(latency.p99))")
     }
 }
 
@@ -672,7 +672,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
         try await withExitCodes {
             let messages = TrafficGenerator(seed: 1, badRecordShare: 0.005).messages(count: records).enumerated()
                 .map { KafkaMessage(topic: $1.topic.name(prefix: "cloudwaste."), partition: 0, offset: Int64($0), key: Array($1.key.utf8), value: $1.value) }
-            if let writeValues { try Self.write(messages.compactMap(\.value), to: writeValues) }
+            if let writeValues { try Self.writeValues(messages.compactMap(\.value), to: writeValues) }
             let topicNames = Dictionary(uniqueKeysWithValues: InputTopic.allCases.map { ($0.name(prefix: "cloudwaste."), $0) })
             let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: HMACKey.generate(), regions: try RegionTable.load(path: nil)),
                                        topicNames: topicNames)
@@ -723,7 +723,7 @@ struct BenchDecodeCommand: AsyncParsableCommand {
         }
     }
 
-    static func write(_ values: [[UInt8]], to path: String) throws {
+    static func writeValues(_ values: [[UInt8]], to path: String) throws {
         var bytes: [UInt8] = []
         for value in values {
             withUnsafeBytes(of: UInt32(value.count).littleEndian) { bytes.append(contentsOf: $0) }

@@ -374,7 +374,7 @@ import TestSupport
         b.add(Self.message(partition: 0, offset: 11, value: Self.scan("b", detectedAt: "2026-03-16T06:00:00Z")), generation: 7, expected: .at(10))
         b.add(Self.message(Self.privacyTopic, partition: 1, offset: 7, value: Array("{".utf8)), generation: 7, expected: .at(7))
         let batch = b.seal()
-        let parts = batch.privacyRequestsFirst()
+        let parts = batch.transactions()
         try #require(parts.count == 2)
         let (requests, data) = (parts[0], parts[1])
         let p2 = TopicPartition(topic: Self.privacyTopic, partition: 2)
@@ -394,9 +394,9 @@ import TestSupport
         #expect(data.users == batch.users && !data.users.isEmpty)
         #expect(data.keyId == batch.keyId && requests.keyId == batch.keyId)
         // One kind only: the batch itself.
-        #expect(data.privacyRequestsFirst().count == 1)
-        #expect(requests.privacyRequestsFirst().count == 1)
-        #expect(requests.privacyRequestsFirst()[0].items.count == requests.items.count)
+        #expect(data.transactions().count == 1)
+        #expect(requests.transactions().count == 1)
+        #expect(requests.transactions()[0].items.count == requests.items.count)
     }
 
     @Test func aRejectedRowBecomesADeadLetterWithoutItsRows() throws {

@@ -39,55 +39,68 @@ import TestSupport
         #expect(lanes.count >= 3)
     }
 
+    static let scanTopic = "cloudwaste.scan-resources.v1", privacyTopic = "cloudwaste.privacy-requests.v1"
+
+    static func scan(_ user: String, _ resource: String, _ at: String, _ cost: Double) -> (String, Int32, [UInt8]) {
+        (scanTopic, user < "c" ? 0 : 1, Array("""
+            {"event_id":"e-\(resource)-\(at)","scan_id":"s","detected_at":"\(at)","user_id":"\(user)","cloud_account_id":"123456789012",
+             "provider":"aws","region":"us-east-1","resource_type":"ebs_volume","resource_id":"\(resource)","scenario":"unattached",
+             "confidence":"high","estimated_monthly_cost":\(cost)}
+            """.utf8))
+    }
+
+    static func request(_ user: String, _ kind: String, _ at: String) -> (String, Int32, [UInt8]) {
+        (privacyTopic, user < "c" ? 0 : 1, Array(#"{"event_id":"p-\#(user)-\#(kind)","user_id":"\#(user)","request":"\#(kind)","requested_at":"\#(at)"}"#.utf8))
+    }
+
+    /// A fresh, migrated database and one batch of `messages` (topic, partition, value) at the
+    /// offsets it claimed.
+    static func batch(_ messages: [(String, Int32, [UInt8])], key: HMACKey) async throws -> (url: String, db: PostgresConnection, batch: PreparedBatch) {
+        let url = try await TestPostgres.newDatabase("mixed")
+        let db = try PostgresConnection(connectionString: url)
+        try Migrator(schema: "public").migrate(db)
+        let partitions = Set(messages.map { TopicPartition(topic: $0.0, partition: $0.1) })
+        let claims = try OffsetStore(connection: db, schema: "public", groupId: StreamConfig().groupId, owner: "w").claim(Array(partitions))
+        let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: key, regions: try TestEnvironment.regions()),
+                                   topicNames: [scanTopic: .scanResources, privacyTopic: .privacyRequests])
+        var next: [TopicPartition: Int64] = [:]
+        for (topic, partition, value) in messages {
+            let tp = TopicPartition(topic: topic, partition: partition)
+            let offset = next[tp, default: 0]
+            next[tp] = offset + 1
+            builder.add(KafkaMessage(topic: topic, partition: partition, offset: offset, key: nil, value: value),
+                        generation: claims[tp]!.generation, expected: offset == 0 ? .uncommitted : .at(offset))
+        }
+        return (url, db, builder.seal())
+    }
+
     /// A batch with privacy requests and other records is written as two transactions, the
-    /// requests first (`PreparedBatch.privacyRequestsFirst`): the same rows, offsets and window
-    /// state as the one transaction that wrote such a batch before, and the records after an
-    /// opt-out, or of an erased user, judged by the request committed just before them.
+    /// requests first (`PreparedBatch.transactions`): the same rows, offsets and window
+    /// state as one transaction, every record judged by the requests committed just before it.
+    /// Written the other way round, an opt-in could not re-admit the records it covers.
     @Test func privacyRequestsCommittedFirstGiveTheRowsOfOneTransaction() async throws {
         let key = try HMACKey(bytes: Array(0..<32))
-        let scans = "cloudwaste.scan-resources.v1", privacy = "cloudwaste.privacy-requests.v1"
-        func scan(_ user: String, _ resource: String, _ at: String, _ cost: Double) -> [UInt8] {
-            Array("""
-                {"event_id":"e-\(resource)-\(at)","scan_id":"s","detected_at":"\(at)","user_id":"\(user)","cloud_account_id":"123456789012",
-                 "provider":"aws","region":"us-east-1","resource_type":"ebs_volume","resource_id":"\(resource)","scenario":"unattached",
-                 "confidence":"high","estimated_monthly_cost":\(cost)}
-                """.utf8)
-        }
-        func request(_ user: String, _ kind: String, _ at: String) -> [UInt8] {
-            Array(#"{"event_id":"p-\#(user)-\#(kind)","user_id":"\#(user)","request":"\#(kind)","requested_at":"\#(at)"}"#.utf8)
-        }
-        let messages: [(String, Int32, [UInt8])] = [
-            (scans, 0, scan("alice", "vol-1", "2026-03-01T10:00:00Z", 10)),
-            (scans, 1, scan("bob", "vol-2", "2026-03-04T10:00:00Z", 20)),
-            (privacy, 0, request("alice", "opt_out", "2026-03-03T00:00:00Z")),
-            (scans, 0, scan("alice", "vol-3", "2026-03-06T10:00:00Z", 30)),
-            (scans, 1, scan("carol", "vol-4", "2026-03-05T10:00:00Z", 40)),
-            (privacy, 1, request("carol", "erase", "2026-03-07T00:00:00Z")),
-            (scans, 1, scan("carol", "vol-5", "2026-03-08T10:00:00Z", 50)),
-            (scans, 0, scan("alice", "vol-6", "2026-03-02T10:00:00Z", 60)),
+        let messages = [
+            Self.scan("alice", "vol-1", "2026-03-01T10:00:00Z", 10),
+            Self.scan("bob", "vol-2", "2026-03-04T10:00:00Z", 20),
+            Self.request("alice", "opt_out", "2026-03-03T00:00:00Z"),
+            Self.scan("alice", "vol-3", "2026-03-06T10:00:00Z", 30),
+            Self.scan("carol", "vol-4", "2026-03-05T10:00:00Z", 40),
+            Self.request("carol", "erase", "2026-03-07T00:00:00Z"),
+            Self.scan("carol", "vol-5", "2026-03-08T10:00:00Z", 50),
+            Self.scan("alice", "vol-6", "2026-03-02T10:00:00Z", 60),
+            Self.request("dave", "opt_out", "2026-03-01T00:00:00Z"),
+            Self.request("dave", "opt_in", "2026-03-05T00:00:00Z"),
+            Self.scan("dave", "vol-7", "2026-03-06T10:00:00Z", 70),
+            Self.scan("dave", "vol-8", "2026-03-02T10:00:00Z", 80),
         ]
         var written: [[String: String]] = []
-        for split in [false, true] {
-            let url = try await TestPostgres.newDatabase(split ? "split" : "whole")
-            let db = try PostgresConnection(connectionString: url)
-            try Migrator(schema: "public").migrate(db)
+        for order in ["whole", "requests first", "requests last"] {
+            let (url, db, batch) = try await Self.batch(messages, key: key)
             var config = StreamConfig()
             config.postgresURL = url
-            let partitions = Set(messages.map { TopicPartition(topic: $0.0, partition: $0.1) })
-            let claims = try OffsetStore(connection: db, schema: "public", groupId: config.groupId, owner: "w").claim(Array(partitions))
-            let builder = BatchBuilder(decoder: RecordDecoder(), anonymizer: Anonymizer(key: key, regions: try TestEnvironment.regions()),
-                                       topicNames: [scans: .scanResources, privacy: .privacyRequests])
-            var next: [TopicPartition: Int64] = [:]
-            for (topic, partition, value) in messages {
-                let tp = TopicPartition(topic: topic, partition: partition)
-                let offset = next[tp, default: 0]
-                next[tp] = offset + 1
-                builder.add(KafkaMessage(topic: topic, partition: partition, offset: offset, key: nil, value: value),
-                            generation: claims[tp]!.generation, expected: offset == 0 ? .uncommitted : .at(offset))
-            }
-            let batch = builder.seal()
-            let parts = split ? batch.privacyRequestsFirst() : [batch]
-            #expect(parts.count == (split ? 2 : 1))
+            let parts = order == "whole" ? [batch] : order == "requests first" ? batch.transactions() : batch.transactions().reversed()
+            #expect(parts.count == (order == "whole" ? 1 : 2))
             let writer = BatchWriter(connection: try PostgresConnection(connectionString: url), settings: .init(config: config))
             for part in parts {
                 guard case .committed = try writer.write(part) else { Issue.record("a part was not committed"); return }
@@ -97,12 +110,46 @@ import TestSupport
                 ("offsets", "SELECT string_agg(topic || partition || ':' || next_offset, ',' ORDER BY topic, partition) FROM stream_offsets"),
                 ("window", "SELECT string_agg(encode(resource_hash, 'hex') || cost, ',' ORDER BY resource_hash) FROM window_resource_costs"),
                 ("queued", "SELECT sum(records)::text FROM window_dirty_months"),
+                ("costs", "SELECT string_agg(estimated_monthly_cost::int::text, ',' ORDER BY estimated_monthly_cost) FROM ml_training_data"),
             ] { state[name] = try db.query(PostgresQuery(unsafeSQL: sql)).string(0, 0) }
-            // Alice's scans before her opt-out stay; the one after it and every one of Carol's do not.
-            #expect(try db.query("SELECT string_agg(estimated_monthly_cost::int::text, ',' ORDER BY estimated_monthly_cost) FROM ml_training_data").string(0, 0) == "10,20,60")
             written.append(state)
         }
+        // Alice's scans before her opt-out stay, Carol's go with her erasure, and Dave's scan
+        // after his opt-in stays while the one inside his opt-out does not.
+        #expect(written[0]["costs"] == "10,20,60,70")
         for table in written[0].keys.sorted() { #expect(written[1][table] == written[0][table], "\(table)") }
+        #expect(written[2]["costs"] == "10,20,60")
+    }
+
+    /// The writer thread commits a batch's privacy requests (with their partitions' offsets) in
+    /// a transaction before the one of its other records.
+    @Test func aWriterCommitsABatchsPrivacyRequestsBeforeItsOtherRecords() async throws {
+        let key = try HMACKey(bytes: Array(0..<32))
+        let (url, db, batch) = try await Self.batch([
+            Self.scan("alice", "vol-1", "2026-03-01T10:00:00Z", 10),
+            Self.request("alice", "opt_out", "2026-03-03T00:00:00Z"),
+            Self.scan("bob", "vol-2", "2026-03-04T10:00:00Z", 20),
+        ], key: key)
+        var config = StreamConfig()
+        config.postgresURL = url
+        let lane = WriterLane(index: 0, capacity: 1)
+        let writer = try PartitionWriter(lane: lane, config: config, state: PipelineState(gracePeriod: .seconds(30)), metrics: PipelineMetrics(),
+                                         output: OutputInbox(), logger: testLogger("test.writer"))
+        lane.queue.put(batch)
+        lane.queue.finish()
+        writer.run()
+        let xids = try db.query("""
+            SELECT (SELECT xmin::text::bigint FROM user_preferences),
+                   (SELECT xmin::text::bigint FROM stream_offsets WHERE topic = \(Self.privacyTopic)),
+                   (SELECT min(xmin::text::bigint) FROM stream_offsets WHERE topic = \(Self.scanTopic)),
+                   (SELECT max(xmin::text::bigint) FROM stream_offsets WHERE topic = \(Self.scanTopic)),
+                   (SELECT min(xmin::text::bigint) FROM ml_training_data)
+            """).rows[0].map { Int64($0!)! }
+        #expect(xids[0] == xids[1])  // the request and its offset: one transaction
+        #expect(xids[2] == xids[3] && xids[3] == xids[4])  // the scans and theirs: another
+        #expect(xids[1] < xids[2])  // the requests' first
+        #expect(lane.status.batchesCommitted == 2)
+        #expect(lane.status.recordsCommitted == 3)
     }
 
     @Test func aFencedWriterRereadsItsPartitionsWhileTheOthersCommit() async throws {

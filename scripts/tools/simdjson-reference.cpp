@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -70,7 +71,7 @@ int main(int argc, char **argv) {
     uint64_t bytes = 0;
     for (uint32_t n; in.read(reinterpret_cast<char *>(&n), 4);) {
         std::string s(n, '\0');
-        in.read(s.data(), n);
+        if (!in.read(s.data(), n)) { std::fprintf(stderr, "%s: a value cut short\n", argv[1]); return 1; }
         bytes += n;
         values.emplace_back(s);
     }

@@ -6,10 +6,10 @@ import Logging
 
 /// One writer thread: takes its lane's batches and writes each in one PostgreSQL transaction on
 /// its own connection (two when it carries privacy requests and other records: the requests
-/// commit first, `PreparedBatch.privacyRequestsFirst`). Infrastructure failures are retried with capped exponential back-off and
-/// jitter; a row PostgreSQL rejects is found by bisection and dead-lettered; fenced partitions are
-/// reported to the consumer loop. After a commit, the dead letters and the window change go to
-/// the output thread. Created on, and owned by, its thread.
+/// commit first, `PreparedBatch.transactions`). Infrastructure failures are retried with
+/// capped exponential back-off and jitter; a row PostgreSQL rejects is found by bisection and
+/// dead-lettered; fenced partitions are reported to the consumer loop. After each commit, the dead
+/// letters and the window change go to the output thread. Created on, and owned by, its thread.
 final class PartitionWriter {
     let lane: WriterLane
     private let writer: BatchWriter
@@ -37,7 +37,14 @@ final class PartitionWriter {
         // Until the consumer finished the queue (it stopped) and every batch in it is written.
         while let batch = lane.queue.take() {
             lane.update { $0.state = .writing }
-            for part in batch.privacyRequestsFirst() { write(part) }
+            // The rest of a batch is never committed without the privacy requests before it.
+            let parts = batch.transactions()
+            for (i, part) in parts.enumerated() {
+                guard write(part) else {
+                    for rest in parts[(i + 1)...] { drop(rest, reason: "the privacy requests of its batch were dropped") }
+                    break
+                }
+            }
             lane.queue.done()
             lane.update { $0.state = .idle }
         }
@@ -46,21 +53,22 @@ final class PartitionWriter {
     }
 
     /// Writes a batch until it is committed, fenced away, bisected down to the row PostgreSQL
-    /// rejects, or dropped because the stop deadline passed (safe: offsets live in PostgreSQL).
-    private func write(_ original: PreparedBatch) {
+    /// rejects, or dropped because the stop deadline passed or the error cannot be cured (safe:
+    /// offsets live in PostgreSQL). False when it dropped the batch or a part of it.
+    private func write(_ original: PreparedBatch) -> Bool {
         var batch = original
         var attempt = 0
         while !batch.isEmpty {
             if state.secondsLeft(margin: .seconds(8)) <= 0 {
                 drop(batch, reason: "the stop deadline passed while PostgreSQL was failing")
-                return
+                return false
             }
             let started = ContinuousClock.now
             do {
                 switch try writer.write(batch) {
                 case .committed(let counts):
                     committed(batch, counts: counts, seconds: (ContinuousClock.now - started).seconds)
-                    return
+                    return true
                 case .fenced(let partitions):
                     metrics.fencedBatches.increment()
                     logger.warning("batch fenced: partitions now owned elsewhere", metadata: [
@@ -72,7 +80,10 @@ final class PartitionWriter {
                 if batch.items.count > 1 {
                     logger.warning("PostgreSQL rejected a batch (\(error)); bisecting to find the record")
                     let (a, b) = batch.split(at: batch.items.count / 2)
-                    write(a)
+                    guard write(a) else {
+                        drop(b, reason: "the part before it was dropped")
+                        return false
+                    }
                     batch = b
                 } else {
                     batch = batch.deadLettering(item: 0, rejection: RecordRejection(.rejectedByDatabase, field: error.sqlState),
@@ -85,7 +96,7 @@ final class PartitionWriter {
                 guard FailureHandling.shouldRetry(error, "writer \(lane.index) cannot write a batch", state: state) else {
                     lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
                     drop(batch, reason: "PostgreSQL refused it with an error that retrying cannot cure")
-                    return
+                    return false
                 }
                 attempt += 1
                 lane.update { $0.state = .retrying; $0.lastError = "\(error)" }
@@ -97,6 +108,7 @@ final class PartitionWriter {
                 try? writer.reconnect()
             }
         }
+        return true
     }
 
     private func drop(_ batch: PreparedBatch, reason: String) {

@@ -55,7 +55,8 @@ public struct BatchItem: Sendable {
 
 /// One unit of exactly-once work: the outcome of every message in poll order, the rows already
 /// encoded per table, and the partition spans they advance. Built on the consumer thread,
-/// written by one `BatchWriter` in one PostgreSQL transaction. Items keep their order, so a batch
+/// written by one `BatchWriter` in one PostgreSQL transaction (two when it carries privacy
+/// requests and other records: `transactions`). Items keep their order, so a batch
 /// can be split anywhere (bisection after a database rejection) and each part still advances
 /// offsets contiguously.
 public struct PreparedBatch: Sendable {
@@ -139,11 +140,12 @@ public struct PreparedBatch: Sendable {
     /// straight in. Offsets are per partition and the privacy partitions carry nothing else, so
     /// each part still commits its own offsets exactly once; the data part, committed after the
     /// requests, is judged by them as it was in one transaction.
-    public func privacyRequestsFirst() -> [PreparedBatch] {
+    public func transactions() -> [PreparedBatch] {
         var privacyPartitions: Set<TopicPartition> = []
         for item in items { if case .privacy = item.outcome { privacyPartitions.insert(item.source.topicPartition) } }
+        guard !privacyPartitions.isEmpty else { return [self] }
         let other = Set(spans.map(\.partition)).subtracting(privacyPartitions)
-        guard !privacyPartitions.isEmpty, !other.isEmpty else { return [self] }
+        guard !other.isEmpty else { return [self] }
         var requests = removing(other)
         requests.users = []  // its requests' users are locked exclusively; it stores no one's records
         return [requests, removing(privacyPartitions)]
