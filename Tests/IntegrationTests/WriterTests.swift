@@ -39,18 +39,16 @@ import TestSupport
         #expect(lanes.count >= 3)
     }
 
-    static let scanTopic = "cloudwaste.scan-resources.v1", privacyTopic = "cloudwaste.privacy-requests.v1"
+    static let scanTopic = InputTopic.scanResources.name(prefix: "cloudwaste.")
+    static let privacyTopic = InputTopic.privacyRequests.name(prefix: "cloudwaste.")
 
+    /// PrivacyTests' records, on two partitions per topic (users from "c" on the second).
     static func scan(_ user: String, _ resource: String, _ at: String, _ cost: Double) -> (String, Int32, [UInt8]) {
-        (scanTopic, user < "c" ? 0 : 1, Array("""
-            {"event_id":"e-\(resource)-\(at)","scan_id":"s","detected_at":"\(at)","user_id":"\(user)","cloud_account_id":"123456789012",
-             "provider":"aws","region":"us-east-1","resource_type":"ebs_volume","resource_id":"\(resource)","scenario":"unattached",
-             "confidence":"high","estimated_monthly_cost":\(cost)}
-            """.utf8))
+        (scanTopic, user < "c" ? 0 : 1, PrivacyTests.scan(user, account: "123456789012", resource: resource, at: at, cost: cost, event: "e-\(resource)").2!)
     }
 
     static func request(_ user: String, _ kind: String, _ at: String) -> (String, Int32, [UInt8]) {
-        (privacyTopic, user < "c" ? 0 : 1, Array(#"{"event_id":"p-\#(user)-\#(kind)","user_id":"\#(user)","request":"\#(kind)","requested_at":"\#(at)"}"#.utf8))
+        (privacyTopic, user < "c" ? 0 : 1, PrivacyTests.privacy(user, kind, at: at, event: "p-\(user)-\(kind)").2!)
     }
 
     /// A fresh, migrated database and one batch of `messages` (topic, partition, value) at the
